@@ -1,0 +1,7 @@
+"""App config for actions."""
+
+from django.apps import AppConfig
+
+
+class ActionsConfig(AppConfig):
+    name = "actions"

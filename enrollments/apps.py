@@ -1,0 +1,7 @@
+"""App config for enrollments."""
+
+from django.apps import AppConfig
+
+
+class EnrollmentsConfig(AppConfig):
+    name = "enrollments"

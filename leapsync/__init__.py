@@ -1,0 +1,1 @@
+"""leapsync: the Django project package and the Leap sync engine."""

@@ -1,0 +1,7 @@
+"""App config for meters."""
+
+from django.apps import AppConfig
+
+
+class MetersConfig(AppConfig):
+    name = "meters"
