@@ -1,0 +1,442 @@
+"""HTTP client for Leap's Meters API V2: auth, page_token paging, bounded retries, typed errors."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from importlib import metadata
+from typing import Any, Self
+from urllib.parse import urlsplit
+from uuid import UUID
+
+import httpx
+import orjson
+
+logger = logging.getLogger(__name__)
+
+BASE_URLS = {
+    "staging": "https://api.staging.leap.energy",
+    "production": "https://api.leap.energy",
+}
+
+MAX_PAGE_SIZE = 500
+
+# Leap's PartnerReference schema: 3-256 characters, none of / \ ? [ ] { } ! # $ % ^ & * ( ) < > |
+_PARTNER_REFERENCE_RE = re.compile(r"^[^/\\?\]\[{}!#$%^&*()<>|]{3,256}$")
+
+
+def _user_agent() -> str:
+    try:
+        version = metadata.version("leapsync")
+    except metadata.PackageNotFoundError:  # running from a checkout, not an installed package
+        version = "dev"
+    return f"leapsync/{version}"
+
+
+def resolve_base_url(value: str) -> str:
+    """Return the API root for an environment name from BASE_URLS or an http(s) URL.
+
+    Raises ValueError otherwise. The message never echoes the value: a key pasted into the
+    wrong variable must not end up in a log.
+    """
+    value = (value or "").strip()
+    if value in BASE_URLS:
+        return BASE_URLS[value]
+    parts = urlsplit(value)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return value.rstrip("/")
+    raise ValueError(f"Leap base URL must be one of {sorted(BASE_URLS)} or an http(s) URL")
+
+
+class LeapError(Exception):
+    """An error answer from Leap: its `title`, the HTTP `status` and Leap's `details` object."""
+
+    def __init__(self, title: str, status: int | None = None, details: Mapping | None = None):
+        self.title = title
+        self.status = status
+        self.details = dict(details or {})
+        super().__init__(title)
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.title}: {self.details}"
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(title={self.title!r}, status={self.status!r}, "
+            f"details={self.details!r})"
+        )
+
+    def __reduce__(self) -> tuple:
+        # Task queues pickle exceptions; the default would drop status and details.
+        return (type(self), (self.title, self.status, self.details))
+
+
+class LeapBadRequestError(LeapError):
+    """400: Leap rejected the request (e.g. a malformed meter id or filter)."""
+
+
+class LeapAuthError(LeapError):
+    """401: the API key is missing or not valid."""
+
+
+class LeapForbiddenError(LeapError):
+    """403: the key lacks the permission, or belongs to the other environment."""
+
+
+class LeapNotFoundError(LeapError):
+    """404: no such meter."""
+
+
+class LeapUnavailableError(LeapError):
+    """429, 5xx, timeouts, dropped connections or unparseable bodies, still failing after retries."""
+
+
+_ERRORS_BY_STATUS: dict[int, type[LeapError]] = {
+    400: LeapBadRequestError,
+    401: LeapAuthError,
+    403: LeapForbiddenError,
+    404: LeapNotFoundError,
+}
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a search: the raw meter dicts, the token for the next page, its 1-based number."""
+
+    meters: list[dict]
+    next_page_token: str | None
+    number: int
+
+
+@dataclass(frozen=True)
+class _Retryable:
+    """Why an attempt failed in a way worth retrying, and the server's Retry-After if it sent one."""
+
+    cause: str
+    status: int | None = None
+    retry_after: float | None = None
+
+
+# --- Partner-reference update: an INFERENCE, not a published contract ---------------------------
+# Leap's public index lists "Update partner reference for a meter" and "... for multiple meters"
+# (ReadMe slugs patchv11meterswithmeter_idpartner_meter_ref / patchv11meterspartner_meter_ref), but
+# neither the path nor the body is published. The paths below follow the slug scheme that maps to
+# Leap's confirmed /v1.1/enrollment/... paths; the bodies are our best guess. Confirm both with
+# Leap before enabling writes against production; everything inferred lives in this block only.
+PARTNER_REFERENCE_METHOD = "PATCH"
+PARTNER_REFERENCE_PATH = "/v1.1/meters/{meter_id}/partner_meter_ref"
+PARTNER_REFERENCES_BULK_PATH = "/v1.1/meters/partner_meter_ref"
+
+
+def _partner_reference_request(meter_id: UUID | str, partner_reference: str) -> tuple[str, dict]:
+    """Path and body for the inferred single-meter update."""
+    path = PARTNER_REFERENCE_PATH.format(meter_id=_meter_uuid(meter_id))
+    return path, {"partner_reference": _checked_partner_reference(partner_reference)}
+
+
+def _partner_references_request(items: Sequence[tuple[UUID | str, str]]) -> tuple[str, dict]:
+    """Path and body for the inferred bulk update."""
+    if not items:
+        raise ValueError("no partner references to update")
+    meters = [
+        {"meter_id": str(_meter_uuid(m)), "partner_reference": _checked_partner_reference(ref)}
+        for m, ref in items
+    ]
+    return PARTNER_REFERENCES_BULK_PATH, {"meters": meters}
+
+
+# --- end of the inference ------------------------------------------------------------------------
+
+
+def _meter_uuid(meter_id: UUID | str) -> UUID:
+    # Validated locally: a bad id would otherwise be spliced into the URL path.
+    if isinstance(meter_id, UUID):
+        return meter_id
+    try:
+        return UUID(str(meter_id))
+    except ValueError:
+        raise ValueError(f"meter_id is not a UUID: {meter_id!r}") from None
+
+
+def _checked_partner_reference(value: str) -> str:
+    if not isinstance(value, str) or not _PARTNER_REFERENCE_RE.match(value):
+        raise ValueError(
+            "partner_reference must be 3-256 characters without / \\ ? [ ] { } ! # $ % ^ & * ( ) "
+            "< > |"
+        )
+    return value
+
+
+def _encode_filter_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("search filter datetimes must be timezone-aware")
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_encode_filter_value(item) for item in value]
+    return value
+
+
+def build_search_body(filters: Mapping[str, Any] | None, page_size: int) -> dict[str, Any]:
+    """The MeterFilterRequest body: None and empty lists dropped (Leap's arrays have minItems 1)."""
+    body: dict[str, Any] = {"page_size": page_size}
+    for key, value in (filters or {}).items():
+        encoded = _encode_filter_value(value)
+        if encoded is None or encoded == []:
+            continue
+        body[key] = encoded
+    return body
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - time.time())
+
+
+class LeapClient:
+    """Synchronous client for Leap's Meters API V2.
+
+    Every call retries 429, 5xx, timeouts, dropped connections and unparseable bodies up to
+    `max_retries` times with exponential backoff and full jitter (Retry-After wins when sent,
+    capped by `backoff_max`), then raises LeapUnavailableError. 400/401/403/404 raise their typed
+    error at once. The API key is sent only in the Authorization header and never logged.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 30.0,
+        max_retries: int = 5,
+        backoff_base: float = 0.5,
+        backoff_max: float = 60.0,
+        page_size: int = 500,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not api_key:
+            raise ValueError("a Leap API key is required")
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        self.base_url = resolve_base_url(base_url)
+        self._api_key = api_key
+        self._max_retries = max_retries
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        self._page_size = page_size
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            transport=transport,
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            headers={
+                "Authorization": f"Bearer {api_key}",
+                "User-Agent": _user_agent(),
+                "Accept": "application/json",
+            },
+        )
+
+    @classmethod
+    def from_settings(cls, **overrides: Any) -> LeapClient:
+        """A client configured from settings.LEAP_*; keyword overrides win."""
+        from django.conf import settings
+
+        timeout = float(settings.LEAP_TIMEOUT_SECONDS)
+        kwargs: dict[str, Any] = {
+            "base_url": settings.LEAP_BASE_URL,
+            "api_key": settings.LEAP_API_KEY,
+            "connect_timeout": min(10.0, timeout),
+            "read_timeout": timeout,
+            "max_retries": settings.LEAP_MAX_RETRIES,
+            "page_size": settings.LEAP_PAGE_SIZE,
+        }
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    def __repr__(self) -> str:
+        return f"LeapClient(base_url={self.base_url!r}, api_key='***')"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- endpoints --------------------------------------------------------------------------------
+
+    def get_meter_details(self, meter_id: UUID | str) -> dict:
+        """GET /v2/meters/{id}: the bare MeterDetailsResponse object."""
+        return self._request("GET", f"/v2/meters/{_meter_uuid(meter_id)}")
+
+    def get_meter_enrollment(self, meter_id: UUID | str) -> dict:
+        """GET /v2/meters/{id}/enrollments: the bare MeterEnrollmentResponse object."""
+        return self._request("GET", f"/v2/meters/{_meter_uuid(meter_id)}/enrollments")
+
+    def search_meter_details(self, filters: Mapping[str, Any] | None = None) -> Iterator[Page]:
+        """POST /v2/meters/search, one Page at a time until Leap sends no next_page_token."""
+        return self._search("/v2/meters/search", filters)
+
+    def search_meter_enrollments(self, filters: Mapping[str, Any] | None = None) -> Iterator[Page]:
+        """POST /v2/meters/enrollments/search, one Page at a time (see search_meter_details)."""
+        return self._search("/v2/meters/enrollments/search", filters)
+
+    def update_partner_reference(self, meter_id: UUID | str, partner_reference: str) -> dict:
+        """Set one meter's partner_reference (inferred endpoint, see the block above)."""
+        path, body = _partner_reference_request(meter_id, partner_reference)
+        return self._request(PARTNER_REFERENCE_METHOD, path, body)
+
+    def update_partner_references(self, items: Sequence[tuple[UUID | str, str]]) -> dict:
+        """Set many meters' partner_reference in one call (inferred endpoint, see above)."""
+        path, body = _partner_references_request(items)
+        return self._request(PARTNER_REFERENCE_METHOD, path, body)
+
+    # --- machinery --------------------------------------------------------------------------------
+
+    def _search(self, path: str, filters: Mapping[str, Any] | None) -> Iterator[Page]:
+        body = build_search_body(filters, self._page_size)
+        number = 0
+        while True:
+            data = self._request("POST", path, body)
+            meters = data.get("meters") or []
+            if not isinstance(meters, list):
+                raise LeapError("search response 'meters' is not a list", None, {"path": path})
+            token = data.get("next_page_token") or None
+            number += 1
+            yield Page(meters=meters, next_page_token=token, number=number)
+            if token is None:
+                return
+            if token == body.get("page_token"):
+                # A server repeating its token would otherwise page forever.
+                raise LeapError("search returned the same page token twice", None, {"path": path})
+            body["page_token"] = token
+
+    def _request(self, method: str, path: str, body: Mapping | None = None) -> dict:
+        """Send with bounded retries; return the JSON object or raise a LeapError."""
+        content = orjson.dumps(body) if body is not None else None
+        attempt = 0
+        while True:
+            outcome = self._attempt(method, path, content)
+            if not isinstance(outcome, _Retryable):
+                return outcome
+            if attempt >= self._max_retries:
+                raise LeapUnavailableError(
+                    f"Leap unavailable after {attempt + 1} attempts",
+                    outcome.status,
+                    {"method": method, "path": path, "cause": outcome.cause},
+                ) from None
+            delay = self._delay(attempt, outcome.retry_after)
+            logger.warning(
+                "Leap %s %s failed (%s); retry %d/%d in %.2fs",
+                method,
+                path,
+                outcome.cause,
+                attempt + 1,
+                self._max_retries,
+                delay,
+            )
+            self._sleep(delay)
+            attempt += 1
+
+    def _attempt(self, method: str, path: str, content: bytes | None) -> dict | _Retryable:
+        headers = {"Content-Type": "application/json"} if content is not None else None
+        try:
+            response = self._http.request(method, path, content=content, headers=headers)
+        except httpx.TimeoutException as exc:
+            return _Retryable(f"timeout: {type(exc).__name__}")
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            # Only the class name: the message is httpx's, and nothing from the request goes out.
+            return _Retryable(f"connection error: {type(exc).__name__}")
+        status = response.status_code
+        # Every 5xx is retried, 500 included: Leap's 500 is a plain string with no detail and
+        # usually transient. 429 too, although Leap documents no rate limit. A persistent
+        # failure still ends in LeapUnavailableError once the retries are spent.
+        if status == 429 or status >= 500:
+            retry_after = _parse_retry_after(response.headers.get("Retry-After"))
+            title = self._error_parts(response)[0]
+            return _Retryable(f"HTTP {status} {title}", status, retry_after)
+        if status >= 300:
+            raise self._error(response)
+        return self._success_body(method, response)
+
+    def _success_body(self, method: str, response: httpx.Response) -> dict | _Retryable:
+        if not response.content and (response.status_code == 204 or method == "PATCH"):
+            return {}
+        try:
+            data = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            return _Retryable("unparseable JSON body", response.status_code)
+        if not isinstance(data, dict):
+            return _Retryable("JSON body is not an object", response.status_code)
+        return data
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self._backoff_max)
+        ceiling = min(self._backoff_max, self._backoff_base * (2**attempt))
+        return self._rng.uniform(0.0, ceiling)
+
+    def _error(self, response: httpx.Response) -> LeapError:
+        title, details = self._error_parts(response)
+        cls = _ERRORS_BY_STATUS.get(response.status_code, LeapError)
+        return cls(title, response.status_code, details)
+
+    def _error_parts(self, response: httpx.Response) -> tuple[str, dict]:
+        """Title and details from Leap's {title, status, details}, a plain string, or anything."""
+        fallback = response.reason_phrase or f"HTTP {response.status_code}"
+        try:
+            body = orjson.loads(response.content) if response.content else None
+        except orjson.JSONDecodeError:
+            body = response.text[:500]
+        if isinstance(body, dict):
+            title = body.get("title") if isinstance(body.get("title"), str) else fallback
+            raw_details = body.get("details")
+            details = raw_details if isinstance(raw_details, dict) else {}
+            if raw_details is not None and not isinstance(raw_details, dict):
+                details = {"details": raw_details}
+        elif isinstance(body, str) and body.strip():
+            title, details = body.strip()[:500], {}
+        else:
+            title, details = fallback, {}
+        return self._redact(title), self._redact_details(details)
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._api_key, "***")
+
+    def _redact_details(self, details: dict) -> dict:
+        # A proxy or a debug page could echo the request back; never carry the key onwards.
+        dumped = orjson.dumps(details, default=str).decode()
+        if self._api_key not in dumped:
+            return details
+        return orjson.loads(self._redact(dumped))
