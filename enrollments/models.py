@@ -1,0 +1,163 @@
+"""Enrollment state per meter as Leap reports it: statuses, delivery periods, participation."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from meters.models import Meter
+
+
+class EnrollmentStatus(models.TextChoices):
+    ACTIVE = "ACTIVE", "Active"
+    ELIGIBLE = "ELIGIBLE", "Eligible"
+    PENDING = "PENDING", "Pending"
+    INELIGIBLE = "INELIGIBLE", "Ineligible"
+    NOT_PARTICIPATING = "NOT_PARTICIPATING", "Not participating"
+
+
+class ParticipationPreference(models.TextChoices):
+    PARTICIPATE = "PARTICIPATE", "Participate"
+    IDLE = "IDLE", "Idle"
+    DISENROLL = "DISENROLL", "Disenroll"
+
+
+class MeterEnrollment(models.Model):
+    """A meter's enrollment response from Leap, as of the last sync that saw it change.
+
+    Written only by the sync. `stale_after` is the earliest instant at which Leap's answer
+    changes without moving `updated_at` (a delivery period ends, an action deadline passes), so
+    the stale refresh knows which meters to re-read.
+    """
+
+    meter = models.OneToOneField(
+        Meter, primary_key=True, on_delete=models.CASCADE, related_name="enrollment"
+    )
+    global_enrollment_status = models.CharField(max_length=32, blank=True)
+    leap_updated_at = models.DateTimeField(null=True, blank=True)
+    enrollment_raw = models.JSONField()
+    enrollment_hash = models.CharField(max_length=32)
+    synced_at = models.DateTimeField()
+    stale_after = models.DateTimeField(null=True, blank=True)
+
+    SYNCED_FIELDS = (
+        "global_enrollment_status",
+        "leap_updated_at",
+        "enrollment_raw",
+        "enrollment_hash",
+        "synced_at",
+        "stale_after",
+    )
+
+    class Meta:
+        ordering = ["meter_id"]
+        indexes = [
+            # Dashboard counts and the list filter by global status.
+            models.Index(fields=["global_enrollment_status"], name="enrollment_status_idx"),
+            # The stale refresh: meters whose periods or deadlines have rolled over.
+            models.Index(fields=["stale_after"], name="enrollment_stale_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.meter_id}: {self.global_enrollment_status}"
+
+
+class ProgramEnrollment(models.Model):
+    """One delivery period of one program for one meter (Leap lists the current and next two).
+
+    Written only by the sync. A period Leap stops listing (it has rolled over) is kept with
+    `listed=False`: the roster history needs it, and nothing Leap said is thrown away.
+    """
+
+    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="program_enrollments")
+    program_identifier = models.CharField(max_length=64, blank=True)
+    delivery_period = models.CharField(max_length=128, blank=True)
+    delivery_period_start_date_time = models.DateTimeField()
+    delivery_period_end_date_time = models.DateTimeField(null=True, blank=True)
+    enrollment_status = models.CharField(max_length=32, blank=True)
+    market_group_id = models.UUIDField(null=True, blank=True)
+    market_group_name = models.CharField(max_length=256, blank=True)
+    listed = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["meter_id", "program_identifier", "delivery_period_start_date_time"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["meter", "program_identifier", "delivery_period_start_date_time"],
+                name="program_enrollment_natural_key",
+            ),
+        ]
+        indexes = [
+            # Deadlines page and market group roster: per program and period.
+            models.Index(
+                fields=["program_identifier", "delivery_period", "enrollment_status"],
+                name="program_period_status_idx",
+            ),
+            # Market group roster.
+            models.Index(fields=["market_group_id"], name="program_market_group_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.program_identifier} {self.delivery_period}: {self.enrollment_status}"
+
+
+class EnrollmentDeadline(models.Model):
+    """One enrollment deadline of a delivery period and the activation it leads to.
+
+    Written only by the sync (replaced with its period's list when the meter changes).
+    """
+
+    program_enrollment = models.ForeignKey(
+        ProgramEnrollment, on_delete=models.CASCADE, related_name="deadlines"
+    )
+    enrollment_deadline_date_time = models.DateTimeField()
+    activation_date_time = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["enrollment_deadline_date_time"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["program_enrollment", "enrollment_deadline_date_time"],
+                name="enrollment_deadline_natural_key",
+            ),
+        ]
+        indexes = [
+            # Upcoming deadlines, soonest first.
+            models.Index(fields=["enrollment_deadline_date_time"], name="deadline_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"deadline {self.enrollment_deadline_date_time:%Y-%m-%d %H:%M}"
+
+
+class ParticipationPeriod(models.Model):
+    """One period of a meter's participation schedule (PARTICIPATE, IDLE or DISENROLL).
+
+    Written only by the sync (replaced as a whole when the schedule changes). An open-ended
+    period keeps Leap's far-future end (9000-01-01, 2099-...) in `end_time`; `is_open_ended`
+    marks it.
+    """
+
+    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="participation")
+    participation_preference = models.CharField(max_length=32)
+    start_time = models.DateTimeField()
+    end_time = models.DateTimeField(null=True, blank=True)
+    is_open_ended = models.BooleanField(default=False)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["meter_id", "start_time"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["meter", "start_time", "participation_preference"],
+                name="participation_period_natural_key",
+            ),
+        ]
+        indexes = [
+            # Upcoming IDLE / DISENROLL transitions.
+            models.Index(
+                fields=["participation_preference", "start_time"], name="participation_start_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participation_preference} from {self.start_time:%Y-%m-%d}"

@@ -1,0 +1,127 @@
+"""The sync engine's own bookkeeping: runs, per-stream cursors and locks, quarantined meters."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Stream(models.TextChoices):
+    DETAILS = "details", "Meter details"
+    ENROLLMENTS = "enrollments", "Meter enrollments"
+
+
+class SyncMode(models.TextChoices):
+    FULL = "full", "Full"
+    INCREMENTAL = "incremental", "Incremental"
+    REFRESH = "refresh", "Targeted refresh"
+    STALE = "stale", "Stale refresh"
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped (another run held the lock)"
+
+
+class SyncCursor(models.Model):
+    """One row per stream: where incremental sync resumes, and the lock for one run at a time.
+
+    Written only by the sync. `cursor` is Leap's own time (the largest audit timestamp seen by
+    the last successful run), never our clock. The lock is taken with one conditional UPDATE
+    (atomic on SQLite and PostgreSQL); a holder that stops heartbeating is presumed dead.
+    """
+
+    stream = models.CharField(max_length=16, choices=Stream, unique=True)
+    cursor = models.DateTimeField(null=True, blank=True)
+    last_success = models.ForeignKey(
+        "SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    locked_by = models.ForeignKey(
+        "SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["stream"]
+
+    def __str__(self) -> str:
+        return f"{self.stream} @ {self.cursor or 'never'}"
+
+
+class SyncRun(models.Model):
+    """One run of one stream (full, incremental, targeted or stale refresh) and what it did.
+
+    Written only by the sync; a run that dies is marked failed by its `finally` or, if the
+    process was killed, by the next run that takes over the stale lock.
+    """
+
+    stream = models.CharField(max_length=16, choices=Stream)
+    mode = models.CharField(max_length=16, choices=SyncMode)
+    status = models.CharField(max_length=16, choices=RunStatus, default=RunStatus.RUNNING)
+    trigger = models.CharField(max_length=32, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    cursor_used = models.DateTimeField(null=True, blank=True)
+    cursor_reached = models.DateTimeField(null=True, blank=True)
+    requested_meters = models.PositiveIntegerField(default=0)
+    pages = models.PositiveIntegerField(default=0)
+    meters_seen = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    quarantined = models.PositiveIntegerField(default=0)
+    missing = models.PositiveIntegerField(default=0)
+    events = models.PositiveIntegerField(default=0)
+    warnings_count = models.PositiveIntegerField(default=0)
+    warnings = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    COUNTERS = (
+        "pages",
+        "meters_seen",
+        "created",
+        "updated",
+        "unchanged",
+        "quarantined",
+        "missing",
+        "events",
+        "warnings_count",
+    )
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            # Sync page and dashboard health: latest runs per stream and status.
+            models.Index(fields=["stream", "status", "-started_at"], name="syncrun_stream_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_mode_display()} {self.stream} #{self.pk} ({self.status})"
+
+    @property
+    def duration(self):
+        if self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+
+class QuarantinedPayload(models.Model):
+    """One meter record Leap sent that could not be used, kept with its error and raw JSON.
+
+    Written only by the sync; the run goes on without it.
+    """
+
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="quarantine")
+    stream = models.CharField(max_length=16, choices=Stream)
+    meter_id = models.CharField(max_length=64, blank=True)
+    error = models.TextField()
+    raw = models.JSONField(null=True, blank=True)
+    raw_text = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.meter_id or '?'}: {self.error[:80]}"

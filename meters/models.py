@@ -1,0 +1,263 @@
+"""Meters as Leap describes them, the partner's own sites, and the history of both."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class TransmissionRegion(models.TextChoices):
+    CAISO = "CAISO"
+    ERCOT = "ERCOT"
+    NYISO = "NYISO"
+    ISONE = "ISONE"
+    PJM = "PJM"
+    SERC = "SERC"
+    WECC_SW = "WECC_SW", "WECC SW"
+    WECC_PC = "WECC_PC", "WECC PC"
+
+
+class MeterType(models.TextChoices):
+    UTILITY_METER = "UTILITY_METER", "Utility meter"
+    SUBMETER = "SUBMETER", "Submeter"
+    DEVICE = "DEVICE", "Device"
+
+
+class CustomerClassification(models.TextChoices):
+    RESIDENTIAL = "RESIDENTIAL", "Residential"
+    COMMERCIAL = "COMMERCIAL", "Commercial"
+
+
+class MappingSource(models.TextChoices):
+    REFERENCE_MATCH = "reference_match", "Reference match"
+    SUGGESTION = "suggestion", "Accepted suggestion"
+    MANUAL = "manual", "Chosen by hand"
+
+
+class Site(models.Model):
+    """One of the partner's own sites or customers, imported from the partner's systems.
+
+    Written by people (CSV import, admin); the sync only links meters to it.
+    """
+
+    external_id = models.CharField(max_length=256, unique=True)
+    name = models.CharField(max_length=256, blank=True)
+    street = models.CharField(max_length=256, blank=True)
+    city = models.CharField(max_length=128, blank=True)
+    state_or_province_code = models.CharField(max_length=8, blank=True)
+    postal_code = models.CharField(max_length=16, blank=True)
+    utility_name = models.CharField(max_length=64, blank=True)
+    utility_account_number = models.CharField(max_length=128, blank=True)
+    notes = models.TextField(blank=True)
+    imported_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["external_id"]
+
+    def __str__(self) -> str:
+        return f"{self.external_id} {self.name}".strip()
+
+
+class MeterQuerySet(models.QuerySet):
+    def for_list(self) -> MeterQuerySet:
+        return self.select_related("site", "enrollment")
+
+
+class Meter(models.Model):
+    """One Leap meter (a utility meter, submeter or device), keyed by Leap's `meter_id`.
+
+    The sync writes the SYNCED_FIELDS, from whichever stream (details or enrollments) delivers
+    the meter first; people write the mapping to a Site and `partner_reference` (through
+    meters.services, which records the change and pushes it to Leap).
+    """
+
+    meter_id = models.UUIDField(unique=True)
+    partner_reference = models.CharField(max_length=256, blank=True)
+    transmission_region = models.CharField(max_length=32, blank=True)
+    customer_classification = models.CharField(max_length=32, blank=True)
+    meter_type = models.CharField(max_length=32, blank=True)
+    customer_group = models.CharField(max_length=128, blank=True)
+    load_types = models.JSONField(default=list, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    connection_references = models.JSONField(default=list, blank=True)
+    is_archived = models.BooleanField(default=False)
+
+    # Meter details, flattened where the UI searches, sorts or matches on them.
+    end_customer_name = models.CharField(max_length=256, blank=True)
+    end_customer_email = models.CharField(max_length=256, blank=True)
+    end_customer_phone_number = models.CharField(max_length=64, blank=True)
+    end_customer_company_name = models.CharField(max_length=256, blank=True)
+    street_1 = models.CharField(max_length=256, blank=True)
+    street_2 = models.CharField(max_length=256, blank=True)
+    city = models.CharField(max_length=128, blank=True)
+    state_or_province_code = models.CharField(max_length=8, blank=True)
+    postal_code = models.CharField(max_length=16, blank=True)
+    utility_name = models.CharField(max_length=64, blank=True)
+    electric_service_account_number = models.CharField(max_length=128, blank=True)
+    device_type = models.CharField(max_length=64, blank=True)
+
+    leap_created_by = models.CharField(max_length=32, blank=True)
+    leap_created_at = models.DateTimeField(null=True, blank=True)
+    leap_updated_at = models.DateTimeField(null=True, blank=True)
+    details_raw = models.JSONField(null=True, blank=True)
+    details_hash = models.CharField(max_length=32, blank=True)
+    details_synced_at = models.DateTimeField(null=True, blank=True)
+
+    missing_from_leap = models.BooleanField(default=False)
+    missing_since = models.DateTimeField(null=True, blank=True)
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    site = models.ForeignKey(
+        Site, null=True, blank=True, on_delete=models.SET_NULL, related_name="meters"
+    )
+    mapping_source = models.CharField(max_length=32, choices=MappingSource, blank=True)
+    mapped_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    mapped_at = models.DateTimeField(null=True, blank=True)
+
+    # Identifier fields both Leap responses carry; either stream may write them.
+    IDENTIFIER_FIELDS = (
+        "partner_reference",
+        "transmission_region",
+        "customer_classification",
+        "meter_type",
+        "customer_group",
+        "load_types",
+        "tags",
+        "connection_references",
+        "is_archived",
+        "leap_created_by",
+        "leap_created_at",
+        "leap_updated_at",
+    )
+    DETAILS_FIELDS = (
+        "end_customer_name",
+        "end_customer_email",
+        "end_customer_phone_number",
+        "end_customer_company_name",
+        "street_1",
+        "street_2",
+        "city",
+        "state_or_province_code",
+        "postal_code",
+        "utility_name",
+        "electric_service_account_number",
+        "device_type",
+        "details_raw",
+        "details_hash",
+        "details_synced_at",
+    )
+    SYNCED_FIELDS = (
+        "meter_id",
+        *IDENTIFIER_FIELDS,
+        *DETAILS_FIELDS,
+        "missing_from_leap",
+        "missing_since",
+    )
+
+    objects = MeterQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["meter_id"]
+        indexes = [
+            # Reference matching and the "shared partner_reference" filter.
+            models.Index(fields=["partner_reference"], name="meter_partner_ref_idx"),
+            # The full sync's missing-from-Leap sweep and the missing filter.
+            models.Index(fields=["missing_from_leap"], name="meter_missing_idx"),
+            # Meter list filters.
+            models.Index(fields=["transmission_region", "meter_type"], name="meter_region_type_idx"),
+            # Search and mapping suggestions by account number.
+            models.Index(fields=["electric_service_account_number"], name="meter_account_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.meter_id)
+
+
+class EventKind(models.TextChoices):
+    FIRST_SEEN = "first_seen", "First seen"
+    GLOBAL_STATUS = "global_status", "Global status changed"
+    PROGRAM_STATUS = "program_status", "Program status changed"
+    MARKET_GROUP = "market_group", "Market group changed"
+    ACTION_ADDED = "action_added", "Required action added"
+    ACTION_RESOLVED = "action_resolved", "Required action resolved by Leap"
+    PARTICIPATION = "participation", "Participation schedule changed"
+    PARTNER_REFERENCE = "partner_reference", "partner_reference changed"
+    ARCHIVED = "archived", "Archived"
+    UNARCHIVED = "unarchived", "Unarchived"
+    MISSING = "missing", "Missing from Leap"
+    RETURNED = "returned", "Back in Leap"
+    SITE_MAPPED = "site_mapped", "Mapped to a site"
+
+
+class MeterEvent(models.Model):
+    """One tracked change to a meter: the history timeline.
+
+    Written by the sync (with `sync_run`) or by a service acting for a person (with `user`);
+    never edited afterwards.
+    """
+
+    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=32, choices=EventKind)
+    field = models.CharField(max_length=128, blank=True)
+    old = models.TextField(blank=True)
+    new = models.TextField(blank=True)
+    observed_at = models.DateTimeField()
+    leap_updated_at = models.DateTimeField(null=True, blank=True)
+    sync_run = models.ForeignKey(
+        "leapsync.SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="meter_events"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-observed_at", "-id"]
+        indexes = [
+            # A meter's timeline, newest first.
+            models.Index(fields=["meter", "-observed_at"], name="event_meter_time_idx"),
+            # The dashboard's recent-changes feed, filtered by kind.
+            models.Index(fields=["kind", "-observed_at"], name="event_kind_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.field}".strip()
+
+
+class PushStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PUSHED = "pushed", "Pushed to Leap"
+    FAILED = "failed", "Failed"
+
+
+class PartnerReferenceChange(models.Model):
+    """One partner_reference value a person set, and whether it reached Leap: the audit trail.
+
+    Written by meters.services (the change) and by the push task (its outcome).
+    """
+
+    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="reference_changes")
+    old = models.CharField(max_length=256, blank=True)
+    new = models.CharField(max_length=256)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+    push_status = models.CharField(max_length=16, choices=PushStatus, default=PushStatus.PENDING)
+    pushed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.old or '—'} → {self.new}"
