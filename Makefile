@@ -14,6 +14,9 @@ $(VENV)/.installed: requirements/base.txt requirements/test.txt
 	$(BIN)/python -m pip install --quiet -r requirements/test.txt
 	touch $@
 
+run: install
+	scripts/dev-run.sh
+
 test: install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 

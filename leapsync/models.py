@@ -93,7 +93,9 @@ class SyncRun(models.Model):
         ordering = ["-started_at", "-id"]
         indexes = [
             # Sync page and dashboard health: latest runs per stream and status.
-            models.Index(fields=["stream", "status", "-started_at"], name="syncrun_stream_status_idx"),
+            models.Index(
+                fields=["stream", "status", "-started_at"], name="syncrun_stream_status_idx"
+            ),
         ]
 
     def __str__(self) -> str:

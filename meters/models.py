@@ -173,7 +173,9 @@ class Meter(models.Model):
             # The full sync's missing-from-Leap sweep and the missing filter.
             models.Index(fields=["missing_from_leap"], name="meter_missing_idx"),
             # Meter list filters.
-            models.Index(fields=["transmission_region", "meter_type"], name="meter_region_type_idx"),
+            models.Index(
+                fields=["transmission_region", "meter_type"], name="meter_region_type_idx"
+            ),
             # Search and mapping suggestions by account number.
             models.Index(fields=["electric_service_account_number"], name="meter_account_idx"),
         ]
@@ -213,7 +215,11 @@ class MeterEvent(models.Model):
     observed_at = models.DateTimeField()
     leap_updated_at = models.DateTimeField(null=True, blank=True)
     sync_run = models.ForeignKey(
-        "leapsync.SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="meter_events"
+        "leapsync.SyncRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="meter_events",
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

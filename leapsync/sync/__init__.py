@@ -1,0 +1,225 @@
+"""The sync pipeline: Leap pages -> parse -> upsert -> change events -> cursor.
+
+Entry points (each runs the details stream, then the enrollments stream, one SyncRun each):
+`sync_full`, `sync_incremental`, `sync_refresh(meter_ids)` and `sync_stale`. They record
+failures on their runs rather than raising, so one stream failing never stops the other;
+callers read the returned runs' `status`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime, timedelta
+from itertools import islice
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from enrollments.models import MeterEnrollment
+from leapsync.client import LeapClient
+from leapsync.models import Stream, SyncMode, SyncRun
+from leapsync.sync.common import PageContext, RunStats
+from leapsync.sync.details import apply_details_page
+from leapsync.sync.enrollments import apply_enrollments_page
+from leapsync.sync.runs import StreamBusy, current_cursor, heartbeat, stream_run
+from meters.models import EventKind, Meter, MeterEvent
+
+__all__ = ["StreamBusy", "sync_full", "sync_incremental", "sync_refresh", "sync_stale"]
+
+logger = logging.getLogger("leapsync.sync")
+
+STREAMS: tuple[str, ...] = (Stream.DETAILS, Stream.ENROLLMENTS)
+# Leap's search accepts at most 1000 meter_ids per call.
+REFRESH_BATCH = 1000
+
+Progress = Callable[[SyncRun, RunStats], None]
+_APPLY = {Stream.DETAILS: apply_details_page, Stream.ENROLLMENTS: apply_enrollments_page}
+
+
+def sync_full(
+    *,
+    client: LeapClient | None = None,
+    streams: Sequence[str] = STREAMS,
+    trigger: str = "command",
+    progress: Progress | None = None,
+) -> list[SyncRun]:
+    """Every meter of every stream; meters Leap no longer returns are flagged missing."""
+    return [
+        _run(stream, SyncMode.FULL, [{}], client=client, trigger=trigger, progress=progress)
+        for stream in streams
+    ]
+
+
+def sync_incremental(
+    *,
+    client: LeapClient | None = None,
+    streams: Sequence[str] = STREAMS,
+    trigger: str = "command",
+    progress: Progress | None = None,
+) -> list[SyncRun]:
+    """Meters Leap changed since the stream's cursor minus the overlap; full if no cursor yet."""
+    runs = []
+    for stream in streams:
+        cursor = current_cursor(stream)
+        if cursor is None:
+            runs.append(
+                _run(stream, SyncMode.FULL, [{}], client=client, trigger=trigger, progress=progress)
+            )
+            continue
+        since = cursor - timedelta(minutes=settings.SYNC_OVERLAP_MINUTES)
+        filters = [{"last_modified_date_time": since}]
+        runs.append(
+            _run(
+                stream,
+                SyncMode.INCREMENTAL,
+                filters,
+                client=client,
+                trigger=trigger,
+                progress=progress,
+            )
+        )
+    return runs
+
+
+def sync_refresh(
+    meter_ids: Iterable[UUID | str],
+    *,
+    client: LeapClient | None = None,
+    streams: Sequence[str] = STREAMS,
+    trigger: str = "command",
+    progress: Progress | None = None,
+    mode: str = SyncMode.REFRESH,
+) -> list[SyncRun]:
+    """Re-read the given meters (batches of 1000 ids); ids Leap does not return are missing."""
+    ids = sorted({UUID(str(meter_id)) for meter_id in meter_ids})
+    filters = [{"meter_ids": list(batch)} for batch in batched(ids, REFRESH_BATCH)]
+    return [
+        _run(
+            stream, mode, filters, client=client, trigger=trigger, progress=progress, requested=ids
+        )
+        for stream in streams
+    ]
+
+
+def sync_stale(
+    *,
+    now: datetime | None = None,
+    client: LeapClient | None = None,
+    trigger: str = "command",
+    progress: Progress | None = None,
+) -> list[SyncRun]:
+    """Re-read meters whose stored delivery period or action deadline has passed.
+
+    Leap does not move `updated_at` for those roll-overs, so incremental sync never sees them.
+    """
+    now = now or timezone.now()
+    ids = MeterEnrollment.objects.filter(stale_after__lte=now).values_list(
+        "meter__meter_id", flat=True
+    )
+    return sync_refresh(
+        ids,
+        client=client,
+        streams=(Stream.ENROLLMENTS,),
+        trigger=trigger,
+        progress=progress,
+        mode=SyncMode.STALE,
+    )
+
+
+def batched(items: Iterable, size: int) -> Iterator[tuple]:
+    """itertools.batched, which Python 3.11 lacks."""
+    iterator = iter(items)
+    while chunk := tuple(islice(iterator, size)):
+        yield chunk
+
+
+def _run(
+    stream: str,
+    mode: str,
+    filter_list: list[dict[str, Any]],
+    *,
+    client: LeapClient | None,
+    trigger: str,
+    progress: Progress | None,
+    requested: list[UUID] | None = None,
+) -> SyncRun:
+    stats = RunStats()
+    run = None
+    own_client = client is None
+    client = client or LeapClient.from_settings()
+    try:
+        with stream_run(stream, mode, trigger=trigger, stats=stats) as run:
+            run.requested_meters = len(requested or ())
+            for page in _pages(client, stream, filter_list):
+                heartbeat(run)
+                _APPLY[stream](page.meters, PageContext(run, stats, timezone.now()))
+                stats.pages += 1
+                if progress:
+                    progress(run, stats)
+            if mode == SyncMode.FULL:
+                _flag_missing(run, stats, _stored_ids(stream))
+            elif requested is not None:
+                _flag_missing(run, stats, _stored_ids(stream, among=requested))
+    except StreamBusy as busy:
+        logger.info("%s", busy.run.error)
+        return busy.run
+    except Exception:  # recorded on the run by stream_run; the next stream still runs
+        if run is None:
+            raise
+        return run
+    finally:
+        if own_client:
+            client.close()
+    return run
+
+
+def _pages(client: LeapClient, stream: str, filter_list: list[dict[str, Any]]) -> Iterator:
+    search = (
+        client.search_meter_details if stream == Stream.DETAILS else client.search_meter_enrollments
+    )
+    for filters in filter_list:
+        yield from search(filters)
+
+
+def _stored_ids(stream: str, among: list[UUID] | None = None):
+    """(pk, meter_id) of meters this stream has stored and not yet flagged missing."""
+    meters = Meter.objects.filter(missing_from_leap=False)
+    if stream == Stream.DETAILS:
+        meters = meters.exclude(details_hash="")
+    else:
+        meters = meters.filter(enrollment__isnull=False)
+    if among is not None:
+        meters = meters.filter(meter_id__in=among)
+    return meters.values_list("pk", "meter_id").iterator(chunk_size=5000)
+
+
+def _flag_missing(run: SyncRun, stats: RunStats, stored: Iterator[tuple[int, UUID]]) -> None:
+    """Flag stored meters this run did not see; never delete them (their history stays)."""
+    missing = [(pk, meter_id) for pk, meter_id in stored if meter_id not in stats.seen]
+    if missing and not stats.seen:
+        stats.warn(f"Leap returned no meters at all; {len(missing)} stored meters not flagged")
+        return
+    now = timezone.now()
+    for chunk in batched(missing, 1000):
+        with transaction.atomic():
+            Meter.objects.filter(pk__in=[pk for pk, _ in chunk]).update(
+                missing_from_leap=True, missing_since=now
+            )
+            MeterEvent.objects.bulk_create(
+                MeterEvent(
+                    meter_id=pk,
+                    kind=EventKind.MISSING,
+                    field="missing_from_leap",
+                    old="false",
+                    new="true",
+                    observed_at=now,
+                    sync_run=run,
+                )
+                for pk, _ in chunk
+            )
+    stats.missing += len(missing)
+    stats.events += len(missing)

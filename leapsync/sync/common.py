@@ -1,0 +1,156 @@
+"""What both streams' page appliers share: the page context, quarantine, events, column fitting."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+from django.db import models
+
+from leapsync.models import QuarantinedPayload, SyncRun
+from leapsync.payloads import PayloadError
+from meters.models import EventKind, Meter, MeterEvent
+
+# A run keeps at most this many distinct warning messages (with their counts): enough to see
+# what Leap changed, bounded so a systematic oddity on 100k meters cannot bloat the run row.
+MAX_DISTINCT_WARNINGS = 200
+
+
+@dataclass
+class RunStats:
+    """Counters and warnings a run accumulates page by page, saved onto its SyncRun."""
+
+    pages: int = 0
+    meters_seen: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    missing: int = 0
+    events: int = 0
+    warnings: Counter = field(default_factory=Counter)
+    cursor_reached: datetime | None = None
+    seen: set[UUID] = field(default_factory=set)
+
+    def warn(self, message: str) -> None:
+        if message in self.warnings or len(self.warnings) < MAX_DISTINCT_WARNINGS:
+            self.warnings[message] += 1
+        else:
+            self.warnings["(further distinct warnings not kept)"] += 1
+
+    def see_timestamps(self, *stamps: datetime | None) -> None:
+        for stamp in stamps:
+            if stamp is not None and (self.cursor_reached is None or stamp > self.cursor_reached):
+                self.cursor_reached = stamp
+
+    def save_onto(self, run: SyncRun) -> None:
+        for name in SyncRun.COUNTERS:
+            if name != "warnings_count":
+                setattr(run, name, getattr(self, name))
+        run.warnings_count = sum(self.warnings.values())
+        run.warnings = dict(self.warnings.most_common())
+        run.cursor_reached = self.cursor_reached
+
+
+@dataclass
+class PageContext:
+    """One page being applied: the run, our clock for this page, and its pending writes."""
+
+    run: SyncRun
+    stats: RunStats
+    now: datetime
+    events: list[MeterEvent] = field(default_factory=list)
+    quarantine: list[QuarantinedPayload] = field(default_factory=list)
+
+    def event(
+        self,
+        meter: Meter,
+        kind: EventKind,
+        *,
+        field_name: str = "",
+        old: Any = "",
+        new: Any = "",
+        leap_updated_at: datetime | None = None,
+    ) -> None:
+        self.events.append(
+            MeterEvent(
+                meter=meter,
+                kind=kind,
+                field=field_name,
+                old=_as_text(old),
+                new=_as_text(new),
+                observed_at=self.now,
+                leap_updated_at=leap_updated_at,
+                sync_run=self.run,
+            )
+        )
+
+    def quarantine_raw(self, raw: Any, error: Exception) -> None:
+        meter_id = raw.get("meter_id") if isinstance(raw, dict) else None
+        self.quarantine.append(
+            QuarantinedPayload(
+                run=self.run,
+                stream=self.run.stream,
+                meter_id=str(meter_id)[:64] if meter_id is not None else "",
+                error=str(error)[:2000],
+                raw=raw if isinstance(raw, dict) else None,
+                raw_text="" if isinstance(raw, dict) else repr(raw)[:10000],
+            )
+        )
+        self.stats.quarantined += 1
+
+    def flush(self) -> None:
+        """Write the page's events and quarantined records (inside the page's transaction)."""
+        if self.events:
+            MeterEvent.objects.bulk_create(self.events, batch_size=1000)
+            self.stats.events += len(self.events)
+        if self.quarantine:
+            QuarantinedPayload.objects.bulk_create(self.quarantine, batch_size=500)
+
+
+def parse_all(raws: list[Any], parse, ctx: PageContext) -> list:
+    """Parse a page; a record that cannot be used is quarantined and the page goes on."""
+    records = []
+    seen_in_page: set[UUID] = set()
+    for raw in raws:
+        try:
+            record = parse(raw)
+        except PayloadError as error:
+            ctx.quarantine_raw(raw, error)
+            continue
+        if record.meter_id in seen_in_page:
+            ctx.stats.warn("meter listed twice in one page; the later copy was used")
+            records = [r for r in records if r.meter_id != record.meter_id]
+        seen_in_page.add(record.meter_id)
+        for warning in record.warnings:
+            ctx.stats.warn(warning)
+        records.append(record)
+    ctx.stats.meters_seen += len(records)
+    ctx.stats.seen.update(seen_in_page)
+    return records
+
+
+def fit(model: type[models.Model], name: str, value: str | None, stats: RunStats) -> str:
+    """A Leap string for a bounded column; overlong values are cut (the raw JSON keeps them)."""
+    if value is None:
+        return ""
+    value = str(value)
+    limit = model._meta.get_field(name).max_length
+    if limit is not None and len(value) > limit:
+        stats.warn(f"{model._meta.label}.{name} longer than {limit} characters; cut for display")
+        return value[:limit]
+    return value
+
+
+def _as_text(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS).decode()

@@ -1,0 +1,106 @@
+"""django-q2 task entry points (called by dotted path) and the schedules that run them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django_q.models import Schedule
+
+from leapsync import sync
+from leapsync.models import RunStatus, SyncRun
+
+
+class SyncFailed(RuntimeError):
+    """A scheduled run failed; raised so django-q2 records the task as failed."""
+
+
+def run_incremental() -> str:
+    return _outcome(sync.sync_incremental(trigger="schedule"))
+
+
+def run_full() -> str:
+    return _outcome(sync.sync_full(trigger="schedule"))
+
+
+def run_stale() -> str:
+    return _outcome(sync.sync_stale(trigger="schedule"))
+
+
+def refresh_meters(meter_ids: Iterable[str], trigger: str = "task") -> str:
+    return _outcome(sync.sync_refresh(meter_ids, trigger=trigger))
+
+
+def _outcome(runs: list[SyncRun]) -> str:
+    summary = "; ".join(describe(run) for run in runs)
+    if any(run.status == RunStatus.FAILED for run in runs):
+        raise SyncFailed(summary)
+    return summary
+
+
+def describe(run: SyncRun) -> str:
+    """One line for logs and task results."""
+    line = (
+        f"{run.get_mode_display()} {run.stream} run #{run.pk} {run.status}: "
+        f"{run.pages} pages, {run.meters_seen} meters seen, {run.created} created, "
+        f"{run.updated} updated, {run.unchanged} unchanged, {run.quarantined} quarantined, "
+        f"{run.missing} missing, {run.events} events, {run.warnings_count} warnings"
+    )
+    return f"{line}; {run.error}" if run.error else line
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    name: str
+    func: str
+    schedule_type: str
+    minutes: int | None = None
+    cron: str | None = None
+
+
+def schedule_specs() -> list[ScheduleSpec]:
+    """The schedules leapsync needs; the environment sets their initial timing."""
+    return [
+        ScheduleSpec(
+            name="leapsync: incremental sync",
+            func="leapsync.tasks.run_incremental",
+            schedule_type=Schedule.MINUTES,
+            minutes=settings.SYNC_INCREMENTAL_MINUTES,
+        ),
+        ScheduleSpec(
+            name="leapsync: full sync",
+            func="leapsync.tasks.run_full",
+            schedule_type=Schedule.CRON,
+            cron=settings.SYNC_FULL_CRON,
+        ),
+        ScheduleSpec(
+            name="leapsync: stale refresh",
+            func="leapsync.tasks.run_stale",
+            schedule_type=Schedule.CRON,
+            cron=settings.SYNC_STALE_CRON,
+        ),
+    ]
+
+
+def ensure_schedules() -> list[tuple[Schedule, bool]]:
+    """Upsert the schedules by name. Timing is set only on creation, so admin edits persist.
+
+    Schedule names are not unique in django-q2, so this never calls `schedule()` (which
+    raises on a duplicate) and is safe to run on every deploy.
+    """
+    results = []
+    for spec in schedule_specs():
+        schedule, created = Schedule.objects.update_or_create(
+            name=spec.name,
+            defaults={"func": spec.func},
+            create_defaults={
+                "func": spec.func,
+                "schedule_type": spec.schedule_type,
+                "minutes": spec.minutes,
+                "cron": spec.cron,
+                "repeats": -1,
+            },
+        )
+        results.append((schedule, created))
+    return results

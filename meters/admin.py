@@ -1,0 +1,92 @@
+"""Admin for meters, sites and their history."""
+
+from django.contrib import admin
+from django.db.models import Count
+from django.http import HttpRequest
+
+from meters.models import Meter, MeterEvent, PartnerReferenceChange, Site
+
+
+class ViewOnlyAdmin(admin.ModelAdmin):
+    """History is written by code, never edited by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Site)
+class SiteAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "name", "city", "utility_name", "meter_count", "imported_at"]
+    search_fields = ["external_id", "name", "street", "utility_account_number", "postal_code"]
+    list_filter = ["utility_name", "state_or_province_code"]
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).annotate(meter_count=Count("meters"))
+
+    @admin.display(ordering="meter_count", description="meters")
+    def meter_count(self, site: Site) -> int:
+        return site.meter_count
+
+
+@admin.register(Meter)
+class MeterAdmin(admin.ModelAdmin):
+    list_display = [
+        "meter_id",
+        "partner_reference",
+        "meter_type",
+        "transmission_region",
+        "end_customer_name",
+        "utility_name",
+        "is_archived",
+        "missing_from_leap",
+        "site",
+        "leap_updated_at",
+    ]
+    list_filter = [
+        "transmission_region",
+        "meter_type",
+        "customer_classification",
+        "is_archived",
+        "missing_from_leap",
+        "mapping_source",
+    ]
+    search_fields = [
+        "=meter_id",
+        "partner_reference",
+        "end_customer_name",
+        "street_1",
+        "electric_service_account_number",
+    ]
+    list_select_related = ["site"]
+    autocomplete_fields = ["site"]
+    raw_id_fields = ["mapped_by"]
+    # The sync owns these; partner_reference changes go through the audited service.
+    readonly_fields = [*Meter.SYNCED_FIELDS, "first_seen_at", "updated_at"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(MeterEvent)
+class MeterEventAdmin(ViewOnlyAdmin):
+    list_display = ["observed_at", "meter", "kind", "field", "old", "new", "sync_run", "user"]
+    list_filter = ["kind"]
+    search_fields = ["=meter__meter_id", "field"]
+    list_select_related = ["meter", "sync_run", "user"]
+    date_hierarchy = "observed_at"
+    show_full_result_count = False
+
+
+@admin.register(PartnerReferenceChange)
+class PartnerReferenceChangeAdmin(ViewOnlyAdmin):
+    list_display = ["at", "meter", "old", "new", "by", "push_status", "pushed_at", "attempts"]
+    list_filter = ["push_status"]
+    search_fields = ["=meter__meter_id", "old", "new"]
+    list_select_related = ["meter", "by"]

@@ -1,0 +1,168 @@
+"""Test helpers shared across apps: query counting and comparing the database to Leap's truth."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from actions.models import RequiredAction
+from enrollments.models import EnrollmentDeadline, ParticipationPeriod, ProgramEnrollment
+from leapsync.payloads import parse_meter_details, parse_meter_enrollment, payload_hash
+from meters.models import Meter
+
+
+def count_queries(func, *args: Any, **kwargs: Any) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        func(*args, **kwargs)
+    return len(captured.captured_queries)
+
+
+def truth_by_meter(simulator) -> dict[str, dict[str, dict]]:
+    """{meter_id: {"details": ..., "enrollment": ...}} whichever shape the simulator returns."""
+    truth = simulator.truth()
+    if set(truth) == {"details", "enrollments"}:
+        merged: dict[str, dict[str, dict]] = defaultdict(dict)
+        for meter_id, raw in truth["details"].items():
+            merged[str(meter_id)]["details"] = raw
+        for meter_id, raw in truth["enrollments"].items():
+            merged[str(meter_id)]["enrollment"] = raw
+        return dict(merged)
+    return {str(meter_id): value for meter_id, value in truth.items()}
+
+
+def database_differences(simulator) -> list[str]:
+    """Every way the database differs from the simulator's truth (empty when converged)."""
+    problems: list[str] = []
+    truth = truth_by_meter(simulator)
+    meters = {str(m.meter_id): m for m in Meter.objects.select_related("enrollment")}
+    extra = [mid for mid, m in meters.items() if mid not in truth and not m.missing_from_leap]
+    if extra:
+        problems.append(f"{len(extra)} meters stored that Leap does not have, e.g. {extra[:3]}")
+    programs = _by_meter(ProgramEnrollment.objects.filter(listed=True))
+    deadlines = _deadlines_by_program()
+    actions = _by_meter(RequiredAction.objects.open())
+    participation = _by_meter(ParticipationPeriod.objects.all())
+    for meter_id, payloads in truth.items():
+        meter = meters.get(meter_id)
+        if meter is None:
+            problems.append(f"{meter_id}: not stored")
+            continue
+        problems += _meter_differences(meter, payloads)
+        if "enrollment" in payloads:
+            record = parse_meter_enrollment(payloads["enrollment"])
+            problems += _children_differences(
+                meter, record, programs, deadlines, actions, participation
+            )
+    return problems
+
+
+def _by_meter(queryset) -> dict[int, list]:
+    groups: dict[int, list] = defaultdict(list)
+    for row in queryset:
+        groups[row.meter_id].append(row)
+    return groups
+
+
+def _deadlines_by_program() -> dict[int, set]:
+    groups: dict[int, set] = defaultdict(set)
+    for row in EnrollmentDeadline.objects.all():
+        groups[row.program_enrollment_id].add(
+            (row.enrollment_deadline_date_time, row.activation_date_time)
+        )
+    return groups
+
+
+def _meter_differences(meter: Meter, payloads: dict) -> list[str]:
+    problems = []
+    if meter.missing_from_leap:
+        problems.append(f"{meter.meter_id}: flagged missing but Leap has it")
+    if "details" in payloads:
+        details = parse_meter_details(payloads["details"])
+        if meter.details_hash != payload_hash(details.raw):
+            problems.append(f"{meter.meter_id}: details differ")
+        expected = {
+            "partner_reference": details.partner_reference or "",
+            "is_archived": details.is_archived,
+            "meter_type": details.meter_type or "",
+            "tags": list(details.tags),
+            "end_customer_name": (details.customer and details.customer.end_customer_name) or "",
+        }
+        for name, value in expected.items():
+            if getattr(meter, name) != value:
+                problems.append(f"{meter.meter_id}: {name} {getattr(meter, name)!r} != {value!r}")
+    if "enrollment" in payloads:
+        enrollment = getattr(meter, "enrollment", None)
+        if enrollment is None or enrollment.enrollment_hash != payload_hash(payloads["enrollment"]):
+            problems.append(f"{meter.meter_id}: enrollment differs")
+    return problems
+
+
+def _children_differences(meter, record, programs, deadlines, actions, participation) -> list[str]:
+    problems = []
+    stored_programs = {
+        (p.program_identifier, p.delivery_period_start_date_time): p for p in programs[meter.pk]
+    }
+    expected_programs = {
+        (p.program_identifier or "", p.delivery_period_start_date_time): p
+        for p in record.program_enrollment
+    }
+    if set(stored_programs) != set(expected_programs):
+        problems.append(f"{meter.meter_id}: delivery periods differ")
+    for key, period in expected_programs.items():
+        row = stored_programs.get(key)
+        if row is None:
+            continue
+        got = (
+            row.delivery_period,
+            row.delivery_period_end_date_time,
+            row.enrollment_status,
+            row.market_group_id,
+            row.market_group_name,
+        )
+        want = (
+            period.delivery_period or "",
+            period.delivery_period_end_date_time,
+            period.enrollment_status or "",
+            period.market_group_id,
+            period.market_group_name or "",
+        )
+        if got != want:
+            problems.append(f"{meter.meter_id}: period {key} {got} != {want}")
+        want_deadlines = {
+            (d.enrollment_deadline_date_time, d.activation_date_time)
+            for d in period.enrollment_deadlines
+        }
+        if deadlines[row.pk] != want_deadlines:
+            problems.append(f"{meter.meter_id}: deadlines of {key} differ")
+    stored_actions = {
+        (a.owner, a.program_identifier, a.action_type, a.action_code): (
+            a.delivery_period,
+            a.enrollment_deadline_date_time,
+            a.action_description,
+        )
+        for a in actions[meter.pk]
+    }
+    expected_actions = {
+        (a.owner, a.program_identifier or "", a.action_type, a.action_code): (
+            a.delivery_period or "",
+            a.enrollment_deadline_date_time,
+            a.action_description,
+        )
+        for a in record.required_actions
+    }
+    if stored_actions != expected_actions:
+        problems.append(f"{meter.meter_id}: open actions differ")
+    stored_schedule = sorted(
+        (p.participation_preference, p.start_time, p.end_time, p.reason)
+        for p in participation[meter.pk]
+    )
+    expected_schedule = sorted(
+        (p.participation_preference, p.start_time, p.end_time, p.reason or "")
+        for p in record.participation_preferences
+    )
+    if stored_schedule != expected_schedule:
+        problems.append(f"{meter.meter_id}: participation differs")
+    return problems
