@@ -1,0 +1,103 @@
+"""Partner-reference updates — an INFERENCE, not a published Leap contract.
+
+Leap documents that a "meter reference ID endpoint" exists (single: "Update partner reference for
+a meter", bulk: "Update partner reference for multiple meters") but publishes neither path nor
+body. From its docs' URL slugs we infer:
+
+    PATCH /v1.1/meters/{meter_id}/partner_meter_ref   {"partner_reference": "<new>"}
+        -> 200 {"meter_id": ..., "partner_reference": ...}; 400 bad value; 404 unknown meter
+    PATCH /v1.1/meters/partner_meter_ref   {"meters": [{"meter_id": ..., "partner_reference": ...}]}
+        -> 200 {"updated": [meter_id, ...], "errors": [{"meter_id": ..., "title": ...}]}
+
+Everything about these two routes lives in this module so it can be corrected in one place once
+Leap confirms the real contract. A change moves the meter's audit.updated_at.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from .filters import PARTNER_REFERENCE_RE, UUID_RE
+
+if TYPE_CHECKING:
+    from .core import LeapSimulator
+
+Response = tuple[int, dict[str, str], bytes]
+BULK_MAX = 1000
+_SINGLE = re.compile(r"^/v1\.1/meters/(?P<meter_id>[^/]+)/partner_meter_ref$")
+_BULK = "/v1.1/meters/partner_meter_ref"
+
+
+def _json(status: int, data: Any) -> Response:
+    return status, {"Content-Type": "application/json"}, orjson.dumps(data)
+
+
+def _error(status: int, title: str, details: dict[str, Any] | None = None) -> Response:
+    return _json(status, {"title": title, "status": status, "details": details or {}})
+
+
+def route(sim: LeapSimulator, method: str, path: str, body: bytes) -> Response | None:
+    """Serve the inferred routes; None when `path` is not one of them."""
+    match = _SINGLE.match(path)
+    if path != _BULK and match is None:
+        return None
+    if method != "PATCH":
+        return _error(405, "Method Not Allowed", {"path": path})
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return _error(400, "Malformed JSON body")
+    if not isinstance(data, dict):
+        return _error(400, "Body must be a JSON object")
+    if path == _BULK:
+        return _bulk(sim, data)
+    return _single(sim, match.group("meter_id"), data)
+
+
+def _problem(meter_id: Any, value: Any) -> str | None:
+    """Why this (meter_id, partner_reference) pair cannot be applied, or None."""
+    if not isinstance(meter_id, str) or not UUID_RE.match(meter_id):
+        return "Meter id is not a UUID"
+    if not isinstance(value, str) or not PARTNER_REFERENCE_RE.match(value):
+        return "Invalid partner_reference: 3-256 characters, none of / \\ ? [ ] { } ! # $ % ^ & * ( ) < > |"
+    return None
+
+
+def _single(sim: LeapSimulator, meter_id: str, data: dict[str, Any]) -> Response:
+    value = data.get("partner_reference")
+    problem = _problem(meter_id, value)
+    if problem is not None:
+        return _error(400, problem, {"meter_id": meter_id, "partner_reference": value})
+    meter = sim.find(meter_id)
+    if meter is None:
+        return _error(404, "Meter not found", {"meter_id": meter_id})
+    sim.set_partner_reference(meter, value)
+    return _json(200, {"meter_id": meter.meter_id, "partner_reference": value})
+
+
+def _bulk(sim: LeapSimulator, data: dict[str, Any]) -> Response:
+    items = data.get("meters")
+    if not isinstance(items, list) or not 1 <= len(items) <= BULK_MAX:
+        return _error(400, f"meters must be a list of 1 to {BULK_MAX} items")
+    updated: list[str] = []
+    errors: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for item in items:
+        item = item if isinstance(item, dict) else {}
+        meter_id, value = item.get("meter_id"), item.get("partner_reference")
+        problem = _problem(meter_id, value)
+        meter = sim.find(meter_id) if problem is None else None
+        if problem is None and meter is None:
+            problem = "Meter not found"
+        if problem is None and meter.meter_id in seen:
+            problem = "Duplicate meter_id in request"
+        if problem is not None:
+            errors.append({"meter_id": meter_id, "title": problem})
+            continue
+        seen.add(meter.meter_id)
+        sim.set_partner_reference(meter, value)
+        updated.append(meter.meter_id)
+    return _json(200, {"updated": updated, "errors": errors})
