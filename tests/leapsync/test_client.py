@@ -438,7 +438,11 @@ def test_key_never_in_logs_or_errors(caplog):
     )
     client, _ = make_client(handler)
     errors: list[LeapError] = []
-    with caplog.at_level(logging.DEBUG):
+    with (
+        caplog.at_level(logging.DEBUG),
+        caplog.at_level(logging.DEBUG, logger="httpx"),
+        caplog.at_level(logging.DEBUG, logger="httpcore"),
+    ):
         for _ in range(3):
             with pytest.raises(LeapError) as info:
                 client.get_meter_details(METER)
