@@ -266,9 +266,7 @@ def test_spec_error_examples_map_to_typed_errors(example):
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(status, json=example)
 
-    client = LeapClient(
-        "staging", "k" * 32, transport=httpx.MockTransport(handler), max_retries=0, sleep=print
-    )
+    client = LeapClient("staging", "k" * 32, transport=httpx.MockTransport(handler), max_retries=0)
     with pytest.raises(LeapError) as info:
         client.get_meter_details(METER)
     if isinstance(example, dict):
