@@ -166,6 +166,13 @@ class LeapSimulator:
             m.det, m.det_epoch = orjson.dumps(render_details(m, self.ctx)), self._epoch
         return m.det
 
+    def warm(self) -> None:
+        """Render and cache every meter now, so the first full fetch runs at cached speed."""
+        with self.lock:
+            for m in self._meters:
+                self.details_bytes(m)
+                self.enrollment_bytes(m)
+
     def global_status(self, m: MeterState) -> str:
         """The meter's global_enrollment_status now."""
         self.enrollment_bytes(m)

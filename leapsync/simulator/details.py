@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import unicodedata
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 from .catalog import (
@@ -54,6 +55,7 @@ def render_details(m: MeterState, ctx: RenderContext) -> dict[str, Any]:
     return out
 
 
+@lru_cache(maxsize=512)
 def _ascii(text: str) -> str:
     plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return "".join(c for c in plain.lower() if c.isalnum()) or "customer"
@@ -135,7 +137,7 @@ def _battery(rng: random.Random, installed: date) -> dict[str, Any]:
 
 
 def _site(rng: random.Random, m: MeterState, place: Place) -> dict[str, Any]:
-    devices = [_site_device(rng) for _ in range(weighted(rng, [(0, 0.5), (1, 0.35), (2, 0.15)]))]
+    devices = [_site_device(rng) for _ in range(weighted(rng, ((0, 0.5), (1, 0.35), (2, 0.15))))]
     fossil = m.classification == "COMMERCIAL" and rng.random() < 0.15
     out: dict[str, Any] = {
         "load_zone": place.load_zone,

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import random
 import uuid
+from bisect import bisect
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TypeVar
+from functools import lru_cache
+from itertools import accumulate
+from typing import Any, TypeVar
 
 from .catalog import (
     ACTION_KINDS,
@@ -27,6 +30,7 @@ from .timeutil import fmt_s, local_midnight, month_index
 
 T = TypeVar("T")
 GROUPS_PER_POOL = 6
+_REGION_WEIGHTS = tuple((r.name, r.weight) for r in REGIONS)
 NICKNAMES = ("Garage battery", "Main house", "Zoë's EV", "Warehouse #2", "Cabin")
 
 
@@ -35,9 +39,16 @@ def meter_rng(seed: int, seq: int, salt: int) -> random.Random:
     return random.Random((seed << 40) ^ (seq << 4) ^ salt)
 
 
+@lru_cache(maxsize=256)
+def _cumulative(pairs: tuple[tuple[Any, float], ...]) -> tuple[tuple[Any, ...], tuple[float, ...]]:
+    values = tuple(p[0] for p in pairs)
+    return values, tuple(accumulate(p[1] for p in pairs))
+
+
 def weighted(rng: random.Random, pairs: Sequence[tuple[T, float]]) -> T:
-    """Pick a value from (value, weight) pairs."""
-    return rng.choices([p[0] for p in pairs], [p[1] for p in pairs])[0]
+    """Pick a value from (value, weight) pairs (a tuple, so its cumulative table is cached)."""
+    values, cumulative = _cumulative(tuple(pairs))
+    return values[bisect(cumulative, rng.random() * cumulative[-1])]
 
 
 def new_uuid(rng: random.Random) -> str:
@@ -62,12 +73,12 @@ def reference_for(seed: int, seq: int) -> str:
 def generate_meter(seed: int, seq: int, start: datetime) -> MeterState:
     """Build meter `seq` deterministically; `start` anchors creation dates and pinned periods."""
     rng = meter_rng(seed, seq, 1)
-    region = weighted(rng, [(r.name, r.weight) for r in REGIONS])
+    region = weighted(rng, _REGION_WEIGHTS)
     place = rng.randrange(len(PLACES[region]))
     utility = PLACES[region][place].utility
-    meter_type = weighted(rng, [("UTILITY_METER", 0.70), ("DEVICE", 0.25), ("SUBMETER", 0.05)])
+    meter_type = weighted(rng, (("UTILITY_METER", 0.70), ("DEVICE", 0.25), ("SUBMETER", 0.05)))
     device_type = weighted(rng, DEVICE_TYPE_WEIGHTS) if meter_type == "DEVICE" else None
-    classification = weighted(rng, [("RESIDENTIAL", 0.78), ("COMMERCIAL", 0.21), (None, 0.01)])
+    classification = weighted(rng, (("RESIDENTIAL", 0.78), ("COMMERCIAL", 0.21), (None, 0.01)))
     created_by = _created_by(rng, meter_type)
     created_at = start - timedelta(seconds=rng.uniform(86_400, 3 * 365 * 86_400))
     updated_at = created_at + (start - created_at) * rng.uniform(0.05, 0.999)
@@ -87,7 +98,7 @@ def generate_meter(seed: int, seq: int, start: datetime) -> MeterState:
         connection_references=_connection_refs(rng, created_by, reference),
         load_types=_load_types(rng, device_type, classification),
         customer_group=rng.choice(CUSTOMER_GROUPS) if rng.random() < 0.9 else None,
-        tags=tuple(rng.sample(TAGS, weighted(rng, [(0, 0.55), (1, 0.3), (2, 0.1), (3, 0.05)]))),
+        tags=tuple(rng.sample(TAGS, weighted(rng, ((0, 0.55), (1, 0.3), (2, 0.1), (3, 0.05))))),
         is_archived=rng.random() < 0.02,
         created_by=created_by,
         created_at=created_at,
@@ -98,15 +109,15 @@ def generate_meter(seed: int, seq: int, start: datetime) -> MeterState:
         programs=programs,
         actions=_actions(rng, programs, m0),
         participation=_participation(rng, region, created_at, m0),
-        far_future=weighted(rng, [(0, 0.6), (1, 0.3), (2, 0.1)]),
+        far_future=weighted(rng, ((0, 0.6), (1, 0.3), (2, 0.1))),
         nickname=rng.choice(NICKNAMES) if rng.random() < 0.05 else None,
     )
 
 
 def _created_by(rng: random.Random, meter_type: str) -> str:
     if meter_type == "UTILITY_METER":
-        return weighted(rng, [("UTILITY", 0.6), ("PARTNER", 0.33), ("LEAP", 0.07)])
-    return weighted(rng, [("PARTNER", 0.9), ("LEAP", 0.1)])
+        return weighted(rng, (("UTILITY", 0.6), ("PARTNER", 0.33), ("LEAP", 0.07)))
+    return weighted(rng, (("PARTNER", 0.9), ("LEAP", 0.1)))
 
 
 def _partner_reference(rng: random.Random, seed: int, seq: int) -> str | None:
@@ -140,7 +151,7 @@ def _load_types(
 
 def _programs(rng: random.Random, region: str, utility: str, m0: int) -> list[ProgramState]:
     offered = [p for p in PROGRAMS[region] if utility in p.utilities]
-    count = weighted(rng, [(0, 0.15), (1, 0.5), (2, 0.25), (3, 0.10)])
+    count = weighted(rng, ((0, 0.15), (1, 0.5), (2, 0.25), (3, 0.10)))
     chosen = rng.sample(offered, min(count, len(offered)))
     return [new_program(rng, p.identifier, m0) for p in chosen]
 
@@ -169,7 +180,7 @@ def _actions(rng: random.Random, programs: list[ProgramState], m0: int) -> list[
         return []
     actions: list[ActionState] = []
     for side, rate in (("partner", 0.25), ("leap", 0.15)):
-        kinds = [(i, k.weight) for i, k in enumerate(ACTION_KINDS) if k.side == side]
+        kinds = tuple((i, k.weight) for i, k in enumerate(ACTION_KINDS) if k.side == side)
         for _ in range(1 if rng.random() < rate else 0):
             kind = weighted(rng, kinds)
             program = rng.choice(programs).program

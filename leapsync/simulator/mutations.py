@@ -47,7 +47,7 @@ def apply_mutations(sim: LeapSimulator, fraction: float, seed: int) -> dict[str,
 
 
 def _mutate_one(sim: LeapSimulator, rng: random.Random, m: MeterState) -> str:
-    name = weighted(rng, list(_WEIGHTS.items()))
+    name = weighted(rng, tuple(_WEIGHTS.items()))
     if name == "partner_reference":
         value = None if rng.random() < 0.1 else f"ref-{rng.getrandbits(32):08x}"
         if value == m.partner_reference:

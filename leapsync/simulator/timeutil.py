@@ -18,12 +18,12 @@ _RFC3339 = re.compile(
 
 def fmt_s(dt: datetime) -> str:
     """Second precision, as Leap writes period boundaries: 2026-11-01T07:00:00Z."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 def fmt_us(dt: datetime) -> str:
     """Microsecond precision, as Leap writes audit stamps: 2024-07-12T16:40:56.401422Z."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_rfc3339(value: str) -> datetime | None:
