@@ -29,5 +29,9 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# The sync benchmark needs PostgreSQL (BENCH_DATABASE_URL, default a local leapsync_bench).
+bench: install
+	$(BIN)/python scripts/bench_sync.py --meters $(or $(METERS),100000)
+
 clean:
 	rm -rf $(VENV) staticfiles

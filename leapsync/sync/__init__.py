@@ -16,7 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import transaction
+from django.db import reset_queries, transaction
 from django.utils import timezone
 
 from enrollments.models import MeterEnrollment
@@ -158,6 +158,7 @@ def _run(
                 heartbeat(run)
                 _APPLY[stream](page.meters, PageContext(run, stats, timezone.now()))
                 stats.pages += 1
+                reset_queries()  # with DEBUG on, Django would keep every query of the run
                 if progress:
                     progress(run, stats)
             if mode == SyncMode.FULL:

@@ -9,6 +9,7 @@ from django.db import transaction
 from leapsync.payloads import MeterDetails, parse_meter_details, payload_hash
 from leapsync.sync.common import PageContext, fit, parse_all
 from leapsync.sync.meters import (
+    clear_missing,
     identifier_values,
     load_meters,
     mark_returned,
@@ -28,6 +29,7 @@ def apply_details_page(raws: list[Any], ctx: PageContext) -> None:
     with transaction.atomic():
         existing = load_meters(record.meter_id for record in records)
         changed: list[Meter] = []
+        returned: list[Meter] = []
         for record in records:
             ctx.stats.see_timestamps(record.audit.updated_at, record.audit.created_at)
             meter = existing.get(record.meter_id)
@@ -35,13 +37,16 @@ def apply_details_page(raws: list[Any], ctx: PageContext) -> None:
             if meter is not None and meter.details_hash == digest:
                 ctx.stats.unchanged += 1
                 if mark_returned(meter, ctx):
-                    changed.append(meter)
+                    returned.append(meter)
                 continue
-            if meter is not None:
+            if meter is None or not meter.details_hash:
+                ctx.stats.created += 1
+            else:
                 ctx.stats.updated += 1
             values = {**identifier_values(record, ctx), **details_values(record, digest, ctx)}
             changed.append(merge_meter(meter, record.meter_id, values, ctx))
         upsert_meters(changed, (*Meter.IDENTIFIER_FIELDS, *Meter.DETAILS_FIELDS))
+        clear_missing(returned)
         ctx.flush()
 
 

@@ -22,6 +22,7 @@ from leapsync.payloads import parse_meter_enrollment, payload_hash
 from leapsync.sync.children import diff_actions, diff_participation, diff_programs
 from leapsync.sync.common import PageContext, fit, parse_all
 from leapsync.sync.meters import (
+    clear_missing,
     identifier_values,
     load_meters,
     mark_returned,
@@ -67,6 +68,7 @@ def apply_enrollments_page(raws: list[Any], ctx: PageContext) -> None:
     with transaction.atomic():
         existing = load_meters((r.meter_id for r in records), with_enrollment=True)
         meters_to_upsert: list[Meter] = []
+        returned: list[Meter] = []
         changed: list[ChangedMeter] = []
         for record in records:
             ctx.stats.see_timestamps(record.audit.updated_at, record.audit.created_at)
@@ -76,7 +78,7 @@ def apply_enrollments_page(raws: list[Any], ctx: PageContext) -> None:
             if previous is not None and previous.enrollment_hash == digest:
                 ctx.stats.unchanged += 1
                 if mark_returned(meter, ctx):
-                    meters_to_upsert.append(meter)
+                    returned.append(meter)
                 continue
             if previous is None:
                 ctx.stats.created += 1
@@ -86,6 +88,7 @@ def apply_enrollments_page(raws: list[Any], ctx: PageContext) -> None:
             meters_to_upsert.append(meter)
             changed.append(ChangedMeter(meter, record, digest, previous))
         upsert_meters(meters_to_upsert, Meter.IDENTIFIER_FIELDS)
+        clear_missing(returned)
         _write_children(changed, ctx)
         ctx.flush()
 

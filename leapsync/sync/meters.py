@@ -9,9 +9,6 @@ from uuid import UUID
 from leapsync.sync.common import PageContext, fit
 from meters.models import EventKind, Meter
 
-# Columns a page upsert may rewrite on an existing meter besides the stream's own fields.
-_ALWAYS_UPDATED = ("missing_from_leap", "missing_since", "updated_at")
-
 
 def identifier_values(record: Any, ctx: PageContext) -> dict[str, Any]:
     """The identifier columns both Leap responses carry, taken from a parsed record."""
@@ -50,7 +47,6 @@ def merge_meter(
     if existing is None:
         meter = Meter(meter_id=meter_id, **values)
         ctx.event(meter, EventKind.FIRST_SEEN, leap_updated_at=leap_updated_at)
-        ctx.stats.created += 1
         return meter
     old_reference, new_reference = existing.partner_reference, values["partner_reference"]
     if old_reference != new_reference:
@@ -89,19 +85,41 @@ def mark_returned(meter: Meter, ctx: PageContext) -> bool:
 
 
 def upsert_meters(meters: list[Meter], fields: Iterable[str]) -> None:
-    """Insert new meters and update `fields` of existing ones in one statement; set their pks."""
+    """Insert new meters and update `fields` of existing ones in one statement; set their pks.
+
+    The rows are rebuilt with only the upserted columns: handing bulk_create the loaded
+    instances would make it read their deferred raw JSON back, one query per meter.
+    """
     if not meters:
         return
+    columns = (*fields, "missing_from_leap", "missing_since")
+    rows = [
+        Meter(
+            pk=meter.pk, meter_id=meter.meter_id, **{name: getattr(meter, name) for name in columns}
+        )
+        for meter in meters
+    ]
     Meter.objects.bulk_create(
-        meters,
+        rows,
         batch_size=500,
         update_conflicts=True,
         unique_fields=["meter_id"],
-        update_fields=[*fields, *_ALWAYS_UPDATED],
+        update_fields=[*columns, "updated_at"],
     )
     without_pk = {meter.meter_id: meter for meter in meters if meter.pk is None}
+    for row in rows:
+        if row.pk is not None and row.meter_id in without_pk:
+            without_pk.pop(row.meter_id).pk = row.pk
     if without_pk:
         for meter_id, pk in Meter.objects.filter(meter_id__in=list(without_pk)).values_list(
             "meter_id", "pk"
         ):
             without_pk[meter_id].pk = pk
+
+
+def clear_missing(meters: list[Meter]) -> None:
+    """Unflag meters that are back in Leap but otherwise unchanged (one UPDATE)."""
+    if meters:
+        Meter.objects.filter(pk__in=[meter.pk for meter in meters]).update(
+            missing_from_leap=False, missing_since=None
+        )
