@@ -30,7 +30,7 @@ def fetch_all(
     meters: list[dict[str, Any]] = []
     while True:
         response = client.post(path, json=body)
-        assert response.status_code == 200, response.text
+        assert response.status_code == 200, response.text[:300]
         page = response.json()
         meters.extend(page["meters"])
         if "next_page_token" not in page:
