@@ -218,7 +218,7 @@ TAGS: tuple[str, ...] = (
     "Q3 campaign",
     "solar|storage",
     "Zoë's pilot",
-    "installer:acme",
+    "installer-acme",
 )
 
 DEVICE_MODELS: dict[str, tuple[tuple[str, str], ...]] = {
