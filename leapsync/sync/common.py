@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,8 +13,9 @@ import orjson
 from django.db import models
 
 from leapsync.models import QuarantinedPayload, SyncRun
-from leapsync.payloads import PayloadError
-from meters.models import EventKind, Meter, MeterEvent
+from leapsync.payloads import PayloadError, parse_datetime, payload_hash
+from leapsync.sync import bulk
+from meters.models import EventKind, MeterEvent
 
 # A run keeps at most this many distinct warning messages (with their counts): enough to see
 # what Leap changed, bounded so a systematic oddity on 100k meters cannot bloat the run row.
@@ -58,17 +60,21 @@ class RunStats:
 
 @dataclass
 class PageContext:
-    """One page being applied: the run, our clock for this page, and its pending writes."""
+    """One page being applied: the run, our clock for this page, and its pending writes.
+
+    Events are collected keyed by Leap's meter_id (a new meter has no pk yet) and written by
+    `flush` once the page's meters are upserted and their pks known.
+    """
 
     run: SyncRun
     stats: RunStats
     now: datetime
-    events: list[MeterEvent] = field(default_factory=list)
+    events: list[tuple[UUID, dict[str, Any]]] = field(default_factory=list)
     quarantine: list[QuarantinedPayload] = field(default_factory=list)
 
     def event(
         self,
-        meter: Meter,
+        meter_id: UUID,
         kind: EventKind,
         *,
         field_name: str = "",
@@ -77,15 +83,18 @@ class PageContext:
         leap_updated_at: datetime | None = None,
     ) -> None:
         self.events.append(
-            MeterEvent(
-                meter=meter,
-                kind=kind,
-                field=field_name,
-                old=_as_text(old),
-                new=_as_text(new),
-                observed_at=self.now,
-                leap_updated_at=leap_updated_at,
-                sync_run=self.run,
+            (
+                meter_id,
+                {
+                    "kind": kind.value,
+                    "field": field_name,
+                    "old": _as_text(old),
+                    "new": _as_text(new),
+                    "observed_at": self.now,
+                    "leap_updated_at": leap_updated_at,
+                    "sync_run_id": self.run.pk,
+                    "user_id": None,
+                },
             )
         )
 
@@ -103,20 +112,63 @@ class PageContext:
         )
         self.stats.quarantined += 1
 
-    def flush(self) -> None:
+    def flush(self, pks: dict[UUID, int]) -> None:
         """Write the page's events and quarantined records (inside the page's transaction)."""
         if self.events:
-            MeterEvent.objects.bulk_create(self.events, batch_size=1000)
+            bulk.write(MeterEvent, [{"meter_id": pks[uuid], **row} for uuid, row in self.events])
             self.stats.events += len(self.events)
         if self.quarantine:
             QuarantinedPayload.objects.bulk_create(self.quarantine, batch_size=500)
 
 
-def parse_all(raws: list[Any], parse, ctx: PageContext) -> list:
-    """Parse a page; a record that cannot be used is quarantined and the page goes on."""
+def screen(raws: list[Any], stored_hash: Callable[[UUID], str | None], ctx: PageContext):
+    """Split a page into (unchanged meter_ids, changed raw dicts with their hash).
+
+    Hashing the raw JSON first means unchanged meters (most of any full run) are never parsed.
+    A record without a usable meter_id goes on as changed; parsing will quarantine it.
+    """
+    unchanged: list[UUID] = []
+    changed: list[tuple[Any, str]] = []
+    for raw in raws:
+        meter_id = meter_id_of(raw)
+        digest = payload_hash(raw) if isinstance(raw, dict) else ""
+        if meter_id is not None:
+            ctx.stats.see_timestamps(*_audit_stamps(raw))
+            if stored_hash(meter_id) == digest:
+                unchanged.append(meter_id)
+                continue
+        changed.append((raw, digest))
+    ctx.stats.unchanged += len(unchanged)
+    ctx.stats.meters_seen += len(unchanged)
+    ctx.stats.seen.update(unchanged)
+    return unchanged, changed
+
+
+def meter_id_of(raw: Any) -> UUID | None:
+    try:
+        return UUID(raw["meter_id"])
+    except (TypeError, KeyError, ValueError, AttributeError):
+        return None
+
+
+def _audit_stamps(raw: dict) -> tuple:
+    audit = raw.get("audit")
+    if not isinstance(audit, dict):
+        return ()
+    stamps = []
+    for key in ("updated_at", "created_at"):
+        try:
+            stamps.append(parse_datetime(audit.get(key)))
+        except PayloadError:
+            continue
+    return tuple(stamps)
+
+
+def parse_all(changed: list[tuple[Any, str]], parse, ctx: PageContext) -> list:
+    """Parse the changed records; one that cannot be used is quarantined and the page goes on."""
     records = []
     seen_in_page: set[UUID] = set()
-    for raw in raws:
+    for raw, digest in changed:
         try:
             record = parse(raw)
         except PayloadError as error:
@@ -124,11 +176,11 @@ def parse_all(raws: list[Any], parse, ctx: PageContext) -> list:
             continue
         if record.meter_id in seen_in_page:
             ctx.stats.warn("meter listed twice in one page; the later copy was used")
-            records = [r for r in records if r.meter_id != record.meter_id]
+            records = [r for r in records if r[0].meter_id != record.meter_id]
         seen_in_page.add(record.meter_id)
         for warning in record.warnings:
             ctx.stats.warn(warning)
-        records.append(record)
+        records.append((record, digest))
     ctx.stats.meters_seen += len(records)
     ctx.stats.seen.update(seen_in_page)
     return records

@@ -6,14 +6,16 @@ from typing import Any
 
 from django.db import transaction
 
-from leapsync.payloads import MeterDetails, parse_meter_details, payload_hash
-from leapsync.sync.common import PageContext, fit, parse_all
+from leapsync.payloads import MeterDetails, parse_meter_details
+from leapsync.sync.common import PageContext, fit, meter_id_of, parse_all, screen
 from leapsync.sync.meters import (
+    StoredMeter,
     clear_missing,
     identifier_values,
     load_meters,
     mark_returned,
-    merge_meter,
+    meter_row,
+    pk_map,
     upsert_meters,
 )
 from meters.models import Meter
@@ -22,32 +24,29 @@ from meters.models import Meter
 def apply_details_page(raws: list[Any], ctx: PageContext) -> None:
     """Upsert the page's changed meters; skip those whose payload hash is unchanged.
 
-    A bounded number of queries whatever the page holds: load, upsert, pk lookup for new
-    meters, events, quarantine.
+    A bounded number of queries whatever the page holds: load, upsert, pks, events.
     """
-    records: list[MeterDetails] = parse_all(raws, parse_meter_details, ctx)
+    ids = [meter_id for meter_id in (meter_id_of(raw) for raw in raws) if meter_id is not None]
     with transaction.atomic():
-        existing = load_meters(record.meter_id for record in records)
-        changed: list[Meter] = []
-        returned: list[Meter] = []
-        for record in records:
-            ctx.stats.see_timestamps(record.audit.updated_at, record.audit.created_at)
-            meter = existing.get(record.meter_id)
-            digest = payload_hash(record.raw)
-            if meter is not None and meter.details_hash == digest:
-                ctx.stats.unchanged += 1
-                if mark_returned(meter, ctx):
-                    returned.append(meter)
-                continue
-            if meter is None or not meter.details_hash:
+        stored = load_meters(ids)
+        unchanged, changed = screen(raws, lambda i: _hash(stored.get(i)), ctx)
+        returned = [i for i in unchanged if mark_returned(stored[i], i, ctx)]
+        rows = []
+        for record, digest in parse_all(changed, parse_meter_details, ctx):
+            previous = stored.get(record.meter_id)
+            if previous is None or not previous.details_hash:
                 ctx.stats.created += 1
             else:
                 ctx.stats.updated += 1
             values = {**identifier_values(record, ctx), **details_values(record, digest, ctx)}
-            changed.append(merge_meter(meter, record.meter_id, values, ctx))
-        upsert_meters(changed, (*Meter.IDENTIFIER_FIELDS, *Meter.DETAILS_FIELDS))
+            rows.append(meter_row(previous, record.meter_id, values, ctx))
+        upsert_meters(rows, (*Meter.IDENTIFIER_FIELDS, *Meter.DETAILS_FIELDS))
         clear_missing(returned)
-        ctx.flush()
+        ctx.flush(pk_map(uuid for uuid, _ in ctx.events))
+
+
+def _hash(stored: StoredMeter | None) -> str | None:
+    return stored.details_hash if stored is not None else None
 
 
 def details_values(record: MeterDetails, digest: str, ctx: PageContext) -> dict[str, Any]:

@@ -6,8 +6,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
-from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 
 from actions.models import RequiredAction
@@ -18,28 +18,34 @@ from enrollments.models import (
     ProgramEnrollment,
 )
 from leapsync.payloads import MeterEnrollment as EnrollmentRecord
-from leapsync.payloads import parse_meter_enrollment, payload_hash
+from leapsync.payloads import parse_meter_enrollment
+from leapsync.sync import bulk
 from leapsync.sync.children import diff_actions, diff_participation, diff_programs
-from leapsync.sync.common import PageContext, fit, parse_all
+from leapsync.sync.common import PageContext, fit, meter_id_of, parse_all, screen
 from leapsync.sync.meters import (
+    StoredMeter,
     clear_missing,
     identifier_values,
     load_meters,
     mark_returned,
-    merge_meter,
+    meter_row,
+    pk_map,
     upsert_meters,
 )
 from meters.models import EventKind, Meter
+
+ACTION_KEY = ("meter_id", "owner", "program_identifier", "action_type", "action_code")
+PROGRAM_KEY = ("meter_id", "program_identifier", "delivery_period_start_date_time")
 
 
 @dataclass
 class ChangedMeter:
     """A meter whose enrollment payload changed, with what was stored before."""
 
-    meter: Meter
+    meter_id: UUID
     record: EnrollmentRecord
     digest: str
-    previous: MeterEnrollment | None
+    previous: StoredMeter | None
 
 
 @dataclass
@@ -47,114 +53,121 @@ class PageWrites:
     """Every child-row write of a page, collected first and then issued in bulk."""
 
     now: datetime
-    enrollments: list[MeterEnrollment] = field(default_factory=list)
-    programs: list[ProgramEnrollment] = field(default_factory=list)
+    enrollments: list[dict] = field(default_factory=list)
+    programs: list[dict] = field(default_factory=list)
     unlisted_program_ids: list[int] = field(default_factory=list)
-    deadlines: dict[tuple[int, str, datetime], list[EnrollmentDeadline]] = field(
-        default_factory=dict
-    )
-    actions: list[RequiredAction] = field(default_factory=list)
+    relisted_program_ids: list[int] = field(default_factory=list)
+    deadlines: dict[tuple, list[dict]] = field(default_factory=dict)
+    actions: list[dict] = field(default_factory=list)
     resolved_action_ids: list[int] = field(default_factory=list)
     participation_replaced: list[int] = field(default_factory=list)
-    participation: list[ParticipationPeriod] = field(default_factory=list)
+    participation: list[dict] = field(default_factory=list)
 
 
 def apply_enrollments_page(raws: list[Any], ctx: PageContext) -> None:
     """Upsert the page's changed enrollments and their child rows; skip unchanged ones.
 
-    A bounded number of queries whatever the page holds (see tests/leapsync/test_sync.py).
+    A bounded number of queries whatever the page holds (see tests/leapsync).
     """
-    records: list[EnrollmentRecord] = parse_all(raws, parse_meter_enrollment, ctx)
+    ids = [meter_id for meter_id in (meter_id_of(raw) for raw in raws) if meter_id is not None]
     with transaction.atomic():
-        existing = load_meters((r.meter_id for r in records), with_enrollment=True)
-        meters_to_upsert: list[Meter] = []
-        returned: list[Meter] = []
-        changed: list[ChangedMeter] = []
-        for record in records:
-            ctx.stats.see_timestamps(record.audit.updated_at, record.audit.created_at)
-            meter = existing.get(record.meter_id)
-            previous = _stored_enrollment(meter)
-            digest = payload_hash(record.raw)
-            if previous is not None and previous.enrollment_hash == digest:
-                ctx.stats.unchanged += 1
-                if mark_returned(meter, ctx):
-                    returned.append(meter)
-                continue
-            if previous is None:
-                ctx.stats.created += 1
-            else:
-                ctx.stats.updated += 1
-            meter = merge_meter(meter, record.meter_id, identifier_values(record, ctx), ctx)
-            meters_to_upsert.append(meter)
-            changed.append(ChangedMeter(meter, record, digest, previous))
-        upsert_meters(meters_to_upsert, Meter.IDENTIFIER_FIELDS)
+        stored = load_meters(ids, with_enrollment=True)
+        unchanged, changed_raws = screen(raws, lambda i: _hash(stored.get(i)), ctx)
+        returned = [i for i in unchanged if mark_returned(stored[i], i, ctx)]
+        changed, rows = [], []
+        for record, digest in parse_all(changed_raws, parse_meter_enrollment, ctx):
+            previous = stored.get(record.meter_id)
+            has_enrollment = previous is not None and previous.enrollment_hash is not None
+            ctx.stats.updated += has_enrollment
+            ctx.stats.created += not has_enrollment
+            values = identifier_values(record, ctx)
+            # The details stream usually wrote these already; rewrite the meter only on news.
+            if previous is None or previous.identifiers != values or previous.missing_from_leap:
+                rows.append(meter_row(previous, record.meter_id, values, ctx))
+            changed.append(ChangedMeter(record.meter_id, record, digest, previous))
+        upsert_meters(rows, Meter.IDENTIFIER_FIELDS)
         clear_missing(returned)
-        _write_children(changed, ctx)
-        ctx.flush()
+        pks = {meter_id: meter.pk for meter_id, meter in stored.items()}
+        pks.update(pk_map(item.meter_id for item in changed if item.previous is None))
+        _write_children(changed, pks, ctx)
+        ctx.flush(pks)
 
 
-def _stored_enrollment(meter: Meter | None) -> MeterEnrollment | None:
-    if meter is None:
-        return None
-    try:
-        return meter.enrollment
-    except ObjectDoesNotExist:
-        return None
+def _hash(stored: StoredMeter | None) -> str | None:
+    return stored.enrollment_hash if stored is not None else None
 
 
-def _write_children(changed: list[ChangedMeter], ctx: PageContext) -> None:
+def _write_children(changed: list[ChangedMeter], pks: dict[UUID, int], ctx: PageContext) -> None:
     if not changed:
         return
-    pks = [item.meter.pk for item in changed]
-    programs = _grouped(ProgramEnrollment.objects.filter(meter_id__in=pks))
-    actions = _grouped(RequiredAction.objects.filter(meter_id__in=pks))
-    participation = _grouped(ParticipationPeriod.objects.filter(meter_id__in=pks))
+    meter_pks = [pks[item.meter_id] for item in changed]
+    programs = _grouped(
+        ProgramEnrollment,
+        meter_pks,
+        "pk",
+        *PROGRAM_KEY[1:],
+        "delivery_period",
+        "enrollment_status",
+        "market_group_id",
+        "market_group_name",
+        "listed",
+    )
+    actions = _grouped(
+        RequiredAction, meter_pks, "pk", *ACTION_KEY[1:], "action_description", "resolved_at"
+    )
+    schedule = _grouped(
+        ParticipationPeriod,
+        meter_pks,
+        "participation_preference",
+        "start_time",
+        "end_time",
+        "reason",
+    )
     writes = PageWrites(now=ctx.now)
     for item in changed:
-        pk = item.meter.pk
-        track = item.previous is not None  # a first sight is not a change: no child events
+        pk = pks[item.meter_id]
+        track = item.previous is not None and item.previous.enrollment_hash is not None
         if track and item.previous.global_enrollment_status != (
             item.record.global_enrollment_status or ""
         ):
             ctx.event(
-                item.meter,
+                item.meter_id,
                 EventKind.GLOBAL_STATUS,
                 field_name="global_enrollment_status",
                 old=item.previous.global_enrollment_status,
                 new=item.record.global_enrollment_status,
                 leap_updated_at=item.record.audit.updated_at,
             )
-        diff_programs(item.meter, item.record, programs.get(pk, []), writes, ctx, track=track)
-        diff_actions(item.meter, item.record, actions.get(pk, []), writes, ctx, track=track)
-        diff_participation(
-            item.meter, item.record, participation.get(pk, []), writes, ctx, track=track
-        )
-        writes.enrollments.append(_enrollment_row(item, writes, ctx))
-    _flush_writes(writes, pks)
+        context = (item.meter_id, pk, item.record, writes, ctx)
+        diff_programs(*context, programs.get(pk, []), track=track)
+        diff_actions(*context, actions.get(pk, []), track=track)
+        diff_participation(*context, schedule.get(pk, []), track=track)
+        writes.enrollments.append(_enrollment_row(pk, item, ctx))
+    _flush_writes(writes, meter_pks)
 
 
-def _grouped(queryset) -> dict[int, list]:
-    groups: dict[int, list] = defaultdict(list)
-    for row in queryset:
-        groups[row.meter_id].append(row)
+def _grouped(model, meter_pks: list[int], *columns: str) -> dict[int, list[dict]]:
+    groups: dict[int, list[dict]] = defaultdict(list)
+    for row in model.objects.filter(meter_id__in=meter_pks).values("meter_id", *columns):
+        groups[row["meter_id"]].append(row)
     return groups
 
 
-def _enrollment_row(item: ChangedMeter, writes: PageWrites, ctx: PageContext) -> MeterEnrollment:
-    return MeterEnrollment(
-        meter=item.meter,
-        global_enrollment_status=fit(
+def _enrollment_row(pk: int, item: ChangedMeter, ctx: PageContext) -> dict[str, Any]:
+    return {
+        "meter_id": pk,
+        "global_enrollment_status": fit(
             MeterEnrollment,
             "global_enrollment_status",
             item.record.global_enrollment_status,
             ctx.stats,
         ),
-        leap_updated_at=item.record.audit.updated_at,
-        enrollment_raw=item.record.raw,
-        enrollment_hash=item.digest,
-        synced_at=ctx.now,
-        stale_after=stale_after(item.record),
-    )
+        "leap_updated_at": item.record.audit.updated_at,
+        "enrollment_raw": item.record.raw,
+        "enrollment_hash": item.digest,
+        "synced_at": ctx.now,
+        "stale_after": stale_after(item.record),
+    }
 
 
 def stale_after(record: EnrollmentRecord) -> datetime | None:
@@ -176,51 +189,49 @@ def stale_after(record: EnrollmentRecord) -> datetime | None:
     return min(instants, default=None)
 
 
-def _flush_writes(writes: PageWrites, pks: list[int]) -> None:
-    MeterEnrollment.objects.bulk_create(
+def _flush_writes(writes: PageWrites, meter_pks: list[int]) -> None:
+    bulk.write(
+        MeterEnrollment,
         writes.enrollments,
-        update_conflicts=True,
-        unique_fields=["meter"],
-        update_fields=[name for name in MeterEnrollment.SYNCED_FIELDS],
+        conflict=["meter_id"],
+        update=[name for name in MeterEnrollment.SYNCED_FIELDS],
     )
-    _flush_programs(writes, pks)
-    if writes.actions:
-        RequiredAction.objects.bulk_create(
-            writes.actions,
-            update_conflicts=True,
-            unique_fields=["meter", "owner", "program_identifier", "action_type", "action_code"],
-            update_fields=[
-                "action_description",
-                "delivery_period",
-                "enrollment_deadline_date_time",
-                "last_seen_at",
-                "resolved_at",
-            ],
-        )
+    _flush_programs(writes, meter_pks)
+    bulk.write(
+        RequiredAction,
+        writes.actions,
+        conflict=ACTION_KEY,
+        update=[
+            "action_description",
+            "delivery_period",
+            "enrollment_deadline_date_time",
+            "last_seen_at",
+            "resolved_at",
+        ],
+    )
     if writes.resolved_action_ids:
         RequiredAction.objects.filter(pk__in=writes.resolved_action_ids).update(
             resolved_at=writes.now
         )
     if writes.participation_replaced:
         ParticipationPeriod.objects.filter(meter_id__in=writes.participation_replaced).delete()
-        ParticipationPeriod.objects.bulk_create(writes.participation)
+        bulk.write(ParticipationPeriod, writes.participation)
 
 
-def _flush_programs(writes: PageWrites, pks: list[int]) -> None:
-    if writes.programs:
-        ProgramEnrollment.objects.bulk_create(
-            writes.programs,
-            update_conflicts=True,
-            unique_fields=["meter", "program_identifier", "delivery_period_start_date_time"],
-            update_fields=[
-                "delivery_period",
-                "delivery_period_end_date_time",
-                "enrollment_status",
-                "market_group_id",
-                "market_group_name",
-                "listed",
-            ],
-        )
+def _flush_programs(writes: PageWrites, meter_pks: list[int]) -> None:
+    bulk.write(
+        ProgramEnrollment,
+        writes.programs,
+        conflict=PROGRAM_KEY,
+        update=[
+            "delivery_period",
+            "delivery_period_end_date_time",
+            "enrollment_status",
+            "market_group_id",
+            "market_group_name",
+            "listed",
+        ],
+    )
     if writes.unlisted_program_ids:
         ProgramEnrollment.objects.filter(pk__in=writes.unlisted_program_ids).update(listed=False)
     if not writes.deadlines:
@@ -228,13 +239,18 @@ def _flush_programs(writes: PageWrites, pks: list[int]) -> None:
     ids = {
         (meter_id, program, start): pk
         for pk, meter_id, program, start in ProgramEnrollment.objects.filter(
-            meter_id__in=pks, listed=True
-        ).values_list("pk", "meter_id", "program_identifier", "delivery_period_start_date_time")
+            meter_id__in=meter_pks, listed=True
+        ).values_list("pk", *PROGRAM_KEY)
     }
-    EnrollmentDeadline.objects.filter(program_enrollment_id__in=ids.values()).delete()
-    rows = []
-    for key, deadlines in writes.deadlines.items():
-        for deadline in deadlines:
-            deadline.program_enrollment_id = ids[key]
-            rows.append(deadline)
-    EnrollmentDeadline.objects.bulk_create(rows, batch_size=2000)
+    if writes.relisted_program_ids:  # periods stored before: their deadlines are replaced
+        EnrollmentDeadline.objects.filter(
+            program_enrollment_id__in=writes.relisted_program_ids
+        ).delete()
+    bulk.write(
+        EnrollmentDeadline,
+        [
+            {"program_enrollment_id": ids[key], **deadline}
+            for key, deadlines in writes.deadlines.items()
+            for deadline in deadlines
+        ],
+    )

@@ -2,12 +2,55 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from leapsync.sync import bulk
 from leapsync.sync.common import PageContext, fit
 from meters.models import EventKind, Meter
+
+
+@dataclass(slots=True)
+class StoredMeter:
+    """What a page needs to know about a meter already in the database."""
+
+    pk: int
+    identifiers: dict[str, Any]
+    missing_from_leap: bool
+    details_hash: str
+    enrollment_hash: str | None = None
+    global_enrollment_status: str | None = None
+
+    @property
+    def partner_reference(self) -> str:
+        return self.identifiers["partner_reference"]
+
+    @property
+    def is_archived(self) -> bool:
+        return self.identifiers["is_archived"]
+
+
+_STORED = ("pk", "missing_from_leap", "details_hash")
+_STORED_ENROLLMENT = ("enrollment__enrollment_hash", "enrollment__global_enrollment_status")
+
+
+def load_meters(
+    meter_ids: Iterable[UUID], *, with_enrollment: bool = False
+) -> dict[UUID, StoredMeter]:
+    """The stored meters of a page, as light records (no model instances, no raw JSON)."""
+    extra = _STORED_ENROLLMENT if with_enrollment else ()
+    names = Meter.IDENTIFIER_FIELDS
+    rows = Meter.objects.filter(meter_id__in=list(meter_ids)).values_list(
+        "meter_id", *names, *_STORED, *extra
+    )
+    stored = {}
+    for row in rows:
+        identifiers = dict(zip(names, row[1 : len(names) + 1], strict=True))
+        stored[row[0]] = StoredMeter(row[len(names) + 1], identifiers, *row[len(names) + 2 :])
+    return stored
 
 
 def identifier_values(record: Any, ctx: PageContext) -> dict[str, Any]:
@@ -31,95 +74,72 @@ def identifier_values(record: Any, ctx: PageContext) -> dict[str, Any]:
     }
 
 
-def load_meters(meter_ids: Iterable[UUID], *, with_enrollment: bool = False) -> dict[UUID, Meter]:
-    """The stored meters of a page, without their (large) raw JSON. One query."""
-    queryset = Meter.objects.filter(meter_id__in=list(meter_ids)).defer("details_raw")
-    if with_enrollment:
-        queryset = queryset.select_related("enrollment").defer("enrollment__enrollment_raw")
-    return {meter.meter_id: meter for meter in queryset}
+def meter_row(
+    stored: StoredMeter | None, meter_id: UUID, values: dict[str, Any], ctx: PageContext
+) -> dict[str, Any]:
+    """The row to upsert for one record, recording first-seen and identifier-change events."""
+    stamp: datetime | None = values.get("leap_updated_at")
+    if stored is None:
+        ctx.event(meter_id, EventKind.FIRST_SEEN, leap_updated_at=stamp)
+    else:
+        if stored.partner_reference != values["partner_reference"]:
+            ctx.event(
+                meter_id,
+                EventKind.PARTNER_REFERENCE,
+                field_name="partner_reference",
+                old=stored.partner_reference,
+                new=values["partner_reference"],
+                leap_updated_at=stamp,
+            )
+        if stored.is_archived != values["is_archived"]:
+            kind = EventKind.ARCHIVED if values["is_archived"] else EventKind.UNARCHIVED
+            ctx.event(
+                meter_id,
+                kind,
+                field_name="is_archived",
+                old=stored.is_archived,
+                new=values["is_archived"],
+                leap_updated_at=stamp,
+            )
+        mark_returned(stored, meter_id, ctx)
+    return {
+        "meter_id": meter_id,
+        **values,
+        "missing_from_leap": False,
+        "missing_since": None,
+        "updated_at": ctx.now,
+    }
 
 
-def merge_meter(
-    existing: Meter | None, meter_id: UUID, values: dict[str, Any], ctx: PageContext
-) -> Meter:
-    """The Meter to upsert for one record, recording first-seen and identifier events."""
-    leap_updated_at = values.get("leap_updated_at")
-    if existing is None:
-        meter = Meter(meter_id=meter_id, **values)
-        ctx.event(meter, EventKind.FIRST_SEEN, leap_updated_at=leap_updated_at)
-        return meter
-    old_reference, new_reference = existing.partner_reference, values["partner_reference"]
-    if old_reference != new_reference:
-        ctx.event(
-            existing,
-            EventKind.PARTNER_REFERENCE,
-            field_name="partner_reference",
-            old=old_reference,
-            new=new_reference,
-            leap_updated_at=leap_updated_at,
-        )
-    if existing.is_archived != values["is_archived"]:
-        kind = EventKind.ARCHIVED if values["is_archived"] else EventKind.UNARCHIVED
-        ctx.event(
-            existing,
-            kind,
-            field_name="is_archived",
-            old=existing.is_archived,
-            new=values["is_archived"],
-            leap_updated_at=leap_updated_at,
-        )
-    mark_returned(existing, ctx)
-    for name, value in values.items():
-        setattr(existing, name, value)
-    return existing
-
-
-def mark_returned(meter: Meter, ctx: PageContext) -> bool:
+def mark_returned(stored: StoredMeter, meter_id: UUID, ctx: PageContext) -> bool:
     """A meter flagged missing that Leap lists again is back; True if it was missing."""
-    if not meter.missing_from_leap:
+    if not stored.missing_from_leap:
         return False
-    ctx.event(meter, EventKind.RETURNED, field_name="missing_from_leap", old=True, new=False)
-    meter.missing_from_leap = False
-    meter.missing_since = None
+    ctx.event(meter_id, EventKind.RETURNED, field_name="missing_from_leap", old=True, new=False)
+    stored.missing_from_leap = False
     return True
 
 
-def upsert_meters(meters: list[Meter], fields: Iterable[str]) -> None:
-    """Insert new meters and update `fields` of existing ones in one statement; set their pks.
-
-    The rows are rebuilt with only the upserted columns: handing bulk_create the loaded
-    instances would make it read their deferred raw JSON back, one query per meter.
-    """
-    if not meters:
-        return
-    columns = (*fields, "missing_from_leap", "missing_since")
-    rows = [
-        Meter(
-            pk=meter.pk, meter_id=meter.meter_id, **{name: getattr(meter, name) for name in columns}
-        )
-        for meter in meters
-    ]
-    Meter.objects.bulk_create(
+def upsert_meters(rows: list[dict[str, Any]], fields: Sequence[str]) -> None:
+    """Insert new meters and update `fields` (plus the missing flags) of existing ones."""
+    bulk.write(
+        Meter,
         rows,
-        batch_size=500,
-        update_conflicts=True,
-        unique_fields=["meter_id"],
-        update_fields=[*columns, "updated_at"],
+        conflict=["meter_id"],
+        update=[*fields, "missing_from_leap", "missing_since", "updated_at"],
     )
-    without_pk = {meter.meter_id: meter for meter in meters if meter.pk is None}
-    for row in rows:
-        if row.pk is not None and row.meter_id in without_pk:
-            without_pk.pop(row.meter_id).pk = row.pk
-    if without_pk:
-        for meter_id, pk in Meter.objects.filter(meter_id__in=list(without_pk)).values_list(
-            "meter_id", "pk"
-        ):
-            without_pk[meter_id].pk = pk
 
 
-def clear_missing(meters: list[Meter]) -> None:
+def clear_missing(meter_ids: list[UUID]) -> None:
     """Unflag meters that are back in Leap but otherwise unchanged (one UPDATE)."""
-    if meters:
-        Meter.objects.filter(pk__in=[meter.pk for meter in meters]).update(
+    if meter_ids:
+        Meter.objects.filter(meter_id__in=meter_ids).update(
             missing_from_leap=False, missing_since=None
         )
+
+
+def pk_map(meter_ids: Iterable[UUID]) -> dict[UUID, int]:
+    ids = list(meter_ids)
+    if not ids:
+        return {}
+    return dict(Meter.objects.filter(meter_id__in=ids).values_list("meter_id", "pk"))
