@@ -10,18 +10,19 @@ from django_q.models import Schedule
 
 from leapsync import sync
 from leapsync.models import RunStatus, SyncRun
+from leapsync.sync.common import RunStats
 
 
 class SyncFailed(RuntimeError):
     """A scheduled run failed; raised so django-q2 records the task as failed."""
 
 
-def run_incremental() -> str:
-    return _outcome(sync.sync_incremental(trigger="schedule"))
+def run_incremental(trigger: str = "schedule") -> str:
+    return _outcome(sync.sync_incremental(trigger=trigger, progress=save_progress))
 
 
-def run_full() -> str:
-    return _outcome(sync.sync_full(trigger="schedule"))
+def run_full(trigger: str = "schedule") -> str:
+    return _outcome(sync.sync_full(trigger=trigger, progress=save_progress))
 
 
 def run_stale() -> str:
@@ -30,6 +31,12 @@ def run_stale() -> str:
 
 def refresh_meters(meter_ids: Iterable[str], trigger: str = "task") -> str:
     return _outcome(sync.sync_refresh(meter_ids, trigger=trigger))
+
+
+def save_progress(run: SyncRun, stats: RunStats) -> None:
+    """After each page, store the counters so far: the sync page polls them while a run goes."""
+    stats.save_onto(run)
+    run.save(update_fields=[*SyncRun.COUNTERS, "warnings", "cursor_reached"])
 
 
 def _outcome(runs: list[SyncRun]) -> str:

@@ -2,10 +2,15 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
+
+from leapsync import views
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False), name="home"),
+    path("", views.dashboard, name="dashboard"),
+    path("meters/", include("meters.urls")),
+    path("sync/", views.sync_run_list, name="sync_run_list"),
+    path("sync/run/", views.sync_run_start, name="sync_run_start"),
+    path("sync/<int:pk>/", views.sync_run_detail, name="sync_run_detail"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Coalesce
 
 
 class TransmissionRegion(models.TextChoices):
@@ -62,7 +63,30 @@ class Site(models.Model):
 
 class MeterQuerySet(models.QuerySet):
     def for_list(self) -> MeterQuerySet:
-        return self.select_related("site", "enrollment")
+        """Rows of the meters list and its CSV export.
+
+        Site and enrollment are one-to-one joins; the open partner action count is a subquery
+        (a join would multiply rows); the raw Leap JSON, large and unused in lists, is deferred.
+        """
+        from actions.models import ActionOwner, RequiredAction  # actions imports this module
+
+        open_actions = (
+            RequiredAction.objects.open()
+            .filter(meter=models.OuterRef("pk"), owner=ActionOwner.PARTNER)
+            .order_by()
+            .values("meter")
+            .annotate(n=models.Count("pk"))
+            .values("n")
+        )
+        return (
+            self.select_related("site", "enrollment")
+            .defer("details_raw", "enrollment__enrollment_raw")
+            .annotate(
+                open_actions=Coalesce(
+                    models.Subquery(open_actions, output_field=models.IntegerField()), 0
+                )
+            )
+        )
 
 
 class Meter(models.Model):

@@ -166,3 +166,11 @@ def _children_differences(meter, record, programs, deadlines, actions, participa
     if stored_schedule != expected_schedule:
         problems.append(f"{meter.meter_id}: participation differs")
     return problems
+
+
+def count_get_queries(client, url: str, headers: dict[str, str] | None = None) -> int:
+    """Queries one GET of `url` runs (the response must be a success)."""
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url, headers=headers or {})
+    assert response.status_code == 200, response.status_code
+    return len(captured.captured_queries)

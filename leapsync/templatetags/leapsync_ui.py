@@ -1,0 +1,94 @@
+"""Template tags shared by every page: status badges, navigation links, query strings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django import template
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+
+register = template.Library()
+
+# One colour per status everywhere (CSS classes in static/leapsync/app.css). Enrollment statuses
+# first; then participation preferences, sync run statuses and action workflow states.
+BADGE_CLASSES = {
+    "ACTIVE": "ok",
+    "ELIGIBLE": "info",
+    "PENDING": "warn",
+    "INELIGIBLE": "bad",
+    "NOT_PARTICIPATING": "muted",
+    "PARTICIPATE": "ok",
+    "IDLE": "warn",
+    "DISENROLL": "bad",
+    "succeeded": "ok",
+    "running": "info",
+    "failed": "bad",
+    "skipped": "muted",
+    "new": "info",
+    "in_progress": "warn",
+    "waiting_on_customer": "warn",
+    "done": "ok",
+}
+BADGE_LABELS = {"NOT_PARTICIPATING": "NOT PARTICIPATING"}
+
+
+@register.simple_tag
+def status_badge(value: str | None, label: str | None = None) -> str:
+    """A coloured badge; unknown values (Leap may add some) get a neutral outlined badge."""
+    if not value:
+        return format_html('<span class="badge badge-none">{}</span>', "none")
+    css = BADGE_CLASSES.get(value, "unknown")
+    text = label or BADGE_LABELS.get(value, value)
+    return format_html('<span class="badge badge-{}">{}</span>', css, text)
+
+
+@register.simple_tag
+def nav_url(name: str) -> str:
+    """The URL of a page, or "" while that page does not exist yet (navigation shows it disabled)."""
+    try:
+        return reverse(name)
+    except NoReverseMatch:
+        return ""
+
+
+@register.simple_tag(takes_context=True)
+def nav_link(context: template.Context, name: str, label: str) -> str:
+    """A navigation entry: a link marked current on its pages, or disabled until the page exists."""
+    url = nav_url(name)
+    if not url:
+        return format_html('<span aria-disabled="true" title="Not available yet">{}</span>', label)
+    path = context["request"].path
+    current = path == url if url == "/" else path.startswith(url)
+    return format_html(
+        '<a href="{}"{}>{}</a>', url, mark_safe(' aria-current="page"') if current else "", label
+    )
+
+
+@register.simple_tag(takes_context=True)
+def query_with(context: template.Context, **params: object) -> str:
+    """The current query string with some parameters replaced (empty values drop them)."""
+    query = context["request"].GET.copy()
+    for key, value in params.items():
+        query.pop(key, None)
+        if value not in (None, ""):
+            query[key] = value
+    encoded = query.urlencode()
+    return f"?{encoded}" if encoded else "?"
+
+
+@register.filter
+def age(value: datetime | None) -> str:
+    """How long ago, compactly: "4 min", "3 h", "2 d"."""
+    if value is None:
+        return "never"
+    seconds = int((timezone.now() - value).total_seconds())
+    if seconds < 90:
+        return f"{max(seconds, 0)} s"
+    if seconds < 90 * 60:
+        return f"{seconds // 60} min"
+    if seconds < 48 * 3600:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} d"

@@ -1,0 +1,86 @@
+"""Site-wide pages: the dashboard and the sync pages (runs, one run, run now)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_q.tasks import async_task
+
+from leapsync import dashboard as figures
+from leapsync.htmx import wants_partial
+from leapsync.models import RunStatus, SyncRun
+from leapsync.tables import SyncRunTable, configure_table
+
+QUARANTINE_SHOWN = 100
+RUN_TASKS = {
+    "incremental": "leapsync.tasks.run_incremental",
+    "full": "leapsync.tasks.run_full",
+}
+
+
+@require_GET
+@permission_required("meters.view_meter", raise_exception=True)
+def dashboard(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    context = {
+        "statuses": figures.status_figures(now),
+        "readiness": figures.readiness_figures(),
+        "action_buckets": figures.action_figures(),
+        "deadlines": figures.next_deadlines(now),
+        "health": figures.sync_health(now),
+        "freshness_minutes": settings.SYNC_FRESHNESS_MINUTES,
+        "events": figures.recent_events(),
+    }
+    return render(request, "leapsync/dashboard.html", context)
+
+
+@require_GET
+@permission_required("leapsync.view_syncrun", raise_exception=True)
+@vary_on_headers("HX-Request")
+def sync_run_list(request: HttpRequest) -> HttpResponse:
+    table = configure_table(request, SyncRunTable(SyncRun.objects.all()), per_page=30)
+    context = {
+        "table": table,
+        "running": SyncRun.objects.filter(status=RunStatus.RUNNING).exists(),
+        "queued": request.GET.get("queued") == "1",
+    }
+    page = (
+        "leapsync/partials/sync_runs.html"
+        if wants_partial(request)
+        else "leapsync/syncrun_list.html"
+    )
+    return render(request, page, context)
+
+
+@require_GET
+@permission_required("leapsync.view_syncrun", raise_exception=True)
+@vary_on_headers("HX-Request")
+def sync_run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(SyncRun, pk=pk)
+    if wants_partial(request):
+        return render(request, "leapsync/partials/sync_run.html", {"run": run})
+    quarantine = list(run.quarantine.all()[:QUARANTINE_SHOWN])
+    context = {"run": run, "quarantine": quarantine, "quarantine_shown": QUARANTINE_SHOWN}
+    return render(request, "leapsync/syncrun_detail.html", context)
+
+
+@require_POST
+@permission_required("leapsync.add_syncrun", raise_exception=True)
+def sync_run_start(request: HttpRequest) -> HttpResponse:
+    """Queue a full or incremental sync on the django-q2 cluster (admins only)."""
+    mode = request.POST.get("mode", "")
+    if mode not in RUN_TASKS:
+        messages.error(request, "Unknown sync mode.")
+        return redirect("sync_run_list")
+    async_task(RUN_TASKS[mode], trigger="ui", task_name=f"leapsync: {mode} sync (UI)")
+    messages.success(
+        request, f"{mode.capitalize()} sync queued; it starts when a worker picks it up."
+    )
+    return redirect(f"{reverse('sync_run_list')}?queued=1")

@@ -1,0 +1,269 @@
+"""FilterSets for the meters list (also used by the CSV export and the dashboard's links)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, time, timedelta
+from uuid import UUID
+
+import django_filters
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from actions.models import ActionOwner, ActionType, RequiredAction
+from enrollments.models import (
+    EnrollmentStatus,
+    ParticipationPeriod,
+    ParticipationPreference,
+    ProgramEnrollment,
+)
+from meters.models import CustomerClassification, Meter, MeterType, TransmissionRegion
+
+# Leap's published load_type enum; values Leap adds later still match through the free tag-like
+# JSON filter, they just are not offered in the drop-down.
+LOAD_TYPES = (
+    "HVAC",
+    "EV_CHARGING",
+    "BATTERY_STORAGE",
+    "COLD_STORAGE",
+    "PUMPING",
+    "WATER_HEATING",
+    "BUILDING_AUTOMATION",
+    "GENERATION",
+    "MANUFACTURING",
+    "LIGHTING",
+    "OTHER",
+)
+REFERENCE_CHOICES = (("set", "Set"), ("empty", "Empty"), ("shared", "Shared by several meters"))
+MAPPING_CHOICES = (("mapped", "Mapped to a site"), ("unmapped", "Not mapped"))
+DEADLINE_BUCKETS = (
+    ("past", "Past deadline"),
+    ("7d", "Within 7 days"),
+    ("30d", "Within 8–30 days"),
+    ("later", "Later"),
+    ("none", "No deadline"),
+)
+YES_NO = (("true", "Yes"), ("false", "No"))
+# These narrow one ProgramEnrollment row together ("ACTIVE in PJM-CAPACITY"), so they are applied
+# as a single Exists() in `filter_queryset` rather than one by one.
+PROGRAM_ROW_FILTERS = ("program", "delivery_period", "program_status", "market_group", "deadline")
+
+
+def json_list_contains(field: str, value: str) -> Q:
+    """`value` is an element of the JSON list in `field`, on SQLite and PostgreSQL alike.
+
+    Matches the quoted JSON text of the element: SQLite stores Django's ASCII-escaped dump,
+    PostgreSQL's jsonb prints UTF-8, so both spellings are tried.
+    """
+    ascii_form = json.dumps(value)
+    utf8_form = json.dumps(value, ensure_ascii=False)
+    query = Q(**{f"{field}__icontains": ascii_form})
+    if utf8_form != ascii_form:
+        query |= Q(**{f"{field}__icontains": utf8_form})
+    return query
+
+
+def deadline_bucket(bucket: str, now: datetime | None = None) -> Q:
+    """Open-action deadline buckets of the dashboard, on `enrollment_deadline_date_time`."""
+    now = now or timezone.now()
+    field = "enrollment_deadline_date_time"
+    week, month = now + timedelta(days=7), now + timedelta(days=30)
+    return {
+        "past": Q(**{f"{field}__lt": now}),
+        "7d": Q(**{f"{field}__gte": now, f"{field}__lt": week}),
+        "30d": Q(**{f"{field}__gte": week, f"{field}__lt": month}),
+        "later": Q(**{f"{field}__gte": month}),
+        "none": Q(**{f"{field}__isnull": True}),
+    }[bucket]
+
+
+class MeterFilterSet(django_filters.FilterSet):
+    """Every filter of the meters list; the page shows PRIMARY ones first, the rest folded."""
+
+    PRIMARY = ("q", "global_status", "region", "meter_type", "program", "program_status")
+
+    q = django_filters.CharFilter(method="search", label="Search")
+    global_status = django_filters.MultipleChoiceFilter(
+        field_name="enrollment__global_enrollment_status",
+        choices=EnrollmentStatus.choices,
+        label="Global status",
+    )
+    program = django_filters.CharFilter(method="by_program_row", label="Program")
+    delivery_period = django_filters.CharFilter(method="by_program_row", label="Delivery period")
+    program_status = django_filters.ChoiceFilter(
+        empty_label="Any",
+        method="by_program_row",
+        choices=EnrollmentStatus.choices,
+        label="Program status",
+    )
+    market_group = django_filters.CharFilter(method="by_program_row", label="Market group")
+    deadline = django_filters.DateFilter(method="by_program_row", label="Enrollment deadline on")
+    meter_type = django_filters.MultipleChoiceFilter(choices=MeterType.choices, label="Meter type")
+    region = django_filters.MultipleChoiceFilter(
+        field_name="transmission_region",
+        choices=[(v, v) for v in TransmissionRegion.values],
+        label="Region",
+    )
+    classification = django_filters.ChoiceFilter(
+        empty_label="Any",
+        field_name="customer_classification",
+        choices=CustomerClassification.choices,
+        label="Classification",
+    )
+    load_type = django_filters.ChoiceFilter(
+        empty_label="Any",
+        method="by_load_type",
+        choices=[(v, v) for v in LOAD_TYPES],
+        label="Load type",
+    )
+    tag = django_filters.CharFilter(method="by_tag", label="Tag")
+    archived = django_filters.ChoiceFilter(
+        empty_label="Any", method="by_flag", choices=YES_NO, label="Archived"
+    )
+    missing = django_filters.ChoiceFilter(
+        empty_label="Any", method="by_flag", choices=YES_NO, label="Missing from Leap"
+    )
+    mapping = django_filters.ChoiceFilter(
+        empty_label="Any", method="by_mapping", choices=MAPPING_CHOICES, label="Site mapping"
+    )
+    reference = django_filters.ChoiceFilter(
+        empty_label="Any",
+        method="by_reference",
+        choices=REFERENCE_CHOICES,
+        label="partner_reference",
+    )
+    open_action = django_filters.ChoiceFilter(
+        empty_label="Any", method="by_open_action", choices=YES_NO, label="Open partner action"
+    )
+    action_type = django_filters.ChoiceFilter(
+        empty_label="Any",
+        method="by_action_type",
+        choices=ActionType.choices,
+        label="Open action type",
+    )
+    action_deadline = django_filters.ChoiceFilter(
+        empty_label="Any",
+        method="by_action_deadline",
+        choices=DEADLINE_BUCKETS,
+        label="Partner action deadline",
+    )
+    turns_idle_within = django_filters.NumberFilter(
+        method="by_turns_idle", label="Turns IDLE/DISENROLL within (days)", min_value=0
+    )
+
+    class Meta:
+        model = Meter
+        fields = []
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        queryset = super().filter_queryset(queryset)
+        return self._by_program_rows(queryset)
+
+    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        value = value.strip()
+        if not value:
+            return queryset
+        query = (
+            Q(partner_reference__icontains=value)
+            | Q(end_customer_name__icontains=value)
+            | Q(end_customer_company_name__icontains=value)
+            | Q(street_1__icontains=value)
+            | Q(city__icontains=value)
+            | Q(postal_code__iexact=value)
+            | Q(electric_service_account_number__icontains=value)
+            | Q(site__name__icontains=value)
+            | Q(site__external_id__iexact=value)
+            | Q(site__utility_account_number__iexact=value)
+        )
+        meter_id = parse_uuid(value)
+        if meter_id is not None:
+            query |= Q(meter_id=meter_id)
+        return queryset.filter(query)
+
+    def by_program_row(self, queryset: QuerySet, name: str, value: object) -> QuerySet:
+        return queryset  # applied together in `_by_program_rows`
+
+    def _by_program_rows(self, queryset: QuerySet) -> QuerySet:
+        data = {k: self.form.cleaned_data.get(k) for k in PROGRAM_ROW_FILTERS}
+        if not any(data.values()):
+            return queryset
+        rows = ProgramEnrollment.objects.filter(meter=OuterRef("pk"), listed=True)
+        if data["program"]:
+            rows = rows.filter(program_identifier__iexact=data["program"].strip())
+        if data["delivery_period"]:
+            rows = rows.filter(delivery_period__iexact=data["delivery_period"].strip())
+        if data["program_status"]:
+            rows = rows.filter(enrollment_status=data["program_status"])
+        if data["market_group"]:
+            value = data["market_group"].strip()
+            group_id = parse_uuid(value)
+            rows = rows.filter(
+                Q(market_group_id=group_id) if group_id else Q(market_group_name__iexact=value)
+            )
+        if data["deadline"]:
+            start = timezone.make_aware(datetime.combine(data["deadline"], time.min))
+            rows = rows.filter(
+                deadlines__enrollment_deadline_date_time__gte=start,
+                deadlines__enrollment_deadline_date_time__lt=start + timedelta(days=1),
+            )
+        return queryset.filter(Exists(rows))
+
+    def by_load_type(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(json_list_contains("load_types", value))
+
+    def by_tag(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        value = value.strip()
+        return queryset.filter(json_list_contains("tags", value)) if value else queryset
+
+    def by_flag(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        field = {"archived": "is_archived", "missing": "missing_from_leap"}[name]
+        return queryset.filter(**{field: value == "true"})
+
+    def by_mapping(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(site__isnull=value == "unmapped")
+
+    def by_reference(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        if value == "empty":
+            return queryset.filter(partner_reference="")
+        if value == "set":
+            return queryset.exclude(partner_reference="")
+        others = Meter.objects.filter(partner_reference=OuterRef("partner_reference")).exclude(
+            pk=OuterRef("pk")
+        )
+        return queryset.exclude(partner_reference="").filter(Exists(others))
+
+    def by_open_action(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        exists = Exists(_open_partner_actions())
+        return queryset.filter(exists if value == "true" else ~exists)
+
+    def by_action_type(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(Exists(_open_partner_actions().filter(action_type=value)))
+
+    def by_action_deadline(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(Exists(_open_partner_actions().filter(deadline_bucket(value))))
+
+    def by_turns_idle(self, queryset: QuerySet, name: str, value: object) -> QuerySet:
+        if value is None:
+            return queryset
+        now = timezone.now()
+        periods = ParticipationPeriod.objects.filter(
+            meter=OuterRef("pk"),
+            participation_preference__in=[
+                ParticipationPreference.IDLE,
+                ParticipationPreference.DISENROLL,
+            ],
+            start_time__gte=now,
+            start_time__lt=now + timedelta(days=float(value)),
+        )
+        return queryset.filter(Exists(periods))
+
+
+def _open_partner_actions() -> QuerySet:
+    return RequiredAction.objects.open().filter(meter=OuterRef("pk"), owner=ActionOwner.PARTNER)
+
+
+def parse_uuid(value: str) -> UUID | None:
+    try:
+        return UUID(value.strip())
+    except ValueError:
+        return None

@@ -1,0 +1,185 @@
+"""Meter pages: the filtered list (and its CSV export), global search, the meter page, sync."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.paginator import Paginator
+from django.db.models import F, Q
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from actions.models import ActionType
+from leapsync.htmx import wants_partial
+from leapsync.sync import sync_refresh
+from leapsync.tables import configure_table
+from meters.details import detail_sections, timeline
+from meters.exports import EXPORT_COLUMNS, export_row
+from meters.filters import MeterFilterSet, parse_uuid
+from meters.models import Meter, MeterEvent
+from meters.tables import MeterTable
+
+EVENTS_PER_PAGE = 20
+ACTION_TYPE_LABELS = dict(ActionType.choices)
+
+
+@require_GET
+@permission_required("meters.view_meter", raise_exception=True)
+@vary_on_headers("HX-Request")
+def meter_list(request: HttpRequest) -> HttpResponse:
+    filterset = MeterFilterSet(request.GET, queryset=Meter.objects.for_list())
+    table = configure_table(request, MeterTable(filterset.qs))
+    page = (
+        "meters/partials/meter_table.html" if wants_partial(request) else "meters/meter_list.html"
+    )
+    return render(request, page, {"filterset": filterset, "table": table})
+
+
+@require_GET
+@permission_required("meters.view_meter", raise_exception=True)
+def meter_export(request: HttpRequest) -> StreamingHttpResponse:
+    """Exactly the filtered set as CSV, streamed in chunks so memory stays flat at any size."""
+    filterset = MeterFilterSet(request.GET, queryset=Meter.objects.for_list())
+    rows = filterset.qs.order_by("pk").iterator(chunk_size=2000)
+    filename = f"meters-{timezone.localtime():%Y%m%d-%H%M}.csv"
+    response = StreamingHttpResponse(_csv_lines(rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _csv_lines(meters: Iterator[Meter]) -> Iterator[str]:
+    buffer = _Echo()
+    writer = csv.writer(buffer)
+    yield writer.writerow(EXPORT_COLUMNS)
+    for meter in meters:
+        yield writer.writerow(export_row(meter))
+
+
+class _Echo:
+    """A file-like object whose write() returns the line, for csv.writer in a streaming view."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+@require_GET
+@permission_required("meters.view_meter", raise_exception=True)
+def meter_search(request: HttpRequest) -> HttpResponse:
+    """The global search box: straight to the meter on an exact match, else the filtered list."""
+    q = request.GET.get("q", "").strip()
+    if q:
+        meter_id = parse_uuid(q)
+        exact = (
+            Q(meter_id=meter_id)
+            if meter_id
+            else (Q(partner_reference=q) | Q(electric_service_account_number=q))
+        )
+        matches = list(Meter.objects.filter(exact).values_list("meter_id", flat=True)[:2])
+        if len(matches) == 1:
+            return redirect("meters:meter_detail", meter_id=matches[0])
+    return redirect(f"{reverse('meters:meter_list')}?{request.GET.urlencode()}")
+
+
+@require_GET
+@permission_required("meters.view_meter", raise_exception=True)
+@vary_on_headers("HX-Request", "HX-Target")
+def meter_detail(request: HttpRequest, meter_id: UUID) -> HttpResponse:
+    meter = get_object_or_404(Meter.objects.select_related("enrollment", "site"), meter_id=meter_id)
+    events = _events_page(request, meter)
+    if wants_partial(request) and request.htmx.target == "meter-events-more":
+        return render(
+            request, "meters/partials/meter_events_more.html", {"meter": meter, "events": events}
+        )
+    now = timezone.now()
+    periods = list(meter.participation.all())
+    bars, now_at, window_start, window_end = timeline(periods, now)
+    context = {
+        "meter": meter,
+        "enrollment": getattr(meter, "enrollment", None),
+        "events": events,
+        "sections": detail_sections(meter.details_raw),
+        "programs": _programs(meter, now),
+        "bars": bars,
+        "now_at": now_at,
+        "window": (window_start, window_end),
+        "actions": _actions(meter),
+        "details_json": _pretty(meter.details_raw),
+        "enrollment_json": _pretty(
+            getattr(getattr(meter, "enrollment", None), "enrollment_raw", None)
+        ),
+    }
+    return render(request, "meters/meter_detail.html", context)
+
+
+@require_POST
+@permission_required("meters.change_meter", raise_exception=True)
+def meter_sync(request: HttpRequest, meter_id: UUID) -> HttpResponse:
+    """Re-read one meter from Leap now (fast enough to run in the request) and show the changes."""
+    meter = get_object_or_404(Meter, meter_id=meter_id)
+    runs = sync_refresh([meter.meter_id], trigger="ui")
+    events = list(
+        MeterEvent.objects.filter(meter=meter, sync_run__in=runs).select_related("sync_run")
+    )
+    failed = [run for run in runs if run.status != "succeeded"]
+    if not request.htmx:
+        level = messages.ERROR if failed else messages.SUCCESS
+        messages.add_message(request, level, _sync_summary(events, failed))
+        return redirect("meters:meter_detail", meter_id=meter.meter_id)
+    context = {
+        "meter": meter,
+        "events": events,
+        "failed": failed,
+        "summary": _sync_summary(events, failed),
+    }
+    return render(request, "meters/partials/meter_sync.html", context)
+
+
+def _sync_summary(events: list[MeterEvent], failed: list) -> str:
+    if failed:
+        return "Sync did not complete: " + "; ".join(
+            f"{run.stream} {run.get_status_display().lower()}" for run in failed
+        )
+    if not events:
+        return "Synced from Leap: nothing changed."
+    return f"Synced from Leap: {len(events)} change{'s' if len(events) != 1 else ''}."
+
+
+def _events_page(request: HttpRequest, meter: Meter):
+    paginator = Paginator(meter.events.select_related("user", "sync_run"), EVENTS_PER_PAGE)
+    return paginator.get_page(request.GET.get("events_page"))
+
+
+def _programs(meter: Meter, now) -> list[dict]:
+    """Listed delivery periods grouped by program, the current one found by its dates."""
+    programs: dict[str, list] = {}
+    rows = meter.program_enrollments.filter(listed=True).prefetch_related("deadlines")
+    for row in rows.order_by("program_identifier", "delivery_period_start_date_time"):
+        end = row.delivery_period_end_date_time
+        row.is_current = row.delivery_period_start_date_time <= now and (end is None or now < end)
+        programs.setdefault(row.program_identifier, []).append(row)
+    return [{"program": name, "periods": periods} for name, periods in programs.items()]
+
+
+def _actions(meter: Meter) -> list:
+    """Open actions first (soonest deadline first), then resolved ones."""
+    actions = list(
+        meter.required_actions.select_related("assignee").order_by(
+            F("resolved_at").desc(nulls_first=True), "enrollment_deadline_date_time", "id"
+        )
+    )
+    for action in actions:
+        action.type_label = ACTION_TYPE_LABELS.get(action.action_type, action.action_type)
+    return actions
+
+
+def _pretty(raw) -> str:
+    return json.dumps(raw, indent=2, sort_keys=True, ensure_ascii=False) if raw else ""

@@ -1,0 +1,51 @@
+"""Persona fixtures shared by every app's tests: who is signed in, and in which group."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+from django.test import Client
+
+
+@pytest.fixture
+def groups(db) -> None:
+    """The real groups and permissions, made by the command deploys run.
+
+    Its schedules are not what these tests are about, so they are skipped here.
+    """
+    with mock.patch("leapsync.management.commands.setup_leapsync.ensure_schedules", list):
+        call_command("setup_leapsync", verbosity=0)
+
+
+def _client_for(username: str, group: str | None = None, **flags) -> Client:
+    user = get_user_model().objects.create_user(username, password="unused-pass-1", **flags)
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def ops_client(groups) -> Client:
+    return _client_for("olivia", "Operations")
+
+
+@pytest.fixture
+def manager_client(groups) -> Client:
+    return _client_for("max", "Managers")
+
+
+@pytest.fixture
+def admin_client(groups) -> Client:
+    return _client_for("ada", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def outsider_client(groups) -> Client:
+    """Signed in, but in no group: may see nothing."""
+    return _client_for("oscar")

@@ -1,0 +1,253 @@
+"""Dashboard, sync pages and sign-in pages: access, fragments, figures and their links."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from pytest_django.asserts import assertTemplateNotUsed, assertTemplateUsed
+
+from leapsync.models import QuarantinedPayload, RunStatus, SyncCursor, SyncRun
+from leapsync.sync import sync_full
+from meters.models import EventKind
+from tests.helpers import count_get_queries
+from tests.meters.factories import (
+    MeterEventFactory,
+    MeterFactory,
+    RequiredActionFactory,
+    SiteFactory,
+)
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HX-Request": "true"}
+SCRIPT = "<script>alert(1)</script>"
+
+
+def make_run(**kwargs) -> SyncRun:
+    defaults = {"stream": "details", "mode": "full", "status": RunStatus.SUCCEEDED}
+    run = SyncRun.objects.create(**{**defaults, **kwargs})
+    if run.status != RunStatus.RUNNING:
+        SyncRun.objects.filter(pk=run.pk).update(finished_at=run.started_at + timedelta(seconds=3))
+        run.refresh_from_db()
+    return run
+
+
+@pytest.mark.parametrize("name", ["dashboard", "sync_run_list"])
+def test_pages_anonymous_redirect_to_login(client, name):
+    response = client.get(reverse(name))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_run_page_anonymous_redirects_to_login(client):
+    response = client.get(reverse("sync_run_detail", args=[make_run().pk]))
+    assert response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.parametrize("name", ["dashboard", "sync_run_list"])
+def test_pages_outsider_gets_403(outsider_client, name):
+    response = outsider_client.get(reverse(name))
+    assert response.status_code == 403
+    assertTemplateUsed(response, "403.html")
+
+
+def test_login_page_renders_with_labels(client):
+    response = client.get(reverse("login"))
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert '<label for="id_username">' in content and '<label for="id_password">' in content
+
+
+def test_sign_in_lands_on_the_dashboard(client, groups):
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_user("pat", password="a-long-pass-42")
+    response = client.post(reverse("login"), {"username": "pat", "password": "a-long-pass-42"})
+    assert response["Location"] == "/"
+
+
+def test_password_change_page_renders(ops_client):
+    response = ops_client.get(reverse("password_change"))
+    assert response.status_code == 200
+    assertTemplateUsed(response, "registration/password_change_form.html")
+
+
+def test_sign_out_is_a_post_in_the_user_menu(ops_client):
+    content = ops_client.get(reverse("dashboard")).content.decode()
+    assert f'action="{reverse("logout")}"' in content
+
+
+# --- dashboard ----------------------------------------------------------------------------
+
+
+def test_dashboard_full_page(manager_client):
+    response = manager_client.get(reverse("dashboard"))
+    assert response.status_code == 200
+    assertTemplateUsed(response, "leapsync/dashboard.html")
+
+
+def test_dashboard_figures_match_the_lists_they_link_to(ops_client):
+    MeterFactory.create_batch(2, status="ACTIVE")
+    MeterFactory(status="ACTIVE", site=SiteFactory())
+    MeterFactory(status="PENDING", open_actions=1)
+    MeterFactory(status="ACTIVE", missing_from_leap=True)
+    response = ops_client.get(reverse("dashboard"))
+    context = response.context
+    figures = [*context["statuses"], *context["readiness"], *context["action_buckets"]]
+    for figure in figures:
+        listed = ops_client.get(figure.url, headers=HTMX).context["table"].paginated_rows
+        assert len(list(listed)) == figure.value, figure.label
+        assert f'href="{figure.url.replace("&", "&amp;")}"' in response.content.decode()
+    active = next(f for f in context["statuses"] if f.status == "ACTIVE")
+    assert active.value == 3
+    unmapped = context["readiness"][0]
+    assert unmapped.value == 2
+
+
+def test_dashboard_status_change_since_yesterday(ops_client):
+    meter = MeterFactory(status="ACTIVE")
+    MeterEventFactory(meter=meter, kind=EventKind.GLOBAL_STATUS, old="ELIGIBLE", new="ACTIVE")
+    MeterEventFactory(
+        meter=meter, old="PENDING", new="ELIGIBLE", observed_at=timezone.now() - timedelta(days=2)
+    )
+    statuses = {f.status: f for f in ops_client.get(reverse("dashboard")).context["statuses"]}
+    assert statuses["ACTIVE"].delta == 1
+    assert statuses["ELIGIBLE"].delta == -1
+    assert statuses["PENDING"].delta == 0
+
+
+def test_dashboard_sync_health_warns_when_stale(ops_client, settings):
+    settings.SYNC_FRESHNESS_MINUTES = 60
+    old = make_run()
+    SyncRun.objects.filter(pk=old.pk).update(finished_at=timezone.now() - timedelta(hours=3))
+    SyncCursor.objects.create(stream="details", last_success=old)
+    fresh = make_run(stream="enrollments")
+    SyncRun.objects.filter(pk=fresh.pk).update(finished_at=timezone.now())
+    SyncCursor.objects.create(stream="enrollments", last_success=fresh)
+    make_run(status=RunStatus.FAILED, error="LeapServerError: 503 " + SCRIPT)
+    response = ops_client.get(reverse("dashboard"))
+    health = {h.stream: h for h in response.context["health"]}
+    assert health["details"].stale and not health["enrollments"].stale
+    content = response.content.decode()
+    assert "older than 60 min" in content and "LeapServerError: 503" in content
+    assert SCRIPT not in content
+
+
+def test_dashboard_with_synced_data_and_escaped_feed(ops_client, leap):
+    sync_full(client=leap)
+    MeterEventFactory(meter=MeterFactory(end_customer_name=SCRIPT), new=SCRIPT)
+    response = ops_client.get(reverse("dashboard"))
+    assert response.status_code == 200
+    assert sum(f.value for f in response.context["statuses"]) > 0
+    assert response.context["deadlines"]
+    assert SCRIPT not in response.content.decode()
+
+
+def test_dashboard_query_count_is_flat(ops_client):
+    for _ in range(2):
+        MeterEventFactory(meter=MeterFactory(status="ACTIVE", open_actions=1))
+    few = count_get_queries(ops_client, reverse("dashboard"))
+    for _ in range(20):
+        meter = MeterFactory(status="PENDING", open_actions=2)
+        MeterEventFactory.create_batch(2, meter=meter)
+        RequiredActionFactory(meter=meter, owner="leap")
+    make_run()
+    make_run(stream="enrollments", status=RunStatus.FAILED)
+    assert count_get_queries(ops_client, reverse("dashboard")) == few
+
+
+# --- sync pages ---------------------------------------------------------------------------
+
+
+def test_sync_run_list_full_page_and_fragment(manager_client):
+    make_run()
+    page = manager_client.get(reverse("sync_run_list"))
+    assertTemplateUsed(page, "leapsync/syncrun_list.html")
+    assert "Run full now" not in page.content.decode()  # managers may not start runs
+    fragment = manager_client.get(reverse("sync_run_list"), headers=HTMX)
+    assertTemplateUsed(fragment, "leapsync/partials/sync_runs.html")
+    assertTemplateNotUsed(fragment, "leapsync/syncrun_list.html")
+
+
+def test_sync_run_list_polls_only_while_a_run_is_going(ops_client):
+    make_run()
+    assert "every 2s" not in ops_client.get(reverse("sync_run_list")).content.decode()
+    make_run(status=RunStatus.RUNNING)
+    assert "every 2s" in ops_client.get(reverse("sync_run_list")).content.decode()
+
+
+@pytest.mark.parametrize("headers", [{}, HTMX])
+def test_sync_run_list_query_count_is_flat(ops_client, headers):
+    make_run()
+    few = count_get_queries(ops_client, reverse("sync_run_list"), headers)
+    for _ in range(40):
+        make_run(stream="enrollments")
+    assert count_get_queries(ops_client, reverse("sync_run_list"), headers) == few
+
+
+@pytest.mark.parametrize(
+    "column", ["id", "started_at", "stream", "mode", "status", "pages", "created"]
+)
+def test_sync_run_list_columns_sort(ops_client, column):
+    make_run(pages=1, created=5)
+    make_run(stream="enrollments", mode="incremental", status=RunStatus.FAILED, pages=2, created=1)
+    for sort in (column, f"-{column}"):
+        response = ops_client.get(reverse("sync_run_list"), {"sort": sort}, headers=HTMX)
+        assert response.status_code == 200
+        assert len(list(response.context["table"].paginated_rows)) == 2
+
+
+def test_sync_run_detail_shows_counts_warnings_and_quarantine(manager_client):
+    run = make_run(quarantined=1, warnings_count=2, warnings={"unknown field: " + SCRIPT: 2})
+    QuarantinedPayload.objects.create(
+        run=run, stream="details", meter_id="m-1", error="bad " + SCRIPT, raw_text=SCRIPT
+    )
+    response = manager_client.get(reverse("sync_run_detail", args=[run.pk]))
+    assertTemplateUsed(response, "leapsync/syncrun_detail.html")
+    content = response.content.decode()
+    assert "m-1" in content and "unknown field:" in content
+    assert SCRIPT not in content
+
+
+def test_sync_run_detail_running_fragment_polls(ops_client):
+    run = make_run(status=RunStatus.RUNNING, pages=3)
+    response = ops_client.get(reverse("sync_run_detail", args=[run.pk]), headers=HTMX)
+    assertTemplateUsed(response, "leapsync/partials/sync_run.html")
+    assertTemplateNotUsed(response, "leapsync/syncrun_detail.html")
+    assert "every 2s" in response.content.decode()
+
+
+def test_sync_run_detail_query_count_is_flat(ops_client):
+    run = make_run()
+    few = count_get_queries(ops_client, reverse("sync_run_detail", args=[run.pk]))
+    for n in range(30):
+        QuarantinedPayload.objects.create(run=run, stream="details", meter_id=f"m{n}", error="x")
+    assert count_get_queries(ops_client, reverse("sync_run_detail", args=[run.pk])) == few
+
+
+@pytest.mark.parametrize("mode,task", [("incremental", "run_incremental"), ("full", "run_full")])
+def test_sync_run_start_queues_for_admins(admin_client, mode, task):
+    assert "Run full now" in admin_client.get(reverse("sync_run_list")).content.decode()
+    with mock.patch("leapsync.views.async_task") as queued:
+        response = admin_client.post(reverse("sync_run_start"), {"mode": mode})
+    queued.assert_called_once()
+    assert queued.call_args.args[0] == f"leapsync.tasks.{task}"
+    assert queued.call_args.kwargs["trigger"] == "ui"
+    assert response.status_code == 302 and "queued=1" in response["Location"]
+
+
+def test_sync_run_start_forbidden_for_operations(ops_client):
+    with mock.patch("leapsync.views.async_task") as queued:
+        response = ops_client.post(reverse("sync_run_start"), {"mode": "full"})
+    assert response.status_code == 403
+    assertTemplateUsed(response, "403.html")
+    queued.assert_not_called()
+
+
+def test_sync_run_start_rejects_unknown_modes(admin_client):
+    with mock.patch("leapsync.views.async_task") as queued:
+        admin_client.post(reverse("sync_run_start"), {"mode": "everything"})
+    queued.assert_not_called()

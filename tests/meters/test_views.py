@@ -1,0 +1,354 @@
+"""Meter pages: access, page vs fragment, query budgets, escaping, CSV export, search, sync."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import uuid
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from pytest_django.asserts import assertTemplateNotUsed, assertTemplateUsed
+
+from leapsync.sync import sync_full, sync_refresh
+from meters.models import EventKind, Meter, MeterEvent
+from meters.tables import MeterTable
+from tests.helpers import count_get_queries
+from tests.meters.factories import (
+    EnrollmentDeadlineFactory,
+    MeterEventFactory,
+    MeterFactory,
+    ParticipationPeriodFactory,
+    ProgramEnrollmentFactory,
+    RequiredActionFactory,
+    SiteFactory,
+)
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HX-Request": "true"}
+SCRIPT = "<script>alert(1)</script>"
+
+
+def list_url(**params) -> str:
+    from urllib.parse import urlencode
+
+    return f"{reverse('meters:meter_list')}?{urlencode(params, doseq=True)}"
+
+
+def detail_url(meter: Meter) -> str:
+    return reverse("meters:meter_detail", args=[meter.meter_id])
+
+
+# --- access -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name,args",
+    [("meters:meter_list", []), ("meters:meter_export", []), ("meters:meter_search", [])],
+)
+def test_meter_pages_anonymous_redirects_to_login(client, name, args):
+    response = client.get(reverse(name, args=args))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_meter_detail_anonymous_redirects_to_login(client):
+    meter = MeterFactory()
+    response = client.get(detail_url(meter))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.parametrize(
+    "name", ["meters:meter_list", "meters:meter_export", "meters:meter_search"]
+)
+def test_meter_pages_outsider_gets_readable_403(outsider_client, name):
+    response = outsider_client.get(reverse(name))
+    assert response.status_code == 403
+    assertTemplateUsed(response, "403.html")
+    assert b"not allowed" in response.content
+
+
+def test_meter_detail_outsider_gets_403(outsider_client):
+    assert outsider_client.get(detail_url(MeterFactory())).status_code == 403
+
+
+def test_meter_sync_needs_change_permission(manager_client):
+    meter = MeterFactory()
+    response = manager_client.post(reverse("meters:meter_sync", args=[meter.meter_id]))
+    assert response.status_code == 403
+
+
+def test_meter_sync_is_post_only(ops_client):
+    meter = MeterFactory()
+    assert ops_client.get(reverse("meters:meter_sync", args=[meter.meter_id])).status_code == 405
+
+
+# --- meters list --------------------------------------------------------------------------
+
+
+def test_meter_list_full_page(manager_client):
+    MeterFactory.create_batch(3, status="ACTIVE")
+    response = manager_client.get(reverse("meters:meter_list"))
+    assert response.status_code == 200
+    assertTemplateUsed(response, "meters/meter_list.html")
+    assertTemplateUsed(response, "meters/partials/meter_table.html")
+    assert response["Vary"] and "HX-Request" in response["Vary"]
+    assert b'id="meter-filters"' in response.content
+
+
+def test_meter_list_htmx_returns_the_table_fragment(ops_client):
+    MeterFactory.create_batch(3)
+    response = ops_client.get(reverse("meters:meter_list"), headers=HTMX)
+    assertTemplateUsed(response, "meters/partials/meter_table.html")
+    assertTemplateNotUsed(response, "meters/meter_list.html")
+    assert response.content.strip().startswith(b'<section id="meter-table"')
+
+
+@pytest.mark.parametrize("extra", [{"HX-Boosted": "true"}, {"HX-History-Restore-Request": "true"}])
+def test_meter_list_boosted_or_history_restore_gets_full_page(ops_client, extra):
+    response = ops_client.get(reverse("meters:meter_list"), headers={**HTMX, **extra})
+    assertTemplateUsed(response, "meters/meter_list.html")
+
+
+@pytest.mark.parametrize("headers", [{}, HTMX])
+def test_meter_list_query_count_is_flat(ops_client, headers):
+    url = list_url(global_status="ACTIVE", open_action="true", q="Customer")
+    for _ in range(2):
+        MeterFactory(status="ACTIVE", open_actions=1, site=SiteFactory())
+    few = count_get_queries(ops_client, url, headers)
+    for _ in range(30):
+        MeterFactory(status="ACTIVE", open_actions=2, site=SiteFactory())
+    assert count_get_queries(ops_client, url, headers) == few
+    # session, user, user perms, group perms, page rows (+1 look-ahead, no COUNT), user groups
+    assert few <= 6
+
+
+def test_meter_list_pages_without_counting(ops_client):
+    MeterFactory.create_batch(55)
+    response = ops_client.get(list_url(page=2))
+    page = response.context["table"].page
+    assert page.number == 2 and len(page.object_list) == 5 and not page.has_next()
+    with CaptureQueriesContext(connection) as captured:
+        first = ops_client.get(list_url())
+    assert first.context["table"].page.has_next()
+    assert not [q for q in captured.captured_queries if q["sql"].startswith("SELECT COUNT(")]
+
+
+def _sortable_meters() -> None:
+    for i, (region, kind, status) in enumerate(
+        [
+            ("CAISO", "DEVICE", "ACTIVE"),
+            ("ERCOT", "SUBMETER", "ELIGIBLE"),
+            ("PJM", "UTILITY_METER", "PENDING"),
+        ]
+    ):
+        MeterFactory(
+            meter_id=uuid.UUID(int=i + 1),
+            partner_reference=f"ref-{i}",
+            end_customer_name=f"Name {i}",
+            city=f"City {i}",
+            transmission_region=region,
+            meter_type=kind,
+            status=status,
+            site=SiteFactory(name=f"Site {i}"),
+        )
+
+
+@pytest.mark.parametrize(
+    "column", [name for name, col in MeterTable.base_columns.items() if col.orderable is not False]
+)
+def test_meter_list_every_orderable_column_sorts(ops_client, column):
+    _sortable_meters()
+    ascending = ops_client.get(list_url(sort=column), headers=HTMX)
+    descending = ops_client.get(list_url(sort=f"-{column}"), headers=HTMX)
+    assert ascending.status_code == descending.status_code == 200
+    up = [row.record.pk for row in ascending.context["table"].paginated_rows]
+    down = [row.record.pk for row in descending.context["table"].paginated_rows]
+    assert up == list(reversed(down)), column
+
+
+def test_meter_list_escapes_leap_strings(ops_client):
+    MeterFactory(end_customer_name=SCRIPT, partner_reference=SCRIPT, city=SCRIPT)
+    content = ops_client.get(reverse("meters:meter_list")).content.decode()
+    assert SCRIPT not in content
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in content
+
+
+def test_meter_list_filter_form_pushes_url_through_htmx(ops_client):
+    content = ops_client.get(reverse("meters:meter_list")).content.decode()
+    assert 'hx-push-url="true"' in content and 'hx-target="#meter-table"' in content
+
+
+# --- CSV export ---------------------------------------------------------------------------
+
+
+def _csv(response) -> list[dict]:
+    body = b"".join(response.streaming_content).decode()
+    return list(csv.DictReader(io.StringIO(body)))
+
+
+def test_meter_export_streams_exactly_the_filtered_set(ops_client):
+    wanted = {
+        str(MeterFactory(transmission_region="PJM", status="ACTIVE").meter_id) for _ in range(3)
+    }
+    MeterFactory(transmission_region="PJM", status="PENDING")
+    MeterFactory(transmission_region="ERCOT", status="ACTIVE")
+    url = reverse("meters:meter_export") + "?region=PJM&global_status=ACTIVE"
+    response = ops_client.get(url)
+    assert response.status_code == 200
+    assert response.streaming
+    assert response["Content-Type"].startswith("text/csv")
+    rows = _csv(response)
+    assert {row["meter_id"] for row in rows} == wanted
+    assert all(row["global_enrollment_status"] == "ACTIVE" for row in rows)
+
+
+@pytest.mark.parametrize("value", ['=HYPERLINK("x")', "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"])
+def test_meter_export_neutralises_formulas(ops_client, value):
+    MeterFactory(end_customer_name=value, partner_reference=value)
+    row = _csv(ops_client.get(reverse("meters:meter_export")))[0]
+    assert row["end_customer_name"] == "'" + value
+    assert row["partner_reference"] == "'" + value
+
+
+def test_meter_export_keeps_plain_values(ops_client):
+    MeterFactory(end_customer_name="Ann O'Neil", tags=["vip", "pilot"], load_types=["HVAC"])
+    row = _csv(ops_client.get(reverse("meters:meter_export")))[0]
+    assert row["end_customer_name"] == "Ann O'Neil"
+    assert row["tags"] == "vip;pilot"
+
+
+# --- global search ------------------------------------------------------------------------
+
+
+def test_meter_search_exact_meter_id_goes_to_the_meter(ops_client):
+    meter = MeterFactory()
+    response = ops_client.get(reverse("meters:meter_search"), {"q": str(meter.meter_id)})
+    assert response.status_code == 302 and response["Location"] == detail_url(meter)
+
+
+@pytest.mark.parametrize("field", ["partner_reference", "electric_service_account_number"])
+def test_meter_search_unique_exact_identifier_goes_to_the_meter(ops_client, field):
+    meter = MeterFactory(**{field: "XYZ-123"})
+    response = ops_client.get(reverse("meters:meter_search"), {"q": "XYZ-123"})
+    assert response["Location"] == detail_url(meter)
+
+
+def test_meter_search_otherwise_lists_the_matches(ops_client):
+    MeterFactory(partner_reference="shared")
+    MeterFactory(partner_reference="shared")
+    response = ops_client.get(reverse("meters:meter_search"), {"q": "shared"}, follow=True)
+    assert response.redirect_chain[-1][0] == list_url(q="shared")
+    assert len(list(response.context["table"].paginated_rows)) == 2
+
+
+# --- meter page ---------------------------------------------------------------------------
+
+
+def _rich_meter(events: int = 3, periods: int = 2) -> Meter:
+    meter = MeterFactory(status="ACTIVE", site=SiteFactory(), open_actions=1)
+    for _ in range(periods):
+        EnrollmentDeadlineFactory(program_enrollment=ProgramEnrollmentFactory(meter=meter))
+        ParticipationPeriodFactory(meter=meter, is_open_ended=False, end_time=None)
+    RequiredActionFactory(meter=meter, owner="leap")
+    MeterEventFactory.create_batch(events, meter=meter)
+    return meter
+
+
+def test_meter_detail_full_page(manager_client):
+    meter = _rich_meter()
+    response = manager_client.get(detail_url(meter))
+    assert response.status_code == 200
+    assertTemplateUsed(response, "meters/meter_detail.html")
+    content = response.content.decode()
+    assert str(meter.meter_id) in content
+    assert "Sync this meter" not in content  # managers may not write
+    assert "current" in content  # the period around now is marked
+
+
+def test_meter_detail_shows_sync_button_to_operations(ops_client):
+    assert "Sync this meter" in ops_client.get(detail_url(_rich_meter())).content.decode()
+
+
+@pytest.mark.parametrize("headers", [{}, HTMX])
+def test_meter_detail_query_count_is_flat(ops_client, headers):
+    few = count_get_queries(ops_client, detail_url(_rich_meter(events=2, periods=1)), headers)
+    many = count_get_queries(ops_client, detail_url(_rich_meter(events=40, periods=6)), headers)
+    assert many == few
+    # session, user, meter (+site, enrollment), events count + page, participation, programs +
+    # deadlines, actions, user perms, group perms, user groups
+    assert few <= 13
+
+
+def test_meter_detail_events_more_returns_the_next_page_fragment(ops_client):
+    meter = _rich_meter(events=45)
+    response = ops_client.get(
+        detail_url(meter) + "?events_page=2", headers={**HTMX, "HX-Target": "meter-events-more"}
+    )
+    assertTemplateUsed(response, "meters/partials/meter_events_more.html")
+    assertTemplateNotUsed(response, "meters/meter_detail.html")
+    assert response.content.decode().count("<li") == 21  # 20 events and the next "more"
+
+
+def test_meter_detail_escapes_leap_strings(ops_client):
+    meter = MeterFactory(
+        end_customer_name=SCRIPT,
+        details_raw={
+            "customer": {"end_customer_name": SCRIPT},
+            "site": {"site_devices": [{"model": SCRIPT}]},
+        },
+    )
+    RequiredActionFactory(meter=meter, action_description=SCRIPT)
+    MeterEventFactory(meter=meter, new=SCRIPT)
+    content = ops_client.get(detail_url(meter)).content.decode()
+    assert SCRIPT not in content
+    assert content.count("&lt;script&gt;") >= 5
+
+
+def test_meter_detail_leaves_empty_fields_out(ops_client):
+    meter = MeterFactory(
+        details_raw={
+            "customer": {"end_customer_email": "", "city": "Fresno"},
+            "billing": {"x": None},
+        }
+    )
+    content = ops_client.get(detail_url(meter)).content.decode()
+    assert "End customer email" not in content
+    assert "<h2>Billing</h2>" not in content
+    assert "<h2>Customer</h2>" in content
+
+
+def test_meter_detail_unknown_meter_is_404(ops_client):
+    assert ops_client.get(reverse("meters:meter_detail", args=[uuid.uuid4()])).status_code == 404
+
+
+# --- sync this meter ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def synced(leap, monkeypatch):
+    sync_full(client=leap)
+    monkeypatch.setattr("meters.views.sync_refresh", functools.partial(sync_refresh, client=leap))
+
+
+def test_meter_sync_htmx_shows_what_changed(ops_client, synced, simulator):
+    meter = Meter.objects.filter(partner_reference__gt="").first()
+    MeterEvent.objects.all().delete()
+    Meter.objects.filter(pk=meter.pk).update(partner_reference="stale", details_hash="")
+    response = ops_client.post(reverse("meters:meter_sync", args=[meter.meter_id]), headers=HTMX)
+    assert response.status_code == 200
+    assertTemplateUsed(response, "meters/partials/meter_sync.html")
+    content = response.content.decode()
+    assert "change" in content and "stale" in content
+    assert MeterEvent.objects.filter(meter=meter, kind=EventKind.PARTNER_REFERENCE).exists()
+
+
+def test_meter_sync_plain_post_redirects_with_a_message(ops_client, synced):
+    meter = Meter.objects.first()
+    response = ops_client.post(reverse("meters:meter_sync", args=[meter.meter_id]), follow=True)
+    assert response.redirect_chain[-1][0] == detail_url(meter)
+    assert "nothing changed" in response.content.decode()
