@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -190,12 +191,18 @@ def fit(model: type[models.Model], name: str, value: str | None, stats: RunStats
     """A Leap string for a bounded column; overlong values are cut (the raw JSON keeps them)."""
     if value is None:
         return ""
-    value = str(value)
-    limit = model._meta.get_field(name).max_length
+    if type(value) is not str:
+        value = str(value)
+    limit = _max_length(model, name)
     if limit is not None and len(value) > limit:
         stats.warn(f"{model._meta.label}.{name} longer than {limit} characters; cut for display")
         return value[:limit]
     return value
+
+
+@functools.cache
+def _max_length(model: type[models.Model], name: str) -> int | None:
+    return model._meta.get_field(name).max_length
 
 
 def _as_text(value: Any) -> str:
