@@ -30,21 +30,23 @@ def configure_table(request: HttpRequest, table: Table, per_page: int = 50) -> T
 
 class SyncRunTable(Table):
     id = tables.Column(verbose_name="Run", linkify=("sync_run_detail", {"pk": tables.A("pk")}))
-    started_at = tables.DateTimeColumn(verbose_name="Started", format="Y-m-d H:i:s")
+    started_at = tables.DateTimeColumn(
+        verbose_name="Started", format="Y-m-d H:i:s", attrs={"td": {"class": "nowrap"}}
+    )
     stream = tables.Column()
     mode = tables.Column()
     trigger = tables.Column()
     status = tables.Column()
     duration = tables.Column(empty_values=(), orderable=False)
-    pages = tables.Column()
+    pages = tables.Column(verbose_name="Pg")
     meters_seen = tables.Column(verbose_name="Seen")
     created = tables.Column()
     updated = tables.Column()
-    unchanged = tables.Column()
-    quarantined = tables.Column()
+    unchanged = tables.Column(verbose_name="Same")
+    quarantined = tables.Column(verbose_name="Quar.")
     missing = tables.Column()
     events = tables.Column()
-    warnings_count = tables.Column(verbose_name="Warnings")
+    warnings_count = tables.Column(verbose_name="Warn.")
 
     class Meta:
         model = SyncRun
@@ -55,8 +57,14 @@ class SyncRunTable(Table):
     def render_id(self, value: int) -> str:
         return f"#{value}"
 
-    def render_status(self, value: str) -> str:
-        return status_badge(value)
+    def render_status(self, record: SyncRun) -> str:
+        return status_badge(record.status, record.get_status_display().split(" (")[0])
+
+    def render_stream(self, record: SyncRun) -> str:
+        return record.stream
+
+    def render_mode(self, record: SyncRun) -> str:
+        return record.mode
 
     def render_duration(self, record: SyncRun) -> str:
         if record.duration is None:

@@ -7,6 +7,7 @@ from datetime import datetime, time, timedelta
 from uuid import UUID
 
 import django_filters
+from django import forms
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -154,6 +155,12 @@ class MeterFilterSet(django_filters.FilterSet):
     class Meta:
         model = Meter
         fields = []
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.form.fields.values():
+            if isinstance(field, forms.MultipleChoiceField):
+                field.widget.attrs["size"] = min(len(field.choices), 5)
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         queryset = super().filter_queryset(queryset)

@@ -41,7 +41,13 @@ def meter_list(request: HttpRequest) -> HttpResponse:
     page = (
         "meters/partials/meter_table.html" if wants_partial(request) else "meters/meter_list.html"
     )
-    return render(request, page, {"filterset": filterset, "table": table})
+    folded = [name for name in filterset.filters if name not in MeterFilterSet.PRIMARY]
+    context = {
+        "filterset": filterset,
+        "table": table,
+        "more_filters_used": any(request.GET.get(name) for name in folded),
+    }
+    return render(request, page, context)
 
 
 @require_GET
