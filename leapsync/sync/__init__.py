@@ -18,6 +18,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import connection, reset_queries, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from enrollments.models import MeterEnrollment
@@ -61,8 +62,15 @@ def sync_incremental(
     streams: Sequence[str] = STREAMS,
     trigger: str = "command",
     progress: Progress | None = None,
+    refresh_stale: bool = True,
+    now: datetime | None = None,
 ) -> list[SyncRun]:
-    """Meters Leap changed since the stream's cursor minus the overlap; full if no cursor yet."""
+    """Meters Leap changed since each stream's cursor minus the overlap (full if no cursor).
+
+    With `refresh_stale`, meters whose delivery period or action deadline has passed by `now`
+    are then re-read too (a stale run, only when there are any): Leap does not move
+    `updated_at` for those roll-overs, so the cursor alone would miss them.
+    """
     runs = []
     for stream in streams:
         cursor = current_cursor(stream)
@@ -83,6 +91,8 @@ def sync_incremental(
                 progress=progress,
             )
         )
+    if refresh_stale and Stream.ENROLLMENTS in streams and stale_meter_ids(now)[:1]:
+        runs += sync_stale(now=now, client=client, trigger=trigger, progress=progress)
     return runs
 
 
@@ -117,17 +127,20 @@ def sync_stale(
 
     Leap does not move `updated_at` for those roll-overs, so incremental sync never sees them.
     """
-    now = now or timezone.now()
-    ids = MeterEnrollment.objects.filter(stale_after__lte=now).values_list(
-        "meter__meter_id", flat=True
-    )
     return sync_refresh(
-        ids,
+        stale_meter_ids(now),
         client=client,
         streams=(Stream.ENROLLMENTS,),
         trigger=trigger,
         progress=progress,
         mode=SyncMode.STALE,
+    )
+
+
+def stale_meter_ids(now: datetime | None = None) -> QuerySet:
+    """meter_ids whose enrollment answer has rolled over by `now` (default: our clock)."""
+    return MeterEnrollment.objects.filter(stale_after__lte=now or timezone.now()).values_list(
+        "meter__meter_id", flat=True
     )
 
 

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import pytest
+import time_machine
 
 from leapsync.client import LeapClient
 from leapsync.simulator import LeapSimulator
+from leapsync.simulator.timeutil import DEFAULT_START
 
 API_KEY = "test-key"
+
+
+@pytest.fixture(autouse=True)
+def _our_clock_at_the_simulators():
+    """Our clock starts where the simulator's does, as Leap's and ours agree in production.
+
+    Otherwise what counts as stale (a deadline passed by our clock) would depend on the day
+    the tests run.
+    """
+    with time_machine.travel(DEFAULT_START, tick=True):
+        yield
 
 
 @pytest.fixture

@@ -45,14 +45,14 @@ def test_incremental_after_mutation_converges_with_one_event_per_change(simulato
     sync_full(client=leap)
     before = MeterEvent.objects.count()
     simulator.mutate(0.1, seed=3)
-    runs = sync_incremental(client=leap)
+    runs = sync_incremental(client=leap, now=simulator.now)
     assert [run.mode for run in runs] == [SyncMode.INCREMENTAL] * 2
     assert _statuses(runs) == [RunStatus.SUCCEEDED] * 2
     assert database_differences(simulator) == []
     changed = MeterEvent.objects.count() - before
     assert changed > 0
     # The same changes seen again (the overlap window) write nothing more.
-    sync_incremental(client=leap)
+    sync_incremental(client=leap, now=simulator.now)
     sync_full(client=leap)
     assert MeterEvent.objects.count() - before == changed
 
@@ -61,7 +61,7 @@ def test_incremental_fetches_only_changed_meters(simulator, leap):
     sync_full(client=leap)
     simulator.advance(timedelta(hours=2))
     simulator.mutate(0.05, seed=11)
-    details, enrollments = sync_incremental(client=leap)
+    details, enrollments = sync_incremental(client=leap, now=simulator.now)
     assert 0 < details.meters_seen < len(simulator.meter_ids()) / 2
     assert enrollments.meters_seen == details.meters_seen
 
@@ -98,8 +98,8 @@ def test_rollover_needs_the_stale_refresh(simulator, leap):
     action.status = WorkflowStatus.IN_PROGRESS
     action.save()
     simulator.rollover()
-    # Leap's updated_at did not move: incremental sync sees nothing new.
-    sync_incremental(client=leap)
+    # Leap's updated_at did not move: the cursor alone sees nothing new.
+    sync_incremental(client=leap, refresh_stale=False)
     assert database_differences(simulator) != []
     runs = sync_stale(client=leap, now=simulator.now)
     assert runs[0].mode == SyncMode.STALE and runs[0].status == RunStatus.SUCCEEDED
@@ -110,6 +110,20 @@ def test_rollover_needs_the_stale_refresh(simulator, leap):
         assert action.status == WorkflowStatus.IN_PROGRESS
     # Nothing is stale any more until the next roll-over.
     assert not MeterEnrollment.objects.filter(stale_after__lte=simulator.now).exists()
+
+
+def test_incremental_also_rereads_rolled_over_meters(simulator, leap):
+    sync_full(client=leap)
+    simulator.rollover()
+    runs = sync_incremental(client=leap, now=simulator.now)
+    assert [run.mode for run in runs] == [
+        SyncMode.INCREMENTAL,
+        SyncMode.INCREMENTAL,
+        SyncMode.STALE,
+    ]
+    assert database_differences(simulator) == []
+    # Nothing stale is left, so the next incremental run makes no stale run.
+    assert len(sync_incremental(client=leap, now=simulator.now)) == 2
 
 
 def test_refresh_rereads_named_meters(simulator, leap):
@@ -128,7 +142,7 @@ def test_second_run_on_a_locked_stream_is_skipped(simulator, leap):
     from django.utils import timezone
 
     SyncCursor.objects.filter(stream="details").update(heartbeat_at=timezone.now())
-    details, enrollments = sync_incremental(client=leap)
+    details, enrollments = sync_incremental(client=leap, now=simulator.now)
     assert details.status == RunStatus.SKIPPED
     assert "in progress" in details.error
     assert enrollments.status == RunStatus.SUCCEEDED
