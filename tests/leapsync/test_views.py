@@ -251,3 +251,16 @@ def test_sync_run_start_rejects_unknown_modes(admin_client):
     with mock.patch("leapsync.views.async_task") as queued:
         admin_client.post(reverse("sync_run_start"), {"mode": "everything"})
     queued.assert_not_called()
+
+
+def test_queued_runs_store_their_progress_page_by_page(leap):
+    from leapsync.tasks import save_progress
+
+    seen = []
+
+    def progress(run, stats):
+        save_progress(run, stats)
+        seen.append(SyncRun.objects.get(pk=run.pk).pages)
+
+    sync_full(client=leap, progress=progress)
+    assert seen[:3] == [1, 2, 3]
