@@ -10,7 +10,6 @@ from django_q.models import Schedule
 
 from leapsync import sync
 from leapsync.models import RunStatus, SyncRun
-from leapsync.sync.common import RunStats
 
 
 class SyncFailed(RuntimeError):
@@ -18,11 +17,11 @@ class SyncFailed(RuntimeError):
 
 
 def run_incremental(trigger: str = "schedule") -> str:
-    return _outcome(sync.sync_incremental(trigger=trigger, progress=save_progress))
+    return _outcome(sync.sync_incremental(trigger=trigger))
 
 
 def run_full(trigger: str = "schedule") -> str:
-    return _outcome(sync.sync_full(trigger=trigger, progress=save_progress))
+    return _outcome(sync.sync_full(trigger=trigger))
 
 
 def run_stale() -> str:
@@ -31,12 +30,6 @@ def run_stale() -> str:
 
 def refresh_meters(meter_ids: Iterable[str], trigger: str = "task") -> str:
     return _outcome(sync.sync_refresh(meter_ids, trigger=trigger))
-
-
-def save_progress(run: SyncRun, stats: RunStats) -> None:
-    """After each page, store the counters so far: the sync page polls them while a run goes."""
-    stats.save_onto(run)
-    run.save(update_fields=[*SyncRun.COUNTERS, "warnings", "cursor_reached"])
 
 
 def _outcome(runs: list[SyncRun]) -> str:

@@ -254,7 +254,9 @@ class MeterEvent(models.Model):
         indexes = [
             # A meter's timeline, newest first.
             models.Index(fields=["meter", "-observed_at"], name="event_meter_time_idx"),
-            # The dashboard's recent-changes feed, filtered by kind.
+            # The dashboard's recent-changes feed.
+            models.Index(fields=["-observed_at", "-id"], name="event_time_idx"),
+            # The same feed filtered by kind.
             models.Index(fields=["kind", "-observed_at"], name="event_kind_time_idx"),
         ]
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from unittest import mock
-
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -13,12 +11,8 @@ from django.test import Client
 
 @pytest.fixture
 def groups(db) -> None:
-    """The real groups and permissions, made by the command deploys run.
-
-    Its schedules are not what these tests are about, so they are skipped here.
-    """
-    with mock.patch("leapsync.management.commands.setup_leapsync.ensure_schedules", list):
-        call_command("setup_leapsync", verbosity=0)
+    """The real groups and permissions, made by the command deploys run."""
+    call_command("setup_leapsync", verbosity=0)
 
 
 def _client_for(username: str, group: str | None = None, **flags) -> Client:

@@ -172,6 +172,7 @@ def _run(
                 heartbeat(run)
                 _APPLY[stream](page.meters, PageContext(run, stats, timezone.now()))
                 stats.pages += 1
+                save_progress(run, stats)
                 reset_queries()  # with DEBUG on, Django would keep every query of the run
                 if progress:
                     progress(run, stats)
@@ -211,6 +212,12 @@ def relaxed_commits() -> Iterator[None]:
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SET synchronous_commit TO DEFAULT")
+
+
+def save_progress(run: SyncRun, stats: RunStats) -> None:
+    """After each page, store the counters so far: the sync page shows them while a run goes."""
+    stats.save_onto(run)
+    run.save(update_fields=[*SyncRun.COUNTERS, "warnings", "cursor_reached"])
 
 
 def _pages(client: LeapClient, stream: str, filter_list: list[dict[str, Any]]) -> Iterator:

@@ -253,13 +253,10 @@ def test_sync_run_start_rejects_unknown_modes(admin_client):
     queued.assert_not_called()
 
 
-def test_queued_runs_store_their_progress_page_by_page(leap):
-    from leapsync.tasks import save_progress
-
+def test_runs_store_their_progress_page_by_page(leap):
     seen = []
 
     def progress(run, stats):
-        save_progress(run, stats)
         seen.append(SyncRun.objects.get(pk=run.pk).pages)
 
     sync_full(client=leap, progress=progress)
