@@ -1,0 +1,48 @@
+"""One way to send leapsync's emails: subject, text and HTML templates rendered together."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+
+
+def render_email(name: str, context: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(subject, text, html) from `emails/<name>_subject.txt`, `<name>.txt` and `<name>.html`.
+
+    The subject is collapsed onto one line (a newline in a header is an injection risk).
+    """
+    subject = " ".join(render_to_string(f"emails/{name}_subject.txt", context).split())
+    text = render_to_string(f"emails/{name}.txt", context)
+    html = render_to_string(f"emails/{name}.html", context)
+    return subject, text, html
+
+
+def send_email(
+    name: str,
+    context: Mapping[str, Any],
+    to: Sequence[str],
+    *,
+    reply_to: Sequence[str] = (),
+    headers: Mapping[str, str] | None = None,
+) -> EmailMultiAlternatives:
+    """Render and send synchronously (django-q2 is already the background worker).
+
+    Raises whatever the email backend raises, so callers record the failure instead of
+    losing it.
+    """
+    subject, text, html = render_email(name, context)
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=list(to),
+        reply_to=list(reply_to),
+        headers=dict(headers or {}),
+    )
+    message.attach_alternative(html, "text/html")
+    message.send(fail_silently=False)
+    return message
