@@ -164,6 +164,12 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="leapsync <leapsync@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Customer emails about required actions are signed with these (placeholders in the catalogue).
+PARTNER_NAME = env.str("PARTNER_NAME", default="Your energy program team")
+PARTNER_SUPPORT_EMAIL = env.str("PARTNER_SUPPORT_EMAIL", default="")
+PARTNER_SUPPORT_URL = env.str("PARTNER_SUPPORT_URL", default="")
+# This app's own address, for links in operations alerts (e.g. https://leapsync.example.com).
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 # Production hardening; `manage.py check --deploy` passes with DEBUG off.
 if not DEBUG:
