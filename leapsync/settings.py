@@ -197,6 +197,12 @@ LEAP_TIMEOUT_SECONDS = _env_int("LEAP_TIMEOUT_SECONDS", 30, minimum=1)
 LEAP_MAX_RETRIES = _env_int("LEAP_MAX_RETRIES", 5)
 LEAP_PAGE_SIZE = _env_int("LEAP_PAGE_SIZE", 500, minimum=1)
 LEAP_WEBHOOK_SECRET = env.str("LEAP_WEBHOOK_SECRET", default="")
+# The header our webhook subscription asks Leap to send the secret in (names arrive lower-cased).
+LEAP_WEBHOOK_HEADER = env.str("LEAP_WEBHOOK_HEADER", default="x-leapsync-secret").strip().lower()
+# Our public receiver URL, registered at Leap by `manage.py leap_webhooks register`.
+LEAP_WEBHOOK_URL = env.str("LEAP_WEBHOOK_URL", default="")
+# Webhook events arriving within this window coalesce into one targeted refresh.
+LEAP_WEBHOOK_COALESCE_SECONDS = _env_int("LEAP_WEBHOOK_COALESCE_SECONDS", 5)
 
 SYNC_OVERLAP_MINUTES = _env_int("SYNC_OVERLAP_MINUTES", 15)
 SYNC_INCREMENTAL_MINUTES = _env_int("SYNC_INCREMENTAL_MINUTES", 60, minimum=1)
