@@ -1,5 +1,6 @@
 """Settings for leapsync, read from the environment (and an optional `.env` file)."""
 
+import re
 from pathlib import Path
 
 import environ
@@ -170,6 +171,10 @@ PARTNER_SUPPORT_EMAIL = env.str("PARTNER_SUPPORT_EMAIL", default="")
 PARTNER_SUPPORT_URL = env.str("PARTNER_SUPPORT_URL", default="")
 # This app's own address, for links in operations alerts (e.g. https://leapsync.example.com).
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Local time (in TIME_ZONE) at which the managers' deadline digests are sent, as HH:MM.
+DIGEST_SEND_TIME = env.str("DIGEST_SEND_TIME", default="07:00").strip()
+if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", DIGEST_SEND_TIME):
+    raise ImproperlyConfigured(f"DIGEST_SEND_TIME must be HH:MM, got {DIGEST_SEND_TIME!r}")
 
 # Production hardening; `manage.py check --deploy` passes with DEBUG off.
 if not DEBUG:
