@@ -35,7 +35,8 @@ class Command(BaseCommand):
             self._say(f"group {name} {'created' if created else 'updated'}", options)
         for schedule, created in ensure_schedules():
             self._say(f"schedule '{schedule.name}' {'created' if created else 'kept'}", options)
-        self.stdout.write(self.style.SUCCESS("leapsync set up"))
+        if options["verbosity"]:
+            self.stdout.write(self.style.SUCCESS("leapsync set up"))
 
     def _say(self, line: str, options: dict) -> None:
         if options["verbosity"] > 1:
