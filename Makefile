@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := DEBUG=1 $(BIN)/python manage.py
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test e2e lint format bench clean
 
 install: $(VENV)/.installed
 
@@ -17,8 +17,12 @@ $(VENV)/.installed: requirements/base.txt requirements/test.txt
 run: install
 	scripts/dev-run.sh
 
+# The browser tests (tests/e2e) run as part of `make test` when /usr/bin/chromium exists.
 test: install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+e2e: install
+	$(BIN)/python -m pytest -q -m e2e $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
