@@ -10,6 +10,7 @@ from django_q.models import Schedule
 
 from leapsync import sync
 from leapsync.models import RunStatus, SyncRun
+from leapsync.webhooks.services import run_refresh
 
 
 class SyncFailed(RuntimeError):
@@ -104,3 +105,11 @@ def ensure_schedules() -> list[tuple[Schedule, bool]]:
         )
         results.append((schedule, created))
     return results
+
+
+def run_webhook_refresh(refresh_id: int) -> str:
+    """Drain the webhook events queued for one coalesced refresh (see leapsync.webhooks)."""
+    refresh = run_refresh(refresh_id)
+    return (
+        f"{refresh}: {refresh.event_count} events, {refresh.meter_count} meters" if refresh else ""
+    )
