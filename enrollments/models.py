@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
+from django.conf import settings
 from django.db import models
 
 from meters.models import Meter
@@ -129,6 +132,39 @@ class EnrollmentDeadline(models.Model):
         return f"deadline {self.enrollment_deadline_date_time:%Y-%m-%d %H:%M}"
 
 
+class ParticipationPeriodQuerySet(models.QuerySet):
+    def transitions(self, start: datetime, end: datetime) -> ParticipationPeriodQuerySet:
+        """Changes of participation in [start, end): a period beginning (the meter goes to its
+        preference), or an IDLE period ending (the meter goes back to PARTICIPATE).
+
+        Annotates `transition_to` and `transition_at`; meter and site are joined for lists.
+        """
+        starts = models.Q(start_time__gte=start, start_time__lt=end)
+        idle_ends = models.Q(
+            participation_preference=ParticipationPreference.IDLE,
+            is_open_ended=False,
+            end_time__gte=start,
+            end_time__lt=end,
+        )
+        return (
+            self.filter(starts | idle_ends)
+            .annotate(
+                transition_to=models.Case(
+                    models.When(starts, then=models.F("participation_preference")),
+                    default=models.Value(ParticipationPreference.PARTICIPATE.value),
+                    output_field=models.CharField(),
+                ),
+                transition_at=models.Case(
+                    models.When(starts, then=models.F("start_time")),
+                    default=models.F("end_time"),
+                    output_field=models.DateTimeField(),
+                ),
+            )
+            .select_related("meter__site", "meter__enrollment")
+            .defer("meter__details_raw", "meter__enrollment__enrollment_raw")
+        )
+
+
 class ParticipationPeriod(models.Model):
     """One period of a meter's participation schedule (PARTICIPATE, IDLE or DISENROLL).
 
@@ -143,6 +179,8 @@ class ParticipationPeriod(models.Model):
     end_time = models.DateTimeField(null=True, blank=True)
     is_open_ended = models.BooleanField(default=False)
     reason = models.TextField(blank=True)
+
+    objects = ParticipationPeriodQuerySet.as_manager()
 
     class Meta:
         ordering = ["meter_id", "start_time"]
@@ -161,3 +199,95 @@ class ParticipationPeriod(models.Model):
 
     def __str__(self) -> str:
         return f"{self.participation_preference} from {self.start_time:%Y-%m-%d}"
+
+
+class DigestCadence(models.TextChoices):
+    DAILY = "daily", "Daily"
+    WEEKLY = "weekly", "Weekly"
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, "Monday"
+    TUESDAY = 1, "Tuesday"
+    WEDNESDAY = 2, "Wednesday"
+    THURSDAY = 3, "Thursday"
+    FRIDAY = 4, "Friday"
+    SATURDAY = 5, "Saturday"
+    SUNDAY = 6, "Sunday"
+
+
+class DigestSubscription(models.Model):
+    """One person's subscription to the deadline digest email.
+
+    Written by people (the subscriber, or an admin) through the subscription page. An empty
+    `programs` list means every program.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="digest_subscription"
+    )
+    programs = models.JSONField(default=list, blank=True)
+    cadence = models.CharField(max_length=8, choices=DigestCadence, default=DigestCadence.WEEKLY)
+    weekday = models.PositiveSmallIntegerField(choices=Weekday, default=Weekday.MONDAY)
+    window_days = models.PositiveSmallIntegerField(default=14)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_cadence_display().lower()})"
+
+    def period_key(self, today: date) -> str:
+        """The digest period `today` falls in: the date (daily) or the ISO week (weekly)."""
+        if self.cadence == DigestCadence.DAILY:
+            return today.isoformat()
+        year, week, _ = today.isocalendar()
+        return f"{year}-W{week:02d}"
+
+    def is_due(self, today: date) -> bool:
+        """Daily: every day. Weekly: from the chosen weekday to the end of that ISO week, so a
+        failed or missed send is retried by the next day's run."""
+        return self.is_active and (
+            self.cadence == DigestCadence.DAILY or today.weekday() >= self.weekday
+        )
+
+
+class SentDigestStatus(models.TextChoices):
+    CLAIMED = "claimed", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed (retried on the next run)"
+
+
+class SentDigest(models.Model):
+    """One digest period of one subscription: claimed before sending, then sent or failed.
+
+    Written only by enrollments.services.send_due_digests. The unique (subscription, period)
+    row is the claim, so a replayed or concurrent schedule never sends a period twice.
+    """
+
+    subscription = models.ForeignKey(
+        DigestSubscription, on_delete=models.CASCADE, related_name="sent"
+    )
+    period = models.CharField(max_length=16)
+    status = models.CharField(
+        max_length=8, choices=SentDigestStatus, default=SentDigestStatus.CLAIMED
+    )
+    claimed_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    subject = models.CharField(max_length=256, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-claimed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "period"], name="sent_digest_once_per_period"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription.user} {self.period}: {self.status}"

@@ -10,7 +10,6 @@ from django_q.models import Schedule
 
 from leapsync import sync
 from leapsync.models import RunStatus, SyncRun
-from leapsync.webhooks.services import run_refresh
 
 
 class SyncFailed(RuntimeError):
@@ -31,6 +30,20 @@ def run_stale() -> str:
 
 def refresh_meters(meter_ids: Iterable[str], trigger: str = "task") -> str:
     return _outcome(sync.sync_refresh(meter_ids, trigger=trigger))
+
+
+def send_digests() -> str:
+    """Send the managers' digests due today; each period at most once, failures retried."""
+    from enrollments.services import send_due_digests
+
+    outcomes = send_due_digests()
+    return "; ".join(f"{o.username} {o.period} {o.status}" for o in outcomes) or "none due"
+
+
+def digest_cron() -> str:
+    """Daily at DIGEST_SEND_TIME; django-q2 reads cron in TIME_ZONE, so it is local time."""
+    hour, minute = settings.DIGEST_SEND_TIME.split(":")
+    return f"{int(minute)} {int(hour)} * * *"
 
 
 def _outcome(runs: list[SyncRun]) -> str:
@@ -81,6 +94,12 @@ def schedule_specs() -> list[ScheduleSpec]:
             schedule_type=Schedule.CRON,
             cron=settings.SYNC_STALE_CRON,
         ),
+        ScheduleSpec(
+            name="enrollments: managers' deadline digests",
+            func="leapsync.tasks.send_digests",
+            schedule_type=Schedule.CRON,
+            cron=digest_cron(),
+        ),
     ]
 
 
@@ -105,11 +124,3 @@ def ensure_schedules() -> list[tuple[Schedule, bool]]:
         )
         results.append((schedule, created))
     return results
-
-
-def run_webhook_refresh(refresh_id: int) -> str:
-    """Drain the webhook events queued for one coalesced refresh (see leapsync.webhooks)."""
-    refresh = run_refresh(refresh_id)
-    return (
-        f"{refresh}: {refresh.event_count} events, {refresh.meter_count} meters" if refresh else ""
-    )

@@ -8,10 +8,10 @@ from leapsync import views
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("meters/", include("meters.urls")),
+    path("enrollments/", include("enrollments.urls")),
     path("sync/", views.sync_run_list, name="sync_run_list"),
     path("sync/run/", views.sync_run_start, name="sync_run_start"),
     path("sync/<int:pk>/", views.sync_run_detail, name="sync_run_detail"),
-    path("webhooks/", include("leapsync.webhooks.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
 ]

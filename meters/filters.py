@@ -148,6 +148,12 @@ class MeterFilterSet(django_filters.FilterSet):
         choices=DEADLINE_BUCKETS,
         label="Partner action deadline",
     )
+    action_program = django_filters.CharFilter(
+        method="by_action_row", label="Open partner action of program"
+    )
+    action_due_by = django_filters.IsoDateTimeFilter(
+        method="by_action_row", label="Open partner action due by (ISO 8601)"
+    )
     turns_idle_within = django_filters.NumberFilter(
         method="by_turns_idle", label="Turns IDLE/DISENROLL within (days)", min_value=0
     )
@@ -164,7 +170,7 @@ class MeterFilterSet(django_filters.FilterSet):
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         queryset = super().filter_queryset(queryset)
-        return self._by_program_rows(queryset)
+        return self._by_action_rows(self._by_program_rows(queryset))
 
     def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         value = value.strip()
@@ -214,6 +220,22 @@ class MeterFilterSet(django_filters.FilterSet):
                 deadlines__enrollment_deadline_date_time__lt=start + timedelta(days=1),
             )
         return queryset.filter(Exists(rows))
+
+    def by_action_row(self, queryset: QuerySet, name: str, value: object) -> QuerySet:
+        return queryset  # applied together in `_by_action_rows`
+
+    def _by_action_rows(self, queryset: QuerySet) -> QuerySet:
+        """One open partner action matching both: of this program, due by this instant."""
+        program = (self.form.cleaned_data.get("action_program") or "").strip()
+        due_by = self.form.cleaned_data.get("action_due_by")
+        if not program and due_by is None:
+            return queryset
+        actions = _open_partner_actions()
+        if program:
+            actions = actions.filter(program_identifier__iexact=program)
+        if due_by is not None:
+            actions = actions.filter(enrollment_deadline_date_time__lte=due_by)
+        return queryset.filter(Exists(actions))
 
     def by_load_type(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(json_list_contains("load_types", value))

@@ -17,7 +17,9 @@ OPERATIONS_PERMISSIONS = (
     "meters.add_partnerreferencechange",
     "actions.change_requiredaction",
 )
-GROUPS = {"Operations": OPERATIONS_PERMISSIONS, "Managers": ()}
+# Managers subscribe to the deadline digest (editing others' subscriptions stays with admins).
+MANAGERS_PERMISSIONS = ("enrollments.add_digestsubscription",)
+GROUPS = {"Operations": OPERATIONS_PERMISSIONS, "Managers": MANAGERS_PERMISSIONS}
 
 
 class Command(BaseCommand):

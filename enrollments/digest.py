@@ -1,0 +1,281 @@
+"""The managers' deadline digest: what one subscriber would read today, built without sending.
+
+`build_digest(user, today)` only reads; enrollments.services sends it. Every item carries an
+absolute link (settings.SITE_URL) back into the UI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.urls import reverse
+from django.utils import timezone
+
+from enrollments.deadlines import (
+    Deadline,
+    Period,
+    blocking_actions,
+    by_program,
+    deadlines_of,
+    listed_periods,
+)
+from enrollments.models import (
+    DigestCadence,
+    DigestSubscription,
+    EnrollmentStatus,
+    ParticipationPeriod,
+    ParticipationPreference,
+    ProgramEnrollment,
+    SentDigestStatus,
+)
+from enrollments.roster import market_group_events
+from leapsync.dashboard import StreamHealth, sync_health
+from meters.models import EventKind, MeterEvent
+
+TOP_BLOCKED = 5
+LISTED = 20
+DEFAULT_WINDOW = 14
+
+
+def absolute(path: str) -> str:
+    return settings.SITE_URL.rstrip("/") + path
+
+
+@dataclass
+class Blocked:
+    meter_id: object
+    customer: str
+    action: str
+    code: str
+    due: datetime | None
+    assignee: str
+    url: str
+
+
+@dataclass
+class DigestDeadline:
+    deadline: Deadline
+    blocked: list[Blocked]
+
+    @property
+    def url(self) -> str:
+        return absolute(f"{reverse('enrollments:deadline_list')}#{self.deadline.period.program}")
+
+
+@dataclass
+class Listed:
+    """A capped list with its full size and a link to all of it."""
+
+    items: list = field(default_factory=list)
+    total: int = 0
+    url: str = ""
+
+
+@dataclass
+class Digest:
+    user: object
+    today: date
+    now: datetime
+    window_days: int
+    programs: list[str]
+    since: datetime
+    deadlines: list[DigestDeadline]
+    status_losses: Listed
+    group_changes: Listed
+    transitions: Listed
+    health: list[StreamHealth]
+    urls: dict[str, str]
+
+    @property
+    def headline_count(self) -> int:
+        return len(self.deadlines)
+
+    @property
+    def stale(self) -> bool:
+        return any(h.stale for h in self.health)
+
+    @property
+    def nothing_due(self) -> bool:
+        return not (
+            self.deadlines
+            or self.status_losses.total
+            or self.group_changes.total
+            or self.transitions.total
+        )
+
+
+def reference_instant(today: date) -> datetime:
+    """Now, when `today` is today; otherwise the start of that local day (previews, tests)."""
+    if timezone.localdate() == today:
+        return timezone.now()
+    return timezone.make_aware(datetime.combine(today, time.min))
+
+
+def build_digest(user, today: date) -> Digest:
+    """The digest `user` would receive on `today`, from their subscription (or the defaults)."""
+    subscription = DigestSubscription.objects.filter(user=user).first()
+    window = subscription.window_days if subscription else DEFAULT_WINDOW
+    programs = list(subscription.programs) if subscription else []
+    now = reference_instant(today)
+    since = _since(subscription, now)
+    periods = [
+        p
+        for program, items in by_program(listed_periods()).items()
+        if not programs or program in programs
+        for p in items
+    ]
+    return Digest(
+        user=user,
+        today=today,
+        now=now,
+        window_days=window,
+        programs=programs,
+        since=since,
+        deadlines=_deadlines(periods, now, now + timedelta(days=window)),
+        status_losses=_status_losses(programs, since),
+        group_changes=_group_changes(periods, now, since),
+        transitions=_transitions(programs, now, window),
+        health=sync_health(now),
+        urls={
+            "deadlines": absolute(reverse("enrollments:deadline_list")),
+            "subscription": absolute(reverse("enrollments:digest_subscription")),
+            "calendar": absolute(reverse("enrollments:deadline_calendar")),
+            "sync": absolute(reverse("sync_run_list")),
+        },
+    )
+
+
+def _since(subscription: DigestSubscription | None, now: datetime) -> datetime:
+    """Changes are reported since the last digest sent, else one cadence back."""
+    if subscription is not None:
+        last = (
+            subscription.sent.filter(status=SentDigestStatus.SENT, sent_at__isnull=False)
+            .order_by("-sent_at")
+            .first()
+        )
+        if last is not None:
+            return last.sent_at
+        if subscription.cadence == DigestCadence.DAILY:
+            return now - timedelta(days=1)
+    return now - timedelta(days=7)
+
+
+def _deadlines(periods: list[Period], now: datetime, until: datetime) -> list[DigestDeadline]:
+    upcoming = [d for d in deadlines_of(periods) if now <= d.deadline < until]
+    for d in upcoming:
+        for figure in [*d.statuses, d.blocked]:
+            figure.url = absolute(figure.url)
+    return [DigestDeadline(d, _top_blocked(d)) for d in upcoming]
+
+
+def _top_blocked(deadline: Deadline) -> list[Blocked]:
+    period = deadline.period
+    in_period = ProgramEnrollment.objects.filter(
+        meter=OuterRef("meter"),
+        listed=True,
+        program_identifier__iexact=period.program,
+        delivery_period__iexact=period.name,
+    )
+    actions = (
+        blocking_actions(period.program, deadline.deadline)
+        .filter(Exists(in_period), meter__missing_from_leap=False)
+        .select_related("meter", "assignee")
+        .order_by("enrollment_deadline_date_time", "meter__meter_id", "id")[:TOP_BLOCKED]
+    )
+    return [
+        Blocked(
+            meter_id=a.meter.meter_id,
+            customer=a.meter.end_customer_name,
+            action=a.action_type,
+            code=a.action_code,
+            due=a.enrollment_deadline_date_time,
+            assignee=a.assignee.get_username() if a.assignee else "",
+            url=absolute(reverse("meters:meter_detail", args=[a.meter.meter_id])),
+        )
+        for a in actions
+    ]
+
+
+def _listed(queryset: QuerySet, url: str, shape) -> Listed:
+    rows = list(queryset[:LISTED])
+    total = len(rows) if len(rows) < LISTED else queryset.count()
+    return Listed([shape(row) for row in rows], total, url)
+
+
+def _event_item(event: MeterEvent) -> dict:
+    return {
+        "meter_id": event.meter.meter_id,
+        "customer": event.meter.end_customer_name,
+        "kind": event.get_kind_display(),
+        "field": event.field,
+        "old": event.old,
+        "new": event.new,
+        "at": event.observed_at,
+        "url": absolute(reverse("meters:meter_detail", args=[event.meter.meter_id])),
+    }
+
+
+def _status_losses(programs: list[str], since: datetime) -> Listed:
+    """Meters that became INELIGIBLE or lost ACTIVE (globally or in a program) since `since`."""
+    lost = Q(new=EnrollmentStatus.INELIGIBLE) | (
+        Q(old=EnrollmentStatus.ACTIVE) & ~Q(new=EnrollmentStatus.ACTIVE)
+    )
+    events = MeterEvent.objects.filter(
+        lost,
+        kind__in=[EventKind.GLOBAL_STATUS, EventKind.PROGRAM_STATUS],
+        observed_at__gte=since,
+    )
+    if programs:
+        in_programs = ProgramEnrollment.objects.filter(
+            meter=OuterRef("meter"), listed=True, program_identifier__in=programs
+        )
+        by_field = Q(pk__in=[])
+        for program in programs:
+            by_field |= Q(field__startswith=f"{program} ")
+        events = events.alias(_in_program=Exists(in_programs)).filter(
+            Q(kind=EventKind.GLOBAL_STATUS, _in_program=True)
+            | Q(kind=EventKind.PROGRAM_STATUS) & by_field
+        )
+    events = events.select_related("meter").order_by("-observed_at", "-id")
+    url = absolute(reverse("meters:meter_list") + "?" + urlencode({"global_status": "INELIGIBLE"}))
+    return _listed(events, url, _event_item)
+
+
+def _group_changes(periods: list[Period], now: datetime, since: datetime) -> Listed:
+    """Market group changes recorded since `since` for current and upcoming periods."""
+    live = [p for p in periods if p.end is None or p.end > now]
+    events = market_group_events(live, since) if live else MeterEvent.objects.none()
+    return _listed(events, absolute(reverse("enrollments:market_group_list")), _event_item)
+
+
+def _transitions(programs: list[str], now: datetime, window: int) -> Listed:
+    rows = ParticipationPeriod.objects.transitions(now, now + timedelta(days=window)).filter(
+        transition_to__in=[ParticipationPreference.IDLE, ParticipationPreference.DISENROLL]
+    )
+    if programs:
+        rows = rows.filter(
+            Exists(
+                ProgramEnrollment.objects.filter(
+                    meter=OuterRef("meter"), listed=True, program_identifier__in=programs
+                )
+            )
+        )
+    rows = rows.order_by("transition_at", "meter__meter_id")
+    query = urlencode({"days": window, "to": ParticipationPreference.IDLE})
+    url = absolute(f"{reverse('enrollments:transition_list')}?{query}&to=DISENROLL")
+    return _listed(
+        rows,
+        url,
+        lambda p: {
+            "meter_id": p.meter.meter_id,
+            "customer": p.meter.end_customer_name,
+            "to": p.transition_to,
+            "at": p.transition_at,
+            "reason": p.reason,
+            "url": absolute(reverse("meters:meter_detail", args=[p.meter.meter_id])),
+        },
+    )

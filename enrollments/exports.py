@@ -1,0 +1,79 @@
+"""The market group roster export (CSV and JSON, streamed): the format is in docs/exports.md."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+
+from enrollments.deadlines import Period
+from enrollments.models import ProgramEnrollment
+from meters.exports import neutralise
+
+FORMAT = "leapsync.market_group_roster.v1"
+ROSTER_COLUMNS = (
+    "meter_id",
+    "partner_reference",
+    "site_external_id",
+    "program_identifier",
+    "delivery_period",
+    "market_group_id",
+    "market_group_name",
+    "delivery_period_start",
+    "delivery_period_end",
+)
+
+
+def utc_iso(value: datetime | None) -> str:
+    """An instant as ISO 8601 in UTC with a `Z` ("" when there is none)."""
+    if value is None:
+        return ""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def roster_record(row: ProgramEnrollment) -> dict[str, str]:
+    site = row.meter.site
+    return {
+        "meter_id": str(row.meter.meter_id),
+        "partner_reference": row.meter.partner_reference,
+        "site_external_id": site.external_id if site else "",
+        "program_identifier": row.program_identifier,
+        "delivery_period": row.delivery_period,
+        "market_group_id": str(row.market_group_id) if row.market_group_id else "",
+        "market_group_name": row.market_group_name,
+        "delivery_period_start": utc_iso(row.delivery_period_start_date_time),
+        "delivery_period_end": utc_iso(row.delivery_period_end_date_time),
+    }
+
+
+class _Echo:
+    """A file-like object whose write() returns the line, for csv.writer in a streaming view."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_lines(rows: Iterable[ProgramEnrollment]) -> Iterator[str]:
+    """Header, then one line per meter; text cells neutralised against spreadsheet formulas."""
+    writer = csv.writer(_Echo())
+    yield writer.writerow(ROSTER_COLUMNS)
+    for row in rows:
+        record = roster_record(row)
+        yield writer.writerow([neutralise(record[c]) for c in ROSTER_COLUMNS])
+
+
+def json_chunks(period: Period, rows: Iterable[ProgramEnrollment], now: datetime) -> Iterator[str]:
+    """One JSON document, written a row at a time so memory stays flat at any size."""
+    head = {
+        "format": FORMAT,
+        "generated_at": utc_iso(now),
+        "program_identifier": period.program,
+        "delivery_period": period.name,
+        "delivery_period_start": utc_iso(period.start),
+        "delivery_period_end": utc_iso(period.end),
+    }
+    yield json.dumps(head, ensure_ascii=False)[:-1] + ', "meters": ['
+    for i, row in enumerate(rows):
+        yield ("," if i else "") + "\n" + json.dumps(roster_record(row), ensure_ascii=False)
+    yield "\n]}\n"

@@ -1,0 +1,86 @@
+"""FilterSets of the enrollments pages: upcoming participation transitions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import django_filters
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from enrollments.models import ParticipationPeriod, ParticipationPreference, ProgramEnrollment
+from meters.filters import parse_uuid
+from meters.models import TransmissionRegion
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+
+
+class TransitionFilterSet(django_filters.FilterSet):
+    """Participation changes in the next `days` days (default 30), narrowed by the rest."""
+
+    days = django_filters.NumberFilter(
+        method="noop", label="In the next (days)", min_value=1, max_value=MAX_DAYS
+    )
+    to = django_filters.MultipleChoiceFilter(
+        field_name="transition_to", choices=ParticipationPreference.choices, label="Goes to"
+    )
+    region = django_filters.MultipleChoiceFilter(
+        field_name="meter__transmission_region",
+        choices=[(v, v) for v in TransmissionRegion.values],
+        label="Region",
+    )
+    program = django_filters.CharFilter(method="by_program", label="Program")
+    q = django_filters.CharFilter(method="search", label="Search")
+
+    class Meta:
+        model = ParticipationPeriod
+        fields = []
+
+    def __init__(self, data=None, *args, now=None, **kwargs) -> None:
+        super().__init__(data, *args, **kwargs)
+        self.now = now or timezone.now()
+        for name in ("to", "region"):
+            self.form.fields[name].widget.attrs["size"] = 3
+
+    @property
+    def window_days(self) -> int:
+        if self.is_bound and self.form.is_valid() and self.form.cleaned_data.get("days"):
+            return int(self.form.cleaned_data["days"])
+        return DEFAULT_DAYS
+
+    @property
+    def qs(self) -> QuerySet:
+        if not hasattr(self, "_qs"):
+            days = self.window_days
+            self.queryset = ParticipationPeriod.objects.transitions(
+                self.now, self.now + timedelta(days=days)
+            ).order_by("transition_at", "meter__meter_id")
+        return super().qs
+
+    def noop(self, queryset: QuerySet, name: str, value: object) -> QuerySet:
+        return queryset  # the window is applied in `qs`
+
+    def by_program(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        value = value.strip()
+        if not value:
+            return queryset
+        rows = ProgramEnrollment.objects.filter(
+            meter=OuterRef("meter"), listed=True, program_identifier__iexact=value
+        )
+        return queryset.filter(Exists(rows))
+
+    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        value = value.strip()
+        if not value:
+            return queryset
+        query = (
+            Q(meter__partner_reference__icontains=value)
+            | Q(meter__end_customer_name__icontains=value)
+            | Q(reason__icontains=value)
+            | Q(meter__site__external_id__iexact=value)
+        )
+        meter_id = parse_uuid(value)
+        if meter_id is not None:
+            query |= Q(meter__meter_id=meter_id)
+        return queryset.filter(query)

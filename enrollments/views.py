@@ -1,0 +1,252 @@
+"""Enrollment pages: deadlines and calendar, market group rosters and exports, participation
+changes, and the digest subscription and preview."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import permission_required
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from enrollments import deadlines as periods_
+from enrollments.digest import build_digest
+from enrollments.exports import csv_lines, json_chunks
+from enrollments.filters import TransitionFilterSet
+from enrollments.forms import DigestSubscriptionForm
+from enrollments.models import DigestSubscription
+from enrollments.roster import build_roster, previous_period, roster_rows
+from enrollments.services import render_digest, save_subscription
+from enrollments.tables import TransitionTable
+from leapsync.htmx import wants_partial
+from leapsync.tables import configure_table
+from meters.exports import neutralise
+
+VIEW = "enrollments.view_programenrollment"
+SUBSCRIBE = "enrollments.add_digestsubscription"
+MANAGE_ALL = "enrollments.change_digestsubscription"
+
+
+def _zone() -> str:
+    return settings.TIME_ZONE
+
+
+@require_GET
+@permission_required(VIEW, raise_exception=True)
+def deadline_list(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    context = {"programs": periods_.program_deadlines(now), "now": now, "zone": _zone()}
+    return render(request, "enrollments/deadline_list.html", context)
+
+
+@require_GET
+@permission_required(VIEW, raise_exception=True)
+def deadline_calendar(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    context = {"days": periods_.calendar(now, 60), "now": now, "zone": _zone()}
+    return render(request, "enrollments/deadline_calendar.html", context)
+
+
+def _chosen_period(request: HttpRequest) -> tuple[dict, periods_.Period | None]:
+    """The programs and their listed periods, and the period `?program=&period=` picks
+    (default: the first program's current period, found from dates)."""
+    grouped = periods_.by_program(periods_.listed_periods())
+    program = request.GET.get("program") or next(iter(grouped), "")
+    options = grouped.get(program, [])
+    name = request.GET.get("period")
+    chosen = next((p for p in options if p.name == name), None)
+    if chosen is None and not name:
+        current, upcoming = periods_.current_and_next(options, timezone.now())
+        chosen = current or upcoming or next(iter(options), None)
+    return grouped, chosen
+
+
+@require_GET
+@permission_required(VIEW, raise_exception=True)
+@vary_on_headers("HX-Request")
+def market_group_list(request: HttpRequest) -> HttpResponse:
+    grouped, period = _chosen_period(request)
+    roster = build_roster(period, previous_period(period)) if period else None
+    context = {
+        "grouped": grouped,
+        "period": period,
+        "program": period.program if period else request.GET.get("program", ""),
+        "roster": roster,
+        "zone": _zone(),
+    }
+    page = (
+        "enrollments/partials/market_group_roster.html"
+        if wants_partial(request)
+        else "enrollments/market_group_list.html"
+    )
+    return render(request, page, context)
+
+
+@require_GET
+@permission_required(VIEW, raise_exception=True)
+def market_group_export(request: HttpRequest, fmt: str) -> StreamingHttpResponse:
+    """The chosen period's roster, streamed (format in docs/exports.md)."""
+    if fmt not in ("csv", "json"):
+        raise Http404("Unknown export format")
+    _, period = _chosen_period(request)
+    if period is None:
+        raise Http404("No such delivery period")
+    rows = roster_rows(period).iterator(chunk_size=2000)
+    if fmt == "csv":
+        response = StreamingHttpResponse(csv_lines(rows), content_type="text/csv; charset=utf-8")
+    else:
+        chunks = json_chunks(period, rows, timezone.now())
+        response = StreamingHttpResponse(chunks, content_type="application/json")
+    filename = "".join(c if c.isalnum() or c in "-_" else "_" for c in period.name) or "period"
+    response["Content-Disposition"] = f'attachment; filename="market-groups-{filename}.{fmt}"'
+    return response
+
+
+@require_GET
+@permission_required(VIEW, raise_exception=True)
+@vary_on_headers("HX-Request")
+def transition_list(request: HttpRequest) -> HttpResponse:
+    filterset = TransitionFilterSet(request.GET or None)
+    table = configure_table(request, TransitionTable(filterset.qs))
+    page = (
+        "enrollments/partials/transition_table.html"
+        if wants_partial(request)
+        else "enrollments/transition_list.html"
+    )
+    context = {"filterset": filterset, "table": table, "zone": _zone()}
+    return render(request, page, context)
+
+
+TRANSITION_COLUMNS = (
+    "transition_at",
+    "transition_to",
+    "meter_id",
+    "partner_reference",
+    "end_customer_name",
+    "site_external_id",
+    "transmission_region",
+    "participation_preference",
+    "start_time",
+    "end_time",
+    "reason",
+)
+
+
+@require_GET
+@permission_required(VIEW, raise_exception=True)
+def transition_export(request: HttpRequest) -> StreamingHttpResponse:
+    filterset = TransitionFilterSet(request.GET or None)
+    rows = filterset.qs.iterator(chunk_size=2000)
+    response = StreamingHttpResponse(
+        _transition_lines(rows), content_type="text/csv; charset=utf-8"
+    )
+    filename = f"participation-changes-{timezone.localtime():%Y%m%d-%H%M}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _transition_lines(rows) -> Iterator[str]:
+    class Echo:
+        def write(self, value: str) -> str:
+            return value
+
+    writer = csv.writer(Echo())
+    yield writer.writerow(TRANSITION_COLUMNS)
+    for p in rows:
+        site = p.meter.site
+        end = "" if p.is_open_ended or p.end_time is None else p.end_time.isoformat()
+        values = [
+            p.transition_at.isoformat(),
+            p.transition_to,
+            str(p.meter.meter_id),
+            p.meter.partner_reference,
+            p.meter.end_customer_name,
+            site.external_id if site else "",
+            p.meter.transmission_region,
+            p.participation_preference,
+            p.start_time.isoformat(),
+            end,
+            p.reason,
+        ]
+        yield writer.writerow([neutralise(v) for v in values])
+
+
+def _subscriber(request: HttpRequest, username: str | None):
+    """The user whose subscription is shown: oneself, or anyone for admins."""
+    if not username or username == request.user.get_username():
+        return request.user
+    if not request.user.has_perm(MANAGE_ALL):
+        raise Http404("No such subscription")
+    return get_object_or_404(get_user_model(), username=username)
+
+
+@require_GET
+@permission_required(SUBSCRIBE, raise_exception=True)
+def digest_subscription(request: HttpRequest) -> HttpResponse:
+    subscriber = _subscriber(request, request.GET.get("user"))
+    subscription = DigestSubscription.objects.filter(user=subscriber).first()
+    initial = (
+        {
+            "programs": subscription.programs,
+            "cadence": subscription.cadence,
+            "weekday": subscription.weekday,
+            "window_days": subscription.window_days,
+            "is_active": subscription.is_active,
+        }
+        if subscription
+        else None
+    )
+    return _subscription_page(
+        request, subscriber, subscription, DigestSubscriptionForm(initial=initial)
+    )
+
+
+def _subscription_page(request, subscriber, subscription, form) -> HttpResponse:
+    everyone = None
+    if request.user.has_perm(MANAGE_ALL):
+        everyone = list(DigestSubscription.objects.select_related("user").prefetch_related("sent"))
+    recent = list(subscription.sent.all()[:10]) if subscription else []
+    context = {
+        "subscriber": subscriber,
+        "subscription": subscription,
+        "form": form,
+        "everyone": everyone,
+        "recent": recent,
+        "send_time": settings.DIGEST_SEND_TIME,
+        "zone": _zone(),
+    }
+    return render(request, "enrollments/digest_subscription.html", context)
+
+
+@require_POST
+@permission_required(SUBSCRIBE, raise_exception=True)
+def digest_subscription_save(request: HttpRequest) -> HttpResponse:
+    subscriber = _subscriber(request, request.POST.get("user"))
+    subscription = DigestSubscription.objects.filter(user=subscriber).first()
+    form = DigestSubscriptionForm(
+        request.POST, initial={"programs": subscription.programs if subscription else []}
+    )
+    if not form.is_valid():
+        return _subscription_page(request, subscriber, subscription, form)
+    save_subscription(subscriber, actor=request.user, **form.cleaned_data)
+    messages.success(request, f"Digest subscription of {subscriber.get_username()} saved.")
+    query = "" if subscriber == request.user else f"?user={subscriber.get_username()}"
+    return redirect(reverse("enrollments:digest_subscription") + query)
+
+
+@require_GET
+@permission_required(SUBSCRIBE, raise_exception=True)
+def digest_preview(request: HttpRequest) -> HttpResponse:
+    """Exactly the email the subscriber would receive today: subject, HTML and text parts."""
+    subscriber = _subscriber(request, request.GET.get("user"))
+    subject, text, html = render_digest(build_digest(subscriber, timezone.localdate()))
+    context = {"subscriber": subscriber, "subject": subject, "text": text, "html": html}
+    return render(request, "enrollments/digest_preview.html", context)

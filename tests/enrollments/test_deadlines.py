@@ -1,0 +1,139 @@
+"""The deadlines page and roster agree with the simulator's truth; the links agree with counts."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from urllib.parse import urlsplit
+
+from django.urls import reverse
+from django.utils import timezone
+
+from enrollments.deadlines import current_and_next, listed_periods, program_deadlines
+from leapsync.sync import sync_incremental
+from tests.helpers import count_get_queries
+
+
+def _truth_periods(simulator) -> dict:
+    """{(program, period): Counter(status)} and each period's groups, from Leap's own answer."""
+    statuses: dict = {}
+    groups: dict = {}
+    for meter_id, payloads in simulator.truth().items():
+        for p in payloads["enrollment"].get("program_enrollment") or []:
+            key = (p["program_identifier"], p["delivery_period"])
+            statuses.setdefault(key, Counter())[p["enrollment_status"]] += 1
+            if p.get("market_group_id"):
+                groups.setdefault(key, {})[meter_id] = p["market_group_id"]
+    return {"statuses": statuses, "groups": groups}
+
+
+def _busiest_current_period():
+    now = timezone.now()
+    programs = program_deadlines(now)
+    item = max(programs, key=lambda p: p.current.meters if p.current else 0)
+    return item, now
+
+
+def test_deadline_counts_agree_with_simulator_truth(synced, simulator):
+    item, _ = _busiest_current_period()
+    truth = _truth_periods(simulator)["statuses"]
+    for deadline in item.deadlines:
+        expected = truth[(item.program, deadline.period.name)]
+        got = {f.label: f.value for f in deadline.statuses}
+        assert got == {s: expected.get(s, 0) for s in got}, deadline.period.name
+    assert item.current is not None and item.current.contains(timezone.now())
+
+
+def test_deadline_links_list_exactly_the_counted_meters(synced, ops_client):
+    item, _ = _busiest_current_period()
+    for deadline in item.deadlines:
+        for figure in [*deadline.statuses, deadline.blocked]:
+            url = urlsplit(figure.url)
+            response = ops_client.get(reverse("meters:meter_export") + "?" + url.query)
+            rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+            assert len(rows) - 1 == figure.value, (figure.label, figure.url)
+
+
+def test_current_period_comes_from_dates_not_order(synced):
+    now = timezone.now()
+    periods = sorted(listed_periods(), key=lambda p: p.start, reverse=True)
+    program = periods[0].program
+    current, upcoming = current_and_next([p for p in periods if p.program == program], now)
+    assert current.start <= now < current.end
+    assert upcoming.start >= current.end
+
+
+def test_roster_shows_moved_meters_after_mutate_and_sync(synced, simulator, ops_client):
+    before = _truth_periods(simulator)["groups"]
+    report = simulator.mutate(0.4, seed=5)
+    assert report["changes"].get("market_group")
+    sync_incremental(client=synced)
+    after = _truth_periods(simulator)["groups"]
+    seen_moves = 0
+    for item in program_deadlines(timezone.now()):
+        for period in filter(None, (item.current, item.next)):
+            key = (period.program, period.name)
+            old, new = before.get(key, {}), after.get(key, {})
+            moved = {m for m in set(old) & set(new) if old[m] != new[m]}
+            response = ops_client.get(
+                reverse("enrollments:market_group_list"),
+                {"program": period.program, "period": period.name},
+            )
+            roster = response.context["roster"]
+            shown = {
+                str(r.meter.meter_id): str(r.market_group_id) for g in roster.groups for r in g.rows
+            }
+            assert shown == new, key
+            assert {str(c.meter_id) for c in roster.since_sync if c.kind == "moved"} == moved, key
+            seen_moves += len(moved)
+    assert seen_moves > 0
+
+
+def test_roster_exports_match_the_roster(synced, simulator, ops_client):
+    item, _ = _busiest_current_period()
+    params = {"program": item.program, "period": item.current.name}
+    truth = _truth_periods(simulator)["groups"][(item.program, item.current.name)]
+    response = ops_client.get(reverse("enrollments:market_group_export", args=["csv"]), params)
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert {r["meter_id"]: r["market_group_id"] for r in rows} == truth
+    assert rows[0]["delivery_period_start"].endswith("Z")
+    response = ops_client.get(reverse("enrollments:market_group_export", args=["json"]), params)
+    doc = json.loads(b"".join(response.streaming_content))
+    assert doc["format"] == "leapsync.market_group_roster.v1"
+    assert {m["meter_id"]: m["market_group_id"] for m in doc["meters"]} == truth
+    assert set(doc["meters"][0]) == set(rows[0])
+
+
+def test_roster_csv_neutralises_formulas(synced, ops_client):
+    from enrollments.models import ProgramEnrollment
+
+    row = ProgramEnrollment.objects.exclude(market_group_id=None).select_related("meter").first()
+    row.meter.partner_reference = "=HYPERLINK(1)"
+    row.meter.save()
+    params = {"program": row.program_identifier, "period": row.delivery_period}
+    response = ops_client.get(reverse("enrollments:market_group_export", args=["csv"]), params)
+    assert "'=HYPERLINK(1)" in b"".join(response.streaming_content).decode()
+
+
+def test_deadline_and_roster_query_counts_are_flat(synced, simulator, ops_client):
+    item, _ = _busiest_current_period()
+    roster_url = reverse("enrollments:market_group_list") + f"?program={item.program}"
+    urls = [
+        reverse("enrollments:deadline_list"),
+        reverse("enrollments:deadline_calendar"),
+        roster_url,
+        reverse("enrollments:transition_list") + "?days=120",
+    ]
+    few = [count_get_queries(ops_client, url) for url in urls]
+    few.append(count_get_queries(ops_client, roster_url, {"HX-Request": "true"}))
+    for _ in range(3):
+        simulator.add_meter()
+    simulator.mutate(0.5, seed=9)
+    sync_incremental(client=synced)
+    more = [count_get_queries(ops_client, url) for url in urls]
+    more.append(count_get_queries(ops_client, roster_url, {"HX-Request": "true"}))
+    assert more == few
+    # session, user, perms (2) + periods, deadlines by status, blocked aggregate
+    assert few[0] <= 8

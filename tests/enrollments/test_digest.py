@@ -1,0 +1,186 @@
+"""The managers' digest: the pure builder, the email over real SMTP, claims and replays."""
+
+from __future__ import annotations
+
+import email
+import socket
+from datetime import timedelta
+from email import policy
+
+import pytest
+from aiosmtpd.controller import Controller
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from enrollments.digest import build_digest
+from enrollments.models import DigestCadence, DigestSubscription, SentDigest, SentDigestStatus
+from enrollments.services import render_digest, send_due_digests
+from leapsync.sync import sync_incremental
+from leapsync.tasks import send_digests
+from meters.models import EventKind, MeterEvent
+
+
+@pytest.fixture
+def manager(db):
+    user = get_user_model().objects.create_user("mia", "mia@example.com", "unused-pass-1")
+    DigestSubscription.objects.create(user=user, cadence=DigestCadence.DAILY, window_days=40)
+    return user
+
+
+def test_build_digest_lists_deadlines_changes_and_health(synced, simulator, manager):
+    simulator.mutate(0.4, seed=5)
+    sync_incremental(client=synced)
+    digest = build_digest(manager, timezone.localdate())
+    assert digest.deadlines, "the simulator has deadlines within 40 days"
+    first = digest.deadlines[0].deadline
+    assert digest.now <= first.deadline < digest.now + timedelta(days=40)
+    assert all(f.url.startswith("http") for f in first.statuses)
+    moved = MeterEvent.objects.filter(kind=EventKind.MARKET_GROUP).count()
+    assert moved and digest.group_changes.total == moved
+    assert {h.stream for h in digest.health} == {"details", "enrollments"}
+    assert not digest.stale
+    assert not digest.nothing_due
+
+
+def test_build_digest_with_nothing_says_nothing_due(db, manager):
+    digest = build_digest(manager, timezone.localdate())
+    subject, text, html = render_digest(digest)
+    assert digest.nothing_due and digest.stale  # never synced: stale, loudly
+    assert subject.startswith("[STALE DATA] Nothing due")
+    assert "Nothing due" in text and "Nothing due" in html
+    assert "STALE" in text and "stale" in html
+
+
+def test_build_digest_respects_chosen_programs(synced, manager):
+    all_programs = {
+        d.deadline.period.program for d in build_digest(manager, timezone.localdate()).deadlines
+    }
+    chosen = min(all_programs)
+    manager.digest_subscription.programs = [chosen]
+    manager.digest_subscription.save()
+    digest = build_digest(manager, timezone.localdate())
+    assert {d.deadline.period.program for d in digest.deadlines} == {chosen}
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.messages: list = []
+        self.port = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp(settings):
+    inbox = _Inbox()
+    with socket.socket() as probe:  # a free port (aiosmtpd's readiness check needs a real one)
+        probe.bind(("127.0.0.1", 0))
+        inbox.port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = inbox.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.SITE_URL = "https://leapsync.example.com"
+    yield inbox
+    controller.stop()
+
+
+def test_digest_goes_through_real_smtp_with_both_parts(synced, manager, smtp):
+    outcomes = send_due_digests()
+    assert [o.status for o in outcomes] == ["sent"]
+    (message,) = smtp.messages
+    digest = build_digest(manager, timezone.localdate())
+    first = digest.deadlines[0].deadline
+    assert message["To"] == "mia@example.com"
+    assert f"{digest.headline_count} enrollment deadline" in message["Subject"]
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    for part in (text, html):
+        assert first.period.name in part
+        assert "https://leapsync.example.com/enrollments/deadlines/" in part
+        assert "Sync health" in part
+    assert f"ACTIVE {first.statuses[0].value}" in text
+    assert "<img" not in html and "style=" in html
+    assert SentDigest.objects.get().status == SentDigestStatus.SENT
+
+
+def test_replayed_schedule_sends_nothing_twice(synced, manager, smtp):
+    send_digests()
+    send_digests()
+    call_command("send_digests", verbosity=0)
+    assert len(smtp.messages) == 1
+    assert SentDigest.objects.count() == 1
+
+
+def test_failed_send_is_recorded_and_retried_next_run(synced, manager, smtp, settings):
+    settings.EMAIL_PORT = 1  # nothing listens there
+    outcomes = send_due_digests()
+    assert [o.status for o in outcomes] == ["failed"]
+    claim = SentDigest.objects.get()
+    assert claim.status == SentDigestStatus.FAILED and claim.error
+    settings.EMAIL_PORT = smtp.port
+    assert [o.status for o in send_due_digests()] == ["sent"]
+    claim.refresh_from_db()
+    assert claim.status == SentDigestStatus.SENT and claim.attempts == 2
+    assert len(smtp.messages) == 1
+
+
+def test_weekly_digest_waits_for_its_weekday_then_catches_up(db, manager):
+    sub = manager.digest_subscription
+    sub.cadence, sub.weekday = DigestCadence.WEEKLY, 2  # Wednesday
+    sub.save()
+    monday = timezone.localdate() - timedelta(days=timezone.localdate().weekday())
+    assert not sub.is_due(monday)
+    assert sub.is_due(monday + timedelta(days=2)) and sub.is_due(monday + timedelta(days=4))
+    assert sub.period_key(monday + timedelta(days=2)) == sub.period_key(monday + timedelta(days=4))
+
+
+def test_dry_run_claims_nothing(synced, manager, smtp):
+    call_command("send_digests", "--dry-run", "--user", "mia", verbosity=0)
+    assert not smtp.messages and not SentDigest.objects.exists()
+
+
+def test_subscribe_page_saves_own_subscription(manager_client):
+    url = reverse("enrollments:digest_subscription")
+    assert manager_client.get(url).status_code == 200
+    response = manager_client.post(
+        reverse("enrollments:digest_subscription_save"),
+        {"cadence": "weekly", "weekday": "4", "window_days": "21", "is_active": "on"},
+    )
+    assert response.status_code == 302
+    sub = DigestSubscription.objects.get(user__username="max")
+    assert (sub.cadence, sub.weekday, sub.window_days, sub.programs) == ("weekly", 4, 21, [])
+
+
+def test_only_admins_see_and_edit_others(manager_client, admin_client, manager):
+    url = reverse("enrollments:digest_subscription") + "?user=mia"
+    assert manager_client.get(url).status_code == 404
+    response = admin_client.get(reverse("enrollments:digest_subscription"))
+    assert [s.user.username for s in response.context["everyone"]] == ["mia"]
+    admin_client.post(
+        reverse("enrollments:digest_subscription_save"),
+        {"user": "mia", "cadence": "daily", "weekday": "0", "window_days": "7"},
+    )
+    manager.digest_subscription.refresh_from_db()
+    assert manager.digest_subscription.window_days == 7
+    assert not manager.digest_subscription.is_active
+
+
+def test_digest_pages_need_the_permission(ops_client, client, db):
+    url = reverse("enrollments:digest_preview")
+    assert ops_client.get(url).status_code == 403
+    assert client.get(url).status_code == 302
+
+
+def test_preview_shows_exactly_the_email(synced, manager_client):
+    response = manager_client.get(reverse("enrollments:digest_preview"))
+    assert response.status_code == 200
+    assert response.context["subject"] and "Sync health" in response.context["text"]
+    assert "srcdoc=" in response.content.decode()
