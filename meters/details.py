@@ -123,6 +123,7 @@ class Bar:
     left: float
     width: float
     open_ended: bool
+    overridden: bool = False  # a PARTICIPATE period an IDLE or DISENROLL one overlaps (and wins)
 
 
 def timeline(periods: list, now: datetime) -> tuple[list[Bar], float | None, datetime, datetime]:
@@ -140,11 +141,27 @@ def timeline(periods: list, now: datetime) -> tuple[list[Bar], float | None, dat
     )
     span = (end - start).total_seconds()
     bars = []
-    for p in periods:
+    for p in sorted(periods, key=lambda p: (p.start_time, p.participation_preference)):
         bar_end = end if p.is_open_ended or p.end_time is None else min(p.end_time, end)
         bar_start = max(p.start_time, start)
+        bar_end = max(bar_end, bar_start)  # ended before the window: a sliver at its start
         left = (bar_start - start).total_seconds() / span * 100
         width = max((bar_end - bar_start).total_seconds() / span * 100, 0.8)
-        bars.append(Bar(p, round(left, 2), round(min(width, 100 - left), 2), p.is_open_ended))
+        bar = Bar(p, round(left, 2), round(min(width, 100 - left), 2), p.is_open_ended)
+        bar.overridden = _overridden(p, periods)
+        bars.append(bar)
     now_at = (now - start).total_seconds() / span * 100
     return bars, round(now_at, 2) if 0 <= now_at <= 100 else None, start, end
+
+
+def _overridden(period: Any, periods: list) -> bool:
+    """Leap: IDLE and DISENROLL periods win where they overlap a PARTICIPATE period."""
+    if period.participation_preference != "PARTICIPATE":
+        return False
+    end = None if period.is_open_ended else period.end_time
+    return any(
+        other.participation_preference in ("IDLE", "DISENROLL")
+        and (end is None or other.start_time < end)
+        and (other.is_open_ended or other.end_time is None or other.end_time > period.start_time)
+        for other in periods
+    )
