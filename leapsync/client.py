@@ -26,6 +26,7 @@ BASE_URLS = {
 }
 
 MAX_PAGE_SIZE = 500
+WEBHOOKS_PATH = "/v1.1/webhooks"
 
 # Leap's PartnerReference schema: 3-256 characters, none of / \ ? [ ] { } ! # $ % ^ & * ( ) < > |
 _PARTNER_REFERENCE_RE = re.compile(r"^[^/\\?\]\[{}!#$%^&*()<>|]{3,256}$")
@@ -322,6 +323,31 @@ class LeapClient:
         path, body = _partner_references_request(items)
         return self._request(PARTNER_REFERENCE_METHOD, path, body)
 
+    # --- Webhooks API: the subscription Leap delivers our events through ---------------------------
+
+    def list_webhooks(self) -> list[dict]:
+        """GET /v1.1/webhooks: every subscription ({webhook_id, receiver_url, event_types, headers})."""
+        webhooks = self._request("GET", WEBHOOKS_PATH).get("webhooks") or []
+        if not isinstance(webhooks, list):
+            raise LeapError("webhook list is not a list", None, {"path": WEBHOOKS_PATH})
+        return webhooks
+
+    def create_webhook(self, config: Mapping[str, Any]) -> str:
+        """POST /v1.1/webhooks with {receiver_url, event_types, headers}; the new webhook_id."""
+        return str(self._request("POST", WEBHOOKS_PATH, config)["webhook_id"])
+
+    def replace_webhook(self, webhook_id: UUID | str, config: Mapping[str, Any]) -> dict:
+        """PUT /v1.1/webhooks/{id}: REPLACES the whole config (read it first and merge)."""
+        return self._request("PUT", f"{WEBHOOKS_PATH}/{_meter_uuid(webhook_id)}", config)
+
+    def delete_webhook(self, webhook_id: UUID | str) -> dict:
+        """DELETE /v1.1/webhooks/{id}."""
+        return self._request("DELETE", f"{WEBHOOKS_PATH}/{_meter_uuid(webhook_id)}")
+
+    def test_webhook(self, webhook_id: UUID | str, event: Mapping[str, Any]) -> dict:
+        """POST /v1.1/webhooks/{id}/test: Leap sends `event` and reports what our receiver said."""
+        return self._request("POST", f"{WEBHOOKS_PATH}/{_meter_uuid(webhook_id)}/test", event)
+
     # --- machinery --------------------------------------------------------------------------------
 
     def _search(self, path: str, filters: Mapping[str, Any] | None) -> Iterator[Page]:
@@ -419,7 +445,9 @@ class LeapClient:
             body = orjson.loads(response.content) if response.content else None
         except orjson.JSONDecodeError:
             body = response.text[:500]
-        if isinstance(body, dict):
+        if isinstance(body, dict) and "title" not in body and isinstance(body.get("message"), str):
+            title, details = body["message"][:500], {"error": body.get("error")}  # Webhooks API
+        elif isinstance(body, dict):
             title = body.get("title") if isinstance(body.get("title"), str) else fallback
             raw_details = body.get("details")
             details = raw_details if isinstance(raw_details, dict) else {}

@@ -14,6 +14,7 @@ import orjson
 
 from .details import render_details
 from .enrollment import RenderContext, render_enrollment
+from .events import events_for
 from .faults import FaultPlan
 from .filters import MeterFilter, matches
 from .generate import generate_meter
@@ -23,6 +24,7 @@ from .routes import dispatch
 from .state import MeterState
 from .timeutil import DEFAULT_START, fmt_us, next_month_start_everywhere, region_month
 from .transport import SimulatorTransport
+from .webhooks import WebhookHub
 
 STAMP_STEP = timedelta(microseconds=1)
 
@@ -51,6 +53,7 @@ class LeapSimulator:
         self.slow_seconds = 35.0  # beyond the client's default 30 s timeout
         secret = hashlib.sha256(f"leap-simulator:{seed}:{api_key}".encode()).digest()
         self.tokens = PageTokens(secret)
+        self.webhooks = WebhookHub(seed)
         self._send_nulls = send_nulls
         self._epoch = 0
         self._set_clock((start or DEFAULT_START).astimezone(UTC))
@@ -222,9 +225,17 @@ class LeapSimulator:
         self.fault_plan.configure(rate, kinds, seed)
 
     def mutate(self, fraction: float, seed: int) -> dict[str, Any]:
-        """Change about `fraction` of the meters (see mutations.py); return a report."""
+        """Change about `fraction` of the meters (see mutations.py); return a report.
+
+        Changes Leap announces by webhook are then emitted to the subscriptions (see webhooks.py).
+        """
+        changed: list[tuple[MeterState, str]] = []
         with self.lock:
-            return apply_mutations(self, fraction, seed)
+            report = apply_mutations(self, fraction, seed, changed)
+            events = events_for(self, changed) if self.webhooks.subscriptions else []
+        for event_type, fields in events:
+            self.webhooks.emit(event_type, fields)
+        return report
 
     def truth(self) -> dict[str, dict[str, Any]]:
         """Every meter as the API returns it now: {meter_id: {"details": ..., "enrollment": ...}}."""

@@ -22,8 +22,17 @@ STATUSES = (ACTIVE, "ELIGIBLE", "INELIGIBLE", "PENDING", "NOT_PARTICIPATING")
 Mutation = Callable[[random.Random, MeterState, int], str]
 
 
-def apply_mutations(sim: LeapSimulator, fraction: float, seed: int) -> dict[str, Any]:
-    """Touch round(fraction * N) meters (about 5% of them brand new) after a one-second tick."""
+def apply_mutations(
+    sim: LeapSimulator,
+    fraction: float,
+    seed: int,
+    changed: list[tuple[MeterState, str]] | None = None,
+) -> dict[str, Any]:
+    """Touch round(fraction * N) meters (about 5% of them brand new) after a one-second tick.
+
+    Each (meter, kind of change) is appended to `changed` when given (webhook events use it).
+    """
+    changed = [] if changed is None else changed
     sim.advance(timedelta(seconds=1))  # every new updated_at is later than any before
     rng = random.Random(seed)
     meters = sim.meters()
@@ -35,7 +44,10 @@ def apply_mutations(sim: LeapSimulator, fraction: float, seed: int) -> dict[str,
         kind = _mutate_one(sim, rng, m)
         changes[kind] += 1
         touched.append(m.meter_id)
-    new_ids = [sim.add_meter().meter_id for _ in range(created)]
+        changed.append((m, kind))
+    new_meters = [sim.add_meter() for _ in range(created)]
+    changed += [(m, "new_meter") for m in new_meters]
+    new_ids = [m.meter_id for m in new_meters]
     changes["new_meter"] += len(new_ids)
     return {
         "now": fmt_us(sim.now),

@@ -11,7 +11,7 @@ from urllib.parse import unquote, urlsplit
 
 import orjson
 
-from . import control, partner_reference
+from . import control, partner_reference, webhooks
 from .faults import INTERNAL_ERROR, InjectedFault, fault_response
 from .filters import UUID_RE, FilterError, parse_filter
 from .paging import TokenError
@@ -57,6 +57,9 @@ def dispatch(
     if route.startswith(control.PREFIX):
         with sim.lock:
             return control.dispatch(sim, method.upper(), route, parts.query, body)
+    if route.startswith(webhooks.PREFIX):
+        # Outside the simulator lock: a test delivery waits for our receiver, which may call back.
+        return sim.webhooks.route(method.upper(), route, body)
     fault = sim.fault_plan.draw() if inject_faults else None
     if fault is not None:
         injected = fault_response(fault)

@@ -37,7 +37,8 @@ class SimulatorServer(ThreadingHTTPServer):
         return f"http://{host}:{port}"
 
     def stop(self) -> None:
-        """Stop serving and release the socket."""
+        """Stop serving (and delivering webhooks) and release the socket."""
+        self.simulator.webhooks.stop()
         self.shutdown()
         self.server_close()
 
@@ -49,6 +50,7 @@ def serve(simulator: LeapSimulator, host: str = "127.0.0.1", port: int = 8765) -
         target=server.serve_forever, name="leap-simulator", daemon=True
     )
     server.thread.start()
+    simulator.webhooks.start()  # served: webhooks go out over HTTP from a background thread
     return server
 
 
