@@ -72,7 +72,7 @@ class WebhookEventTable(Table):
             refresh.pk,
             format_html_join(
                 " ",
-                '<a href="{}">run #{}</a>',
-                ((reverse("sync_run_detail", args=[run.pk]), run.pk) for run in runs),
+                '<a href="{}">{} #{}</a>',
+                ((reverse("sync_run_detail", args=[run.pk]), run.stream, run.pk) for run in runs),
             ),
         )

@@ -76,7 +76,7 @@ def test_webhook_list_full_page(ops_client):
     assertTemplateUsed(response, "leapsync/webhookevent_list.html")
     content = response.content.decode()
     assert "wrong_secret" in content and ">7<" in content
-    assert f"run #{event.refresh.details_run_id}" in content
+    assert f"details #{event.refresh.details_run_id}" in content
     assert event.meter_ids[0][:8] in content
     assert response["Vary"].count("HX-Request") == 1
 
