@@ -84,10 +84,14 @@ class MeterFilterSet(django_filters.FilterSet):
     PRIMARY = ("q", "global_status", "region", "meter_type", "program", "program_status")
 
     q = django_filters.CharFilter(method="search", label="Search")
+    # distinct=False on the multi-value filters: they follow one-to-one or plain columns, so
+    # rows never repeat, and DISTINCT would make PostgreSQL sort every matching row (≈1 s at
+    # 100,000 meters) before it can return one page.
     global_status = django_filters.MultipleChoiceFilter(
         field_name="enrollment__global_enrollment_status",
         choices=EnrollmentStatus.choices,
         label="Global status",
+        distinct=False,
     )
     program = django_filters.CharFilter(method="by_program_row", label="Program")
     delivery_period = django_filters.CharFilter(method="by_program_row", label="Delivery period")
@@ -99,11 +103,14 @@ class MeterFilterSet(django_filters.FilterSet):
     )
     market_group = django_filters.CharFilter(method="by_program_row", label="Market group")
     deadline = django_filters.DateFilter(method="by_program_row", label="Enrollment deadline on")
-    meter_type = django_filters.MultipleChoiceFilter(choices=MeterType.choices, label="Meter type")
+    meter_type = django_filters.MultipleChoiceFilter(
+        choices=MeterType.choices, label="Meter type", distinct=False
+    )
     region = django_filters.MultipleChoiceFilter(
         field_name="transmission_region",
         choices=[(v, v) for v in TransmissionRegion.values],
         label="Region",
+        distinct=False,
     )
     classification = django_filters.ChoiceFilter(
         empty_label="Any",

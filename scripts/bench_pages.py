@@ -1,0 +1,315 @@
+"""Page benchmark: server time of the staff UI's pages on N synced meters in PostgreSQL.
+
+Seeds the database the way production fills it: the simulator as a separate HTTP server and
+`leap_sync --full` (DEBUG off). Then, in this process, Django's test Client signed in as an
+Operations user requests each page (after warm-up requests) and records the wall time of each
+request: URL resolution, middleware, views, queries and template rendering, no network. Django
+admin's changelist for Meter is measured in the same run, on the same data, for comparison.
+Results (p50/p95 per page, queries per request, load average) are appended to
+docs/benchmarks.md with the machine and the date.
+
+Usage: python scripts/bench_pages.py [--meters 100000] [--requests 30] [--reuse]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+API_KEY = "bench-key"
+TARGET_MS = 150.0
+
+
+def main() -> None:
+    args = _arguments()
+    env = _environment(args)
+    if not args.reuse:
+        _recreate_database(args.database_url)
+        _manage(env, "migrate", "--noinput", "-v", "0")
+        _seed(args, env)
+    _manage(env, "collectstatic", "--noinput", "-v", "0")
+    os.environ.update(env)
+    results = _measure(args)
+    _report(args, results)
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--meters", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--requests", type=int, default=30, help="measured requests per page")
+    parser.add_argument("--warmup", type=int, default=3, help="unmeasured requests per page")
+    parser.add_argument("--port", type=int, default=0, help="simulator port; 0 picks a free one")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/leapsync_bench_pages"
+        ),
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help="measure the database as it is (no re-seeding)"
+    )
+    parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument("--no-report", action="store_true", help="print only")
+    args = parser.parse_args()
+    if args.port == 0:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            args.port = probe.getsockname()[1]
+    return args
+
+
+def _environment(args: argparse.Namespace) -> dict[str, str]:
+    # DEBUG off, as in production (with DEBUG on Django records every query).
+    return {
+        **{k: v for k, v in os.environ.items() if k != "DEBUG"},
+        "SECRET_KEY": "bench-only-secret-key-not-used-for-anything-else-0123456789",
+        "ALLOWED_HOSTS": "localhost,testserver",
+        "DATABASE_URL": args.database_url,
+        "LEAP_BASE_URL": f"http://127.0.0.1:{args.port}",
+        "LEAP_API_KEY": API_KEY,
+        "LOG_LEVEL": "WARNING",
+        # Production serves hashed static files from a collectstatic run; so does the bench.
+        "STATIC_ROOT": str(Path(tempfile.gettempdir()) / "leapsync-bench-static"),
+    }
+
+
+def _recreate_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    host = url.split("@", 1)[1].split("/", 1)[0].split(":")[0]
+    subprocess.run(["dropdb", "-h", host, "-U", "postgres", "--if-exists", name], check=True)
+    subprocess.run(["createdb", "-h", host, "-U", "postgres", name], check=True)
+
+
+def _manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def _seed(args: argparse.Namespace, env: dict[str, str]) -> None:
+    """The simulator as an HTTP server, a full sync of both streams, the simulator stopped."""
+    command = [sys.executable, "manage.py", "leap_simulator", "--meters", str(args.meters)]
+    command += ["--seed", str(args.seed), "--port", str(args.port), "--api-key", API_KEY]
+    simulator = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        _wait_for_port(args.port, simulator)
+        started = time.monotonic()
+        _manage(env, "leap_sync", "--full", "-v", "0")
+        print(f"leap_sync --full: {time.monotonic() - started:.0f} s")
+    finally:
+        simulator.terminate()
+        simulator.wait(timeout=30)
+
+
+def _wait_for_port(port: int, process: subprocess.Popen) -> None:
+    started = time.monotonic()
+    while time.monotonic() - started < 300:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            print(f"simulator up after {time.monotonic() - started:.0f} s")
+            return
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    raise SystemExit("the simulator did not start within 5 minutes")
+
+
+def _pages() -> list[tuple[str, str, str]]:
+    """(label, who, url) for every measured page; `who` is "ops" or "admin"."""
+    from django.db.models import Count
+
+    from actions.models import RequiredAction
+    from enrollments.models import EnrollmentStatus
+    from meters.models import Meter
+
+    sample = Meter.objects.exclude(end_customer_name="").order_by("meter_id")[500:501].get()
+    surname = sample.end_customer_name.split()[-1]
+    busiest = (
+        RequiredAction.objects.open()
+        .values("meter__meter_id")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "meter__meter_id")[0]["meter__meter_id"]
+    )
+    meters = "/meters/"
+    return [
+        ("dashboard", "ops", "/"),
+        ("meters list, default", "ops", meters),
+        ("meters list, global status ACTIVE", "ops", f"{meters}?global_status=ACTIVE"),
+        (
+            "meters list, region PJM + utility meters",
+            "ops",
+            f"{meters}?region=PJM&meter_type=UTILITY_METER",
+        ),
+        ("meters list, open partner action", "ops", f"{meters}?open_action=true"),
+        (
+            "meters list, program status ACTIVE",
+            "ops",
+            f"{meters}?program_status={EnrollmentStatus.ACTIVE}",
+        ),
+        (f"meters list, text search “{surname}”", "ops", f"{meters}?q={surname}"),
+        # No match: every row is read, the worst case of the ten-field icontains search.
+        ("meters list, text search, no match", "ops", f"{meters}?q=zz-no-such-meter"),
+        ("meters list, sorted by Leap updated (newest)", "ops", f"{meters}?sort=-leap_updated_at"),
+        ("meters list, page 200", "ops", f"{meters}?page=200"),
+        ("meter page (most open actions)", "ops", f"{meters}{busiest}/"),
+        ("meter page (typical)", "ops", f"{meters}{sample.meter_id}/"),
+        ("admin changelist, Meter", "admin", "/admin/meters/meter/"),
+        ("admin changelist, Meter, search", "admin", f"/admin/meters/meter/?q={surname}"),
+        (
+            "admin changelist, Meter, filter region",
+            "admin",
+            "/admin/meters/meter/?transmission_region__exact=PJM",
+        ),
+    ]
+
+
+def _clients() -> dict:
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.core.management import call_command
+    from django.test import Client
+
+    call_command("setup_leapsync", verbosity=0)
+    User = get_user_model()
+    ops, _ = User.objects.get_or_create(username="bench-ops")
+    ops.groups.add(Group.objects.get(name="Operations"))
+    admin, _ = User.objects.get_or_create(
+        username="bench-admin", defaults={"is_staff": True, "is_superuser": True}
+    )
+    clients = {"ops": Client(), "admin": Client()}
+    clients["ops"].force_login(ops)
+    clients["admin"].force_login(admin)
+    return clients
+
+
+def _measure(args: argparse.Namespace) -> list[dict]:
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leapsync.settings")
+    sys.path.insert(0, str(ROOT))
+    django.setup()
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with connection.cursor() as cursor:
+        # Fresh planner statistics, as autovacuum keeps them in production (a bulk sync into
+        # unanalysed tables makes PostgreSQL misjudge every filter).
+        cursor.execute("VACUUM ANALYZE")
+    clients = _clients()
+    args.load_before = os.getloadavg()
+    results = []
+    for label, who, url in _pages():
+        client = clients[who]
+        for _ in range(args.warmup):
+            _get(client, url)
+        with CaptureQueriesContext(connection) as captured:
+            _get(client, url)
+        queries = list(captured.captured_queries)  # the next request resets the log
+        slowest = max(queries, key=lambda q: float(q["time"]))
+        samples, cpu = [], []
+        for _ in range(args.requests):
+            started, cpu_started = time.perf_counter(), time.process_time()
+            _get(client, url)
+            samples.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.process_time() - cpu_started) * 1000)
+        result = {
+            "label": label,
+            "url": url,
+            "p50": statistics.median(samples),
+            "p95": _percentile(samples, 95),
+            "max": max(samples),
+            "cpu_p50": statistics.median(cpu),
+            "sql_ms": sum(float(q["time"]) for q in queries) * 1000,
+            "queries": len(queries),
+            "slowest_ms": float(slowest["time"]) * 1000,
+            "slowest_sql": slowest["sql"],
+        }
+        results.append(result)
+        print(
+            f"{label:<48} p50 {result['p50']:7.1f} ms  p95 {result['p95']:7.1f} ms  "
+            f"cpu {result['cpu_p50']:5.1f} ms  {result['queries']:>2} queries "
+            f"({result['sql_ms']:.0f} ms, slowest {result['slowest_ms']:.0f} ms)",
+            flush=True,
+        )
+    return results
+
+
+def _get(client, url: str) -> None:
+    response = client.get(url, secure=True)  # production redirects plain HTTP to HTTPS
+    if response.status_code != 200:
+        raise SystemExit(f"GET {url} answered {response.status_code}")
+    if response.streaming:
+        b"".join(response.streaming_content)
+
+
+def _percentile(samples: list[float], percent: int) -> float:
+    """Nearest-rank percentile: the value at or below which `percent` % of the samples fall."""
+    ordered = sorted(samples)
+    rank = max(1, -(-percent * len(ordered) // 100))
+    return ordered[rank - 1]
+
+
+def _report(args: argparse.Namespace, results: list[dict]) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        postgres = cursor.fetchone()[0].split()[0]
+    before, after = (
+        ", ".join(f"{v:.1f}" for v in load) for load in (args.load_before, os.getloadavg())
+    )
+    machine = (
+        f"{os.cpu_count()} cores, {_memory_gib():.0f} GiB, {platform.platform()}, "
+        f"Python {platform.python_version()}, PostgreSQL {postgres}"
+    )
+    lines = [
+        f"\n## Pages, {args.meters:,} meters ({datetime.now(UTC):%Y-%m-%d})\n",
+        (
+            f"Machine: {machine}; shared with other work: load average (1, 5, 15 min) "
+            f"{before} when measuring began, {after} at the end."
+        ),
+        (
+            f"Command: `python scripts/bench_pages.py --meters {args.meters}` "
+            f"({args.warmup} warm-up and {args.requests} measured requests per page, "
+            "Django test Client in-process, DEBUG off).\n"
+        ),
+        f"| page | p50 | p95 | Python CPU p50 | queries (SQL time) | p95 ≤ {TARGET_MS:.0f} ms |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        met = "yes" if r["p95"] <= TARGET_MS else "**no**"
+        lines.append(
+            f"| {r['label']} (`{_short(r['url'])}`) | {r['p50']:.0f} ms | {r['p95']:.0f} ms "
+            f"| {r['cpu_p50']:.0f} ms | {r['queries']} ({r['sql_ms']:.0f} ms) | {met} |"
+        )
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if not args.no_report:
+        with open(args.output, "a", encoding="utf-8") as out:
+            out.write(text)
+
+
+def _short(url: str) -> str:
+    """Meter UUIDs shortened so the table stays readable."""
+    parts = url.split("/")
+    return "/".join(p[:8] + "…" if len(p) == 36 and p.count("-") == 4 else p for p in parts)
+
+
+def _memory_gib() -> float:
+    with open("/proc/meminfo", encoding="ascii") as meminfo:
+        return int(meminfo.readline().split()[1]) / 1024 / 1024
+
+
+if __name__ == "__main__":
+    main()
