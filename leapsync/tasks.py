@@ -95,6 +95,12 @@ def schedule_specs() -> list[ScheduleSpec]:
             cron=settings.SYNC_STALE_CRON,
         ),
         ScheduleSpec(
+            name="actions: follow-up (missed deadlines, deadline alerts)",
+            func="actions.tasks.follow_up",
+            schedule_type=Schedule.MINUTES,
+            minutes=30,
+        ),
+        ScheduleSpec(
             name="enrollments: managers' deadline digests",
             func="leapsync.tasks.send_digests",
             schedule_type=Schedule.CRON,

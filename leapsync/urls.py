@@ -8,6 +8,7 @@ from leapsync import views
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("meters/", include("meters.urls")),
+    path("actions/", include("actions.urls")),
     path("enrollments/", include("enrollments.urls")),
     path("sync/", views.sync_run_list, name="sync_run_list"),
     path("sync/run/", views.sync_run_start, name="sync_run_start"),

@@ -16,6 +16,7 @@ OPERATIONS_PERMISSIONS = (
     "meters.change_site",
     "meters.add_partnerreferencechange",
     "actions.change_requiredaction",
+    "actions.add_actionnote",
 )
 # Managers subscribe to the deadline digest (editing others' subscriptions stays with admins).
 MANAGERS_PERMISSIONS = ("enrollments.add_digestsubscription",)

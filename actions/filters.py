@@ -1,0 +1,97 @@
+"""The actions inbox filters (also used by its CSV export and bulk notify)."""
+
+from __future__ import annotations
+
+import django_filters
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from actions.models import (
+    ActionCatalogueEntry,
+    ActionType,
+    Fixer,
+    RequiredAction,
+    WorkflowStatus,
+)
+from meters.filters import DEADLINE_BUCKETS, deadline_bucket, parse_uuid
+from meters.models import TransmissionRegion
+
+ASSIGNEE_SPECIAL = (("me", "Me"), ("none", "Nobody"))
+
+
+def assignee_choices() -> list[tuple[str, str]]:
+    """Me, nobody, then staff who can work actions (one query when the form renders)."""
+    users = (
+        get_user_model()
+        .objects.filter(
+            Q(groups__permissions__codename="change_requiredaction") | Q(is_superuser=True),
+            is_active=True,
+        )
+        .distinct()
+        .order_by("username")
+        .values_list("pk", "username")
+    )
+    return [*ASSIGNEE_SPECIAL, *((str(pk), name) for pk, name in users)]
+
+
+class ActionFilterSet(django_filters.FilterSet):
+    """Every filter of the inbox; `request` is needed for "assigned to me"."""
+
+    q = django_filters.CharFilter(method="search", label="Search")
+    action_type = django_filters.MultipleChoiceFilter(choices=ActionType.choices, label="Type")
+    action_code = django_filters.CharFilter(lookup_expr="iexact", label="Code")
+    program = django_filters.CharFilter(
+        field_name="program_identifier", lookup_expr="iexact", label="Program"
+    )
+    delivery_period = django_filters.CharFilter(lookup_expr="iexact", label="Delivery period")
+    status = django_filters.MultipleChoiceFilter(choices=WorkflowStatus.choices, label="Status")
+    assignee = django_filters.ChoiceFilter(
+        empty_label="Anyone", method="by_assignee", choices=assignee_choices, label="Assignee"
+    )
+    deadline = django_filters.ChoiceFilter(
+        empty_label="Any", method="by_deadline", choices=DEADLINE_BUCKETS, label="Deadline"
+    )
+    region = django_filters.MultipleChoiceFilter(
+        field_name="meter__transmission_region",
+        choices=[(v, v) for v in TransmissionRegion.values],
+        label="Region",
+    )
+    fixer = django_filters.ChoiceFilter(
+        empty_label="Anyone", method="by_fixer", choices=Fixer.choices, label="Who can fix it"
+    )
+
+    class Meta:
+        model = RequiredAction
+        fields: list[str] = []
+
+    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        value = value.strip()
+        if not value:
+            return queryset
+        query = (
+            Q(meter__partner_reference__icontains=value)
+            | Q(meter__end_customer_name__icontains=value)
+            | Q(meter__end_customer_company_name__icontains=value)
+            | Q(meter__site__name__icontains=value)
+            | Q(action_description__icontains=value)
+        )
+        meter_id = parse_uuid(value)
+        if meter_id is not None:
+            query |= Q(meter__meter_id=meter_id)
+        return queryset.filter(query)
+
+    def by_assignee(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        if value == "none":
+            return queryset.filter(assignee__isnull=True)
+        if value == "me":
+            return queryset.filter(assignee=self.request.user)
+        return queryset.filter(assignee_id=value)
+
+    def by_deadline(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(deadline_bucket(value))
+
+    def by_fixer(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        entries = ActionCatalogueEntry.objects.filter(
+            action_type=OuterRef("action_type"), action_code=OuterRef("action_code"), fixer=value
+        )
+        return queryset.filter(Exists(entries))

@@ -1,0 +1,54 @@
+"""Forms of the action page: workflow (status, assignee, due date), notes, notify."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.db.models import Q, QuerySet
+
+from actions.models import WorkflowStatus
+
+
+def workers() -> QuerySet:
+    """People who may be assigned an action: active users allowed to change actions."""
+    return (
+        get_user_model()
+        .objects.filter(
+            Q(groups__permissions__codename="change_requiredaction") | Q(is_superuser=True),
+            is_active=True,
+        )
+        .distinct()
+        .order_by("username")
+    )
+
+
+class WorkflowForm(forms.Form):
+    status = forms.ChoiceField(choices=WorkflowStatus.choices)
+    assignee = forms.ModelChoiceField(
+        queryset=workers(), required=False, empty_label="Nobody", to_field_name="username"
+    )
+    due_date = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Empty: the enrollment deadline.",
+    )
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(
+        label="Add a note",
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "What happened, what's next…"}),
+    )
+
+    def clean_text(self) -> str:
+        text = self.cleaned_data["text"].strip()
+        if not text:
+            raise forms.ValidationError("Write something first.")
+        return text
+
+
+class NotifyForm(forms.Form):
+    """The click token from the preview: one email per action and token, however many posts."""
+
+    token = forms.RegexField(regex=r"^[0-9a-f]{32}$", widget=forms.HiddenInput)

@@ -1,0 +1,140 @@
+"""Every write to an action beyond one save(): workflow changes with their history, notes,
+and the bookkeeping that turns Leap's silent deadline roll-overs into "missed" records."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from actions.models import (
+    ActionNote,
+    NoteKind,
+    RequiredAction,
+    WorkflowStatus,
+)
+
+User = AbstractBaseUser
+
+
+def add_note(action: RequiredAction, text: str, *, actor: User | None) -> ActionNote:
+    """A note someone wrote on the action."""
+    return ActionNote.objects.create(action=action, kind=NoteKind.NOTE, author=actor, text=text)
+
+
+@transaction.atomic
+def set_status(action: RequiredAction, status: str, *, actor: User) -> bool:
+    """Change the workflow status and record it; False when nothing changed."""
+    if action.status == status:
+        return False
+    old = action.get_status_display()
+    action.status = status
+    action.status_changed_at = timezone.now()
+    action.save(update_fields=["status", "status_changed_at"])
+    ActionNote.objects.create(
+        action=action,
+        kind=NoteKind.STATUS,
+        author=actor,
+        text=f"{old} → {action.get_status_display()}",
+    )
+    return True
+
+
+@transaction.atomic
+def assign(action: RequiredAction, assignee: User | None, *, actor: User) -> bool:
+    """Assign (or unassign) the action and record it; the assignee is alerted by email.
+
+    The alert is queued once the assignment is committed (never for unassigning).
+    """
+    if action.assignee_id == (assignee.pk if assignee else None):
+        return False
+    action.assignee = assignee
+    if assignee is not None and action.status == WorkflowStatus.NEW:
+        action.status = WorkflowStatus.IN_PROGRESS
+        action.status_changed_at = timezone.now()
+    action.save(update_fields=["assignee", "status", "status_changed_at"])
+    text = f"Assigned to {assignee.get_username()}" if assignee else "Unassigned"
+    note = ActionNote.objects.create(
+        action=action, kind=NoteKind.ASSIGNMENT, author=actor, text=text
+    )
+    if assignee is not None:
+        transaction.on_commit(
+            lambda: async_task("actions.tasks.send_assignment_alert", action.pk, note.pk)
+        )
+    return True
+
+
+@transaction.atomic
+def set_due_date(action: RequiredAction, due: date | None, *, actor: User) -> bool:
+    """Set our own due date (the deadline's date when empty) and record it."""
+    if action.due_date == due:
+        return False
+    old = action.due_date
+    action.due_date = due
+    action.save(update_fields=["due_date"])
+    ActionNote.objects.create(
+        action=action,
+        kind=NoteKind.DUE_DATE,
+        author=actor,
+        text=f"{old or 'deadline'} → {due or 'deadline'}",
+    )
+    return True
+
+
+def record_missed_deadlines(now: datetime | None = None) -> int:
+    """Turn deadlines Leap rolled forward while the action stayed open into "missed" records.
+
+    Leap moves an unresolved action to the next deadline without changing `updated_at`; the
+    sync then just overwrites the deadline. Comparing it with the one staff last saw tells us
+    the delivery period was missed. Idempotent; returns how many roll-overs it recorded.
+    """
+    now = now or timezone.now()
+    # Rows the workbench has never looked at: remember their deadline (one UPDATE).
+    RequiredAction.objects.open().filter(
+        seen_deadline__isnull=True, enrollment_deadline_date_time__isnull=False
+    ).update(
+        seen_deadline=F("enrollment_deadline_date_time"),
+        seen_delivery_period=F("delivery_period"),
+    )
+    rolled = list(
+        RequiredAction.objects.open()
+        .filter(
+            seen_deadline__lt=F("enrollment_deadline_date_time"),
+            seen_deadline__lte=now,
+        )
+        .only("pk", "seen_deadline", "seen_delivery_period", "enrollment_deadline_date_time")
+    )
+    if not rolled:
+        return 0
+    with transaction.atomic():
+        for action in rolled:
+            _record_missed(action)
+    return len(rolled)
+
+
+def _record_missed(action: RequiredAction) -> None:
+    # Conditional on the deadline we read, so two concurrent callers record it once.
+    claimed = RequiredAction.objects.filter(
+        pk=action.pk, seen_deadline=action.seen_deadline
+    ).update(
+        missed_deadline=F("seen_deadline"),
+        missed_delivery_period=F("seen_delivery_period"),
+        seen_deadline=F("enrollment_deadline_date_time"),
+        seen_delivery_period=F("delivery_period"),
+    )
+    if not claimed:
+        return
+    new = action.enrollment_deadline_date_time
+    ActionNote.objects.create(
+        action=action,
+        kind=NoteKind.MISSED,
+        text=(
+            f"Deadline {timezone.localtime(action.seen_deadline):%Y-%m-%d %H:%M} "
+            f"({action.seen_delivery_period or 'delivery period'}) passed with the action open; "
+            f"Leap moved it to {timezone.localtime(new):%Y-%m-%d %H:%M}."
+        ),
+    )

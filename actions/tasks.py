@@ -1,0 +1,23 @@
+"""django-q2 entry points for the actions workbench (scheduled in leapsync.tasks)."""
+
+from __future__ import annotations
+
+from actions import notify
+from actions.catalogue import ensure_entries
+from actions.services import record_missed_deadlines
+
+
+def follow_up() -> str:
+    """Catalogue entries for new codes, missed deadlines, then 3-day deadline alerts.
+
+    Idempotent (django-q2 may replay it): each step records what it did, and alerts are claimed.
+    """
+    created = ensure_entries()
+    missed = record_missed_deadlines()
+    alerts = notify.send_deadline_alerts()
+    sent = ", ".join(f"{n} {result}" for result, n in sorted(alerts.items())) or "none"
+    return f"{created} new catalogue entries, {missed} missed deadlines, alerts: {sent}"
+
+
+def send_assignment_alert(action_pk: int, note_pk: int) -> str:
+    return notify.send_assignment_alert(action_pk, note_pk)

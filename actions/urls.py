@@ -1,0 +1,16 @@
+"""Actions workbench pages."""
+
+from django.urls import path
+
+from actions import views
+
+app_name = "actions"
+urlpatterns = [
+    path("", views.action_list, name="action_list"),
+    path("export.csv", views.action_export, name="action_export"),
+    path("notify/", views.action_bulk_notify, name="action_bulk_notify"),
+    path("<int:pk>/", views.action_detail, name="action_detail"),
+    path("<int:pk>/workflow/", views.action_workflow, name="action_workflow"),
+    path("<int:pk>/notes/", views.action_note_add, name="action_note_add"),
+    path("<int:pk>/notify/", views.action_notify, name="action_notify"),
+]

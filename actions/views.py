@@ -1,0 +1,197 @@
+"""The actions workbench: the inbox (and its CSV export), the action page, its HTMX edits,
+and customer notification (one action or the selected ones)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from actions import notify
+from actions.catalogue import load_catalogue
+from actions.exports import csv_lines
+from actions.filters import ActionFilterSet
+from actions.forms import NoteForm, NotifyForm, WorkflowForm
+from actions.inbox import (
+    BULK_LIMIT,
+    action_context,
+    inbox_queryset,
+    last_enrollment_sync,
+    reconcile,
+    selected_actions,
+    side_of,
+    type_counts,
+)
+from actions.models import ActionOwner, RequiredAction
+from actions.services import add_note, assign, set_due_date, set_status
+from actions.tables import ActionTable
+from leapsync.htmx import wants_partial
+from leapsync.tables import configure_table
+
+CHANGE = "actions.change_requiredaction"
+
+
+@require_GET
+@permission_required("actions.view_requiredaction", raise_exception=True)
+@vary_on_headers("HX-Request")
+def action_list(request: HttpRequest) -> HttpResponse:
+    reconcile()
+    side = side_of(request)
+    filterset = ActionFilterSet(request.GET, queryset=inbox_queryset(side), request=request)
+    selectable = side == ActionOwner.PARTNER and request.user.has_perm(CHANGE)
+    table = ActionTable(
+        filterset.qs,
+        catalogue=load_catalogue(),
+        last_sync=last_enrollment_sync(),
+        selectable=selectable,
+    )
+    configure_table(request, table)
+    context = {
+        "filterset": filterset,
+        "table": table,
+        "side": side,
+        "selectable": selectable,
+        "type_counts": type_counts(filterset.qs),
+        "bulk_limit": BULK_LIMIT,
+    }
+    partial = wants_partial(request)
+    page = "actions/partials/action_table.html" if partial else "actions/action_list.html"
+    return render(request, page, context)
+
+
+@require_GET
+@permission_required("actions.view_requiredaction", raise_exception=True)
+def action_export(request: HttpRequest) -> StreamingHttpResponse:
+    """Exactly the filtered inbox as CSV, streamed; cells are safe to open in a spreadsheet."""
+    side = side_of(request)
+    filterset = ActionFilterSet(request.GET, queryset=inbox_queryset(side), request=request)
+    rows = filterset.qs.order_by("pk").iterator(chunk_size=2000)
+    response = StreamingHttpResponse(
+        csv_lines(rows, load_catalogue()), content_type="text/csv; charset=utf-8"
+    )
+    filename = f"actions-{side}-{timezone.localtime():%Y%m%d-%H%M}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _get_action(pk: int) -> RequiredAction:
+    return get_object_or_404(RequiredAction.objects.for_inbox(), pk=pk)
+
+
+@require_GET
+@permission_required("actions.view_requiredaction", raise_exception=True)
+@vary_on_headers("HX-Request", "HX-Target")
+def action_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    action = _get_action(pk)
+    reconcile([action])
+    action.refresh_from_db()
+    context = action_context(action)
+    if wants_partial(request) and request.htmx.target == "action-history":
+        return render(request, "actions/partials/action_history.html", context)
+    context["workflow_form"] = _workflow_form(action)
+    context["note_form"] = NoteForm()
+    return render(request, "actions/action_detail.html", context)
+
+
+def _workflow_form(action: RequiredAction, data=None) -> WorkflowForm:
+    initial = {
+        "status": action.status,
+        "assignee": action.assignee.get_username() if action.assignee else None,
+        "due_date": action.due_date,
+    }
+    return WorkflowForm(data, initial=initial)
+
+
+@require_POST
+@permission_required(CHANGE, raise_exception=True)
+def action_workflow(request: HttpRequest, pk: int) -> HttpResponse:
+    """Status, assignee and due date; "assign to me" posts only `assign_to_me`."""
+    action = _get_action(pk)
+    if request.POST.get("assign_to_me"):
+        changed = assign(action, request.user, actor=request.user)
+        form = _workflow_form(action)
+    else:
+        form = _workflow_form(action, request.POST)
+        changed = form.is_valid() and _apply_workflow(action, form, request)
+    if not request.htmx:
+        return redirect("actions:action_detail", pk=action.pk)
+    context = {
+        **action_context(action),
+        "workflow_form": form if form.errors else _workflow_form(action),
+    }
+    response = render(request, "actions/partials/action_workflow.html", context)
+    if changed:
+        response["HX-Trigger"] = "action-changed"
+    return response
+
+
+def _apply_workflow(action: RequiredAction, form: WorkflowForm, request: HttpRequest) -> bool:
+    data, actor = form.cleaned_data, request.user
+    changed = set_status(action, data["status"], actor=actor)
+    changed = assign(action, data["assignee"], actor=actor) or changed
+    return set_due_date(action, data["due_date"], actor=actor) or changed
+
+
+@require_POST
+@permission_required("actions.add_actionnote", raise_exception=True)
+def action_note_add(request: HttpRequest, pk: int) -> HttpResponse:
+    action = _get_action(pk)
+    form = NoteForm(request.POST)
+    if form.is_valid():
+        add_note(action, form.cleaned_data["text"], actor=request.user)
+        form = NoteForm()
+    if not request.htmx:
+        return redirect("actions:action_detail", pk=action.pk)
+    context = {**action_context(action), "note_form": form}
+    return render(request, "actions/partials/action_history.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(CHANGE, raise_exception=True)
+def action_notify(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: the email as it would be sent, with a fresh click token. POST: send it once."""
+    action = _get_action(pk)
+    catalogue = load_catalogue()
+    context = action_context(action, catalogue)
+    if request.method == "GET":
+        email, problem = notify.preview_customer_email(action, catalogue)
+        context.update(email=email, problem=problem, token=uuid.uuid4().hex)
+        return render(request, "actions/partials/action_notify.html", context)
+    form = NotifyForm(request.POST)
+    if not form.is_valid():
+        context["outcome"] = notify.Outcome(action, "refused", "This form expired; preview again.")
+    else:
+        token = form.cleaned_data["token"]
+        context["outcome"] = notify.notify_customer(
+            action, catalogue, token=token, actor=request.user
+        )
+    if not request.htmx:
+        level = messages.SUCCESS if context["outcome"].result == "sent" else messages.ERROR
+        messages.add_message(request, level, context["outcome"].message)
+        return redirect("actions:action_detail", pk=action.pk)
+    response = render(request, "actions/partials/action_notify.html", context)
+    response["HX-Trigger"] = "action-changed"
+    return response
+
+
+@require_POST
+@permission_required(CHANGE, raise_exception=True)
+def action_bulk_notify(request: HttpRequest) -> HttpResponse:
+    """First post: a preview of who gets an email; the confirming post sends each its own."""
+    actions = selected_actions(request.POST.getlist("pk"))
+    if not actions:
+        messages.warning(request, "Select at least one action first.")
+        return redirect("actions:action_list")
+    form = NotifyForm(request.POST)
+    if not request.POST.get("confirm") or not form.is_valid():
+        preview = notify.bulk_preview(actions)
+        context = {"summary": preview, "token": uuid.uuid4().hex, "limit": BULK_LIMIT}
+        return render(request, "actions/action_bulk_notify.html", context)
+    summary = notify.notify_customers(actions, token=form.cleaned_data["token"], actor=request.user)
+    return render(request, "actions/action_bulk_notify.html", {"summary": summary, "sent": True})

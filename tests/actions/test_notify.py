@@ -1,0 +1,165 @@
+"""Customer notifications and operations alerts: rendered right, sent once, failures recorded."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from actions import notify
+from actions.catalogue import load_catalogue
+from actions.models import ActionEmail, ActionNote, EmailStatus, NoteKind, WorkflowStatus
+from actions.tasks import follow_up
+from leapsync.tasks import ensure_schedules
+from tests.meters.factories import MeterFactory, RequiredActionFactory
+
+pytestmark = pytest.mark.django_db
+TOKEN = "a" * 32
+
+
+def _send(action, user, token=TOKEN):
+    return notify.notify_customer(action, load_catalogue(), token=token, actor=user)
+
+
+def test_notify_preview_renders_the_meters_facts(customer_action):
+    email, problem = notify.preview_customer_email(customer_action, load_catalogue())
+    assert problem == ""
+    assert "REF-42" in email.subject and "Ada <b>Lovelace</b>" in email.text
+    assert mail.outbox == []
+
+
+def test_notify_sends_both_parts_and_records_it(customer_action, ops_user):
+    outcome = _send(customer_action, ops_user)
+    assert outcome.result == "sent"
+    (message,) = mail.outbox
+    assert message.to == ["ada@example.com"]
+    html = message.alternatives[0][0]
+    assert "Ada <b>Lovelace</b>" in message.body and "Ada &lt;b&gt;Lovelace&lt;/b&gt;" in html
+    for part in (message.body, html):
+        assert "REF-42" in part and "CCA" in part
+    customer_action.refresh_from_db()
+    assert customer_action.customer_notified_at is not None
+    assert customer_action.status == WorkflowStatus.WAITING_ON_CUSTOMER
+    assert ActionNote.objects.filter(action=customer_action, kind=NoteKind.CUSTOMER_EMAIL).exists()
+
+
+def test_notify_refuses_without_customer_email(customer_action, ops_user):
+    customer_action.meter.end_customer_email = ""
+    customer_action.meter.save()
+    outcome = _send(customer_action, ops_user)
+    assert outcome.result == "refused" and "No customer email" in outcome.message
+    assert mail.outbox == [] and not ActionEmail.objects.exists()
+
+
+def test_notify_refuses_when_staff_must_fix_it(ops_user):
+    action = RequiredActionFactory(
+        action_type="NO_MISSING_FIELDS",
+        action_code="SERV_0005",
+        meter=MeterFactory(end_customer_email="x@example.com"),
+    )
+    assert _send(action, ops_user).result == "refused"
+
+
+def test_notify_never_sends_twice_for_one_click(customer_action, ops_user):
+    assert _send(customer_action, ops_user).result == "sent"
+    assert _send(customer_action, ops_user).result == "duplicate"
+    assert len(mail.outbox) == 1
+    assert _send(customer_action, ops_user, token="b" * 32).result == "sent"
+    assert len(mail.outbox) == 2
+
+
+def test_notify_failure_is_recorded_and_can_be_retried(customer_action, ops_user):
+    with mock.patch(
+        "django.core.mail.backends.locmem.EmailBackend.send_messages",
+        side_effect=ConnectionRefusedError("smtp down"),
+    ):
+        outcome = _send(customer_action, ops_user)
+    assert outcome.result == "failed" and "smtp down" in outcome.message
+    customer_action.refresh_from_db()
+    assert "smtp down" in customer_action.last_email_error
+    assert customer_action.customer_notified_at is None
+    assert ActionEmail.objects.get().status == EmailStatus.FAILED
+    assert ActionNote.objects.filter(kind=NoteKind.EMAIL_FAILED).exists()
+    assert _send(customer_action, ops_user).result == "sent"  # a failed claim may be retried
+    customer_action.refresh_from_db()
+    assert customer_action.last_email_error == ""
+
+
+def test_notify_bulk_preview_then_send_each_their_own(customer_action, ops_user):
+    other = RequiredActionFactory(
+        action_type="IS_AUTHORIZED",
+        action_code="AUTH_0001",
+        meter=MeterFactory(end_customer_email="grace@example.com", end_customer_name="Grace"),
+    )
+    no_email = RequiredActionFactory(action_type="IS_AUTHORIZED", action_code="AUTH_0001")
+    actions = [customer_action, other, no_email]
+    preview = notify.bulk_preview(actions)
+    assert preview.counts == {"ready": 2, "refused": 1}
+    assert mail.outbox == []
+    summary = notify.notify_customers(actions, token=TOKEN, actor=ops_user)
+    assert summary.counts == {"sent": 2, "refused": 1}
+    assert sorted(m.to[0] for m in mail.outbox) == ["ada@example.com", "grace@example.com"]
+    assert notify.notify_customers(actions, token=TOKEN, actor=ops_user).counts["duplicate"] == 2
+    assert len(mail.outbox) == 2
+
+
+def _staff_action(**kwargs):
+    return RequiredActionFactory(
+        action_type="NO_MISSING_FIELDS",
+        action_code="SERV_0005",
+        enrollment_deadline_date_time=timezone.now() + timedelta(days=2),
+        **kwargs,
+    )
+
+
+def test_alerts_deadline_goes_to_operations_group_once(ops_user):
+    action = _staff_action()
+    RequiredActionFactory(enrollment_deadline_date_time=timezone.now() + timedelta(days=10))
+    assert notify.send_deadline_alerts() == {"sent": 1}
+    (message,) = mail.outbox
+    assert message.to == ["otto@example.com"]
+    assert action.action_description in message.body
+    assert f"/actions/{action.pk}/" in message.alternatives[0][0]
+    assert notify.send_deadline_alerts() == {}
+    follow_up()
+    assert len(mail.outbox) == 1
+
+
+def test_alerts_deadline_prefers_the_assignee(ops_user, django_user_model):
+    boss = django_user_model.objects.create_user("boss", email="boss@example.com")
+    _staff_action(assignee=boss)
+    notify.send_deadline_alerts()
+    assert mail.outbox[0].to == ["boss@example.com"]
+
+
+def test_alerts_rolled_deadline_gets_its_own_alert(ops_user):
+    action = _staff_action()
+    notify.send_deadline_alerts()
+    action.enrollment_deadline_date_time += timedelta(hours=12)
+    action.save()
+    notify.send_deadline_alerts()
+    assert len(mail.outbox) == 2
+
+
+def test_alerts_assignment_sent_once(ops_user):
+    from actions.services import assign
+
+    action = _staff_action()
+    with mock.patch("actions.services.async_task") as queued:
+        assign(action, ops_user, actor=ops_user)
+    note = ActionNote.objects.get(kind=NoteKind.ASSIGNMENT)
+    assert notify.send_assignment_alert(action.pk, note.pk).startswith("sent")
+    assert notify.send_assignment_alert(action.pk, note.pk).startswith("duplicate")
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["otto@example.com"]
+    assert queued.call_count == 0  # queued on commit; the test transaction never commits
+
+
+def test_alerts_schedule_is_declared_once(db):
+    ensure_schedules()
+    ensure_schedules()
+    from django_q.models import Schedule
+
+    assert Schedule.objects.filter(func="actions.tasks.follow_up").count() == 1
