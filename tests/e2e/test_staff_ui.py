@@ -112,6 +112,7 @@ def test_open_a_meter_and_sync_it_shows_what_changed(page, users, synced):
     assert "stale-ref" in page.locator("main").inner_text()
     screenshot(page, "05-meter")
 
+    assert page.locator("main form[method=post]").count() >= 1
     page.get_by_role("button", name=re.compile("Sync this meter")).click()
     result = page.locator("#meter-sync")
     result.get_by_text(re.compile(r"Synced from Leap: \d+ changes?")).wait_for()
@@ -147,6 +148,7 @@ def test_manager_sees_no_write_buttons_and_a_forged_post_is_refused(page, users,
     sign_in(page, users["manager"])
     page.goto(meter_url(meter))
     assert page.get_by_role("button", name=re.compile("Sync this meter")).count() == 0
+    assert page.locator("main form[method=post]").count() == 0  # no write of any kind offered
     screenshot(page, "09-meter-as-manager")
     sync_url = reverse("meters:meter_sync", args=[meter.meter_id])
     runs_before = SyncRun.objects.count()
@@ -177,3 +179,17 @@ def test_manager_sees_no_write_buttons_and_a_forged_post_is_refused(page, users,
     assert page.get_by_role("heading", level=1).inner_text() == "You are not allowed to do that"
     screenshot(page, "10-forbidden")
     assert SyncRun.objects.count() == runs_before
+
+
+@pytest.mark.parametrize("path", ["/", "/meters/", "first-meter"])
+def test_pages_fit_a_tablet_without_sideways_scrolling(page, users, synced, path):
+    if path == "first-meter":
+        path = meter_url(Meter.objects.order_by("meter_id").first())
+    page.set_viewport_size({"width": 820, "height": 1180})
+    sign_in(page, users["ops"])
+    page.goto(path)
+    # Wide tables may scroll inside their own box; the page itself must not.
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    name = "dashboard" if path == "/" else "meters" if path == "/meters/" else "meter"
+    screenshot(page, f"11-tablet-{name}")
+    assert overflow <= 0
