@@ -35,6 +35,11 @@ from leapsync.htmx import wants_partial
 from leapsync.tables import configure_table
 
 CHANGE = "actions.change_requiredaction"
+# Parts of the action page that refresh themselves after an "action-changed" event.
+FRAGMENTS = {
+    "action-history": "actions/partials/action_history.html",
+    "action-workflow": "actions/partials/action_workflow.html",
+}
 
 
 @require_GET
@@ -91,11 +96,10 @@ def action_detail(request: HttpRequest, pk: int) -> HttpResponse:
     action = _get_action(pk)
     reconcile([action])
     action.refresh_from_db()
-    context = action_context(action)
-    if wants_partial(request) and request.htmx.target == "action-history":
-        return render(request, "actions/partials/action_history.html", context)
+    context = {**action_context(action), "note_form": NoteForm()}
     context["workflow_form"] = _workflow_form(action)
-    context["note_form"] = NoteForm()
+    if wants_partial(request) and request.htmx.target in FRAGMENTS:
+        return render(request, FRAGMENTS[request.htmx.target], context)
     return render(request, "actions/action_detail.html", context)
 
 

@@ -159,6 +159,11 @@ def test_action_detail_history_fragment(ops_client, customer_action):
     )
     assertTemplateUsed(response, "actions/partials/action_history.html")
     assert b'id="action-history"' in response.content and b"<html" not in response.content
+    assert b'name="text"' in response.content  # the note form survives the refresh
+    response = ops_client.get(
+        _detail(customer_action), headers={**HX, "HX-Target": "action-workflow"}
+    )
+    assertTemplateUsed(response, "actions/partials/action_workflow.html")
 
 
 def test_action_workflow_manager_is_read_only(manager_client, customer_action):
