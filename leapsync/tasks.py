@@ -9,6 +9,7 @@ from django.conf import settings
 from django_q.models import Schedule
 
 from leapsync import sync
+from leapsync.client import LeapClient
 from leapsync.models import RunStatus, SyncRun
 
 
@@ -44,6 +45,14 @@ def digest_cron() -> str:
     """Daily at DIGEST_SEND_TIME; django-q2 reads cron in TIME_ZONE, so it is local time."""
     hour, minute = settings.DIGEST_SEND_TIME.split(":")
     return f"{int(minute)} {int(hour)} * * *"
+
+
+def push_partner_reference(change_pk: int) -> str:
+    """Send one recorded partner_reference change to Leap (meters.pushes records the answer)."""
+    from meters.pushes import push_change
+
+    with LeapClient.from_settings() as client:
+        return push_change(change_pk, client=client)
 
 
 def _outcome(runs: list[SyncRun]) -> str:

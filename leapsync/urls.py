@@ -7,7 +7,7 @@ from leapsync import views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
-    path("meters/", include("meters.urls")),
+    path("", include("meters.urls")),  # meters/ and sites/
     path("actions/", include("actions.urls")),
     path("enrollments/", include("enrollments.urls")),
     path("sync/", views.sync_run_list, name="sync_run_list"),

@@ -18,7 +18,7 @@ from enrollments.models import (
     ParticipationPreference,
     ProgramEnrollment,
 )
-from meters.models import CustomerClassification, Meter, MeterType, TransmissionRegion
+from meters.models import CustomerClassification, Meter, MeterType, Site, TransmissionRegion
 
 # Leap's published load_type enum; values Leap adds later still match through the free tag-like
 # JSON filter, they just are not offered in the drop-down.
@@ -303,3 +303,80 @@ def parse_uuid(value: str) -> UUID | None:
         return UUID(value.strip())
     except ValueError:
         return None
+
+
+QUEUE_CHOICES = (
+    ("unmapped", "Not mapped yet"),
+    ("no_site", "Marked “no site yet”"),
+    ("mapped", "Mapped"),
+    ("all", "All meters"),
+)
+
+
+class ReviewQueueFilterSet(django_filters.FilterSet):
+    """The mapping review queue's filters; `show` defaults to the unmapped meters."""
+
+    show = django_filters.ChoiceFilter(
+        choices=QUEUE_CHOICES, method="by_show", empty_label=None, label="Show"
+    )
+    q = django_filters.CharFilter(method="search", label="Search")
+    global_status = django_filters.MultipleChoiceFilter(
+        field_name="enrollment__global_enrollment_status",
+        choices=EnrollmentStatus.choices,
+        label="Global status",
+    )
+    reference = django_filters.CharFilter(field_name="partner_reference", label="partner_reference")
+
+    class Meta:
+        model = Meter
+        fields = []
+
+    def __init__(self, data=None, *args, **kwargs) -> None:
+        data = data.copy() if data is not None else None
+        if data is not None and not data.get("show"):
+            data["show"] = "unmapped"
+        super().__init__(data, *args, **kwargs)
+        self.form.fields["global_status"].widget.attrs["size"] = 3
+
+    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return MeterFilterSet.search(self, queryset, name, value)
+
+    def by_show(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        if value == "unmapped":
+            return queryset.filter(site__isnull=True, no_site_yet=False)
+        if value == "no_site":
+            return queryset.filter(site__isnull=True, no_site_yet=True)
+        if value == "mapped":
+            return queryset.filter(site__isnull=False)
+        return queryset
+
+
+class SiteFilterSet(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    mapped = django_filters.ChoiceFilter(
+        empty_label="Any",
+        method="by_mapped",
+        choices=(("yes", "With meters"), ("no", "No meters")),
+        label="Meters",
+    )
+
+    class Meta:
+        model = Site
+        fields = []
+
+    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(external_id__icontains=value)
+            | Q(name__icontains=value)
+            | Q(street__icontains=value)
+            | Q(city__icontains=value)
+            | Q(postal_code__iexact=value)
+            | Q(utility_account_number__iexact=value)
+        )
+
+    def by_mapped(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        exists = Exists(Meter.objects.filter(site=OuterRef("pk")))
+        return queryset.filter(exists if value == "yes" else ~exists)

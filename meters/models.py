@@ -35,6 +35,21 @@ class MappingSource(models.TextChoices):
     MANUAL = "manual", "Chosen by hand"
 
 
+class SiteQuerySet(models.QuerySet):
+    def for_list(self) -> SiteQuerySet:
+        """Rows of the sites list, with their mapped-meter count as a subquery (no row fan-out)."""
+        counts = (
+            Meter.objects.filter(site=models.OuterRef("pk"))
+            .order_by()
+            .values("site")
+            .annotate(n=models.Count("pk"))
+            .values("n")
+        )
+        return self.annotate(
+            meter_count=Coalesce(models.Subquery(counts, output_field=models.IntegerField()), 0)
+        )
+
+
 class Site(models.Model):
     """One of the partner's own sites or customers, imported from the partner's systems.
 
@@ -54,8 +69,27 @@ class Site(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # The columns a CSV import writes (and compares, so re-importing a file changes nothing).
+    IMPORTED_FIELDS = (
+        "name",
+        "street",
+        "city",
+        "state_or_province_code",
+        "postal_code",
+        "utility_name",
+        "utility_account_number",
+        "notes",
+    )
+
+    objects = SiteQuerySet.as_manager()
+
     class Meta:
         ordering = ["external_id"]
+        indexes = [
+            # Mapping suggestions: candidate sites by account number and by postal code.
+            models.Index(fields=["utility_account_number"], name="site_account_idx"),
+            models.Index(fields=["postal_code"], name="site_postal_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.external_id} {self.name}".strip()
@@ -87,6 +121,60 @@ class MeterQuerySet(models.QuerySet):
                 )
             )
         )
+
+    def review_queue(self) -> MeterQuerySet:
+        """The mapping review queue's rows and order.
+
+        Unmapped meters first, ACTIVE ones on top (they can be dispatched tomorrow); then the
+        ones marked "no site yet"; mapped meters last. Unconfirmed partner_reference pushes are
+        prefetched so the reference cell shows both values without a query per row.
+        """
+        return (
+            self.select_related("site", "enrollment")
+            .defer("details_raw", "enrollment__enrollment_raw")
+            .prefetch_related(open_changes())
+            .annotate(
+                shared_with=models.Case(
+                    models.When(partner_reference="", then=0),
+                    default=Coalesce(
+                        models.Subquery(_sharing_count(), output_field=models.IntegerField()), 0
+                    ),
+                ),
+                mapping_rank=models.Case(
+                    models.When(site__isnull=False, then=2),
+                    models.When(no_site_yet=True, then=1),
+                    default=0,
+                ),
+                active_rank=models.Case(
+                    models.When(enrollment__global_enrollment_status="ACTIVE", then=0),
+                    default=1,
+                ),
+            )
+            .order_by("mapping_rank", "active_rank", "meter_id")
+        )
+
+
+def _sharing_count() -> models.QuerySet:
+    """How many other meters carry the same partner_reference (a subquery)."""
+    return (
+        Meter.objects.filter(partner_reference=models.OuterRef("partner_reference"))
+        .exclude(pk=models.OuterRef("pk"))
+        .order_by()
+        .values("partner_reference")
+        .annotate(n=models.Count("pk"))
+        .values("n")
+    )
+
+
+def open_changes() -> models.Prefetch:
+    """A meter's partner_reference changes Leap has not confirmed, as `meter.open_changes`."""
+    return models.Prefetch(
+        "reference_changes",
+        queryset=PartnerReferenceChange.objects.filter(
+            push_status__in=PartnerReferenceChange.OPEN_STATUSES
+        ).select_related("by"),
+        to_attr="open_changes",
+    )
 
 
 class Meter(models.Model):
@@ -146,6 +234,8 @@ class Meter(models.Model):
         related_name="+",
     )
     mapped_at = models.DateTimeField(null=True, blank=True)
+    # Staff looked and the partner has no site for this meter yet: out of the review queue's way.
+    no_site_yet = models.BooleanField(default=False)
 
     # Identifier fields both Leap responses carry; either stream may write them.
     IDENTIFIER_FIELDS = (
@@ -268,6 +358,7 @@ class PushStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     PUSHED = "pushed", "Pushed to Leap"
     FAILED = "failed", "Failed"
+    SUPERSEDED = "superseded", "Superseded by a later change"
 
 
 class PartnerReferenceChange(models.Model):
@@ -287,9 +378,22 @@ class PartnerReferenceChange(models.Model):
     pushed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    leap_answer = models.TextField(blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    OPEN_STATUSES = (PushStatus.PENDING, PushStatus.FAILED)
 
     class Meta:
         ordering = ["-at", "-id"]
+        indexes = [
+            # The unconfirmed-pushes list (pending and failed, newest first).
+            models.Index(fields=["push_status", "-at"], name="refchange_status_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.old or '—'} → {self.new}"
+
+    @property
+    def is_open(self) -> bool:
+        """Not confirmed by Leap yet and not replaced: the page shows both values."""
+        return self.push_status in self.OPEN_STATUSES

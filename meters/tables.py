@@ -6,7 +6,7 @@ import django_tables2 as tables
 from django.utils.html import format_html
 
 from leapsync.templatetags.leapsync_ui import status_badge
-from meters.models import Meter, MeterType
+from meters.models import Meter, MeterType, Site
 
 METER_TYPE_LABELS = dict(MeterType.choices)
 
@@ -61,3 +61,42 @@ class MeterTable(tables.Table):
 
     def render_open_actions(self, value: int) -> str:
         return format_html('<span class="badge badge-warn">{}</span>', value) if value else "0"
+
+
+class SiteTable(tables.Table):
+    external_id = tables.Column(
+        verbose_name="external_id", linkify=("meters:site_detail", {"pk": tables.A("pk")})
+    )
+    name = tables.Column()
+    address = tables.Column(
+        accessor="street", verbose_name="Service address", order_by=("city", "street")
+    )
+    postal_code = tables.Column(verbose_name="Postal code")
+    utility_account_number = tables.Column(verbose_name="Utility account")
+    meter_count = tables.Column(verbose_name="Meters")
+    imported_at = tables.DateTimeColumn(verbose_name="Imported", format="Y-m-d H:i")
+
+    class Meta:
+        model = Site
+        fields = ()
+        sequence = (
+            "external_id",
+            "name",
+            "address",
+            "postal_code",
+            "utility_account_number",
+            "meter_count",
+            "imported_at",
+        )
+        empty_text = "No sites match. Import the partner's site list from CSV."
+        order_by_field = "sort"
+        attrs = {"id": "sites"}
+
+    def render_address(self, record: Site) -> str:
+        line = ", ".join(
+            p for p in (record.street, record.city, record.state_or_province_code) if p
+        )
+        return line or "—"
+
+    def render_utility_account_number(self, record: Site) -> str:
+        return " ".join(p for p in (record.utility_name, record.utility_account_number) if p)

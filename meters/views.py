@@ -25,7 +25,8 @@ from leapsync.tables import configure_table
 from meters.details import detail_sections, timeline
 from meters.exports import EXPORT_COLUMNS, export_row
 from meters.filters import MeterFilterSet, parse_uuid
-from meters.models import Meter, MeterEvent
+from meters.matching import suggest
+from meters.models import Meter, MeterEvent, open_changes
 from meters.tables import MeterTable
 
 EVENTS_PER_PAGE = 20
@@ -99,7 +100,12 @@ def meter_search(request: HttpRequest) -> HttpResponse:
 @permission_required("meters.view_meter", raise_exception=True)
 @vary_on_headers("HX-Request", "HX-Target")
 def meter_detail(request: HttpRequest, meter_id: UUID) -> HttpResponse:
-    meter = get_object_or_404(Meter.objects.select_related("enrollment", "site"), meter_id=meter_id)
+    meter = get_object_or_404(
+        Meter.objects.select_related("enrollment", "site", "mapped_by").prefetch_related(
+            open_changes()
+        ),
+        meter_id=meter_id,
+    )
     events = _events_page(request, meter)
     if wants_partial(request) and request.htmx.target == "meter-events-more":
         return render(
@@ -118,6 +124,8 @@ def meter_detail(request: HttpRequest, meter_id: UUID) -> HttpResponse:
         "now_at": now_at,
         "window": (window_start, window_end),
         "actions": _actions(meter),
+        "suggestions": suggest([meter]).get(meter.pk, []) if meter.site_id is None else [],
+        "reference_changes": meter.reference_changes.select_related("by")[:20],
         "details_json": _pretty(meter.details_raw),
         "enrollment_json": _pretty(
             getattr(getattr(meter, "enrollment", None), "enrollment_raw", None)

@@ -19,6 +19,7 @@ from leapsync.sync.meters import (
     upsert_meters,
 )
 from meters.models import Meter
+from meters.services import map_by_reference
 
 
 def apply_details_page(raws: list[Any], ctx: PageContext) -> None:
@@ -43,6 +44,7 @@ def apply_details_page(raws: list[Any], ctx: PageContext) -> None:
         upsert_meters(rows, (*Meter.IDENTIFIER_FIELDS, *Meter.DETAILS_FIELDS))
         clear_missing(returned)
         ctx.flush(pk_map(uuid for uuid, _ in ctx.events))
+        map_by_reference(row["meter_id"] for row in rows)  # new or changed meters only
 
 
 def _hash(stored: StoredMeter | None) -> str | None:

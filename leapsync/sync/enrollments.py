@@ -33,6 +33,7 @@ from leapsync.sync.meters import (
     upsert_meters,
 )
 from meters.models import EventKind, Meter
+from meters.services import map_by_reference
 
 ACTION_KEY = ("meter_id", "owner", "program_identifier", "action_type", "action_code")
 PROGRAM_KEY = ("meter_id", "program_identifier", "delivery_period_start_date_time")
@@ -91,6 +92,7 @@ def apply_enrollments_page(raws: list[Any], ctx: PageContext) -> None:
         pks.update(pk_map(item.meter_id for item in changed if item.previous is None))
         _write_children(changed, pks, ctx)
         ctx.flush(pks)
+        map_by_reference(row["meter_id"] for row in rows)  # new or changed meters only
 
 
 def _hash(stored: StoredMeter | None) -> str | None:

@@ -280,8 +280,9 @@ def test_meter_detail_query_count_is_flat(ops_client, headers):
     many = count_get_queries(ops_client, detail_url(_rich_meter(events=40, periods=6)), headers)
     assert many == few
     # session, user, meter (+site, enrollment), events count + page, participation, programs +
-    # deadlines, actions, user perms, group perms, user groups
-    assert few <= 13
+    # deadlines, actions, user perms, group perms, user groups; unconfirmed partner_reference
+    # changes, candidate sites for the suggestions, the partner_reference change history
+    assert few <= 16
 
 
 def test_meter_detail_events_more_returns_the_next_page_fragment(ops_client):

@@ -1,0 +1,50 @@
+"""Forms for mapping, partner_reference edits and the site import (validation only, no writes)."""
+
+from __future__ import annotations
+
+from django import forms
+
+from meters.services import reference_problem
+
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+
+
+class PartnerReferenceForm(forms.Form):
+    """A new partner_reference, with the value the page showed when it was loaded.
+
+    A plain Form: a ModelForm would change the meter before the service records the change.
+    """
+
+    partner_reference = forms.CharField(max_length=256, strip=True, label="partner_reference")
+    loaded = forms.CharField(required=False, strip=False, widget=forms.HiddenInput)
+
+    def clean_partner_reference(self) -> str:
+        value = self.cleaned_data["partner_reference"]
+        problem = reference_problem(value)
+        if problem:
+            raise forms.ValidationError(problem)
+        return value
+
+
+class SiteImportForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text=(
+            "First line: column names. external_id is required; name, street, city, state, "
+            "postal_code, utility_name, utility_account_number and notes are read when present."
+        ),
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(
+                "The file is larger than 200 MB; use manage.py import_sites."
+            )
+        return upload
+
+
+class BulkAcceptForm(forms.Form):
+    threshold = forms.IntegerField(
+        min_value=1, max_value=100, initial=90, label="Accept suggestions scoring at least"
+    )

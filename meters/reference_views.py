@@ -1,0 +1,157 @@
+"""partner_reference: the inline edit, "set from the site", unconfirmed pushes and their retry."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from leapsync.htmx import wants_partial
+from meters.filters import parse_uuid
+from meters.forms import PartnerReferenceForm
+from meters.models import Meter, PartnerReferenceChange, PushStatus, open_changes
+from meters.services import ReferenceRefused, retry_push, set_partner_reference
+from meters.services import set_references_from_sites as from_sites
+
+EDIT_PERMISSIONS = ["meters.change_meter", "meters.add_partnerreferencechange"]
+BULK_MAX = 1000
+
+
+def _meter(meter_id: UUID) -> Meter:
+    queryset = Meter.objects.select_related("site").prefetch_related(open_changes())
+    return get_object_or_404(queryset, meter_id=meter_id)
+
+
+def _cell(request: HttpRequest, meter: Meter, **extra) -> HttpResponse:
+    meter = _meter(meter.meter_id)  # re-read: the change and its pending push just happened
+    return render(request, "meters/partials/reference_cell.html", {"meter": meter, **extra})
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(EDIT_PERMISSIONS, raise_exception=True)
+@vary_on_headers("HX-Request")
+def meter_reference_edit(request: HttpRequest, meter_id: UUID) -> HttpResponse:
+    """GET: the inline edit form (or the cell again on cancel). POST: validate, record, push."""
+    meter = _meter(meter_id)
+    if request.method == "GET":
+        if request.GET.get("cancel"):
+            return _cell(request, meter)
+        form = PartnerReferenceForm(
+            initial={
+                "partner_reference": meter.partner_reference,
+                "loaded": meter.partner_reference,
+            }
+        )
+        return render(
+            request, "meters/partials/reference_form.html", {"meter": meter, "form": form}
+        )
+    form = PartnerReferenceForm(request.POST)
+    refused = None
+    if form.is_valid():
+        try:
+            set_partner_reference(
+                meter,
+                form.cleaned_data["partner_reference"],
+                actor=request.user,
+                loaded=form.cleaned_data["loaded"],
+            )
+        except ReferenceRefused as error:
+            refused = str(error)
+    if not request.htmx:
+        _flash(request, form, refused)
+        return redirect("meters:meter_detail", meter_id=meter.meter_id)
+    if refused:  # show Leap's current value; submitting again is then a conscious choice
+        data = {"partner_reference": request.POST.get("partner_reference", "")}
+        form = PartnerReferenceForm({**data, "loaded": meter.partner_reference})
+    if not form.is_valid() or refused:
+        context = {"meter": meter, "form": form, "refused": refused}
+        return render(request, "meters/partials/reference_form.html", context)
+    return _cell(request, meter, note="Saved; sending to Leap.")
+
+
+def _flash(request: HttpRequest, form: PartnerReferenceForm, refused: str | None) -> None:
+    if refused or not form.is_valid():
+        errors = refused or "; ".join(e for errs in form.errors.values() for e in errs)
+        messages.error(request, f"partner_reference not changed: {errors}")
+    else:
+        messages.success(request, "partner_reference saved; sending to Leap.")
+
+
+@require_POST
+@permission_required(EDIT_PERMISSIONS, raise_exception=True)
+def meter_reference_from_site(request: HttpRequest, meter_id: UUID) -> HttpResponse:
+    """Set partner_reference to the mapped site's external_id, in one click."""
+    meter = _meter(meter_id)
+    loaded = request.POST.get("loaded", meter.partner_reference)
+    meter.partner_reference = loaded  # the stale check compares with what the page showed
+    changes, skipped = from_sites([meter], actor=request.user)
+    note = "Set from the site; sending to Leap." if changes else f"Not changed: {skipped[0][1]}"
+    if not request.htmx:
+        (messages.success if changes else messages.error)(request, note)
+        return redirect("meters:meter_detail", meter_id=meter.meter_id)
+    return _cell(request, meter, note=note, refused=None if changes else note)
+
+
+@require_POST
+@permission_required(EDIT_PERMISSIONS, raise_exception=True)
+def reference_bulk_from_site(request: HttpRequest) -> HttpResponse:
+    """Set partner_reference from the site's external_id for the selected meters."""
+    ids = [i for i in (parse_uuid(v) for v in request.POST.getlist("meter")) if i][:BULK_MAX]
+    meters = Meter.objects.select_related("site").filter(meter_id__in=ids).order_by("meter_id")
+    changes, skipped = from_sites(list(meters), actor=request.user)
+    messages.success(request, f"{len(changes)} partner_reference changes queued for Leap.")
+    if skipped:
+        reasons = sorted({reason for _, reason in skipped})
+        messages.warning(request, f"{len(skipped)} skipped: {'; '.join(reasons)[:300]}")
+    return redirect(_next(request, "meters:mapping_queue"))
+
+
+def _next(request: HttpRequest, default: str) -> str:
+    """The page to return to, only if it is on this site."""
+    target = request.POST.get("next", "")
+    safe = url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure())
+    return target if target and safe else default
+
+
+@require_GET
+@permission_required("meters.view_partnerreferencechange", raise_exception=True)
+@vary_on_headers("HX-Request")
+def reference_change_list(request: HttpRequest) -> HttpResponse:
+    """Every partner_reference change, unconfirmed ones (pending, failed) first."""
+    show = request.GET.get("show", "open")
+    changes = PartnerReferenceChange.objects.select_related("meter", "by")
+    if show == "open":
+        changes = changes.filter(push_status__in=PartnerReferenceChange.OPEN_STATUSES)
+    page = Paginator(changes.order_by("-at", "-id"), 50).get_page(request.GET.get("page"))
+    context = {"page": page, "show": show, "statuses": PushStatus}
+    template = (
+        "meters/partials/reference_change_table.html"
+        if wants_partial(request)
+        else "meters/reference_changes.html"
+    )
+    return render(request, template, context)
+
+
+@require_POST
+@permission_required(EDIT_PERMISSIONS, raise_exception=True)
+def reference_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    change = get_object_or_404(PartnerReferenceChange.objects.select_related("meter"), pk=pk)
+    queued = retry_push(change, actor=request.user)
+    note = "Sending to Leap again." if queued else "This change is no longer waiting for Leap."
+    if not request.htmx:
+        messages.success(request, note)
+        return redirect(_next(request, "meters:reference_change_list"))
+    target = request.htmx.target or ""
+    if target.startswith("reference-") and not target.startswith("reference-change-"):
+        return _cell(request, change.meter, note=note)
+    change.refresh_from_db()
+    return render(
+        request, "meters/partials/reference_change_row.html", {"change": change, "note": note}
+    )

@@ -1,0 +1,270 @@
+"""Every write to mappings and partner_reference beyond one save(): history and the push to Leap."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from meters.matching import Suggestion
+from meters.models import (
+    EventKind,
+    MappingSource,
+    Meter,
+    MeterEvent,
+    PartnerReferenceChange,
+    PushStatus,
+    Site,
+)
+
+PUSH_TASK = "leapsync.tasks.push_partner_reference"
+# Leap's PartnerReference schema: 3-256 characters, none of / \ ? [ ] { } ! # $ % ^ & * ( ) < > |
+PARTNER_REFERENCE_RE = re.compile(r"^[^/\\?\[\]{}!#$%^&*()<>|]{3,256}$")
+PARTNER_REFERENCE_RULE = (
+    "partner_reference must be 3–256 characters and contain none of "
+    "/ \\ ? [ ] { } ! # $ % ^ & * ( ) < > |"
+)
+NO_SITE_LABEL = "no site yet"
+REFERENCE_BATCH = 2000
+
+
+class ReferenceRefused(ValueError):
+    """A partner_reference edit that must not be sent (invalid, or Leap's value moved on)."""
+
+
+def reference_problem(value: str) -> str | None:
+    """Why Leap would refuse `value` as a partner_reference, or None if it is acceptable."""
+    if not PARTNER_REFERENCE_RE.match(value or ""):
+        return PARTNER_REFERENCE_RULE
+    return None
+
+
+# --- mapping -----------------------------------------------------------------------------------
+
+
+def _mapping_event(meter: Meter, old: str, new: str, source: str, actor, now) -> MeterEvent:
+    return MeterEvent(
+        meter=meter,
+        kind=EventKind.SITE_MAPPED,
+        field=source,
+        old=old,
+        new=new,
+        observed_at=now,
+        user=actor,
+    )
+
+
+def _site_label(meter: Meter) -> str:
+    if meter.site_id is not None:
+        return meter.site.external_id
+    return NO_SITE_LABEL if meter.no_site_yet else ""
+
+
+@transaction.atomic
+def map_meter(meter: Meter, site: Site, *, actor: AbstractBaseUser, source: str) -> bool:
+    """Tie `meter` to `site` (source: a MappingSource); False when it already was."""
+    if meter.site_id == site.pk:
+        return False
+    now = timezone.now()
+    old = _site_label(meter)
+    meter.site, meter.no_site_yet = site, False
+    meter.mapping_source, meter.mapped_by, meter.mapped_at = source, actor, now
+    meter.save(update_fields=_MAPPING_FIELDS)
+    label = MappingSource(source).label.lower()
+    _mapping_event(meter, old, site.external_id, label, actor, now).save()
+    return True
+
+
+_MAPPING_FIELDS = ["site", "no_site_yet", "mapping_source", "mapped_by", "mapped_at", "updated_at"]
+
+
+@transaction.atomic
+def unmap_meter(meter: Meter, *, actor: AbstractBaseUser) -> bool:
+    """Put `meter` back in the review queue; False when there was nothing to undo."""
+    if meter.site_id is None and not meter.no_site_yet:
+        return False
+    old = _site_label(meter)
+    now = timezone.now()
+    meter.site, meter.no_site_yet = None, False
+    meter.mapping_source, meter.mapped_by, meter.mapped_at = "", actor, now
+    meter.save(update_fields=_MAPPING_FIELDS)
+    _mapping_event(meter, old, "", "unmapped", actor, now).save()
+    return True
+
+
+@transaction.atomic
+def mark_no_site(meter: Meter, *, actor: AbstractBaseUser) -> bool:
+    """Record that the partner has no site for `meter` yet; False when already marked."""
+    if meter.no_site_yet and meter.site_id is None:
+        return False
+    old = _site_label(meter)
+    now = timezone.now()
+    meter.site, meter.no_site_yet = None, True
+    meter.mapping_source, meter.mapped_by, meter.mapped_at = MappingSource.MANUAL, actor, now
+    meter.save(update_fields=_MAPPING_FIELDS)
+    _mapping_event(meter, old, NO_SITE_LABEL, "marked by hand", actor, now).save()
+    return True
+
+
+def _reference_matches(meters: QuerySet) -> QuerySet:
+    """Unmapped meters whose partner_reference is one site's external_id and no other meter's."""
+    shared = Meter.objects.filter(partner_reference=OuterRef("partner_reference")).exclude(
+        pk=OuterRef("pk")
+    )
+    site = Site.objects.filter(external_id=OuterRef("partner_reference"))
+    return (
+        meters.filter(site__isnull=True, no_site_yet=False)
+        .exclude(partner_reference="")
+        .filter(Exists(site))
+        .exclude(Exists(shared))
+        .order_by()
+    )
+
+
+def map_by_reference(meter_ids: Iterable[UUID]) -> int:
+    """Map these meters by exact reference match; called by the sync once per page.
+
+    One query when nothing matches (the usual page); three when some do (select, update, events).
+    """
+    ids = list(meter_ids)
+    if not ids:
+        return 0
+    return _map_matches(_reference_matches(Meter.objects.filter(meter_id__in=ids)))
+
+
+def map_unmapped_by_reference() -> int:
+    """Map every unmapped meter whose reference matches a site: on demand, after an import."""
+    total = 0
+    pks = list(_reference_matches(Meter.objects.all()).order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(pks), REFERENCE_BATCH):
+        batch = pks[start : start + REFERENCE_BATCH]
+        total += _map_matches(_reference_matches(Meter.objects.filter(pk__in=batch)))
+    return total
+
+
+def _map_matches(matches: QuerySet) -> int:
+    rows = list(matches.values_list("pk", "partner_reference"))
+    if not rows:
+        return 0
+    with transaction.atomic():
+        now = timezone.now()
+        site_pk = Site.objects.filter(external_id=OuterRef("partner_reference")).values("pk")[:1]
+        Meter.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+            site=Subquery(site_pk),
+            no_site_yet=False,
+            mapping_source=MappingSource.REFERENCE_MATCH,
+            mapped_by=None,
+            mapped_at=now,
+            updated_at=now,
+        )
+        label = MappingSource.REFERENCE_MATCH.label.lower()
+        MeterEvent.objects.bulk_create(
+            MeterEvent(
+                meter_id=pk, kind=EventKind.SITE_MAPPED, field=label, new=ref, observed_at=now
+            )
+            for pk, ref in rows
+        )
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class PlannedMapping:
+    """One line of a bulk-accept preview: this meter would be mapped to this suggestion."""
+
+    meter: Meter
+    suggestion: Suggestion
+
+
+def accept_suggestions(pairs: Sequence[tuple[Meter, Site]], *, actor: AbstractBaseUser) -> int:
+    """Apply a previewed bulk accept in one transaction; returns how many meters changed."""
+    changed = 0
+    with transaction.atomic():
+        for meter, site in pairs:
+            changed += map_meter(meter, site, actor=actor, source=MappingSource.SUGGESTION)
+    return changed
+
+
+# --- partner_reference -------------------------------------------------------------------------
+
+
+def set_partner_reference(
+    meter: Meter, value: str, *, actor: AbstractBaseUser, loaded: str | None = None
+) -> PartnerReferenceChange | None:
+    """Record the change and queue its push to Leap; None when nothing needs sending.
+
+    `meter.partner_reference` keeps mirroring Leap: the push task updates it once Leap
+    confirms. `loaded` is the value the user saw; if a sync brought another one since, the
+    edit is refused rather than overwriting Leap's newer value blindly.
+    """
+    value = value.strip()
+    problem = reference_problem(value)
+    if problem:
+        raise ReferenceRefused(problem)
+    with transaction.atomic():
+        current = Meter.objects.select_for_update().get(pk=meter.pk)
+        if loaded is not None and current.partner_reference != loaded:
+            raise ReferenceRefused(
+                f"Leap's partner_reference changed from “{loaded or '(empty)'}” to "
+                f"“{current.partner_reference or '(empty)'}” since this page was loaded "
+                "(a sync brought the new value). Nothing was sent; check it and edit again."
+            )
+        _supersede_open(current)
+        meter.partner_reference = current.partner_reference
+        if value == current.partner_reference:
+            return None
+        change = PartnerReferenceChange.objects.create(
+            meter=current, old=current.partner_reference, new=value, by=actor
+        )
+        transaction.on_commit(lambda: async_task(PUSH_TASK, change.pk))
+    return change
+
+
+def _supersede_open(meter: Meter) -> None:
+    meter.reference_changes.filter(push_status__in=PartnerReferenceChange.OPEN_STATUSES).update(
+        push_status=PushStatus.SUPERSEDED
+    )
+
+
+def set_references_from_sites(
+    meters: Iterable[Meter], *, actor: AbstractBaseUser
+) -> tuple[list[PartnerReferenceChange], list[tuple[Meter, str]]]:
+    """Set each mapped meter's partner_reference to its site's external_id.
+
+    Returns the changes queued and the (meter, reason) pairs skipped.
+    """
+    changes, skipped = [], []
+    for meter in meters:
+        if meter.site_id is None:
+            skipped.append((meter, "not mapped to a site"))
+            continue
+        try:
+            change = set_partner_reference(
+                meter, meter.site.external_id, actor=actor, loaded=meter.partner_reference
+            )
+        except ReferenceRefused as refused:
+            skipped.append((meter, str(refused)))
+            continue
+        if change is None:
+            skipped.append((meter, "already set"))
+        else:
+            changes.append(change)
+    return changes, skipped
+
+
+@transaction.atomic
+def retry_push(change: PartnerReferenceChange, *, actor: AbstractBaseUser) -> bool:
+    """Queue another push of an unconfirmed change; False when it is no longer open."""
+    change = PartnerReferenceChange.objects.select_for_update().get(pk=change.pk)
+    if not change.is_open:
+        return False
+    change.push_status = PushStatus.PENDING
+    change.save(update_fields=["push_status"])
+    transaction.on_commit(lambda: async_task(PUSH_TASK, change.pk))
+    return True

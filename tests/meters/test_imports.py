@@ -1,0 +1,111 @@
+"""CSV import of sites: bad rows, files that are not CSV, idempotent re-import, the command."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from meters.imports import ImportFileError, import_sites
+from meters.models import Meter, Site
+from tests.meters.factories import MeterFactory
+
+pytestmark = pytest.mark.django_db
+
+GOOD = (
+    "External ID,Name,Address,Postal Code,Utility Account Number,Extra\n"
+    "S-1,Acme,12 Main St,94110,ACC-1,x\n"
+    "S-2,Bob's Shop,1 Oak Ave,94111,,y\n"
+)
+
+
+def _run(text: str | bytes, **kwargs):
+    data = text.encode() if isinstance(text, str) else text
+    return import_sites(io.BytesIO(data), **kwargs)
+
+
+def test_import_creates_sites_from_header_aliases():
+    report = _run(GOOD)
+    assert (report.created, report.updated, report.error_count) == (2, 0, 0)
+    site = Site.objects.get(external_id="S-1")
+    assert (site.name, site.street, site.postal_code) == ("Acme", "12 Main St", "94110")
+    assert site.utility_account_number == "ACC-1" and site.imported_at is not None
+    assert report.ignored_columns == ["Extra"]
+
+
+def test_import_same_file_again_changes_nothing():
+    _run(GOOD)
+    before = list(Site.objects.values_list("external_id", "updated_at", "imported_at"))
+    report = _run(GOOD)
+    assert (report.created, report.updated, report.unchanged) == (0, 0, 2)
+    assert list(Site.objects.values_list("external_id", "updated_at", "imported_at")) == before
+
+
+def test_import_updates_changed_rows_and_keeps_columns_the_file_lacks():
+    _run(GOOD)
+    report = _run("external_id,name\nS-1,Acme Corp\n")
+    assert (report.created, report.updated) == (0, 1)
+    site = Site.objects.get(external_id="S-1")
+    assert site.name == "Acme Corp" and site.street == "12 Main St"
+
+
+def test_import_reports_bad_rows_with_line_and_reason_and_imports_the_rest():
+    text = (
+        "external_id,name,postal_code\n"
+        "S-1,Good,94110\n"
+        ",No id,1\n"
+        "S-1,Duplicate,2\n"
+        "S-3,Too,many,fields\n"
+        f"S-4,{'x' * 300},3\n"
+        "S-5,Also good,94112\n"
+    )
+    report = _run(text)
+    assert report.created == 2
+    assert report.errors == [
+        (3, "external_id is empty"),
+        (4, "external_id S-1 repeats line 2"),
+        (5, "has 4 fields, the header has 3"),
+        (6, "name is longer than 256 characters"),
+    ]
+    assert set(Site.objects.values_list("external_id", flat=True)) == {"S-1", "S-5"}
+
+
+def test_import_dry_run_writes_nothing():
+    report = _run(GOOD, dry_run=True)
+    assert report.created == 2 and not Site.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", "not a CSV"),
+        (b"external_id,name\nS-1,a\x00b\n", "binary"),
+        (b"", "empty"),
+        (b"site,name\nS-1,x\n", "no external_id column"),
+    ],
+)
+def test_import_refuses_files_that_are_not_csv_or_lack_the_column(data, message):
+    with pytest.raises(ImportFileError, match=message):
+        _run(data)
+    assert not Site.objects.exists()
+
+
+def test_import_sites_command_reports_and_maps_by_reference(tmp_path, capsys):
+    meter = MeterFactory(partner_reference="S-1")
+    path = tmp_path / "sites.csv"
+    path.write_text(GOOD + ",missing id,,,,\n")
+    call_command("import_sites", str(path))
+    out, err = capsys.readouterr()
+    assert "2 new" in out and "1 meters mapped by reference" in out
+    assert "line 4: external_id is empty" in err
+    assert Meter.objects.get(pk=meter.pk).site.external_id == "S-1"
+
+
+def test_import_sites_command_fails_clearly_on_a_bad_file(tmp_path):
+    path = tmp_path / "sites.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(CommandError, match="no external_id column"):
+        call_command("import_sites", str(path))
+    with pytest.raises(CommandError, match="Cannot read"):
+        call_command("import_sites", str(tmp_path / "missing.csv"))

@@ -1,0 +1,145 @@
+"""Pushing partner_reference changes to the in-process Leap simulator: confirmed, refused, unreachable."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from leapsync import tasks
+from leapsync.client import LeapClient
+from leapsync.sync import sync_full, sync_incremental
+from meters import services
+from meters.models import EventKind, Meter, PushStatus, Site
+from meters.pushes import push_change
+from meters.services import set_partner_reference
+from tests.leapsync.conftest import API_KEY
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def user():
+    return get_user_model().objects.create_user("olivia")
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    calls = []
+    monkeypatch.setattr(services, "async_task", lambda *args: calls.append(args))
+    return calls
+
+
+@pytest.fixture
+def synced(leap):
+    sync_full(client=leap)
+    return Meter.objects.exclude(partner_reference="").order_by("meter_id").first()
+
+
+def _leap_reference(simulator, meter: Meter):
+    return simulator.find(str(meter.meter_id)).partner_reference
+
+
+def test_push_confirmed_updates_leap_the_meter_and_history(simulator, leap, synced, user, queued):
+    change = set_partner_reference(synced, "SITE-0001", actor=user)
+    assert push_change(change.pk, client=leap).endswith("pushed")
+    change.refresh_from_db()
+    assert change.push_status == PushStatus.PUSHED and change.pushed_at and change.attempts == 1
+    assert '"partner_reference": "SITE-0001"' in change.leap_answer
+    assert _leap_reference(simulator, synced) == "SITE-0001"
+    meter = Meter.objects.get(pk=synced.pk)
+    assert meter.partner_reference == "SITE-0001"
+    event = meter.events.get(kind=EventKind.PARTNER_REFERENCE, user=user)
+    assert (event.old, event.new) == (change.old, "SITE-0001")
+    # The next sync brings Leap's value back: it agrees, so no new reference event.
+    sync_incremental(client=leap)
+    assert meter.events.filter(kind=EventKind.PARTNER_REFERENCE).count() == 1
+
+
+def test_push_refused_by_leap_is_failed_with_its_answer(leap, synced, user, queued):
+    unknown = Meter.objects.create(meter_id=uuid.uuid4(), partner_reference="x-ref")
+    change = set_partner_reference(unknown, "SITE-0002", actor=user)
+    push_change(change.pk, client=leap)
+    change.refresh_from_db()
+    assert change.push_status == PushStatus.FAILED and change.attempts == 1
+    assert "Leap refused" in change.error and "Meter not found" in change.error
+    assert '"status": 404' in change.leap_answer
+    assert Meter.objects.get(pk=unknown.pk).partner_reference == "x-ref"
+
+
+def test_push_with_leap_unreachable_stays_pending_and_retry_succeeds(
+    simulator, synced, user, queued
+):
+    client = LeapClient(
+        "http://leap.test",
+        API_KEY,
+        transport=simulator.transport(),
+        max_retries=1,
+        sleep=lambda seconds: None,
+    )
+    change = set_partner_reference(synced, "SITE-0003", actor=user)
+    simulator.faults(1.0, ["503"])
+    push_change(change.pk, client=client)
+    change.refresh_from_db()
+    assert change.push_status == PushStatus.PENDING and change.attempts == 1
+    assert change.error.startswith("Leap unreachable")
+    assert Meter.objects.get(pk=synced.pk).partner_reference == change.old  # never silently ahead
+    simulator.faults(0.0)
+    services.retry_push(change, actor=user)
+    push_change(change.pk, client=client)
+    change.refresh_from_db()
+    assert change.push_status == PushStatus.PUSHED and change.attempts == 2
+    assert _leap_reference(simulator, synced) == "SITE-0003"
+
+
+def test_push_refuses_when_leap_moved_on_before_the_push(simulator, leap, synced, user, queued):
+    change = set_partner_reference(synced, "SITE-0004", actor=user)
+    Meter.objects.filter(pk=synced.pk).update(partner_reference="set-in-portal")  # a sync ran
+    push_change(change.pk, client=leap)
+    change.refresh_from_db()
+    assert change.push_status == PushStatus.FAILED and "Not sent" in change.error
+    assert _leap_reference(simulator, synced) != "SITE-0004"
+
+
+def test_push_of_superseded_change_sends_nothing(leap, synced, user, queued):
+    first = set_partner_reference(synced, "SITE-0005", actor=user)
+    set_partner_reference(synced, "SITE-0006", actor=user)
+    assert push_change(first.pk, client=leap).endswith("nothing to push")
+
+
+def test_end_to_end_edit_in_the_ui_reaches_the_simulator(
+    simulator, leap, synced, ops_client, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Inline edit → change recorded → django-q task (run inline here) → Leap has the value."""
+    monkeypatch.setattr(services, "async_task", lambda name, pk: tasks.push_partner_reference(pk))
+    monkeypatch.setattr(LeapClient, "from_settings", classmethod(lambda cls, **kw: leap))
+    monkeypatch.setattr(LeapClient, "close", lambda self: None)
+    site = Site.objects.create(external_id="SITE-E2E", name="E2E")
+    services.map_meter(
+        synced, site, actor=get_user_model().objects.get(username="olivia"), source="manual"
+    )
+    url = reverse("meters:meter_reference_from_site", args=[synced.meter_id])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = ops_client.post(
+            url, {"loaded": synced.partner_reference}, headers={"HX-Request": "true"}
+        )
+    assert response.status_code == 200
+    truth = simulator.truth()
+    details = truth.get("details", truth)
+    raw = details[str(synced.meter_id)]
+    raw = raw.get("details", raw)
+    assert raw["partner_reference"] == "SITE-E2E"
+    assert Meter.objects.get(pk=synced.pk).partner_reference == "SITE-E2E"
+
+
+def test_sync_maps_new_meters_by_reference(simulator, leap):
+    counts = Counter(m.partner_reference for m in simulator.meters() if m.partner_reference)
+    unique = [ref for ref, n in counts.items() if n == 1][:10]
+    Site.objects.bulk_create(Site(external_id=r, name=r) for r in unique)
+    sync_full(client=leap)
+    mapped = Meter.objects.filter(mapping_source="reference_match")
+    assert set(mapped.values_list("partner_reference", flat=True)) == set(unique)
+    assert all(m.site.external_id == m.partner_reference for m in mapped.select_related("site"))
