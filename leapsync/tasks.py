@@ -11,6 +11,7 @@ from django_q.models import Schedule
 from leapsync import sync
 from leapsync.client import LeapClient
 from leapsync.models import RunStatus, SyncRun
+from leapsync.webhooks.services import run_refresh
 
 
 class SyncFailed(RuntimeError):
@@ -33,6 +34,14 @@ def refresh_meters(meter_ids: Iterable[str], trigger: str = "task") -> str:
     return _outcome(sync.sync_refresh(meter_ids, trigger=trigger))
 
 
+def push_partner_reference(change_pk: int) -> str:
+    """Send one recorded partner_reference change to Leap (meters.pushes records the answer)."""
+    from meters.pushes import push_change
+
+    with LeapClient.from_settings() as client:
+        return push_change(change_pk, client=client)
+
+
 def send_digests() -> str:
     """Send the managers' digests due today; each period at most once, failures retried."""
     from enrollments.services import send_due_digests
@@ -45,14 +54,6 @@ def digest_cron() -> str:
     """Daily at DIGEST_SEND_TIME; django-q2 reads cron in TIME_ZONE, so it is local time."""
     hour, minute = settings.DIGEST_SEND_TIME.split(":")
     return f"{int(minute)} {int(hour)} * * *"
-
-
-def push_partner_reference(change_pk: int) -> str:
-    """Send one recorded partner_reference change to Leap (meters.pushes records the answer)."""
-    from meters.pushes import push_change
-
-    with LeapClient.from_settings() as client:
-        return push_change(change_pk, client=client)
 
 
 def _outcome(runs: list[SyncRun]) -> str:
@@ -104,16 +105,16 @@ def schedule_specs() -> list[ScheduleSpec]:
             cron=settings.SYNC_STALE_CRON,
         ),
         ScheduleSpec(
-            name="actions: follow-up (missed deadlines, deadline alerts)",
-            func="actions.tasks.follow_up",
-            schedule_type=Schedule.MINUTES,
-            minutes=30,
-        ),
-        ScheduleSpec(
             name="enrollments: managers' deadline digests",
             func="leapsync.tasks.send_digests",
             schedule_type=Schedule.CRON,
             cron=digest_cron(),
+        ),
+        ScheduleSpec(
+            name="actions: follow-up (missed deadlines, deadline alerts)",
+            func="actions.tasks.follow_up",
+            schedule_type=Schedule.MINUTES,
+            minutes=30,
         ),
     ]
 
@@ -139,3 +140,11 @@ def ensure_schedules() -> list[tuple[Schedule, bool]]:
         )
         results.append((schedule, created))
     return results
+
+
+def run_webhook_refresh(refresh_id: int) -> str:
+    """Drain the webhook events queued for one coalesced refresh (see leapsync.webhooks)."""
+    refresh = run_refresh(refresh_id)
+    return (
+        f"{refresh}: {refresh.event_count} events, {refresh.meter_count} meters" if refresh else ""
+    )

@@ -13,6 +13,7 @@ urlpatterns = [
     path("sync/", views.sync_run_list, name="sync_run_list"),
     path("sync/run/", views.sync_run_start, name="sync_run_start"),
     path("sync/<int:pk>/", views.sync_run_detail, name="sync_run_detail"),
+    path("webhooks/", include("leapsync.webhooks.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
 ]
