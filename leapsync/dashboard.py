@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import Count, Min
+from django.db.models import Count, Max, Min
 from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
@@ -149,3 +149,37 @@ def recent_events(limit: int = 15) -> list[MeterEvent]:
     return list(
         MeterEvent.objects.select_related("meter", "user").order_by("-observed_at", "-id")[:limit]
     )
+
+
+@dataclass
+class GroupAlert:
+    """Market group moves of one program and delivery period, seen in the alert window."""
+
+    program: str
+    period: str
+    moves: int
+    latest: datetime
+    url: str
+
+
+def market_group_alerts(now: datetime, days: int = 7) -> list[GroupAlert]:
+    """Market group changes the sync saw lately, per program and period (Use Case C).
+
+    Leap lists only current and upcoming periods, so every such change matters to a dispatch
+    system that works by group: each links to that period's roster.
+    """
+    rows = (
+        MeterEvent.objects.filter(
+            kind=EventKind.MARKET_GROUP, observed_at__gte=now - timedelta(days=days)
+        )
+        .values("field")
+        .annotate(moves=Count("pk"), latest=Max("observed_at"))
+        .order_by("-latest")[:20]
+    )
+    alerts = []
+    for row in rows:
+        program, _, period = row["field"].partition(" ")
+        query = urlencode({"program": program, "period": period})
+        url = f"{reverse('enrollments:market_group_list')}?{query}"
+        alerts.append(GroupAlert(program, period, row["moves"], row["latest"], url))
+    return alerts

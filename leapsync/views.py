@@ -37,6 +37,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "health": figures.sync_health(now),
         "freshness_minutes": settings.SYNC_FRESHNESS_MINUTES,
         "events": figures.recent_events(),
+        "group_alerts": figures.market_group_alerts(now),
     }
     return render(request, "leapsync/dashboard.html", context)
 

@@ -11,8 +11,8 @@ from django.utils import timezone
 from pytest_django.asserts import assertTemplateNotUsed, assertTemplateUsed
 
 from leapsync.models import QuarantinedPayload, RunStatus, SyncCursor, SyncRun
-from leapsync.sync import sync_full
-from meters.models import EventKind
+from leapsync.sync import sync_full, sync_incremental
+from meters.models import EventKind, MeterEvent
 from tests.helpers import count_get_queries
 from tests.meters.factories import (
     MeterEventFactory,
@@ -144,6 +144,23 @@ def test_dashboard_with_synced_data_and_escaped_feed(ops_client, leap):
     assert sum(f.value for f in response.context["statuses"]) > 0
     assert response.context["deadlines"]
     assert SCRIPT not in response.content.decode()
+
+
+def test_dashboard_alerts_market_group_moves_with_a_link_to_the_roster(ops_client, leap, simulator):
+    sync_full(client=leap)
+    simulator.mutate(0.5, seed=21)
+    sync_incremental(client=leap, now=simulator.now)
+    moves = MeterEvent.objects.filter(kind="market_group")
+    assert moves.exists()
+    response = ops_client.get(reverse("dashboard"))
+    alerts = response.context["group_alerts"]
+    assert alerts
+    for alert in alerts:
+        assert alert.moves == moves.filter(field=f"{alert.program} {alert.period}").count()
+    program, _, period = moves.first().field.partition(" ")
+    assert any(a.program == program and a.period == period for a in alerts)
+    assert reverse("enrollments:market_group_list") in alerts[0].url
+    assert "Market group changes" in response.content.decode()
 
 
 def test_dashboard_query_count_is_flat(ops_client):
