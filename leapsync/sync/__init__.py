@@ -27,6 +27,7 @@ from leapsync.models import Stream, SyncMode, SyncRun
 from leapsync.sync.common import PageContext, RunStats
 from leapsync.sync.details import apply_details_page
 from leapsync.sync.enrollments import apply_enrollments_page
+from leapsync.sync.planner import PlannerStatistics
 from leapsync.sync.runs import StreamBusy, current_cursor, heartbeat, stream_run
 from meters.models import EventKind, Meter, MeterEvent
 
@@ -165,6 +166,7 @@ def _run(
     run = None
     own_client = client is None
     client = client or LeapClient.from_settings()
+    planner = PlannerStatistics()
     try:
         with relaxed_commits(), stream_run(stream, mode, trigger=trigger, stats=stats) as run:
             run.requested_meters = len(requested or ())
@@ -172,6 +174,7 @@ def _run(
                 heartbeat(run)
                 _APPLY[stream](page.meters, PageContext(run, stats, timezone.now()))
                 stats.pages += 1
+                planner.after_page(stream, stats.created + stats.updated)
                 save_progress(run, stats)
                 reset_queries()  # with DEBUG on, Django would keep every query of the run
                 if progress:

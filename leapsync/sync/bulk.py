@@ -97,7 +97,9 @@ def _copy(model, fields, defaults, rows, conflict, update) -> None:
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging}"
             + _conflict_sql(quote, fields, conflict, update)
         )
-        raw.execute(f"DELETE FROM {staging}")
+        # TRUNCATE, not DELETE: autovacuum never visits temporary tables, so deleted rows would
+        # pile up and every later page would scan them again.
+        raw.execute(f"TRUNCATE {staging}")
 
 
 def _copy_rows(raw, table: str, columns: str, fields, defaults, rows) -> None:

@@ -217,3 +217,20 @@ def test_two_runs_at_once_one_runs_one_exits_cleanly():
         thread.join()
     assert sorted(run.status for run in results) == [RunStatus.SKIPPED, RunStatus.SUCCEEDED]
     assert Meter.objects.count() == 200
+
+
+def test_planner_statistics_are_refreshed_as_a_run_grows_the_tables():
+    from django.test.utils import CaptureQueriesContext
+
+    from leapsync.sync.planner import PlannerStatistics
+
+    planner = PlannerStatistics()
+    with CaptureQueriesContext(connection) as captured:
+        for written in (500, 1000, 1500, 4100, 5000, 20000):
+            planner.after_page("enrollments", written)
+    analyses = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("ANALYZE")]
+    if connection.vendor == "postgresql":
+        assert len(analyses) == 3  # at 1,000, 4,000 and 16,000 meters written
+        assert '"enrollments_programenrollment"' in analyses[0]
+    else:
+        assert analyses == []
