@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from leapsync import views
+from leapsync import health, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -14,6 +14,8 @@ urlpatterns = [
     path("sync/run/", views.sync_run_start, name="sync_run_start"),
     path("sync/<int:pk>/", views.sync_run_detail, name="sync_run_detail"),
     path("webhooks/", include("leapsync.webhooks.urls")),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
 ]
