@@ -6,3 +6,6 @@ from django.apps import AppConfig
 class LeapsyncConfig(AppConfig):
     name = "leapsync"
     verbose_name = "Leap sync"
+
+    def ready(self) -> None:
+        from leapsync import lookups  # noqa: F401  (registers the `__any` lookup)

@@ -136,7 +136,7 @@ def map_by_reference(meter_ids: Iterable[UUID]) -> int:
     ids = list(meter_ids)
     if not ids:
         return 0
-    return _map_matches(_reference_matches(Meter.objects.filter(meter_id__in=ids)))
+    return _map_matches(_reference_matches(Meter.objects.filter(meter_id__any=ids)))
 
 
 def map_unmapped_by_reference() -> int:
@@ -145,7 +145,7 @@ def map_unmapped_by_reference() -> int:
     pks = list(_reference_matches(Meter.objects.all()).order_by("pk").values_list("pk", flat=True))
     for start in range(0, len(pks), REFERENCE_BATCH):
         batch = pks[start : start + REFERENCE_BATCH]
-        total += _map_matches(_reference_matches(Meter.objects.filter(pk__in=batch)))
+        total += _map_matches(_reference_matches(Meter.objects.filter(pk__any=batch)))
     return total
 
 
@@ -156,7 +156,7 @@ def _map_matches(matches: QuerySet) -> int:
     with transaction.atomic():
         now = timezone.now()
         site_pk = Site.objects.filter(external_id=OuterRef("partner_reference")).values("pk")[:1]
-        Meter.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+        Meter.objects.filter(pk__any=[pk for pk, _ in rows]).update(
             site=Subquery(site_pk),
             no_site_yet=False,
             mapping_source=MappingSource.REFERENCE_MATCH,

@@ -238,9 +238,13 @@ def _stored_ids(stream: str, among: list[UUID] | None = None):
         meters = meters.exclude(details_hash="")
     else:
         meters = meters.filter(enrollment__isnull=False)
-    if among is not None:
-        meters = meters.filter(meter_id__in=among)
-    return meters.values_list("pk", "meter_id").iterator(chunk_size=5000)
+    rows = meters.values_list("pk", "meter_id").iterator(chunk_size=5000)
+    if among is None:
+        return rows
+    # Filtered here rather than in SQL: a stale refresh may name more meters than SQLite
+    # accepts parameters in one statement.
+    wanted = set(among)
+    return (row for row in rows if row[1] in wanted)
 
 
 def _flag_missing(run: SyncRun, stats: RunStats, stored: Iterator[tuple[int, UUID]]) -> None:
@@ -252,7 +256,7 @@ def _flag_missing(run: SyncRun, stats: RunStats, stored: Iterator[tuple[int, UUI
     now = timezone.now()
     for chunk in batched(missing, 1000):
         with transaction.atomic():
-            Meter.objects.filter(pk__in=[pk for pk, _ in chunk]).update(
+            Meter.objects.filter(pk__any=[pk for pk, _ in chunk]).update(
                 missing_from_leap=True, missing_since=now
             )
             MeterEvent.objects.bulk_create(

@@ -54,6 +54,7 @@ class PageWrites:
     """Every child-row write of a page, collected first and then issued in bulk."""
 
     now: datetime
+    fresh: set[int]  # meters seen by this stream for the first time: no stored child rows
     enrollments: list[dict] = field(default_factory=list)
     programs: list[dict] = field(default_factory=list)
     unlisted_program_ids: list[int] = field(default_factory=list)
@@ -103,9 +104,12 @@ def _write_children(changed: list[ChangedMeter], pks: dict[UUID, int], ctx: Page
     if not changed:
         return
     meter_pks = [pks[item.meter_id] for item in changed]
+    # Child rows exist only for meters whose enrollment was stored before; a first sight
+    # (all of a first full sync) needs no lookups and can be inserted without upserting.
+    tracked = [pks[item.meter_id] for item in changed if _tracked(item)]
     programs = _grouped(
         ProgramEnrollment,
-        meter_pks,
+        tracked,
         "pk",
         *PROGRAM_KEY[1:],
         "delivery_period",
@@ -115,20 +119,20 @@ def _write_children(changed: list[ChangedMeter], pks: dict[UUID, int], ctx: Page
         "listed",
     )
     actions = _grouped(
-        RequiredAction, meter_pks, "pk", *ACTION_KEY[1:], "action_description", "resolved_at"
+        RequiredAction, tracked, "pk", *ACTION_KEY[1:], "action_description", "resolved_at"
     )
     schedule = _grouped(
         ParticipationPeriod,
-        meter_pks,
+        tracked,
         "participation_preference",
         "start_time",
         "end_time",
         "reason",
     )
-    writes = PageWrites(now=ctx.now)
+    writes = PageWrites(now=ctx.now, fresh=set(meter_pks) - set(tracked))
     for item in changed:
         pk = pks[item.meter_id]
-        track = item.previous is not None and item.previous.enrollment_hash is not None
+        track = _tracked(item)
         if track and item.previous.global_enrollment_status != (
             item.record.global_enrollment_status or ""
         ):
@@ -148,9 +152,13 @@ def _write_children(changed: list[ChangedMeter], pks: dict[UUID, int], ctx: Page
     _flush_writes(writes, meter_pks)
 
 
+def _tracked(item: ChangedMeter) -> bool:
+    return item.previous is not None and item.previous.enrollment_hash is not None
+
+
 def _grouped(model, meter_pks: list[int], *columns: str) -> dict[int, list[dict]]:
     groups: dict[int, list[dict]] = defaultdict(list)
-    for row in model.objects.filter(meter_id__in=meter_pks).values("meter_id", *columns):
+    for row in model.objects.filter(meter_id__any=meter_pks).values("meter_id", *columns):
         groups[row["meter_id"]].append(row)
     return groups
 
@@ -192,16 +200,18 @@ def stale_after(record: EnrollmentRecord) -> datetime | None:
 
 
 def _flush_writes(writes: PageWrites, meter_pks: list[int]) -> None:
-    bulk.write(
+    _upsert(
         MeterEnrollment,
         writes.enrollments,
+        writes.fresh,
         conflict=["meter_id"],
         update=[name for name in MeterEnrollment.SYNCED_FIELDS],
     )
     _flush_programs(writes, meter_pks)
-    bulk.write(
+    _upsert(
         RequiredAction,
         writes.actions,
+        writes.fresh,
         conflict=ACTION_KEY,
         update=[
             "action_description",
@@ -212,18 +222,31 @@ def _flush_writes(writes: PageWrites, meter_pks: list[int]) -> None:
         ],
     )
     if writes.resolved_action_ids:
-        RequiredAction.objects.filter(pk__in=writes.resolved_action_ids).update(
+        RequiredAction.objects.filter(pk__any=writes.resolved_action_ids).update(
             resolved_at=writes.now
         )
     if writes.participation_replaced:
-        ParticipationPeriod.objects.filter(meter_id__in=writes.participation_replaced).delete()
+        stored = [pk for pk in writes.participation_replaced if pk not in writes.fresh]
+        ParticipationPeriod.objects.filter(meter_id__any=stored).delete()
         bulk.write(ParticipationPeriod, writes.participation)
 
 
-def _flush_programs(writes: PageWrites, meter_pks: list[int]) -> None:
+def _upsert(model, rows: list[dict], fresh: set[int], *, conflict, update) -> None:
+    """Plain inserts for first-seen meters' rows, upserts for the rest."""
+    bulk.write(model, [row for row in rows if row["meter_id"] in fresh])
     bulk.write(
+        model,
+        [row for row in rows if row["meter_id"] not in fresh],
+        conflict=conflict,
+        update=update,
+    )
+
+
+def _flush_programs(writes: PageWrites, meter_pks: list[int]) -> None:
+    _upsert(
         ProgramEnrollment,
         writes.programs,
+        writes.fresh,
         conflict=PROGRAM_KEY,
         update=[
             "delivery_period",
@@ -235,18 +258,18 @@ def _flush_programs(writes: PageWrites, meter_pks: list[int]) -> None:
         ],
     )
     if writes.unlisted_program_ids:
-        ProgramEnrollment.objects.filter(pk__in=writes.unlisted_program_ids).update(listed=False)
+        ProgramEnrollment.objects.filter(pk__any=writes.unlisted_program_ids).update(listed=False)
     if not writes.deadlines:
         return
     ids = {
         (meter_id, program, start): pk
         for pk, meter_id, program, start in ProgramEnrollment.objects.filter(
-            meter_id__in=meter_pks, listed=True
+            meter_id__any=meter_pks, listed=True
         ).values_list("pk", *PROGRAM_KEY)
     }
     if writes.relisted_program_ids:  # periods stored before: their deadlines are replaced
         EnrollmentDeadline.objects.filter(
-            program_enrollment_id__in=writes.relisted_program_ids
+            program_enrollment_id__any=writes.relisted_program_ids
         ).delete()
     bulk.write(
         EnrollmentDeadline,

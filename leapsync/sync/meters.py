@@ -43,7 +43,7 @@ def load_meters(
     """The stored meters of a page, as light records (no model instances, no raw JSON)."""
     extra = _STORED_ENROLLMENT if with_enrollment else ()
     names = Meter.IDENTIFIER_FIELDS
-    rows = Meter.objects.filter(meter_id__in=list(meter_ids)).values_list(
+    rows = Meter.objects.filter(meter_id__any=list(meter_ids)).values_list(
         "meter_id", *names, *_STORED, *extra
     )
     stored = {}
@@ -133,7 +133,7 @@ def upsert_meters(rows: list[dict[str, Any]], fields: Sequence[str]) -> None:
 def clear_missing(meter_ids: list[UUID]) -> None:
     """Unflag meters that are back in Leap but otherwise unchanged (one UPDATE)."""
     if meter_ids:
-        Meter.objects.filter(meter_id__in=meter_ids).update(
+        Meter.objects.filter(meter_id__any=meter_ids).update(
             missing_from_leap=False, missing_since=None
         )
 
@@ -142,4 +142,4 @@ def pk_map(meter_ids: Iterable[UUID]) -> dict[UUID, int]:
     ids = list(meter_ids)
     if not ids:
         return {}
-    return dict(Meter.objects.filter(meter_id__in=ids).values_list("meter_id", "pk"))
+    return dict(Meter.objects.filter(meter_id__any=ids).values_list("meter_id", "pk"))

@@ -5,7 +5,7 @@ minutes. Until PostgreSQL analyses them, it plans each page's lookups for the ti
 last saw and picks whole-table scans, so every page gets slower as the tables grow (measured
 at 100,000 meters: one page's reference-matching query took 220 ms before ANALYZE and 4 ms
 after). Autovacuum would catch up eventually, and some servers run without it; the engine
-therefore analyses the tables a stream writes each time the rows it has written grow fourfold.
+therefore analyses the tables a stream writes each time the rows it has written grow eightfold.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from meters.models import Meter, MeterEvent
 logger = logging.getLogger("leapsync.sync")
 
 FIRST_ANALYZE_AT = 1000
-GROWTH_FACTOR = 4
+GROWTH_FACTOR = 8
 
 TABLES = {
     Stream.DETAILS: (Meter, MeterEvent),
@@ -44,7 +44,7 @@ TABLES = {
 
 
 class PlannerStatistics:
-    """Per run: ANALYZE the stream's tables at 1,000, 4,000, 16,000 ... meters written."""
+    """Per run: ANALYZE the stream's tables at 1,000, 8,000, 64,000 ... meters written."""
 
     def __init__(self) -> None:
         self.next_at = FIRST_ANALYZE_AT
