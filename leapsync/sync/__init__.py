@@ -28,6 +28,7 @@ from leapsync.sync.common import PageContext, RunStats
 from leapsync.sync.details import apply_details_page
 from leapsync.sync.enrollments import apply_enrollments_page
 from leapsync.sync.planner import PlannerStatistics
+from leapsync.sync.prefetch import prefetched
 from leapsync.sync.runs import StreamBusy, current_cursor, heartbeat, stream_run
 from meters.models import EventKind, Meter, MeterEvent
 
@@ -170,7 +171,7 @@ def _run(
     try:
         with relaxed_commits(), stream_run(stream, mode, trigger=trigger, stats=stats) as run:
             run.requested_meters = len(requested or ())
-            for page in _pages(client, stream, filter_list):
+            for page in prefetched(_pages(client, stream, filter_list)):
                 heartbeat(run)
                 _APPLY[stream](page.meters, PageContext(run, stats, timezone.now()))
                 stats.pages += 1

@@ -1,0 +1,52 @@
+"""Fetching Leap's next page while the current one is written."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_DONE = object()
+
+
+def prefetched(pages: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Iterate `pages` in a background thread, keeping up to `depth` pages ready.
+
+    A page spends most of its time in the database; meanwhile the next one is downloaded and
+    decoded. Errors from the source surface here, in order; leaving the loop early stops the
+    thread at its next page.
+    """
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                while not stop.is_set():
+                    try:
+                        ready.put((page, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put((_DONE, None))
+        except BaseException as error:  # noqa: BLE001  (handed to the consumer, who re-raises it)
+            ready.put((_DONE, error))
+
+    worker = threading.Thread(target=produce, name="leap-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            page, error = ready.get()
+            if page is _DONE:
+                if error is not None:
+                    raise error
+                return
+            yield page
+    finally:
+        stop.set()
+        worker.join(timeout=5)
