@@ -3,12 +3,14 @@ its link carries, so a number and the list behind it can never disagree."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import Count, Max, Min
+from django.core.cache import cache
+from django.db.models import Count, Max, Min, Q
 from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
@@ -19,6 +21,9 @@ from meters.filters import DEADLINE_BUCKETS, MeterFilterSet
 from meters.models import EventKind, Meter, MeterEvent
 
 IN_LEAP = {"missing": "false"}
+# The cached figures' lifetime: short enough that the time-relative ones (24 h deltas, deadline
+# buckets, "within 7 days") roll over within a minute of the clock crossing a boundary.
+CACHE_SECONDS = 60
 
 
 @dataclass
@@ -37,6 +42,43 @@ def meters_url(params: dict[str, str]) -> str:
 def filtered_count(params: dict[str, str]) -> int:
     data = QueryDict(urlencode(params))  # a QueryDict, as in a request: multi-value widgets need it
     return MeterFilterSet(data, queryset=Meter.objects.all()).qs.count()
+
+
+def inventory_figures(now: datetime) -> dict:
+    """The whole-inventory figures, computed once per change rather than once per view.
+
+    Each is an aggregate over every meter (~0.7 s of SQL together at 100,000 meters), so they
+    are cached under a key made of what changes them: the latest sync run and any run still
+    going (their page count and finish time move as they write), and the latest MeterEvent
+    (people's edits that move a figure, such as a site mapping, write one). A change therefore
+    shows on the next view; `computed_at` is shown as "as of".
+    """
+    key = _figures_key()
+    figures = cache.get(key)
+    if figures is None:
+        figures = {
+            "computed_at": now,
+            "statuses": status_figures(now),
+            "readiness": readiness_figures(),
+            "action_buckets": action_figures(),
+            "deadlines": next_deadlines(now),
+            "group_alerts": market_group_alerts(now),
+        }
+        cache.set(key, figures, CACHE_SECONDS)
+    return figures
+
+
+def _figures_key() -> str:
+    """What the figures depend on, in two indexed queries (latest and running runs, last event)."""
+    latest_run = SyncRun.objects.order_by("-pk").values("pk")[:1]
+    runs = list(
+        SyncRun.objects.filter(Q(pk__in=latest_run) | Q(status=RunStatus.RUNNING))
+        .order_by("pk")
+        .values_list("pk", "pages", "finished_at")
+    )
+    event = MeterEvent.objects.order_by("-pk").values_list("pk", flat=True).first()
+    digest = hashlib.sha256(repr((runs, event)).encode()).hexdigest()[:32]
+    return f"leapsync:dashboard:{digest}"
 
 
 def status_figures(now: datetime) -> list[Figure]:

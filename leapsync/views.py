@@ -30,14 +30,10 @@ RUN_TASKS = {
 def dashboard(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     context = {
-        "statuses": figures.status_figures(now),
-        "readiness": figures.readiness_figures(),
-        "action_buckets": figures.action_figures(),
-        "deadlines": figures.next_deadlines(now),
+        **figures.inventory_figures(now),
         "health": figures.sync_health(now),
         "freshness_minutes": settings.SYNC_FRESHNESS_MINUTES,
         "events": figures.recent_events(),
-        "group_alerts": figures.market_group_alerts(now),
     }
     return render(request, "leapsync/dashboard.html", context)
 

@@ -5,8 +5,18 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.core.management import call_command
 from django.test import Client
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Every test starts with an empty cache: rolled-back rows reuse ids, so cached figures
+    keyed by ids could otherwise outlive the test that made them."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

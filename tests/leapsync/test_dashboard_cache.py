@@ -1,0 +1,96 @@
+"""The dashboard's cached figures: reused while nothing changes, recomputed at once after a change."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from django.utils import timezone
+
+from leapsync.dashboard import CACHE_SECONDS
+from leapsync.models import RunStatus, SyncRun
+from meters.services import map_meter
+from tests.helpers import count_get_queries
+from tests.meters.factories import MeterEventFactory, MeterFactory, SiteFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def active_count(client) -> int:
+    statuses = client.get(reverse("dashboard")).context["statuses"]
+    return next(f.value for f in statuses if f.status == "ACTIVE")
+
+
+def unmapped_count(client) -> int:
+    return client.get(reverse("dashboard")).context["readiness"][0].value
+
+
+def test_dashboard_figures_are_reused_while_nothing_changes(ops_client):
+    MeterFactory(status="ACTIVE")
+    url = reverse("dashboard")
+    computed = count_get_queries(ops_client, url)
+    reused = count_get_queries(ops_client, url)
+    # A factory row writes no event and no run: nothing tells the cache, so the figure stays.
+    MeterFactory(status="ACTIVE")
+    assert active_count(ops_client) == 1
+    # The whole-inventory aggregates (statuses and deltas, 2 readiness, 4 deadline buckets,
+    # next deadlines, market group alerts) are skipped.
+    assert computed - reused >= 9
+
+
+def test_dashboard_shows_the_time_of_its_figures(ops_client):
+    response = ops_client.get(reverse("dashboard"))
+    computed_at = response.context["computed_at"]
+    assert timezone.now() - computed_at < timedelta(seconds=5)
+    shown = f"{timezone.localtime(computed_at):%H:%M}</time>"
+    assert "Figures as of <time" in response.content.decode()
+    assert shown in response.content.decode()
+
+
+def test_dashboard_figures_follow_a_new_event_at_once(ops_client):
+    MeterFactory(status="ACTIVE")
+    assert active_count(ops_client) == 1
+    MeterEventFactory(meter=MeterFactory(status="ACTIVE"))
+    assert active_count(ops_client) == 2
+
+
+def test_dashboard_figures_follow_a_mapping_by_staff_at_once(ops_client):
+    meter = MeterFactory(status="ACTIVE")
+    assert unmapped_count(ops_client) == 1
+    actor = get_user_model().objects.get(username="olivia")
+    map_meter(meter, SiteFactory(), actor=actor, source="manual")
+    assert unmapped_count(ops_client) == 0
+
+
+def test_dashboard_figures_follow_a_new_sync_run_at_once(ops_client):
+    MeterFactory(status="ACTIVE")
+    assert active_count(ops_client) == 1
+    MeterFactory(status="ACTIVE")
+    SyncRun.objects.create(stream="details", mode="incremental")
+    assert active_count(ops_client) == 2
+
+
+def test_dashboard_figures_follow_a_running_sync_page_by_page(ops_client):
+    running = SyncRun.objects.create(stream="details", mode="full")
+    # A later run of the other stream is the latest; the first one still writes pages.
+    SyncRun.objects.create(stream="enrollments", mode="full")
+    assert active_count(ops_client) == 0
+    MeterFactory(status="ACTIVE")
+    SyncRun.objects.filter(pk=running.pk).update(pages=1)
+    assert active_count(ops_client) == 1
+    MeterFactory(status="ACTIVE")
+    SyncRun.objects.filter(pk=running.pk).update(
+        status=RunStatus.SUCCEEDED, finished_at=timezone.now()
+    )
+    assert active_count(ops_client) == 2
+
+
+def test_dashboard_figures_expire_so_time_buckets_roll_over(ops_client):
+    MeterFactory(status="ACTIVE")
+    assert active_count(ops_client) == 1
+    MeterFactory(status="ACTIVE")
+    with time_machine.travel(timezone.now() + timedelta(seconds=CACHE_SECONDS + 1)):
+        assert active_count(ops_client) == 2
