@@ -1,0 +1,51 @@
+/* Page behaviour, kept out of the markup: the Content-Security-Policy allows no inline script,
+   no event-handler attributes and no style attributes. Markup opts in with data- attributes. */
+(function () {
+  "use strict";
+
+  // Filter forms (data-drop-empty): leave empty fields out of the request and the pushed URL.
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (!event.target.closest || !event.target.closest("[data-drop-empty]")) return;
+    const data = event.detail.formData;
+    for (const key of [...data.keys()]) {
+      if (data.getAll(key).every(function (value) { return value === ""; })) data.delete(key);
+    }
+  });
+
+  document.addEventListener("click", function (event) {
+    const target = event.target;
+    // A "select all" checkbox (data-select-all) ticks every row checkbox of its table.
+    if (target.matches && target.matches("input[data-select-all]")) {
+      const table = target.closest("table");
+      for (const box of table.querySelectorAll("tbody input[name=pk]")) box.checked = target.checked;
+    }
+    // A button that must submit once only (data-submit-once), e.g. sending emails.
+    const once = target.closest && target.closest("button[data-submit-once]");
+    if (once && !once.disabled) {
+      event.preventDefault();
+      once.disabled = true;
+      once.form.submit();
+    }
+  });
+
+  // Choosing another program (data-resets) clears the dependent field and submits the form.
+  document.addEventListener("change", function (event) {
+    const select = event.target;
+    if (!select.matches || !select.matches("select[data-resets]")) return;
+    select.form.elements[select.dataset.resets].value = "";
+    select.form.requestSubmit();
+  });
+
+  // Timeline bars are positioned from data-left / data-width (percent) through the CSSOM,
+  // which the policy allows, instead of style attributes, which it blocks.
+  function position(root) {
+    const elements = [root, ...root.querySelectorAll("[data-left], [data-width]")];
+    for (const element of elements) {
+      if (!element.dataset) continue;
+      if (element.dataset.left !== undefined) element.style.left = element.dataset.left + "%";
+      if (element.dataset.width !== undefined) element.style.width = element.dataset.width + "%";
+    }
+  }
+  document.addEventListener("DOMContentLoaded", function () { position(document.body); });
+  document.addEventListener("htmx:load", function (event) { position(event.target); });
+})();
