@@ -121,7 +121,7 @@ def test_bulk_notify_previews_then_sends_one_email_each(page, users, catalogue):
     chosen = emailable(inbox_action_ids(page))[:2]
     assert len(chosen) == 2
     for action in chosen:
-        page.get_by_label(f"Select action {action.pk}").check()
+        page.get_by_label(f"Select action {action.pk}", exact=True).check()
     page.get_by_role("button", name="Notify customers of selected…").click()
     page.get_by_role("heading", name="Notify the customers of the selected actions").wait_for()
     assert "2 customers will each get their own email" in page.locator("main").inner_text()
