@@ -130,6 +130,10 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
 DATABASES["default"].setdefault("CONN_MAX_AGE", 0 if DEBUG else 60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Request bodies: form posts stay small; an uploaded file above FILE_UPLOAD_MAX_MEMORY_SIZE goes
+# to a temporary file, never memory. The site import caps the file itself (meters/forms.py).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

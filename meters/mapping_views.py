@@ -7,7 +7,7 @@ from uuid import UUID
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -112,7 +112,10 @@ def meter_mapping(request: HttpRequest, meter_id: UUID) -> HttpResponse:
 @permission_required("meters.view_site", raise_exception=True)
 def site_search(request: HttpRequest) -> HttpResponse:
     """The site picker's results for one meter (an HTMX fragment)."""
-    meter = get_object_or_404(Meter, meter_id=request.GET.get("meter", ""))
+    meter_id = parse_uuid(request.GET.get("meter", ""))
+    if meter_id is None:  # a missing or malformed id is a 404, not a server error
+        raise Http404("No such meter.")
+    meter = get_object_or_404(Meter, meter_id=meter_id)
     sites = search_sites(request.GET.get("site_q", ""))
     context = {"meter": meter, "sites": sites, "query": request.GET.get("site_q", "")}
     return render(request, "meters/partials/site_picker.html", context)

@@ -1,0 +1,75 @@
+"""A small, realistic dataset for the security tests: a synced simulator plus one of each object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+import time_machine
+
+from actions.models import RequiredAction
+from leapsync.client import LeapClient
+from leapsync.models import SyncRun, WebhookEvent, WebhookState
+from leapsync.simulator import LeapSimulator
+from leapsync.simulator.timeutil import DEFAULT_START
+from leapsync.sync import sync_full
+from meters.models import Meter, PartnerReferenceChange, Site
+
+API_KEY = "test-key"
+
+
+@pytest.fixture(autouse=True)
+def _our_clock_at_the_simulators():
+    with time_machine.travel(DEFAULT_START, tick=True):
+        yield
+
+
+@pytest.fixture
+def simulator() -> LeapSimulator:
+    return LeapSimulator(meters=30, seed=11, api_key=API_KEY)
+
+
+@pytest.fixture
+def leap(simulator: LeapSimulator):
+    client = LeapClient(
+        "http://leap.test",
+        API_KEY,
+        transport=simulator.transport(),
+        page_size=10,
+        max_retries=2,
+        sleep=lambda seconds: None,
+    )
+    yield client
+    client.close()
+
+
+@dataclass
+class Samples:
+    """Real primary keys for the URL patterns' arguments."""
+
+    meter: Meter
+    site: Site
+    action: RequiredAction
+    run: SyncRun
+    event: WebhookEvent
+    change: PartnerReferenceChange
+
+
+@pytest.fixture
+def samples(groups, leap) -> Samples:
+    sync_full(client=leap)
+    meter = Meter.objects.order_by("pk").first()
+    return Samples(
+        meter=meter,
+        site=Site.objects.create(external_id="SITE-1", name="Main street plant"),
+        action=RequiredAction.objects.order_by("pk").first(),
+        run=SyncRun.objects.order_by("pk").first(),
+        event=WebhookEvent.objects.create(
+            webhook_event_id="evt-1",
+            webhook_event_type="METER_UPDATED",
+            meter_ids=[str(meter.meter_id)],
+            body="{}",
+            state=WebhookState.STORED,
+        ),
+        change=PartnerReferenceChange.objects.create(meter=meter, old="", new="REF-1"),
+    )

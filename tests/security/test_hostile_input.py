@@ -1,0 +1,165 @@
+"""Hostile input across the app: markup and formulas in Leap strings, big uploads, bad UUIDs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import uuid
+
+import httpx
+import orjson
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from leapsync.client import LeapClient
+from leapsync.models import RunStatus
+from leapsync.simulator import LeapSimulator
+from leapsync.sync import sync_full
+from tests.helpers import truth_by_meter
+
+pytestmark = pytest.mark.django_db
+
+MARKUP = '<script>alert("leap")</script><img src=x onerror=alert(1)>'
+FORMULA = '=CMD("calc")'
+
+
+def _poison(text: str) -> str:
+    return f"{FORMULA}{text}{MARKUP}"
+
+
+def _hostile_transport(simulator: LeapSimulator) -> httpx.MockTransport:
+    """Leap's answers with markup and spreadsheet formulas in every free-text field we show."""
+    details, enrollments = [], []
+    for payloads in truth_by_meter(simulator).values():
+        raw = orjson.loads(orjson.dumps(payloads["details"]))
+        raw["partner_reference"] = f"{FORMULA}{raw['meter_id'][:8]}"
+        raw["tags"] = [_poison("tag")]
+        if raw.get("customer"):
+            raw["customer"]["end_customer_name"] = _poison("name")
+        details.append(raw)
+        enrollment = orjson.loads(orjson.dumps(payloads["enrollment"]))
+        for owned in (enrollment.get("required_actions") or {}).values():
+            for action in owned:
+                action["action_description"] = _poison("description")
+        for program in enrollment.get("program_enrollment") or []:
+            if program.get("market_group_name"):
+                program["market_group_name"] = _poison("group")
+        for period in enrollment.get("participation_preferences") or []:
+            period["reason"] = _poison("reason")
+        enrollments.append(enrollment)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        meters = enrollments if "enrollments" in request.url.path else details
+        return httpx.Response(200, content=orjson.dumps({"meters": meters}))
+
+    return httpx.MockTransport(handler)
+
+
+@pytest.fixture
+def hostile(simulator):
+    leap = LeapClient("http://leap.test", "k", transport=_hostile_transport(simulator))
+    assert [run.status for run in sync_full(client=leap)] == [RunStatus.SUCCEEDED] * 2
+
+
+def _pages(samples) -> list[str]:
+    from actions.models import RequiredAction
+
+    meter = samples.meter
+    action = RequiredAction.objects.order_by("pk").first()
+    return [
+        reverse("dashboard"),
+        reverse("meters:meter_list"),
+        reverse("meters:meter_list") + "?q=name",
+        reverse("meters:meter_detail", kwargs={"meter_id": meter.meter_id}),
+        reverse("actions:action_list"),
+        reverse("actions:action_detail", kwargs={"pk": action.pk}),
+        reverse("enrollments:deadline_list"),
+        reverse("enrollments:market_group_list"),
+        reverse("enrollments:transition_list"),
+        reverse("meters:mapping_queue"),
+        reverse("meters:shared_reference_list"),
+    ]
+
+
+def test_leap_markup_is_always_escaped(samples, hostile, ops_client):
+    for url in _pages(samples):
+        for headers in ({}, {"HX-Request": "true"}):
+            body = ops_client.get(url, headers=headers).content.decode()
+            assert "<script>alert" not in body, url
+            assert "<img src=x" not in body, url
+    detail = ops_client.get(_pages(samples)[3]).content.decode()
+    assert "&lt;script&gt;alert" in detail  # shown, as text
+
+
+def test_pages_carry_no_inline_script_or_style(samples, ops_client):
+    """What the Content-Security-Policy would block must not be in our templates."""
+    for url in _pages(samples):
+        response = ops_client.get(url)
+        assert "script-src 'self'" in response["Content-Security-Policy"]
+        body = response.content.decode()
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", body), url
+        assert not re.search(r"<style\b", body), url
+        assert not re.search(r"\sstyle=", body), url
+        assert not re.search(r"\s(on[a-z]+|hx-on[:\w-]*)=", body), url
+
+
+EXPORTS = [
+    ("meters:meter_export", {}),
+    ("actions:action_export", {}),
+    ("enrollments:market_group_export", {"fmt": "csv"}),
+    ("enrollments:transition_export", {}),
+]
+
+
+@pytest.mark.parametrize(("name", "kwargs"), EXPORTS)
+def test_every_csv_export_neutralises_formulas(samples, hostile, ops_client, name, kwargs):
+    from enrollments.models import ProgramEnrollment
+
+    query = ""
+    if name == "enrollments:market_group_export":
+        program = ProgramEnrollment.objects.exclude(market_group_name="").order_by("pk").first()
+        query = f"?program={program.program_identifier}&period={program.delivery_period}"
+    response = ops_client.get(reverse(name, kwargs=kwargs) + query)
+    assert response.status_code == 200
+    text = b"".join(response.streaming_content).decode()
+    cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
+    poisoned = [cell for cell in cells if "CMD(" in cell]
+    assert poisoned, f"{name}: the hostile data did not reach the export"
+    assert all(cell.startswith("'") for cell in poisoned), poisoned[:3]
+
+
+def test_an_oversized_site_import_gets_a_clear_error(ops_client, monkeypatch):
+    monkeypatch.setattr("meters.forms.MAX_UPLOAD_BYTES", 1024)
+    upload = SimpleUploadedFile("sites.csv", b"external_id,name\n" + b"S1,x\n" * 400)
+    response = ops_client.post(reverse("meters:site_import"), {"file": upload})
+    assert response.status_code == 200
+    assert "larger than" in response.content.decode()
+
+
+def test_an_oversized_form_post_is_refused_not_a_crash(ops_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    response = ops_client.post(reverse("actions:action_bulk_notify"), {"note": "x" * 5000})
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/meters/not-a-uuid/",
+        "/meters/12345678-1234-1234-1234-1234567890zz/",
+        f"/meters/{uuid.uuid4()}/",
+        f"/meters/{uuid.uuid4()}/mapping/",
+        "/sites/search/?meter=not-a-uuid",
+        "/sites/search/",
+        "/meters/search/?q=%00%27%22%3Cx",
+        "/actions/99999999/",
+        "/sync/99999999/",
+        "/webhooks/99999999/",
+        "/enrollments/market-groups/export.exe",
+    ],
+)
+def test_bad_identifiers_are_404_not_500(samples, ops_client, url):
+    ops_client.raise_request_exception = False
+    assert ops_client.get(url).status_code in (302, 404)
