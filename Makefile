@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := DEBUG=1 $(BIN)/python manage.py
 
-.PHONY: install run test e2e lint format bench clean
+.PHONY: install run test e2e lint format audit bench clean
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(MANAGE) makemigrations --check --dry-run
+
+# Known vulnerabilities in the pinned requirements (fails on one; says so when offline).
+audit: install
+	$(BIN)/python scripts/audit_deps.py
 
 format: install
 	$(BIN)/ruff check --fix .
