@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import django_tables2 as tables
 from django.core.paginator import EmptyPage, PageNotAnInteger
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django_tables2 import LazyPaginator, RequestConfig, Table
+from django_tables2.rows import BoundRow
 
 from leapsync.models import SyncRun
 from leapsync.templatetags.leapsync_ui import status_badge
@@ -25,6 +27,20 @@ def configure_table(request: HttpRequest, table: Table, per_page: int = 50) -> T
         table.paginate(paginator_class=LazyPaginator, per_page=per_page, page=page)
     except (EmptyPage, PageNotAnInteger):
         table.paginate(paginator_class=LazyPaginator, per_page=per_page, page=1)
+    return table
+
+
+def fetch_page_rows(table: Table, queryset: QuerySet) -> Table:
+    """Swap a paginated table's key-only records for `queryset`'s rows, in the page's order.
+
+    For a table built on a lean queryset (primary keys, plus the joins its sort needs): a deep
+    page's OFFSET then skips index entries, not joined rows with computed columns, and the
+    joins, annotations and subqueries of `queryset` run for the page's rows alone. One query
+    more than paging `queryset` itself, whatever the page.
+    """
+    pks = [row.record.pk for row in table.page.object_list]
+    records = queryset.in_bulk(pks)
+    table.page.object_list = [BoundRow(records[pk], table=table) for pk in pks if pk in records]
     return table
 
 

@@ -292,6 +292,11 @@ class Meter(models.Model):
             ),
             # Search and mapping suggestions by account number.
             models.Index(fields=["electric_service_account_number"], name="meter_account_idx"),
+            # Meter list sorts (MeterTable ends every sort with meter_id): one page is then an
+            # index walk, not a sort of every meter.
+            models.Index(fields=["leap_updated_at", "meter_id"], name="meter_leap_updated_idx"),
+            models.Index(fields=["end_customer_name", "meter_id"], name="meter_customer_idx"),
+            models.Index(fields=["city", "street_1", "meter_id"], name="meter_address_idx"),
         ]
 
     def __str__(self) -> str:

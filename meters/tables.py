@@ -3,27 +3,50 @@
 from __future__ import annotations
 
 import django_tables2 as tables
-from django.utils.html import format_html
+from django.urls import reverse
+from django.utils.dateformat import format as date_format
+from django.utils.html import conditional_escape, format_html
+from django.utils.timezone import localtime
 
 from leapsync.templatetags.leapsync_ui import status_badge
 from meters.models import Meter, MeterType, Site
 
 METER_TYPE_LABELS = dict(MeterType.choices)
+EMPTY = "—"  # django-tables2's default for an empty cell
 
 
 class MeterTable(tables.Table):
-    meter_id = tables.Column(linkify=("meters:meter_detail", {"meter_id": tables.A("meter_id")}))
-    partner_reference = tables.Column(verbose_name="partner_reference")
-    end_customer_name = tables.Column(verbose_name="Customer")
-    address = tables.Column(accessor="city", verbose_name="Address", order_by=("city", "street_1"))
-    transmission_region = tables.Column(verbose_name="Region")
-    meter_type = tables.Column(verbose_name="Type")
-    global_status = tables.Column(
-        accessor="enrollment__global_enrollment_status", verbose_name="Global status"
+    """The meters list: columns, headers and sorting; `page_cells` renders the page's rows.
+
+    Every sort ends with `meter_id`, so rows with equal values keep one order from page to page.
+    """
+
+    meter_id = tables.Column()
+    partner_reference = tables.Column(
+        verbose_name="partner_reference", order_by=("partner_reference", "meter_id")
     )
-    site = tables.Column(accessor="site__name", verbose_name="Site", order_by=("site__name",))
+    end_customer_name = tables.Column(
+        verbose_name="Customer", order_by=("end_customer_name", "meter_id")
+    )
+    address = tables.Column(
+        accessor="city", verbose_name="Address", order_by=("city", "street_1", "meter_id")
+    )
+    transmission_region = tables.Column(
+        verbose_name="Region", order_by=("transmission_region", "meter_id")
+    )
+    meter_type = tables.Column(verbose_name="Type", order_by=("meter_type", "meter_id"))
+    global_status = tables.Column(
+        accessor="enrollment__global_enrollment_status",
+        verbose_name="Global status",
+        order_by=("enrollment__global_enrollment_status", "meter_id"),
+    )
+    site = tables.Column(
+        accessor="site__name", verbose_name="Site", order_by=("site__name", "meter_id")
+    )
     open_actions = tables.Column(verbose_name="Open actions", orderable=False)
-    leap_updated_at = tables.DateTimeColumn(verbose_name="Leap updated", format="Y-m-d H:i")
+    leap_updated_at = tables.Column(
+        verbose_name="Leap updated", order_by=("leap_updated_at", "meter_id")
+    )
 
     class Meta:
         model = Meter
@@ -44,23 +67,44 @@ class MeterTable(tables.Table):
         order_by_field = "sort"
         attrs = {"id": "meters"}
 
-    def render_meter_id(self, value) -> str:
-        return format_html('<span class="mono">{}</span>', value)
+    def page_cells(self) -> list[list[str]]:
+        """The page's rows as HTML cells, in column order.
 
-    def render_address(self, record: Meter) -> str:
-        line = ", ".join(
-            p for p in (record.street_1, record.city, record.state_or_province_code) if p
-        )
-        return line or "—"
+        Built directly rather than through django-tables2's cells, which inspect each render
+        method's signature and build attributes for every cell (~60 % of the page's CPU time).
+        """
+        names = [column.name for column in self.columns]
+        rows = [meter_cells(row.record) for row in self.page.object_list]
+        return [[cells[name] for name in names] for cells in rows]
 
-    def render_global_status(self, value: str) -> str:
-        return status_badge(value)
 
-    def render_meter_type(self, value: str) -> str:
-        return METER_TYPE_LABELS.get(value, value)
-
-    def render_open_actions(self, value: int) -> str:
-        return format_html('<span class="badge badge-warn">{}</span>', value) if value else "0"
+def meter_cells(meter: Meter) -> dict[str, str]:
+    """One meter's cells by column name, escaped (Leap strings may hold HTML)."""
+    enrollment = getattr(meter, "enrollment", None)
+    status = enrollment.global_enrollment_status if enrollment else ""
+    url = reverse("meters:meter_detail", kwargs={"meter_id": meter.meter_id})
+    address = ", ".join(p for p in (meter.street_1, meter.city, meter.state_or_province_code) if p)
+    updated = meter.leap_updated_at
+    return {
+        "meter_id": format_html(
+            '<a href="{}"><span class="mono">{}</span></a>', url, meter.meter_id
+        ),
+        "partner_reference": conditional_escape(meter.partner_reference or EMPTY),
+        "end_customer_name": conditional_escape(meter.end_customer_name or EMPTY),
+        "address": conditional_escape(address or EMPTY),
+        "transmission_region": conditional_escape(meter.transmission_region or EMPTY),
+        "meter_type": conditional_escape(
+            METER_TYPE_LABELS.get(meter.meter_type, meter.meter_type) or EMPTY
+        ),
+        "global_status": status_badge(status) if status else EMPTY,
+        "site": conditional_escape(meter.site.name or EMPTY) if meter.site else EMPTY,
+        "open_actions": (
+            format_html('<span class="badge badge-warn">{}</span>', meter.open_actions)
+            if meter.open_actions
+            else "0"
+        ),
+        "leap_updated_at": date_format(localtime(updated), "Y-m-d H:i") if updated else EMPTY,
+    }
 
 
 class SiteTable(tables.Table):

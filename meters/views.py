@@ -21,7 +21,7 @@ from django.views.decorators.vary import vary_on_headers
 from actions.models import ActionType
 from leapsync.htmx import wants_partial
 from leapsync.sync import sync_refresh
-from leapsync.tables import configure_table
+from leapsync.tables import configure_table, fetch_page_rows
 from meters.details import detail_sections, timeline
 from meters.exports import EXPORT_COLUMNS, export_row
 from meters.filters import MeterFilterSet, parse_uuid
@@ -37,8 +37,9 @@ ACTION_TYPE_LABELS = dict(ActionType.choices)
 @permission_required("meters.view_meter", raise_exception=True)
 @vary_on_headers("HX-Request")
 def meter_list(request: HttpRequest) -> HttpResponse:
-    filterset = MeterFilterSet(request.GET, queryset=Meter.objects.for_list())
-    table = configure_table(request, MeterTable(filterset.qs))
+    filterset = MeterFilterSet(request.GET, queryset=Meter.objects.all())
+    table = configure_table(request, MeterTable(filterset.qs.only("pk")))
+    fetch_page_rows(table, Meter.objects.for_list())
     page = (
         "meters/partials/meter_table.html" if wants_partial(request) else "meters/meter_list.html"
     )

@@ -51,6 +51,18 @@ def test_q_searches_identifiers_names_addresses_and_accounts(plain):
     assert "plain" in matching(q="  ")
 
 
+@pytest.mark.parametrize("inlined", [1000, 1])
+def test_q_finds_meters_by_their_sites_with_few_or_many_matching_sites(plain, monkeypatch, inlined):
+    # Few matching sites are inlined as ids (indexable); past the limit, a subquery.
+    monkeypatch.setattr("meters.filters.SITE_IDS_INLINED", inlined)
+    MeterFactory(partner_reference="north", site=SiteFactory(name="Depot North", external_id="S-1"))
+    MeterFactory(partner_reference="south", site=SiteFactory(name="Depot South", external_id="S-2"))
+    SiteFactory(name="Depot East")
+    assert matching(q="depot") == {"north", "south"}
+    assert matching(q="s-2") == {"south"}
+    assert matching(q="no such site") == set()
+
+
 def test_global_status_narrows(plain):
     MeterFactory(partner_reference="a", status="ACTIVE")
     MeterFactory(partner_reference="i", status="INELIGIBLE")
