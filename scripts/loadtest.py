@@ -1,0 +1,136 @@
+"""Load test: N concurrent staff users browse lists, filters and meter pages; optionally while a
+full sync runs. Targets 127.0.0.1 only, and stops by itself (bounded requests and time).
+
+    python scripts/loadtest.py --port 8000 --username olivia --password ... \
+        --users 50 --requests 200 --duration 600 [--sync "env LEAP_BASE_URL=... manage.py leap_sync --full"]
+
+Prints per page: requests, errors, p50 and p95 in ms; then the error rate and, with --sync, how
+long the sync took. Exit 1 when any request failed or a page's p95 is over --p95-ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import re
+import shlex
+import statistics
+import subprocess
+import time
+from collections import defaultdict
+
+import httpx
+
+HOST = "127.0.0.1"
+PAGES = {
+    "dashboard": "/",
+    "meters": "/meters/",
+    "meters filtered": "/meters/?global_status=ACTIVE&mapping=unmapped",
+    "meters search": "/meters/?q=ave",
+    "meters page 5": "/meters/?page=5",
+    "actions": "/actions/",
+    "deadlines": "/enrollments/deadlines/",
+    "market groups": "/enrollments/market-groups/",
+    "sites": "/sites/",
+    "sync runs": "/sync/",
+}
+METER_LINK = re.compile(r'href="(/meters/[0-9a-f-]{36}/)"')
+
+
+async def sign_in(client: httpx.AsyncClient, username: str, password: str) -> None:
+    page = await client.get("/accounts/login/")
+    token = client.cookies.get("csrftoken") or ""
+    answer = await client.post(
+        "/accounts/login/",
+        data={"username": username, "password": password, "csrfmiddlewaretoken": token},
+        headers={"Referer": f"{client.base_url}/accounts/login/"},
+    )
+    if answer.status_code != 302 or page.status_code != 200:
+        raise SystemExit(f"sign-in failed ({answer.status_code}): check --username/--password")
+
+
+async def staff_user(args, deadline: float, timings: dict, errors: dict, seed: int) -> None:
+    """One user: sign in, then open pages (and meters found on them) until told to stop."""
+    rng = random.Random(seed)
+    async with httpx.AsyncClient(base_url=f"http://{HOST}:{args.port}", timeout=30) as client:
+        await sign_in(client, args.username, args.password)
+        meters: list[str] = []
+        for _ in range(args.requests):
+            if time.monotonic() > deadline:
+                return
+            if meters and rng.random() < 0.3:
+                name, url = "meter page", rng.choice(meters)
+            else:
+                name, url = rng.choice(list(PAGES.items()))
+            headers = {"HX-Request": "true"} if rng.random() < 0.3 else {}
+            started = time.perf_counter()
+            try:
+                response = await client.get(url, headers=headers)
+                ok = response.status_code == 200
+            except httpx.HTTPError:
+                ok, response = False, None
+            timings[name].append((time.perf_counter() - started) * 1000)
+            if not ok:
+                errors[name] += 1
+            elif name.startswith("meters"):
+                meters = METER_LINK.findall(response.text)[:20] or meters
+
+
+def report(timings: dict, errors: dict, p95_limit: float) -> bool:
+    good = True
+    print(f"{'page':<16}{'requests':>9}{'errors':>8}{'p50 ms':>9}{'p95 ms':>9}")
+    for name in sorted(timings):
+        values = sorted(timings[name])
+        p95 = values[min(len(values) - 1, int(len(values) * 0.95))]
+        print(
+            f"{name:<16}{len(values):>9}{errors[name]:>8}"
+            f"{statistics.median(values):>9.0f}{p95:>9.0f}"
+        )
+        good = good and errors[name] == 0 and p95 <= p95_limit
+    total = sum(len(v) for v in timings.values())
+    failed = sum(errors.values())
+    print(f"total {total} requests, error rate {failed / max(total, 1):.2%}")
+    return good
+
+
+async def browse(args, deadline: float) -> bool:
+    timings: dict[str, list[float]] = defaultdict(list)
+    errors: dict[str, int] = defaultdict(int)
+    users = [staff_user(args, deadline, timings, errors, seed) for seed in range(args.users)]
+    await asyncio.gather(*users)
+    return report(timings, errors, args.p95_ms)
+
+
+def main(args) -> int:
+    started = time.monotonic()
+    deadline = started + args.duration
+    sync = subprocess.Popen(shlex.split(args.sync)) if args.sync else None
+    good = asyncio.run(browse(args, deadline))
+    if sync is not None:
+        try:
+            code = sync.wait(timeout=max(deadline - time.monotonic(), 1))
+            print(f"sync finished in {time.monotonic() - started:.0f} s (exit {code})")
+            good = good and code == 0
+        except subprocess.TimeoutExpired:
+            sync.terminate()
+            print("sync still running at the time limit: stopped")
+            good = False
+    return 0 if good else 1
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=8000, help="the site on 127.0.0.1")
+    parser.add_argument("--username", required=True)
+    parser.add_argument("--password", required=True)
+    parser.add_argument("--users", type=int, default=50, help="concurrent staff users")
+    parser.add_argument("--requests", type=int, default=200, help="at most, per user")
+    parser.add_argument("--duration", type=float, default=600, help="seconds, at most")
+    parser.add_argument("--p95-ms", type=float, default=500, help="allowed p95 per page")
+    parser.add_argument("--sync", help="a command to run meanwhile (e.g. manage.py leap_sync)")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(parse()))
