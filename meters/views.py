@@ -84,7 +84,8 @@ class _Echo:
 def meter_search(request: HttpRequest) -> HttpResponse:
     """The global search box: straight to the meter on an exact match, else the filtered list."""
     q = request.GET.get("q", "").strip()
-    if q:
+    # A NUL byte can match nothing, and PostgreSQL refuses it in a query parameter.
+    if q and "\x00" not in q:
         meter_id = parse_uuid(q)
         exact = (
             Q(meter_id=meter_id)
