@@ -103,7 +103,13 @@ def meter_cells(meter: Meter) -> dict[str, str]:
             if meter.open_actions
             else "0"
         ),
-        "leap_updated_at": date_format(localtime(updated), "Y-m-d H:i") if updated else EMPTY,
+        "leap_updated_at": (
+            format_html(
+                '<span class="nowrap">{}</span>', date_format(localtime(updated), "Y-m-d H:i")
+            )
+            if updated
+            else EMPTY
+        ),
     }
 
 
