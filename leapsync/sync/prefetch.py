@@ -22,20 +22,24 @@ def prefetched(pages: Iterator[T], depth: int = 2) -> Iterator[T]:
     ready: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def hand_over(item: tuple) -> bool:
+        """Queue an item unless the consumer has gone; never block past its departure."""
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for page in pages:
-                while not stop.is_set():
-                    try:
-                        ready.put((page, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not hand_over((page, None)):
                     return
-            ready.put((_DONE, None))
+            hand_over((_DONE, None))
         except BaseException as error:  # noqa: BLE001  (handed to the consumer, who re-raises it)
-            ready.put((_DONE, error))
+            hand_over((_DONE, error))
 
     worker = threading.Thread(target=produce, name="leap-prefetch", daemon=True)
     worker.start()
