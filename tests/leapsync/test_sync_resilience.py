@@ -226,11 +226,11 @@ def test_planner_statistics_are_refreshed_as_a_run_grows_the_tables():
 
     planner = PlannerStatistics()
     with CaptureQueriesContext(connection) as captured:
-        for written in (500, 1000, 1500, 4100, 5000, 20000):
+        for written in (500, 1000, 4900, 5000, 20000, 40000, 50000):
             planner.after_page("enrollments", written)
     analyses = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("ANALYZE")]
     if connection.vendor == "postgresql":
-        assert len(analyses) == 2  # at 1,000 and 8,000 meters written
+        assert len(analyses) == 2  # at 5,000 and 40,000 meters written
         assert '"enrollments_programenrollment"' in analyses[0]
     else:
         assert analyses == []
