@@ -333,8 +333,40 @@ class LeapClient:
         return webhooks
 
     def create_webhook(self, config: Mapping[str, Any]) -> str:
-        """POST /v1.1/webhooks with {receiver_url, event_types, headers}; the new webhook_id."""
-        return str(self._request("POST", WEBHOOKS_PATH, config)["webhook_id"])
+        """POST /v1.1/webhooks with {receiver_url, event_types, headers}; the new webhook_id.
+
+        Idempotent: Leap takes no idempotency key, and a POST that timed out (or got a 5xx) may
+        still have created the subscription. So a failed POST is never resent blindly: after the
+        backoff the list is read again, and a subscription with the same receiver_url and event
+        types is taken as the one that POST created. Only when none is there is the POST resent.
+        """
+        content = orjson.dumps(config)
+        attempt = 0
+        while True:
+            outcome = self._attempt("POST", WEBHOOKS_PATH, content)
+            if not isinstance(outcome, _Retryable):
+                return str(outcome["webhook_id"])
+            logger.warning("Leap POST %s failed (%s); looking for it", WEBHOOKS_PATH, outcome.cause)
+            # Wait first: a request that was slow rather than lost may land meanwhile.
+            self._sleep(self._delay(attempt, outcome.retry_after))
+            created = self._matching_webhook(config)
+            if created is not None:
+                return str(created["webhook_id"])
+            if attempt >= self._max_retries:
+                raise LeapUnavailableError(
+                    f"Leap unavailable after {attempt + 1} attempts",
+                    outcome.status,
+                    {"method": "POST", "path": WEBHOOKS_PATH, "cause": outcome.cause},
+                )
+            attempt += 1
+
+    def _matching_webhook(self, config: Mapping[str, Any]) -> dict | None:
+        """The subscription at Leap with `config`'s receiver_url and event types, if any."""
+        wanted = (config.get("receiver_url"), sorted(config.get("event_types") or []))
+        for webhook in self.list_webhooks():
+            if (webhook.get("receiver_url"), sorted(webhook.get("event_types") or [])) == wanted:
+                return webhook
+        return None
 
     def replace_webhook(self, webhook_id: UUID | str, config: Mapping[str, Any]) -> dict:
         """PUT /v1.1/webhooks/{id}: REPLACES the whole config (read it first and merge)."""

@@ -50,7 +50,11 @@ def merged_config(existing: dict | None) -> dict[str, Any]:
 
 
 def register(client: LeapClient) -> tuple[str, bool]:
-    """Create our subscription, or read it and PUT the merged config; (webhook_id, created)."""
+    """Create our subscription, or read it and PUT the merged config; (webhook_id, created).
+
+    Safe to run again, and safe when the create times out: the client then looks for the
+    subscription before resending, so Leap never ends up with two.
+    """
     existing = find_ours(client.list_webhooks())
     if existing is None:
         return client.create_webhook(merged_config(None)), True
