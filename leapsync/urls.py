@@ -19,3 +19,4 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
 ]
+handler400 = views.bad_request

@@ -5,10 +5,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views import defaults
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_q.tasks import async_task
@@ -81,3 +83,11 @@ def sync_run_start(request: HttpRequest) -> HttpResponse:
         request, f"{mode.capitalize()} sync queued; it starts when a worker picks it up."
     )
     return redirect(f"{reverse('sync_run_list')}?queued=1")
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """400s; a request over DATA_UPLOAD_MAX_NUMBER_FIELDS (a huge bulk selection) says what to do."""
+    if isinstance(exception, TooManyFieldsSent):
+        context = {"limit": settings.DATA_UPLOAD_MAX_NUMBER_FIELDS}
+        return render(request, "too_many_fields.html", context, status=400)
+    return defaults.bad_request(request, exception)

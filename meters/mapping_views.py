@@ -27,6 +27,9 @@ from meters.services import (
 
 PER_PAGE = 25
 BULK_MAX = 2000  # meters scored per bulk-accept preview
+# Pairs one confirm posts: each is a form field, and a request over
+# DATA_UPLOAD_MAX_NUMBER_FIELDS (1000) is refused whole. Preview again for the rest.
+ACCEPT_MAX = 500
 SCORING_CHUNK = 500
 
 
@@ -145,6 +148,7 @@ def mapping_bulk_preview(request: HttpRequest) -> HttpResponse:
         context["plan"], context["scored"] = _plan(form.cleaned_data["threshold"])
         context["threshold"] = form.cleaned_data["threshold"]
         context["limit"] = BULK_MAX
+        context["accept"] = context["plan"][:ACCEPT_MAX]
     template = (
         "meters/partials/bulk_accept.html" if wants_partial(request) else "meters/bulk_accept.html"
     )

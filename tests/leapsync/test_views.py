@@ -278,3 +278,23 @@ def test_runs_store_their_progress_page_by_page(leap):
 
     sync_full(client=leap, progress=progress)
     assert seen[:3] == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["meters:mapping_bulk_accept", "meters:reference_bulk_from_site", "actions:action_bulk_notify"],
+)
+def test_bulk_post_over_the_field_limit_answers_with_a_clear_message(ops_client, settings, name):
+    """More fields than DATA_UPLOAD_MAX_NUMBER_FIELDS: a page saying what to do, not a crash."""
+    fields = {f"f{i}": "x" for i in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1)}
+    response = ops_client.post(reverse(name), fields)
+    assert response.status_code == 400
+    assertTemplateUsed(response, "too_many_fields.html")
+    assert "Too many items selected" in response.content.decode()
+
+
+def test_get_over_the_field_limit_answers_with_the_same_message(ops_client, settings):
+    query = "&".join(f"f{i}=x" for i in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
+    response = ops_client.get(f"{reverse('meters:meter_list')}?{query}")
+    assert response.status_code == 400
+    assert "Too many items selected" in response.content.decode()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from pytest_django.asserts import assertTemplateUsed
 
-from meters import services
+from meters import mapping_views, services
 from meters.models import Meter, PartnerReferenceChange, PushStatus, Site
 from tests.helpers import count_get_queries
 from tests.meters.factories import MeterFactory, SiteFactory
@@ -150,6 +152,27 @@ def test_bulk_accept_previews_then_applies_exactly_the_preview(ops_client):
     ops_client.post(reverse("meters:mapping_bulk_accept"), {"pair": f"{good.meter_id}:{site.pk}"})
     assert Meter.objects.get(pk=good.pk).site == site
     assert Meter.objects.get(pk=weak.pk).site is None
+
+
+def test_bulk_accept_posts_at_most_accept_max_pairs_then_previews_the_rest(
+    ops_client, monkeypatch, settings
+):
+    """Each pair is a form field: one confirm must stay under DATA_UPLOAD_MAX_NUMBER_FIELDS."""
+    assert mapping_views.ACCEPT_MAX + 10 < settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+    monkeypatch.setattr(mapping_views, "ACCEPT_MAX", 2)
+    for name in ("Ann Lee", "Bo Chan", "Cy Diaz"):
+        SiteFactory(name=name, street="1 Oak Ave", postal_code="94110")
+        MeterFactory(
+            end_customer_name=name, street_1="1 Oak Ave", postal_code="94110", partner_reference=""
+        )
+    url = reverse("meters:mapping_bulk_preview")
+    page = ops_client.get(url, {"threshold": 80}).content.decode()
+    pairs = re.findall(r'name="pair" value="([^"]+)"', page)
+    assert len(pairs) == 2 and "Map the first 2 of these 3 meters" in page
+    ops_client.post(reverse("meters:mapping_bulk_accept"), {"pair": pairs})
+    assert Meter.objects.filter(site__isnull=False).count() == 2
+    page = ops_client.get(url, {"threshold": 80}).content.decode()
+    assert len(re.findall(r'name="pair"', page)) == 1 and "Map these 1 meter<" in page
 
 
 def test_inline_reference_edit_form_save_and_both_values_shown(
