@@ -35,9 +35,10 @@ from leapsync.htmx import wants_partial
 from leapsync.tables import configure_table
 
 CHANGE = "actions.change_requiredaction"
-# Parts of the action page that refresh themselves after an "action-changed" event.
+# Parts of the action page that refresh themselves after an "action-changed" event. The
+# history refreshes its list only: the note form beside it may hold a note being typed.
 FRAGMENTS = {
-    "action-history": "actions/partials/action_history.html",
+    "action-history-list": "actions/partials/action_history_list.html",
     "action-workflow": "actions/partials/action_workflow.html",
 }
 

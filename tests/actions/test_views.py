@@ -154,12 +154,17 @@ def test_action_detail_shows_meter_customer_next_step(ops_client, customer_actio
 
 
 def test_action_detail_history_fragment(ops_client, customer_action):
+    ActionNote.objects.create(action=customer_action, text="called them", author=None)
     response = ops_client.get(
-        _detail(customer_action), headers={**HX, "HX-Target": "action-history"}
+        _detail(customer_action), headers={**HX, "HX-Target": "action-history-list"}
     )
-    assertTemplateUsed(response, "actions/partials/action_history.html")
-    assert b'id="action-history"' in response.content and b"<html" not in response.content
-    assert b'name="text"' in response.content  # the note form survives the refresh
+    assertTemplateUsed(response, "actions/partials/action_history_list.html")
+    content = response.content.decode()
+    assert 'id="action-history-list"' in content and "called them" in content
+    assert "<html" not in content
+    # The refresh swaps the list only, so a note being typed in the form beside it survives.
+    assert "<form" not in content and 'name="text"' not in content
+    assert 'hx-target="this"' in content  # and its next refresh replaces the list alone again
     response = ops_client.get(
         _detail(customer_action), headers={**HX, "HX-Target": "action-workflow"}
     )

@@ -16,7 +16,7 @@ from django.core import mail
 from django.urls import reverse
 
 from actions.catalogue import ensure_entries, entry_for, load_catalogue
-from actions.models import NoteKind, RequiredAction, WorkflowStatus
+from actions.models import ActionOwner, NoteKind, RequiredAction, WorkflowStatus
 from tests.e2e.helpers import screenshot, sign_in
 
 pytestmark = pytest.mark.e2e
@@ -113,6 +113,19 @@ def test_work_an_action_from_the_inbox_without_reloading(page, users, catalogue)
     assert action.status == WorkflowStatus.DONE
     assert page.evaluate("window.__samePage") is True
     screenshot(page, "33-action-done")
+
+
+def test_history_refresh_keeps_a_note_being_typed(page, users, catalogue):
+    """A workflow change refreshes the history list only: the half-typed note stays."""
+    sign_in(page, users["ops"])
+    action = RequiredAction.objects.filter(owner=ActionOwner.PARTNER).order_by("pk").first()
+    page.goto(reverse("actions:action_detail", args=[action.pk]))
+    note = page.get_by_label("Add a note")
+    note.fill("Half a thought about the")
+    page.locator("#action-workflow").get_by_role("button", name="Assign to me").click()
+    page.locator("#action-history").get_by_text(f"Assigned to {users['ops']}").wait_for()
+    assert note.input_value() == "Half a thought about the"
+    assert not action.notes.filter(kind=NoteKind.NOTE).exists()
 
 
 def test_bulk_notify_previews_then_sends_one_email_each(page, users, catalogue):
