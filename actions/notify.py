@@ -41,7 +41,7 @@ from actions.models import (
     RequiredAction,
     WorkflowStatus,
 )
-from leapsync.emails import send_email
+from leapsync.emails import render_email, send_email
 
 logger = logging.getLogger("actions.notify")
 ALERT_DAYS_BEFORE = 3
@@ -95,6 +95,20 @@ def preview_customer_email(
         return None, str(error)
 
 
+def preview_customer_html(action: RequiredAction, catalogue: Catalogue) -> str | None:
+    """The HTML part exactly as notify_customer would send it; None if it cannot be sent."""
+    email, _problem = preview_customer_email(action, catalogue)
+    if email is None:
+        return None
+    return render_email("action_customer", _customer_message_context(email))[2]
+
+
+def _customer_message_context(email: RenderedEmail) -> dict[str, str]:
+    context = {"subject": email.subject, "text": email.text, "html": email.html}
+    context["partner_name"] = settings.PARTNER_NAME
+    return context
+
+
 def notify_customer(
     action: RequiredAction, catalogue: Catalogue, *, token: str, actor: AbstractBaseUser
 ) -> Outcome:
@@ -106,10 +120,8 @@ def notify_customer(
     claim = _claim(action, EmailKind.CUSTOMER, token, to=to, subject=email.subject, by=actor)
     if claim is None:
         return Outcome(action, "duplicate", "Already sent for this click.")
-    context = {"subject": email.subject, "text": email.text, "html": email.html}
-    context["partner_name"] = settings.PARTNER_NAME
     try:
-        send_email("action_customer", context, [to])
+        send_email("action_customer", _customer_message_context(email), [to])
     except OSError as error:  # SMTP and socket failures: recorded and shown, never lost
         _failed(claim, error, actor)
         return Outcome(action, "failed", _error_text(error))

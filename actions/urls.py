@@ -13,4 +13,5 @@ urlpatterns = [
     path("<int:pk>/workflow/", views.action_workflow, name="action_workflow"),
     path("<int:pk>/notes/", views.action_note_add, name="action_note_add"),
     path("<int:pk>/notify/", views.action_notify, name="action_notify"),
+    path("<int:pk>/notify/email.html", views.action_notify_html, name="action_notify_html"),
 ]

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 # No inline script, no event-handler or style attributes, no eval (htmx is told so in base.html),
-# no plugins, no framing; forms post only here. `data:` images: the empty favicon and the
-# admin's inline SVG icons.
+# no plugins, no framing by others; frames only of our own pages (the email preview); forms post
+# only here. `data:` images: the empty favicon and the admin's inline SVG icons.
 DIRECTIVES = (
     "default-src 'none'",
     "script-src 'self'",
@@ -16,11 +16,26 @@ DIRECTIVES = (
     "img-src 'self' data:",
     "font-src 'self'",
     "connect-src 'self'",
+    "frame-src 'self'",
     "form-action 'self'",
     "frame-ancestors 'none'",
     "base-uri 'none'",
 )
 POLICY = "; ".join(DIRECTIVES)
+
+# An email as it will be sent, shown in a sandboxed frame on our own pages. Emails must carry
+# their styles inline, so this one response allows inline styles; still no scripts, no fetches
+# (not even the email's remote images), no forms, and sandboxed even if opened on its own.
+EMAIL_PREVIEW_DIRECTIVES = (
+    "default-src 'none'",
+    "style-src 'unsafe-inline'",
+    "img-src data:",
+    "form-action 'none'",
+    "frame-ancestors 'self'",
+    "base-uri 'none'",
+    "sandbox",
+)
+EMAIL_PREVIEW_POLICY = "; ".join(EMAIL_PREVIEW_DIRECTIVES)
 
 
 class ContentSecurityPolicyMiddleware:

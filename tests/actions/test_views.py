@@ -220,6 +220,34 @@ def test_action_notify_preview_then_send_once(ops_client, customer_action):
     assert len(mail.outbox) == 1
 
 
+def test_action_notify_html_is_framed_with_inline_styles_and_no_scripts(
+    ops_client, customer_action
+):
+    """The email needs inline styles; only its own response, framed by us, may use them."""
+    fragment = ops_client.get(
+        reverse("actions:action_notify", args=[customer_action.pk]), headers=HX
+    ).content.decode()
+    url = reverse("actions:action_notify_html", args=[customer_action.pk])
+    assert f'sandbox src="{url}"' in fragment and "srcdoc" not in fragment
+    response = ops_client.get(url)
+    assert response.status_code == 200 and response["X-Frame-Options"] == "SAMEORIGIN"
+    policy = [d.strip() for d in response["Content-Security-Policy"].split(";")]
+    assert "style-src 'unsafe-inline'" in policy and "default-src 'none'" in policy
+    assert "sandbox" in policy and "frame-ancestors 'self'" in policy
+    assert not [d for d in policy if d.startswith("script-src")]
+    html = response.content.decode()
+    assert 'style="' in html and "Ada &lt;b&gt;Lovelace&lt;/b&gt;" in html  # as sent
+    page_policy = ops_client.get(_detail(customer_action))["Content-Security-Policy"]
+    assert "unsafe-inline" not in page_policy and "frame-src 'self'" in page_policy
+
+
+def test_action_notify_html_is_404_when_it_cannot_be_sent(ops_client, customer_action):
+    customer_action.meter.end_customer_email = ""
+    customer_action.meter.save()
+    url = reverse("actions:action_notify_html", args=[customer_action.pk])
+    assert ops_client.get(url).status_code == 404
+
+
 def test_action_notify_refuses_without_email(ops_client, customer_action):
     customer_action.meter.end_customer_email = ""
     customer_action.meter.save()

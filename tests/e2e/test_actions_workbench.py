@@ -89,6 +89,12 @@ def test_work_an_action_from_the_inbox_without_reloading(page, users, catalogue)
     send.wait_for()
     preview = page.locator("#action-notify .action-email-preview").first.inner_text()
     assert action.meter.end_customer_name in preview
+    page.get_by_text("HTML part (as sent)").click()
+    email_body = page.frame_locator("iframe.action-email-preview").locator("body")
+    # The email's inline styles apply in its frame (the page's own policy forbids them).
+    background = email_body.evaluate("body => getComputedStyle(body).backgroundColor")
+    assert background == "rgb(244, 245, 247)"
+    assert action.meter.end_customer_name in email_body.inner_text()
     assert mail.outbox == []
     screenshot(page, "32-action-notify-preview")
     send.click()

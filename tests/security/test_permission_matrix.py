@@ -73,6 +73,7 @@ EXPECTED: dict[str, tuple[dict[str, str], str, str]] = {
     "actions:action_workflow": ({"pk": "action"}, POST_ONLY, OPS),
     "actions:action_note_add": ({"pk": "action"}, POST_ONLY, OPS),
     "actions:action_notify": ({"pk": "action"}, OPS, OPS),
+    "actions:action_notify_html": ({"pk": "action"}, OPS, GET_ONLY),
     "enrollments:deadline_list": ({}, VIEWERS, GET_ONLY),
     "enrollments:deadline_calendar": ({}, VIEWERS, GET_ONLY),
     "enrollments:market_group_list": ({}, VIEWERS, GET_ONLY),
