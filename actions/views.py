@@ -10,7 +10,6 @@ from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -33,7 +32,7 @@ from actions.models import ActionOwner, RequiredAction
 from actions.services import add_note, assign, set_due_date, set_status
 from actions.tables import ActionTable
 from leapsync.htmx import wants_partial
-from leapsync.security import EMAIL_PREVIEW_POLICY
+from leapsync.security import email_preview_response
 from leapsync.tables import configure_table
 
 CHANGE = "actions.change_requiredaction"
@@ -189,15 +188,12 @@ def action_notify(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 @permission_required(CHANGE, raise_exception=True)
-@xframe_options_sameorigin
 def action_notify_html(request: HttpRequest, pk: int) -> HttpResponse:
     """The customer email's HTML part as sent, for the sandboxed frame in the notify preview."""
     html = notify.preview_customer_html(_get_action(pk), load_catalogue())
     if html is None:
         raise Http404("This action's customer cannot be emailed.")
-    response = HttpResponse(html)
-    response["Content-Security-Policy"] = EMAIL_PREVIEW_POLICY  # inline styles, this one only
-    return response
+    return email_preview_response(html)
 
 
 @require_POST

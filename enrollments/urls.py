@@ -15,4 +15,5 @@ urlpatterns = [
     path("digest/", views.digest_subscription, name="digest_subscription"),
     path("digest/save/", views.digest_subscription_save, name="digest_subscription_save"),
     path("digest/preview/", views.digest_preview, name="digest_preview"),
+    path("digest/preview/email.html", views.digest_preview_html, name="digest_preview_html"),
 ]

@@ -27,6 +27,7 @@ from enrollments.roster import build_roster, previous_period, roster_rows
 from enrollments.services import render_digest, save_subscription
 from enrollments.tables import TransitionTable
 from leapsync.htmx import wants_partial
+from leapsync.security import email_preview_response
 from leapsync.tables import configure_table
 from meters.exports import neutralise
 
@@ -245,8 +246,17 @@ def digest_subscription_save(request: HttpRequest) -> HttpResponse:
 @require_GET
 @permission_required(SUBSCRIBE, raise_exception=True)
 def digest_preview(request: HttpRequest) -> HttpResponse:
-    """Exactly the email the subscriber would receive today: subject, HTML and text parts."""
+    """Exactly the email the subscriber would receive today: subject, text, and its HTML framed."""
     subscriber = _subscriber(request, request.GET.get("user"))
-    subject, text, html = render_digest(build_digest(subscriber, timezone.localdate()))
-    context = {"subscriber": subscriber, "subject": subject, "text": text, "html": html}
+    subject, text, _html = render_digest(build_digest(subscriber, timezone.localdate()))
+    context = {"subscriber": subscriber, "subject": subject, "text": text}
     return render(request, "enrollments/digest_preview.html", context)
+
+
+@require_GET
+@permission_required(SUBSCRIBE, raise_exception=True)
+def digest_preview_html(request: HttpRequest) -> HttpResponse:
+    """The digest's HTML part as sent, for the sandboxed frame on the preview page."""
+    subscriber = _subscriber(request, request.GET.get("user"))
+    html = render_digest(build_digest(subscriber, timezone.localdate()))[2]
+    return email_preview_response(html)

@@ -38,6 +38,14 @@ EMAIL_PREVIEW_DIRECTIVES = (
 EMAIL_PREVIEW_POLICY = "; ".join(EMAIL_PREVIEW_DIRECTIVES)
 
 
+def email_preview_response(html: str) -> HttpResponse:
+    """An email's HTML part for a sandboxed frame on our pages, under EMAIL_PREVIEW_POLICY."""
+    response = HttpResponse(html)
+    response["Content-Security-Policy"] = EMAIL_PREVIEW_POLICY
+    response["X-Frame-Options"] = "SAMEORIGIN"  # XFrameOptionsMiddleware keeps one already set
+    return response
+
+
 class ContentSecurityPolicyMiddleware:
     """Adds POLICY to every response that has none (pages, admin, errors, static files)."""
 

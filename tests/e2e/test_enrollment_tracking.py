@@ -160,4 +160,7 @@ def test_roster_follows_leap_after_a_sync_and_the_digest_says_so(
     assert any(meter_id in text for meter_id in moved)
     html_part = page.frame_locator("iframe.email-preview").locator("body")
     assert "Market group changes" in html_part.inner_text()  # the HTML part, rendered
+    # with the email's inline styles, which only the frame's own response allows
+    background = html_part.evaluate("body => getComputedStyle(body).backgroundColor")
+    assert background == "rgb(244, 245, 247)"
     screenshot(page, "46-digest-preview")

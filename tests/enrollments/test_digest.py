@@ -183,4 +183,15 @@ def test_preview_shows_exactly_the_email(synced, manager_client):
     response = manager_client.get(reverse("enrollments:digest_preview"))
     assert response.status_code == 200
     assert response.context["subject"] and "Sync health" in response.context["text"]
-    assert "srcdoc=" in response.content.decode()
+    url = reverse("enrollments:digest_preview_html")
+    assert f'sandbox src="{url}"' in response.content.decode()
+
+
+def test_preview_html_is_the_email_with_inline_styles_and_no_scripts(synced, manager_client):
+    """The frame's own response allows the email's inline styles, and nothing else."""
+    response = manager_client.get(reverse("enrollments:digest_preview_html"))
+    assert response.status_code == 200 and response["X-Frame-Options"] == "SAMEORIGIN"
+    policy = [d.strip() for d in response["Content-Security-Policy"].split(";")]
+    assert "style-src 'unsafe-inline'" in policy and "default-src 'none'" in policy
+    assert "sandbox" in policy and not [d for d in policy if d.startswith("script-src")]
+    assert 'style="' in response.content.decode() and "Sync health" in response.content.decode()

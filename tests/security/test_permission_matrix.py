@@ -83,6 +83,7 @@ EXPECTED: dict[str, tuple[dict[str, str], str, str]] = {
     "enrollments:digest_subscription": ({}, MANAGERS, GET_ONLY),
     "enrollments:digest_subscription_save": ({}, GET_ONLY, MANAGERS),
     "enrollments:digest_preview": ({}, MANAGERS, GET_ONLY),
+    "enrollments:digest_preview_html": ({}, MANAGERS, GET_ONLY),
     "webhooks:webhook_event_list": ({}, VIEWERS, GET_ONLY),
     "webhooks:webhook_event_detail": ({"pk": "event"}, VIEWERS, GET_ONLY),
     # Leap's deliveries: public, but refused without the shared secret.
