@@ -248,6 +248,18 @@ class LeapClient:
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
         self.base_url = resolve_base_url(base_url)
+        self._options = {
+            "base_url": base_url,
+            "api_key": api_key,
+            "transport": transport,
+            "connect_timeout": connect_timeout,
+            "read_timeout": read_timeout,
+            "max_retries": max_retries,
+            "backoff_base": backoff_base,
+            "backoff_max": backoff_max,
+            "page_size": page_size,
+            "sleep": sleep,
+        }
         self._api_key = api_key
         self._max_retries = max_retries
         self._backoff_base = backoff_base
@@ -282,6 +294,17 @@ class LeapClient:
         }
         kwargs.update(overrides)
         return cls(**kwargs)
+
+    def for_new_process(self) -> LeapClient:
+        """The same client with its own connections, for use in a forked process.
+
+        A forked copy would share the parent's open sockets. An in-process transport (tests,
+        the embedded simulator) holds none and is kept; a network one is made afresh.
+        """
+        options = dict(self._options)
+        if isinstance(options["transport"], httpx.HTTPTransport):
+            options["transport"] = None
+        return type(self)(**options)
 
     def __repr__(self) -> str:
         return f"LeapClient(base_url={self.base_url!r}, api_key='***')"

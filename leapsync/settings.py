@@ -221,6 +221,8 @@ SYNC_INCREMENTAL_MINUTES = _env_int("SYNC_INCREMENTAL_MINUTES", 60, minimum=1)
 SYNC_FULL_CRON = env.str("SYNC_FULL_CRON", default="30 2 * * *")
 SYNC_STALE_CRON = env.str("SYNC_STALE_CRON", default="0 5 * * *")
 SYNC_FRESHNESS_MINUTES = _env_int("SYNC_FRESHNESS_MINUTES", 180, minimum=1)
+# Run the details and enrollments streams in two processes at once (PostgreSQL only).
+SYNC_PARALLEL_STREAMS = env.bool("SYNC_PARALLEL_STREAMS", default=True)
 
 # django-q2: the ORM broker by default (no extra service); `timeout` stays below `retry`.
 Q_CLUSTER = {
@@ -230,6 +232,8 @@ Q_CLUSTER = {
     "timeout": 3600,
     "retry": 3900,
     "max_attempts": 1,
+    # A full sync runs its two streams in child processes (leapsync/sync/parallel.py).
+    "daemonize_workers": False,
     "catch_up": False,
     "save_limit": 500,
     "label": "Tasks",

@@ -1,6 +1,7 @@
 """The sync pipeline: Leap pages -> parse -> upsert -> change events -> cursor.
 
-Entry points (each runs the details stream, then the enrollments stream, one SyncRun each):
+Entry points (each runs the details and the enrollments stream, one SyncRun each; side by side
+in two processes where that is safe, see `parallel`):
 `sync_full`, `sync_incremental`, `sync_refresh(meter_ids)` and `sync_stale`. They record
 failures on their runs rather than raising, so one stream failing never stops the other;
 callers read the returned runs' `status`.
@@ -17,7 +18,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import connection, reset_queries, transaction
+from django.db import OperationalError, connection, reset_queries, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -27,6 +28,7 @@ from leapsync.models import Stream, SyncMode, SyncRun
 from leapsync.sync.common import PageContext, RunStats
 from leapsync.sync.details import apply_details_page
 from leapsync.sync.enrollments import apply_enrollments_page
+from leapsync.sync.parallel import run_streams
 from leapsync.sync.planner import PlannerStatistics
 from leapsync.sync.prefetch import prefetched
 from leapsync.sync.runs import StreamBusy, current_cursor, heartbeat, stream_run
@@ -39,6 +41,9 @@ logger = logging.getLogger("leapsync.sync")
 STREAMS: tuple[str, ...] = (Stream.DETAILS, Stream.ENROLLMENTS)
 # Leap's search accepts at most 1000 meter_ids per call.
 REFRESH_BATCH = 1000
+# The streams may run side by side (see `parallel`); a page PostgreSQL picks as a deadlock
+# victim is applied again, this many times in all.
+DEADLOCK_RETRIES = 3
 
 Progress = Callable[[SyncRun, RunStats], None]
 _APPLY = {Stream.DETAILS: apply_details_page, Stream.ENROLLMENTS: apply_enrollments_page}
@@ -52,10 +57,11 @@ def sync_full(
     progress: Progress | None = None,
 ) -> list[SyncRun]:
     """Every meter of every stream; meters Leap no longer returns are flagged missing."""
-    return [
-        _run(stream, SyncMode.FULL, [{}], client=client, trigger=trigger, progress=progress)
-        for stream in streams
-    ]
+
+    def run_one(stream: str, client: LeapClient | None) -> SyncRun:
+        return _run(stream, SyncMode.FULL, [{}], client=client, trigger=trigger, progress=progress)
+
+    return run_streams(streams, run_one, client)
 
 
 def sync_incremental(
@@ -73,26 +79,24 @@ def sync_incremental(
     are then re-read too (a stale run, only when there are any): Leap does not move
     `updated_at` for those roll-overs, so the cursor alone would miss them.
     """
-    runs = []
-    for stream in streams:
+
+    def run_one(stream: str, client: LeapClient | None) -> SyncRun:
         cursor = current_cursor(stream)
         if cursor is None:
-            runs.append(
-                _run(stream, SyncMode.FULL, [{}], client=client, trigger=trigger, progress=progress)
+            return _run(
+                stream, SyncMode.FULL, [{}], client=client, trigger=trigger, progress=progress
             )
-            continue
         since = cursor - timedelta(minutes=settings.SYNC_OVERLAP_MINUTES)
-        filters = [{"last_modified_date_time": since}]
-        runs.append(
-            _run(
-                stream,
-                SyncMode.INCREMENTAL,
-                filters,
-                client=client,
-                trigger=trigger,
-                progress=progress,
-            )
+        return _run(
+            stream,
+            SyncMode.INCREMENTAL,
+            [{"last_modified_date_time": since}],
+            client=client,
+            trigger=trigger,
+            progress=progress,
         )
+
+    runs = run_streams(streams, run_one, client)
     if refresh_stale and Stream.ENROLLMENTS in streams and stale_meter_ids(now)[:1]:
         runs += sync_stale(now=now, client=client, trigger=trigger, progress=progress)
     return runs
@@ -173,7 +177,7 @@ def _run(
             run.requested_meters = len(requested or ())
             for page in prefetched(_pages(client, stream, filter_list)):
                 heartbeat(run)
-                _APPLY[stream](page.meters, PageContext(run, stats, timezone.now()))
+                _apply_page(stream, page.meters, run, stats)
                 stats.pages += 1
                 planner.after_page(stream, stats.created + stats.updated)
                 save_progress(run, stats)
@@ -195,6 +199,25 @@ def _run(
         if own_client:
             client.close()
     return run
+
+
+def _apply_page(stream: str, raws: list[Any], run: SyncRun, stats: RunStats) -> None:
+    """Apply one page in its transaction; retry it if PostgreSQL broke a deadlock with it.
+
+    Its counters are kept apart and added to the run's only once it committed, so a retried
+    page counts once.
+    """
+    for attempt in range(1, DEADLOCK_RETRIES + 1):
+        page_stats = RunStats()
+        try:
+            _APPLY[stream](raws, PageContext(run, page_stats, timezone.now()))
+        except OperationalError as error:
+            if getattr(error.__cause__, "sqlstate", None) != "40P01" or attempt == DEADLOCK_RETRIES:
+                raise
+            logger.info("%s page hit a deadlock (attempt %s); retrying it", stream, attempt)
+            continue
+        stats.merge(page_stats)
+        return
 
 
 @contextmanager

@@ -24,16 +24,23 @@ def write(
     *,
     conflict: Sequence[str] = (),
     update: Sequence[str] = (),
-) -> None:
-    """Insert `rows`; with `conflict` (a unique key's attnames), update `update` on clashes."""
+    report_inserted: str | None = None,
+) -> set[Any] | None:
+    """Insert `rows`; with `conflict` (a unique key's attnames), update `update` on clashes.
+
+    With `report_inserted` (an attname) on PostgreSQL, returns that value of each row this
+    statement inserted rather than updated: the truth even when another transaction inserted
+    the same key a moment earlier. Elsewhere returns None (the caller knows from its own reads;
+    SQLite has one writer at a time).
+    """
     if not rows:
-        return
+        return set()
     fields = _fields(model, rows[0])
     defaults = _defaults(fields, rows[0])
     if connection.vendor == "postgresql":
-        _copy(model, fields, defaults, rows, conflict, update)
-    else:
-        _executemany(model, fields, defaults, rows, conflict, update)
+        return _copy(model, fields, defaults, rows, conflict, update, report_inserted)
+    _executemany(model, fields, defaults, rows, conflict, update)
+    return None
 
 
 def _fields(model: type[models.Model], sample: dict[str, Any]) -> list[models.Field]:
@@ -75,7 +82,7 @@ def _conflict_sql(quote, fields, conflict: Sequence[str], update: Sequence[str])
     return f" ON CONFLICT ({target}) DO UPDATE SET {assignments}"
 
 
-def _copy(model, fields, defaults, rows, conflict, update) -> None:
+def _copy(model, fields, defaults, rows, conflict, update, report_inserted) -> set[Any] | None:
     """COPY the rows: straight into the table, or (to upsert) into a staging table first."""
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
@@ -84,7 +91,7 @@ def _copy(model, fields, defaults, rows, conflict, update) -> None:
         raw = cursor.cursor
         if not conflict:
             _copy_rows(raw, table, columns, fields, defaults, rows)
-            return
+            return {row[report_inserted] for row in rows} if report_inserted else None
         # One staging table per connection and column list (named by a checksum, so a
         # long-lived worker never reuses one whose columns a migration changed).
         staging = quote(f"staging_{model._meta.db_table}_{zlib.crc32(columns.encode()):08x}")
@@ -93,26 +100,70 @@ def _copy(model, fields, defaults, rows, conflict, update) -> None:
             f"SELECT {columns} FROM {table} WITH NO DATA"
         )
         _copy_rows(raw, staging, columns, fields, defaults, rows)
-        raw.execute(
-            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging}"
-            + _conflict_sql(quote, fields, conflict, update)
-        )
+        insert = f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging}"
+        insert += _conflict_sql(quote, fields, conflict, update)
+        inserted = None
+        if report_inserted:
+            # xmax is 0 on a row version this statement inserted, set on one it updated.
+            key = quote(next(f.column for f in fields if f.attname == report_inserted))
+            raw.execute(f"{insert} RETURNING {key}, xmax = 0")
+            inserted = {value for value, is_new in raw.fetchall() if is_new}
+        else:
+            raw.execute(insert)
         # TRUNCATE, not DELETE: autovacuum never visits temporary tables, so deleted rows would
         # pile up and every later page would scan them again.
         raw.execute(f"TRUNCATE {staging}")
+    return inserted
 
 
 def _copy_rows(raw, table: str, columns: str, fields, defaults, rows) -> None:
-    from psycopg.types.json import Jsonb
+    """COPY in binary with every column's type declared: psycopg then picks each value's dumper
+    once per column instead of once per value (several times faster for timestamps and UUIDs).
+    A column of a type not mapped below sends the whole table in text, as before."""
+    from psycopg.types.json import Jsonb, set_json_dumps
 
-    json_positions = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
-    with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+    types = [_binary_type(field) for field in fields]
+    if None in types:
+        json_positions = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
+        with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                values = _values(fields, defaults, row)
+                for i in json_positions:
+                    if values[i] is not None:
+                        values[i] = Jsonb(values[i], dumps=_dumps)
+                copy.write_row(values)
+        return
+    set_json_dumps(orjson.dumps, raw)
+    with raw.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(types)
         for row in rows:
-            values = _values(fields, defaults, row)
-            for i in json_positions:
-                if values[i] is not None:
-                    values[i] = Jsonb(values[i], dumps=_dumps)
-            copy.write_row(values)
+            copy.write_row(_values(fields, defaults, row))
+
+
+# PostgreSQL's names for Django's column types -> the names psycopg's adapters know them by.
+_BINARY_TYPES = {
+    "bigint": "int8",
+    "integer": "int4",
+    "smallint": "int2",
+    "boolean": "bool",
+    "timestamp with time zone": "timestamptz",
+    "date": "date",
+    "double precision": "float8",
+    "varchar": "varchar",
+    "text": "text",
+    "uuid": "uuid",
+    "jsonb": "jsonb",
+}
+
+
+def _binary_type(field: models.Field) -> str | None:
+    db_type = field.db_type(connection) or ""
+    array = db_type.endswith("[]")
+    base = db_type.removesuffix("[]").split("(", 1)[0].strip()
+    name = _BINARY_TYPES.get(base)
+    if name is None:
+        return None
+    return f"{name}[]" if array else name
 
 
 def _executemany(model, fields, defaults, rows, conflict, update) -> None:

@@ -45,6 +45,18 @@ class RunStats:
         else:
             self.warnings["(further distinct warnings not kept)"] += 1
 
+    def merge(self, page: RunStats) -> None:
+        """Add one page's counters (kept apart until its transaction committed)."""
+        for name in _COUNTERS:
+            setattr(self, name, getattr(self, name) + getattr(page, name))
+        for message, count in page.warnings.items():
+            if message in self.warnings or len(self.warnings) < MAX_DISTINCT_WARNINGS:
+                self.warnings[message] += count
+            else:
+                self.warnings["(further distinct warnings not kept)"] += count
+        self.see_timestamps(page.cursor_reached)
+        self.seen |= page.seen
+
     def see_timestamps(self, *stamps: datetime | None) -> None:
         for stamp in stamps:
             if stamp is not None and (self.cursor_reached is None or stamp > self.cursor_reached):
@@ -57,6 +69,10 @@ class RunStats:
         run.warnings_count = sum(self.warnings.values())
         run.warnings = dict(self.warnings.most_common())
         run.cursor_reached = self.cursor_reached
+
+
+_COUNTERS = ("pages", "meters_seen", "created", "updated", "unchanged", "quarantined")
+_COUNTERS += ("missing", "events")
 
 
 @dataclass

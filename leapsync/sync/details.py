@@ -41,7 +41,7 @@ def apply_details_page(raws: list[Any], ctx: PageContext) -> None:
                 ctx.stats.updated += 1
             values = {**identifier_values(record, ctx), **details_values(record, digest, ctx)}
             rows.append(meter_row(previous, record.meter_id, values, ctx))
-        upsert_meters(rows, (*Meter.IDENTIFIER_FIELDS, *Meter.DETAILS_FIELDS))
+        upsert_meters(rows, (*Meter.IDENTIFIER_FIELDS, *Meter.DETAILS_FIELDS), ctx, stored)
         clear_missing(returned)
         ctx.flush(pk_map(uuid for uuid, _ in ctx.events))
         map_by_reference(row["meter_id"] for row in rows)  # new or changed meters only

@@ -87,7 +87,7 @@ def apply_enrollments_page(raws: list[Any], ctx: PageContext) -> None:
             if previous is None or previous.identifiers != values or previous.missing_from_leap:
                 rows.append(meter_row(previous, record.meter_id, values, ctx))
             changed.append(ChangedMeter(record.meter_id, record, digest, previous))
-        upsert_meters(rows, Meter.IDENTIFIER_FIELDS)
+        upsert_meters(rows, Meter.IDENTIFIER_FIELDS, ctx, stored)
         clear_missing(returned)
         pks = {meter_id: meter.pk for meter_id, meter in stored.items()}
         pks.update(pk_map(item.meter_id for item in changed if item.previous is None))

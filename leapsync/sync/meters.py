@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
@@ -77,11 +78,13 @@ def identifier_values(record: Any, ctx: PageContext) -> dict[str, Any]:
 def meter_row(
     stored: StoredMeter | None, meter_id: UUID, values: dict[str, Any], ctx: PageContext
 ) -> dict[str, Any]:
-    """The row to upsert for one record, recording first-seen and identifier-change events."""
+    """The row to upsert for one record, recording identifier-change events.
+
+    A new meter's first-seen event is recorded by `upsert_meters`, which knows whether this
+    page really created the row (the other stream may have, a moment earlier).
+    """
     stamp: datetime | None = values.get("leap_updated_at")
-    if stored is None:
-        ctx.event(meter_id, EventKind.FIRST_SEEN, leap_updated_at=stamp)
-    else:
+    if stored is not None:
         if stored.partner_reference != values["partner_reference"]:
             ctx.event(
                 meter_id,
@@ -120,14 +123,30 @@ def mark_returned(stored: StoredMeter, meter_id: UUID, ctx: PageContext) -> bool
     return True
 
 
-def upsert_meters(rows: list[dict[str, Any]], fields: Sequence[str]) -> None:
-    """Insert new meters and update `fields` (plus the missing flags) of existing ones."""
-    bulk.write(
+def upsert_meters(
+    rows: list[dict[str, Any]],
+    fields: Sequence[str],
+    ctx: PageContext,
+    stored: dict[UUID, StoredMeter],
+) -> None:
+    """Insert new meters and update `fields` (plus the missing flags) of existing ones.
+
+    Records a first-seen event for each meter this page inserted. Rows go in meter_id order,
+    so two streams upserting the same meters at once lock them in the same order (no deadlock).
+    """
+    rows = sorted(rows, key=itemgetter("meter_id"))
+    inserted = bulk.write(
         Meter,
         rows,
         conflict=["meter_id"],
         update=[*fields, "missing_from_leap", "missing_since", "updated_at"],
+        report_inserted="meter_id",
     )
+    if inserted is None:  # SQLite: one writer at a time, so what we read before is still true
+        inserted = {row["meter_id"] for row in rows if row["meter_id"] not in stored}
+    for row in rows:
+        if row["meter_id"] in inserted:
+            ctx.event(row["meter_id"], EventKind.FIRST_SEEN, leap_updated_at=row["leap_updated_at"])
 
 
 def clear_missing(meter_ids: list[UUID]) -> None:

@@ -30,17 +30,20 @@ def _terminate(pid: int) -> None:
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_sync_survives_its_database_connection_dying_at_a_page_boundary(
-    simulator, leap, monkeypatch
+    simulator, leap, monkeypatch, settings
 ):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (pg_terminate_backend)")
     from leapsync import sync as engine
 
+    settings.SYNC_PARALLEL_STREAMS = False  # the streams in this process: its connection dies
     original = engine._APPLY["details"]
+    applied = []
 
     def apply_then_die(raws, ctx):
         original(raws, ctx)
-        if ctx.stats.pages == 2:
+        applied.append(ctx)
+        if len(applied) == 3:
             _terminate(connection.connection.info.backend_pid)
 
     monkeypatch.setitem(engine._APPLY, "details", apply_then_die)

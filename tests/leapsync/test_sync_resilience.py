@@ -65,10 +65,12 @@ def test_crash_mid_run_then_rerun_is_consistent(simulator, leap, monkeypatch, cr
     from leapsync import sync as engine
 
     original = engine._APPLY["enrollments"]
+    applied = []
 
     def crash(raws, ctx):
-        if ctx.stats.pages == crash_page:
+        if len(applied) == crash_page:
             raise ConnectionError("killed")
+        applied.append(ctx)
         return original(raws, ctx)
 
     monkeypatch.setitem(engine._APPLY, "enrollments", crash)

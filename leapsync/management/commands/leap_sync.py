@@ -78,7 +78,11 @@ class Command(BaseCommand):
             # Leap reports no total; the stored meter count estimates the pages of a full run.
             expected = Meter.objects.count() if run.mode == "full" else None
             total = -(-expected // 500) if expected else None
-            self._bars[run.pk] = tqdm(total=total, desc=f"{run.mode} {run.stream}", unit="page")
+            # One line per stream: the streams may run at once, in two processes.
+            position = list(sync.STREAMS).index(run.stream)
+            self._bars[run.pk] = tqdm(
+                total=total, desc=f"{run.mode} {run.stream}", unit="page", position=position
+            )
         return self._bars[run.pk]
 
     def _report(self, runs: list[SyncRun], verbosity: int) -> None:
