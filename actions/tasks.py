@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.template.defaultfilters import pluralize
+
 from actions import notify
 from actions.catalogue import ensure_entries
 from actions.services import record_missed_deadlines
@@ -16,7 +18,10 @@ def follow_up() -> str:
     missed = record_missed_deadlines()
     alerts = notify.send_deadline_alerts()
     sent = ", ".join(f"{n} {result}" for result, n in sorted(alerts.items())) or "none"
-    return f"{created} new catalogue entries, {missed} missed deadlines, alerts: {sent}"
+    return (
+        f"{created} new catalogue entr{pluralize(created, 'y,ies')}, "
+        f"{missed} missed deadline{pluralize(missed)}, alerts: {sent}"
+    )
 
 
 def send_assignment_alert(action_pk: int, note_pk: int) -> str:

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.template.defaultfilters import pluralize
 from django_q.models import Schedule
 
 from leapsync import sync
@@ -67,9 +68,11 @@ def describe(run: SyncRun) -> str:
     """One line for logs and task results."""
     line = (
         f"{run.get_mode_display()} {run.stream} run #{run.pk} {run.status}: "
-        f"{run.pages} pages, {run.meters_seen} meters seen, {run.created} created, "
-        f"{run.updated} updated, {run.unchanged} unchanged, {run.quarantined} quarantined, "
-        f"{run.missing} missing, {run.events} events, {run.warnings_count} warnings"
+        f"{run.pages} page{pluralize(run.pages)}, {run.meters_seen} meter"
+        f"{pluralize(run.meters_seen)} seen, {run.created} created, {run.updated} updated, "
+        f"{run.unchanged} unchanged, {run.quarantined} quarantined, {run.missing} missing, "
+        f"{run.events} event{pluralize(run.events)}, {run.warnings_count} warning"
+        f"{pluralize(run.warnings_count)}"
     )
     return f"{line}; {run.error}" if run.error else line
 
@@ -145,6 +148,7 @@ def ensure_schedules() -> list[tuple[Schedule, bool]]:
 def run_webhook_refresh(refresh_id: int) -> str:
     """Drain the webhook events queued for one coalesced refresh (see leapsync.webhooks)."""
     refresh = run_refresh(refresh_id)
-    return (
-        f"{refresh}: {refresh.event_count} events, {refresh.meter_count} meters" if refresh else ""
-    )
+    if refresh is None:
+        return ""
+    events, meters = refresh.event_count, refresh.meter_count
+    return f"{refresh}: {events} event{pluralize(events)}, {meters} meter{pluralize(meters)}"

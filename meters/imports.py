@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from django.db import transaction
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from leapsync.sync import bulk
@@ -63,7 +64,7 @@ class ImportReport:
 
     def summary(self) -> str:
         return (
-            f"{self.rows} rows: {self.created} new, {self.updated} changed, "
+            f"{self.rows} row{pluralize(self.rows)}: {self.created} new, {self.updated} changed, "
             f"{self.unchanged} unchanged, {self.error_count} with errors"
         )
 
@@ -129,7 +130,7 @@ def _row_values(
     if "\x00" in "".join(row):
         raise ImportFileError("This is not a CSV text file (it contains binary data).")
     if len(row) != width:
-        report.error(line, f"has {len(row)} fields, the header has {width}")
+        report.error(line, f"has {len(row)} field{pluralize(len(row))}, the header has {width}")
         return None
     values = {name: row[index].strip() for name, index in columns.items()}
     external_id = values[REQUIRED]

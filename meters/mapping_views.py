@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -171,7 +172,9 @@ def mapping_bulk_accept(request: HttpRequest) -> HttpResponse:
         if int(wanted[meter.meter_id]) in sites
     ]
     changed = accept_suggestions(accepted, actor=request.user)
-    messages.success(request, f"{changed} meters mapped to their suggested site.")
+    messages.success(
+        request, f"{changed} meter{pluralize(changed)} mapped to their suggested site."
+    )
     return redirect("meters:mapping_queue")
 
 

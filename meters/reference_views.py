@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -106,7 +107,10 @@ def reference_bulk_from_site(request: HttpRequest) -> HttpResponse:
     ids = [i for i in (parse_uuid(v) for v in request.POST.getlist("meter")) if i][:BULK_MAX]
     meters = Meter.objects.select_related("site").filter(meter_id__in=ids).order_by("meter_id")
     changes, skipped = from_sites(list(meters), actor=request.user)
-    messages.success(request, f"{len(changes)} partner_reference changes queued for Leap.")
+    count = len(changes)
+    messages.success(
+        request, f"{count} partner_reference change{pluralize(count)} queued for Leap."
+    )
     if skipped:
         reasons = sorted({reason for _, reason in skipped})
         messages.warning(request, f"{len(skipped)} skipped: {'; '.join(reasons)[:300]}")

@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -126,10 +127,12 @@ def site_import_confirm(request: HttpRequest) -> HttpResponse:
 
 
 def _imported_message(name: str, report: ImportReport, mapped: int) -> str:
-    skipped = f" {report.error_count} bad rows skipped." if report.error_count else ""
+    bad = report.error_count
+    skipped = f" {bad} bad row{pluralize(bad)} skipped." if bad else ""
     return (
         f"Imported {name}: {report.created} new, {report.updated} changed, "
-        f"{report.unchanged} unchanged.{skipped} {mapped} meters mapped by reference."
+        f"{report.unchanged} unchanged.{skipped} {mapped} meter{pluralize(mapped)} mapped by "
+        "reference."
     )
 
 
@@ -138,5 +141,5 @@ def _imported_message(name: str, report: ImportReport, mapped: int) -> str:
 def site_match_references(request: HttpRequest) -> HttpResponse:
     """Map every unmapped meter whose partner_reference equals a site's external_id, now."""
     mapped = map_unmapped_by_reference()
-    messages.success(request, f"{mapped} meters mapped by reference.")
+    messages.success(request, f"{mapped} meter{pluralize(mapped)} mapped by reference.")
     return redirect("meters:mapping_queue")

@@ -198,7 +198,7 @@ def test_site_import_previews_bad_rows_then_imports_and_maps(page, users, synced
     page.wait_for_url(f"**{reverse('meters:site_list')}")
     message = page.get_by_text(re.compile(r"Imported sites\.csv: 3 new"))
     assert "2 bad rows skipped" in message.inner_text()
-    assert "1 meters mapped by reference" in message.inner_text()
+    assert "1 meter mapped by reference" in message.inner_text()
     assert set(Site.objects.values_list("external_id", flat=True)) == {
         meter.partner_reference,
         "SITE-NEW-1",

@@ -58,7 +58,7 @@ def test_list_never_shows_header_values(served):
     run("register")
     out = run("list")
     assert URL in out and "x-leapsync-secret" in out and "s3cret" not in out
-    assert "1 subscription(s)" in out
+    assert "1 subscription at Leap" in out
 
 
 def test_test_reports_the_receivers_answer(served):

@@ -97,9 +97,17 @@ def test_import_sites_command_reports_and_maps_by_reference(tmp_path, capsys):
     path.write_text(GOOD + ",missing id,,,,\n")
     call_command("import_sites", str(path))
     out, err = capsys.readouterr()
-    assert "2 new" in out and "1 meters mapped by reference" in out
+    assert "2 new" in out and "1 meter mapped by reference" in out and "1 meters" not in out
     assert "line 4: external_id is empty" in err
     assert Meter.objects.get(pk=meter.pk).site.external_id == "S-1"
+
+
+def test_import_summary_pluralises_its_counts():
+    one = _run(b"external_id,name\nS-1,x\n")
+    assert one.summary().startswith("1 row: 1 new") and "1 rows" not in one.summary()
+    assert _run(b"external_id,name\nS-1,x\nS-2,y\n").summary().startswith("2 rows: ")
+    bad = _run(b"external_id,name\nS-1\n")
+    assert bad.errors == [(2, "has 1 field, the header has 2")]
 
 
 def test_import_sites_command_fails_clearly_on_a_bad_file(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.template.defaultfilters import pluralize
 
 from enrollments.services import send_due_digests
 
@@ -26,7 +27,7 @@ class Command(BaseCommand):
                 detail = outcome.error or outcome.subject
                 self.stdout.write(f"{line} — {detail}" if detail else line)
         failed = [o for o in outcomes if o.status == "failed"]
-        summary = f"{len(outcomes)} digest(s) due, {len(failed)} failed"
+        summary = f"{len(outcomes)} digest{pluralize(len(outcomes))} due, {len(failed)} failed"
         if failed:
             raise CommandError(summary + " (recorded; retried on the next run)")
         self.stdout.write(self.style.SUCCESS(summary))

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.template.defaultfilters import pluralize
 
 from leapsync.simulator import LeapSimulator, serve
 from leapsync.simulator.timeutil import parse_rfc3339
@@ -58,7 +59,8 @@ class Command(BaseCommand):
             ) from exc
         self.stdout.write(
             self.style.SUCCESS(
-                f"Leap simulator: {options['meters']} meters (seed {options['seed']}) ready in "
+                f"Leap simulator: {options['meters']} meter{pluralize(options['meters'])} "
+                f"(seed {options['seed']}) ready in "
                 f"{elapsed:.1f} s, clock {simulator.now.isoformat()}, serving {server.url}"
             )
         )

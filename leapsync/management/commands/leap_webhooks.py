@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.template.defaultfilters import pluralize
 
 from leapsync.client import LeapClient, LeapError
 from leapsync.webhooks import subscription
@@ -34,7 +35,8 @@ class Command(BaseCommand):
         webhooks = client.list_webhooks()
         for webhook in webhooks:
             self.stdout.write(subscription.describe(webhook))
-        self.stdout.write(self.style.SUCCESS(f"{len(webhooks)} subscription(s) at Leap"))
+        count = len(webhooks)
+        self.stdout.write(self.style.SUCCESS(f"{count} subscription{pluralize(count)} at Leap"))
 
     def _register(self, client: LeapClient, options: dict) -> None:
         webhook_id, created = subscription.register(client)

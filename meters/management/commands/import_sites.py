@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.template.defaultfilters import pluralize
 
 from meters.imports import ImportFileError, import_sites
 from meters.services import map_unmapped_by_reference
@@ -41,6 +42,7 @@ class Command(BaseCommand):
             self.stdout.write(f"ignored columns: {', '.join(report.ignored_columns)}")
         mapped = ""
         if not options["dry_run"] and not options["no_match"]:
-            mapped = f"; {map_unmapped_by_reference()} meters mapped by reference"
+            count = map_unmapped_by_reference()
+            mapped = f"; {count} meter{pluralize(count)} mapped by reference"
         prefix = "would import (dry run) " if options["dry_run"] else ""
         self.stdout.write(self.style.SUCCESS(f"{prefix}{report.summary()}{mapped}"))
