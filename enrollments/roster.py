@@ -1,8 +1,11 @@
 """The market group roster of one program's delivery period, and how it changed.
 
 Changes "since the previous period" compare each meter's group with the period before (kept
-with `listed=False` once Leap stops listing it); changes "since the previous sync" come from
-the `market_group` events the sync wrote in the latest enrollments run.
+with `listed=False` once Leap stops listing it); changes "since the previous sync" are the
+`market_group` events the sync wrote since the latest full or incremental enrollments run
+began: that run's, and those of any refresh after it. A refresh alone is no baseline: it reads
+a few meters, and the stale run that follows every incremental one would otherwise hide what
+the incremental run saw.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from django.db.models import QuerySet
 
 from enrollments.deadlines import Period
 from enrollments.models import ProgramEnrollment
-from leapsync.models import RunStatus, Stream, SyncRun
+from leapsync.models import RunStatus, Stream, SyncMode, SyncRun
 from meters.models import EventKind, MeterEvent
 
 SHOWN_PER_GROUP = 200
@@ -48,7 +51,7 @@ class Roster:
     groups: list[Group]
     since_period: list[Change]
     since_sync: list[Change]
-    last_run: SyncRun | None
+    sync_baseline: SyncRun | None
 
 
 def roster_rows(period: Period) -> QuerySet:
@@ -103,14 +106,14 @@ def build_roster(period: Period, previous: Period | None) -> Roster:
             for group in groups.values():
                 if label and group_label(group.name, group.group_id) == label:
                     setattr(group, attr, getattr(group, attr) + 1)
-    last_run = last_enrollments_run()
+    baseline = sync_baseline()
     return Roster(
         period=period,
         previous=previous,
         groups=list(groups.values()),
         since_period=since_period,
-        since_sync=sync_changes([period], since_run=last_run) if last_run else [],
-        last_run=last_run,
+        since_sync=sync_changes([period], baseline.started_at) if baseline else [],
+        sync_baseline=baseline,
     )
 
 
@@ -137,10 +140,14 @@ def _kind(old: str, new: str) -> str:
     return "left" if not new else "moved"
 
 
-def last_enrollments_run() -> SyncRun | None:
-    """The latest successful run of the enrollments stream (any mode)."""
+def sync_baseline() -> SyncRun | None:
+    """The latest successful full or incremental enrollments run: one that read every change."""
     return (
-        SyncRun.objects.filter(stream=Stream.ENROLLMENTS, status=RunStatus.SUCCEEDED)
+        SyncRun.objects.filter(
+            stream=Stream.ENROLLMENTS,
+            mode__in=[SyncMode.FULL, SyncMode.INCREMENTAL],
+            status=RunStatus.SUCCEEDED,
+        )
         .order_by("-started_at", "-id")
         .first()
     )
@@ -162,14 +169,9 @@ def market_group_events(periods: list[Period], since: datetime) -> QuerySet:
     )
 
 
-def sync_changes(
-    periods: list[Period], *, since_run: SyncRun | None = None, since: datetime | None = None
-) -> list[Change]:
-    """Market group changes the sync recorded for `periods`: in one run, or since an instant."""
-    if since_run is not None:
-        events = market_group_events(periods, since_run.started_at).filter(sync_run=since_run)
-    else:
-        events = market_group_events(periods, since)
+def sync_changes(periods: list[Period], since: datetime) -> list[Change]:
+    """Market group changes the sync recorded for `periods` since an instant, newest first."""
+    events = market_group_events(periods, since)
     return [
         Change(_kind(e.old, e.new), e.meter.meter_id, e.old, e.new, e.observed_at) for e in events
     ]

@@ -12,7 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from enrollments.deadlines import current_and_next, listed_periods, program_deadlines
-from leapsync.sync import sync_incremental
+from leapsync.models import Stream, SyncMode, SyncRun
+from leapsync.sync import sync_incremental, sync_refresh
 from tests.helpers import count_get_queries
 
 
@@ -89,6 +90,31 @@ def test_roster_shows_moved_meters_after_mutate_and_sync(synced, simulator, ops_
             assert {str(c.meter_id) for c in roster.since_sync if c.kind == "moved"} == moved, key
             seen_moves += len(moved)
     assert seen_moves > 0
+
+
+def test_roster_since_sync_counts_from_the_last_full_or_incremental_run(
+    synced, simulator, ops_client
+):
+    """A small refresh after the incremental run must not hide what the incremental run saw."""
+    before = _truth_periods(simulator)["groups"]
+    simulator.mutate(0.4, seed=5)
+    sync_incremental(client=synced, refresh_stale=False)
+    incremental = SyncRun.objects.get(stream=Stream.ENROLLMENTS, mode=SyncMode.INCREMENTAL)
+    after = _truth_periods(simulator)["groups"]
+    moves = {
+        key: {m for m in set(before.get(key, {})) & set(new) if before[key][m] != new[m]}
+        for key, new in after.items()
+    }
+    (program, period), moved = max(moves.items(), key=lambda item: len(item[1]))
+    assert moved
+    unmoved = next(m for m in after[(program, period)] if m not in moved)
+    sync_refresh([unmoved], client=synced)  # now the latest enrollments run; it moved nothing
+    sync_refresh([unmoved], client=synced, mode=SyncMode.STALE)
+    roster = ops_client.get(
+        reverse("enrollments:market_group_list"), {"program": program, "period": period}
+    ).context["roster"]
+    assert roster.sync_baseline == incremental
+    assert {str(c.meter_id) for c in roster.since_sync if c.kind == "moved"} == moved
 
 
 def test_roster_exports_match_the_roster(synced, simulator, ops_client):
