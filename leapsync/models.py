@@ -41,6 +41,9 @@ class SyncCursor(models.Model):
         "SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # CREATE INDEX statements of the indexes a first full load dropped (leapsync/sync/indexes.py),
+    # kept here until rebuilt so that a run killed mid-load never loses them.
+    deferred_indexes = models.JSONField(default=list, blank=True, editable=False)
 
     class Meta:
         ordering = ["stream"]

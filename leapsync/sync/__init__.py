@@ -28,6 +28,7 @@ from leapsync.models import Stream, SyncMode, SyncRun
 from leapsync.sync.common import PageContext, RunStats
 from leapsync.sync.details import apply_details_page
 from leapsync.sync.enrollments import apply_enrollments_page
+from leapsync.sync.indexes import deferred_for_first_load
 from leapsync.sync.parallel import run_streams
 from leapsync.sync.planner import PlannerStatistics
 from leapsync.sync.prefetch import prefetched
@@ -175,15 +176,16 @@ def _run(
     try:
         with relaxed_commits(), stream_run(stream, mode, trigger=trigger, stats=stats) as run:
             run.requested_meters = len(requested or ())
-            for page in prefetched(_pages(client, stream, filter_list)):
-                heartbeat(run)
-                _apply_page(stream, page.meters, run, stats)
-                stats.pages += 1
-                planner.after_page(stream, stats.created + stats.updated)
-                save_progress(run, stats)
-                reset_queries()  # with DEBUG on, Django would keep every query of the run
-                if progress:
-                    progress(run, stats)
+            with deferred_for_first_load(stream, mode):
+                for page in prefetched(_pages(client, stream, filter_list)):
+                    heartbeat(run)
+                    _apply_page(stream, page.meters, run, stats)
+                    stats.pages += 1
+                    planner.after_page(stream, stats.created + stats.updated)
+                    save_progress(run, stats)
+                    reset_queries()  # with DEBUG on, Django would keep every query of the run
+                    if progress:
+                        progress(run, stats)
             if mode == SyncMode.FULL:
                 _flag_missing(run, stats, _stored_ids(stream))
             elif requested is not None:

@@ -12,6 +12,7 @@ from leapsync.sync.meters import (
     StoredMeter,
     clear_missing,
     identifier_values,
+    load_identifiers,
     load_meters,
     mark_returned,
     meter_row,
@@ -33,7 +34,9 @@ def apply_details_page(raws: list[Any], ctx: PageContext) -> None:
         unchanged, changed = screen(raws, lambda i: _hash(stored.get(i)), ctx)
         returned = [i for i in unchanged if mark_returned(stored[i], i, ctx)]
         rows = []
-        for record, digest in parse_all(changed, parse_meter_details, ctx):
+        records = parse_all(changed, parse_meter_details, ctx)
+        load_identifiers(stored, (record.meter_id for record, _ in records))
+        for record, digest in records:
             previous = stored.get(record.meter_id)
             if previous is None or not previous.details_hash:
                 ctx.stats.created += 1

@@ -26,6 +26,7 @@ from leapsync.sync.meters import (
     StoredMeter,
     clear_missing,
     identifier_values,
+    load_identifiers,
     load_meters,
     mark_returned,
     meter_row,
@@ -77,7 +78,9 @@ def apply_enrollments_page(raws: list[Any], ctx: PageContext) -> None:
         unchanged, changed_raws = screen(raws, lambda i: _hash(stored.get(i)), ctx)
         returned = [i for i in unchanged if mark_returned(stored[i], i, ctx)]
         changed, rows = [], []
-        for record, digest in parse_all(changed_raws, parse_meter_enrollment, ctx):
+        records = parse_all(changed_raws, parse_meter_enrollment, ctx)
+        load_identifiers(stored, (record.meter_id for record, _ in records))
+        for record, digest in records:
             previous = stored.get(record.meter_id)
             has_enrollment = previous is not None and previous.enrollment_hash is not None
             ctx.stats.updated += has_enrollment

@@ -16,14 +16,18 @@ from meters.models import EventKind, Meter
 
 @dataclass(slots=True)
 class StoredMeter:
-    """What a page needs to know about a meter already in the database."""
+    """What a page needs to know about a meter already in the database.
+
+    `identifiers` is loaded only for meters whose payload changed (`load_identifiers`): an
+    unchanged meter, most of any full run, needs just its hash.
+    """
 
     pk: int
-    identifiers: dict[str, Any]
     missing_from_leap: bool
     details_hash: str
     enrollment_hash: str | None = None
     global_enrollment_status: str | None = None
+    identifiers: dict[str, Any] | None = None
 
     @property
     def partner_reference(self) -> str:
@@ -43,15 +47,20 @@ def load_meters(
 ) -> dict[UUID, StoredMeter]:
     """The stored meters of a page, as light records (no model instances, no raw JSON)."""
     extra = _STORED_ENROLLMENT if with_enrollment else ()
-    names = Meter.IDENTIFIER_FIELDS
     rows = Meter.objects.filter(meter_id__any=list(meter_ids)).values_list(
-        "meter_id", *names, *_STORED, *extra
+        "meter_id", *_STORED, *extra
     )
-    stored = {}
-    for row in rows:
-        identifiers = dict(zip(names, row[1 : len(names) + 1], strict=True))
-        stored[row[0]] = StoredMeter(row[len(names) + 1], identifiers, *row[len(names) + 2 :])
-    return stored
+    return {row[0]: StoredMeter(*row[1:]) for row in rows}
+
+
+def load_identifiers(stored: dict[UUID, StoredMeter], meter_ids: Iterable[UUID]) -> None:
+    """Fill in the stored identifier values of these meters (those that changed); one query."""
+    wanted = [meter_id for meter_id in meter_ids if meter_id in stored]
+    if not wanted:
+        return
+    names = Meter.IDENTIFIER_FIELDS
+    for row in Meter.objects.filter(meter_id__any=wanted).values_list("meter_id", *names):
+        stored[row[0]].identifiers = dict(zip(names, row[1:], strict=True))
 
 
 def identifier_values(record: Any, ctx: PageContext) -> dict[str, Any]:
