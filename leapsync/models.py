@@ -41,8 +41,8 @@ class SyncCursor(models.Model):
         "SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     heartbeat_at = models.DateTimeField(null=True, blank=True)
-    # CREATE INDEX statements of the indexes a first full load dropped (leapsync/sync/indexes.py),
-    # kept here until rebuilt so that a run killed mid-load never loses them.
+    # The indexes and foreign keys a first full load dropped, with the SQL to add each again
+    # (leapsync/sync/indexes.py): kept here until added back, so a killed run never loses them.
     deferred_indexes = models.JSONField(default=list, blank=True, editable=False)
 
     class Meta:

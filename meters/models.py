@@ -213,6 +213,9 @@ class Meter(models.Model):
     leap_created_by = models.CharField(max_length=32, blank=True)
     leap_created_at = models.DateTimeField(null=True, blank=True)
     leap_updated_at = models.DateTimeField(null=True, blank=True)
+    # Digest of the identifier columns above as last written (by either stream): a page
+    # compares it instead of reading the columns back (leapsync/sync/meters.py).
+    identifiers_hash = models.CharField(max_length=32, blank=True, editable=False)
     details_raw = models.JSONField(null=True, blank=True)
     details_hash = models.CharField(max_length=32, blank=True)
     details_synced_at = models.DateTimeField(null=True, blank=True)
@@ -251,6 +254,7 @@ class Meter(models.Model):
         "leap_created_by",
         "leap_created_at",
         "leap_updated_at",
+        "identifiers_hash",
     )
     DETAILS_FIELDS = (
         "end_customer_name",

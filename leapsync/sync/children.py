@@ -219,6 +219,11 @@ def diff_participation(
                 "reason": period.reason or "",
             },
         )
+    if not stored and not track:  # a first sight: nothing to compare, no event to record
+        if new_rows:
+            writes.participation_replaced.append(pk)
+            writes.participation += new_rows.values()
+        return
     new_summary = _schedule(new_rows.values())
     old_summary = _schedule(stored)
     if new_summary == old_summary:

@@ -33,17 +33,21 @@ def apply_details_page(raws: list[Any], ctx: PageContext) -> None:
         stored = load_meters(ids)
         unchanged, changed = screen(raws, lambda i: _hash(stored.get(i)), ctx)
         returned = [i for i in unchanged if mark_returned(stored[i], i, ctx)]
-        rows = []
         records = parse_all(changed, parse_meter_details, ctx)
-        load_identifiers(stored, (record.meter_id for record, _ in records))
-        for record, digest in records:
-            previous = stored.get(record.meter_id)
+        values = [
+            {"meter_id": record.meter_id, **identifier_values(record, ctx)}
+            | details_values(record, digest, ctx)
+            for record, digest in records
+        ]
+        load_identifiers(stored, values)
+        rows = []
+        for row in values:
+            previous = stored.get(row["meter_id"])
             if previous is None or not previous.details_hash:
                 ctx.stats.created += 1
             else:
                 ctx.stats.updated += 1
-            values = {**identifier_values(record, ctx), **details_values(record, digest, ctx)}
-            rows.append(meter_row(previous, record.meter_id, values, ctx))
+            rows.append(meter_row(previous, row["meter_id"], row, ctx))
         upsert_meters(rows, (*Meter.IDENTIFIER_FIELDS, *Meter.DETAILS_FIELDS), ctx, stored)
         clear_missing(returned)
         ctx.flush(pk_map(uuid for uuid, _ in ctx.events))

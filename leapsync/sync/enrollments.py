@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from actions.models import RequiredAction
 from enrollments.models import (
@@ -77,18 +77,24 @@ def apply_enrollments_page(raws: list[Any], ctx: PageContext) -> None:
         stored = load_meters(ids, with_enrollment=True)
         unchanged, changed_raws = screen(raws, lambda i: _hash(stored.get(i)), ctx)
         returned = [i for i in unchanged if mark_returned(stored[i], i, ctx)]
-        changed, rows = [], []
         records = parse_all(changed_raws, parse_meter_enrollment, ctx)
-        load_identifiers(stored, (record.meter_id for record, _ in records))
-        for record, digest in records:
+        values = [
+            {"meter_id": record.meter_id, **identifier_values(record, ctx)} for record, _ in records
+        ]
+        load_identifiers(stored, values)
+        changed, rows = [], []
+        for (record, digest), row in zip(records, values, strict=True):
             previous = stored.get(record.meter_id)
             has_enrollment = previous is not None and previous.enrollment_hash is not None
             ctx.stats.updated += has_enrollment
             ctx.stats.created += not has_enrollment
-            values = identifier_values(record, ctx)
             # The details stream usually wrote these already; rewrite the meter only on news.
-            if previous is None or previous.identifiers != values or previous.missing_from_leap:
-                rows.append(meter_row(previous, record.meter_id, values, ctx))
+            if (
+                previous is None
+                or previous.identifiers_hash != row["identifiers_hash"]
+                or previous.missing_from_leap
+            ):
+                rows.append(meter_row(previous, record.meter_id, row, ctx))
             changed.append(ChangedMeter(record.meter_id, record, digest, previous))
         upsert_meters(rows, Meter.IDENTIFIER_FIELDS, ctx, stored)
         clear_missing(returned)
@@ -246,6 +252,7 @@ def _upsert(model, rows: list[dict], fresh: set[int], *, conflict, update) -> No
 
 
 def _flush_programs(writes: PageWrites, meter_pks: list[int]) -> None:
+    ids = _allocate_fresh_program_ids(writes)
     _upsert(
         ProgramEnrollment,
         writes.programs,
@@ -264,12 +271,16 @@ def _flush_programs(writes: PageWrites, meter_pks: list[int]) -> None:
         ProgramEnrollment.objects.filter(pk__any=writes.unlisted_program_ids).update(listed=False)
     if not writes.deadlines:
         return
-    ids = {
-        (meter_id, program, start): pk
-        for pk, meter_id, program, start in ProgramEnrollment.objects.filter(
-            meter_id__any=meter_pks, listed=True
-        ).values_list("pk", *PROGRAM_KEY)
-    }
+    unknown = [pk for pk in meter_pks if pk not in writes.fresh] if ids else meter_pks
+    if unknown:
+        ids.update(
+            {
+                (meter_id, program, start): pk
+                for pk, meter_id, program, start in ProgramEnrollment.objects.filter(
+                    meter_id__any=unknown, listed=True
+                ).values_list("pk", *PROGRAM_KEY)
+            }
+        )
     if writes.relisted_program_ids:  # periods stored before: their deadlines are replaced
         EnrollmentDeadline.objects.filter(
             program_enrollment_id__any=writes.relisted_program_ids
@@ -282,3 +293,15 @@ def _flush_programs(writes: PageWrites, meter_pks: list[int]) -> None:
             for deadline in deadlines
         ],
     )
+
+
+def _allocate_fresh_program_ids(writes: PageWrites) -> dict[tuple, int]:
+    """On PostgreSQL, key first-seen meters' periods in advance: no read-back for deadlines."""
+    fresh = [row for row in writes.programs if row["meter_id"] in writes.fresh]
+    if not fresh or connection.vendor != "postgresql":
+        return {}
+    ids = {}
+    for row, pk in zip(fresh, bulk.allocate_ids(ProgramEnrollment, len(fresh)), strict=True):
+        row["id"] = pk
+        ids[tuple(row[name] for name in PROGRAM_KEY)] = pk
+    return ids

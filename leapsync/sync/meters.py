@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
 from uuid import UUID
+
+import orjson
 
 from leapsync.sync import bulk
 from leapsync.sync.common import PageContext, fit
@@ -18,13 +21,14 @@ from meters.models import EventKind, Meter
 class StoredMeter:
     """What a page needs to know about a meter already in the database.
 
-    `identifiers` is loaded only for meters whose payload changed (`load_identifiers`): an
-    unchanged meter, most of any full run, needs just its hash.
+    `identifiers` is loaded only for meters whose identifier values changed
+    (`load_identifiers`); the others need just their hashes.
     """
 
     pk: int
     missing_from_leap: bool
     details_hash: str
+    identifiers_hash: str
     enrollment_hash: str | None = None
     global_enrollment_status: str | None = None
     identifiers: dict[str, Any] | None = None
@@ -38,7 +42,7 @@ class StoredMeter:
         return self.identifiers["is_archived"]
 
 
-_STORED = ("pk", "missing_from_leap", "details_hash")
+_STORED = ("pk", "missing_from_leap", "details_hash", "identifiers_hash")
 _STORED_ENROLLMENT = ("enrollment__enrollment_hash", "enrollment__global_enrollment_status")
 
 
@@ -53,9 +57,18 @@ def load_meters(
     return {row[0]: StoredMeter(*row[1:]) for row in rows}
 
 
-def load_identifiers(stored: dict[UUID, StoredMeter], meter_ids: Iterable[UUID]) -> None:
-    """Fill in the stored identifier values of these meters (those that changed); one query."""
-    wanted = [meter_id for meter_id in meter_ids if meter_id in stored]
+def load_identifiers(stored: dict[UUID, StoredMeter], rows: Iterable[dict[str, Any]]) -> None:
+    """Read back the stored identifiers of the meters whose new values differ (one query).
+
+    `rows` are the new values (`identifier_values`); a stored meter with the same digest has
+    the same identifiers and is left alone.
+    """
+    wanted = [
+        row["meter_id"]
+        for row in rows
+        if (meter := stored.get(row["meter_id"])) is not None
+        and meter.identifiers_hash != row["identifiers_hash"]
+    ]
     if not wanted:
         return
     names = Meter.IDENTIFIER_FIELDS
@@ -66,7 +79,7 @@ def load_identifiers(stored: dict[UUID, StoredMeter], meter_ids: Iterable[UUID])
 def identifier_values(record: Any, ctx: PageContext) -> dict[str, Any]:
     """The identifier columns both Leap responses carry, taken from a parsed record."""
     stats = ctx.stats
-    return {
+    values = {
         "partner_reference": fit(Meter, "partner_reference", record.partner_reference, stats),
         "transmission_region": fit(Meter, "transmission_region", record.transmission_region, stats),
         "customer_classification": fit(
@@ -82,6 +95,9 @@ def identifier_values(record: Any, ctx: PageContext) -> dict[str, Any]:
         "leap_created_at": record.audit.created_at,
         "leap_updated_at": record.audit.updated_at,
     }
+    canonical = orjson.dumps(list(values.values()))
+    values["identifiers_hash"] = hashlib.blake2b(canonical, digest_size=16).hexdigest()
+    return values
 
 
 def meter_row(
@@ -93,7 +109,7 @@ def meter_row(
     page really created the row (the other stream may have, a moment earlier).
     """
     stamp: datetime | None = values.get("leap_updated_at")
-    if stored is not None:
+    if stored is not None and stored.identifiers is not None:  # read back: they differ
         if stored.partner_reference != values["partner_reference"]:
             ctx.event(
                 meter_id,
@@ -113,6 +129,7 @@ def meter_row(
                 new=values["is_archived"],
                 leap_updated_at=stamp,
             )
+    if stored is not None:
         mark_returned(stored, meter_id, ctx)
     return {
         "meter_id": meter_id,

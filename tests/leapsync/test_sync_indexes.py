@@ -1,4 +1,5 @@
-"""A first full load builds secondary indexes at the end, and never loses one (PostgreSQL)."""
+"""A first full load adds secondary indexes and foreign keys at the end, and never loses one
+(PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -23,11 +24,15 @@ def _postgres_only():
 
 
 def _indexes() -> set[str]:
+    """Every index and foreign key of the inventory tables, with its definition."""
     tables = [model._meta.db_table for models in TABLES.values() for model in models]
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT indexname || ' ' || indexdef FROM pg_indexes WHERE tablename = ANY(%s)",
-            [tables],
+            "SELECT indexname || ' ' || indexdef FROM pg_indexes WHERE tablename = ANY(%s)"
+            " UNION ALL"
+            " SELECT conname || ' ' || pg_get_constraintdef(oid) || ' ' || convalidated"
+            " FROM pg_constraint WHERE contype = 'f' AND conrelid::regclass::text = ANY(%s)",
+            [tables, tables],
         )
         return {row[0] for row in cursor.fetchall()}
 
@@ -90,6 +95,7 @@ def test_indexes_a_killed_run_left_dropped_are_rebuilt_by_the_next_run(simulator
     SyncCursor.objects.get_or_create(stream="enrollments")
     dropped = drop("enrollments")  # what a run killed before its `finally` leaves behind
     assert dropped and _indexes() < before
+    assert any("_fk_" in name for name in dropped)  # foreign keys as well as indexes
     assert len(SyncCursor.objects.get(stream="enrollments").deferred_indexes) == len(dropped)
 
     sync_incremental(client=leap)

@@ -340,7 +340,10 @@ def synced(leap, monkeypatch):
 def test_meter_sync_htmx_shows_what_changed(ops_client, synced, simulator):
     meter = Meter.objects.filter(partner_reference__gt="").first()
     MeterEvent.objects.all().delete()
-    Meter.objects.filter(pk=meter.pk).update(partner_reference="stale", details_hash="")
+    # As if Leap had changed it since the last sync: our stored value and its digests are old.
+    Meter.objects.filter(pk=meter.pk).update(
+        partner_reference="stale", details_hash="", identifiers_hash=""
+    )
     response = ops_client.post(reverse("meters:meter_sync", args=[meter.meter_id]), headers=HTMX)
     assert response.status_code == 200
     assertTemplateUsed(response, "meters/partials/meter_sync.html")
