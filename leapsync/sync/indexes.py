@@ -32,13 +32,14 @@ from enrollments.models import (
     ProgramEnrollment,
 )
 from leapsync.models import Stream, SyncCursor, SyncMode
-from meters.models import Meter
+from meters.models import Meter, MeterEvent
 
 logger = logging.getLogger("leapsync.sync")
 
-# The tables each stream fills. MeterEvent is left out: both streams write it.
+# The tables each stream fills. Both write MeterEvent; the details stream, which creates most
+# meters' first-seen events, looks after it.
 TABLES = {
-    Stream.DETAILS: (Meter,),
+    Stream.DETAILS: (Meter, MeterEvent),
     Stream.ENROLLMENTS: (
         MeterEnrollment,
         ProgramEnrollment,
@@ -133,6 +134,9 @@ def rebuild(stream: str) -> int:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor_row = SyncCursor.objects.select_for_update().get(stream=stream)
         cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        # The other stream may be writing meters, then events, in its page transactions:
+        # taking the meter table first (as they do) means waiting for them, never a deadlock.
+        cursor.execute(f"LOCK TABLE {quote(Meter._meta.db_table)} IN SHARE ROW EXCLUSIVE MODE")
         items = cursor_row.deferred_indexes
         for item in [item for item in items if "index" in item]:
             cursor.execute(item["sql"].replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1))
