@@ -6,16 +6,20 @@ link carries (`meters_params`), so a number and the list behind it agree.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db import connection
+from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from actions.models import ActionOwner, RequiredAction
 from enrollments.models import EnrollmentDeadline, EnrollmentStatus, ProgramEnrollment
+from meters.models import Meter
 
 COUNTED_STATUSES = (
     EnrollmentStatus.ACTIVE,
@@ -216,24 +220,62 @@ def blocking_actions(program: str, due_by: datetime):
 
 
 def _count_blocked(deadlines: list[Deadline]) -> None:
-    """One aggregate query: per deadline, meters in its period blocked by an open action."""
+    """One query: per deadline, meters in its period blocked by an open partner action.
+
+    A meter is blocked for a deadline when it is listed in the deadline's period and has an
+    open partner action of the program due by the deadline, i.e. when its earliest such
+    action is due by then. So the database counts meters per (program, period, earliest
+    due date), a few hundred rows whatever the number of meters, and each deadline sums
+    the rows due by it. (Counting with two correlated subqueries per deadline and meter took
+    29 s at 100,000 meters.)
+    """
     if not deadlines:
         return
-    aggregates = {}
-    for i, d in enumerate(deadlines):
-        in_period = ProgramEnrollment.objects.filter(
-            meter=OuterRef("pk"),
-            listed=True,
-            program_identifier__iexact=d.period.program,
-            delivery_period__iexact=d.period.name,
-        )
-        actions = blocking_actions(d.period.program, d.deadline).filter(meter=OuterRef("pk"))
-        aggregates[f"d{i}"] = Count("pk", filter=Q(Exists(in_period), Exists(actions)))
-    from meters.models import Meter
+    counts: dict[tuple[str, str], list[tuple[datetime, int]]] = defaultdict(list)
+    with connection.cursor() as cursor:
+        cursor.execute(_BLOCKED_SQL, [ActionOwner.PARTNER.value])
+        for program, period, first_due, meters in cursor.fetchall():
+            counts[(program, period)].append((_as_datetime(first_due), meters))
+    for d in deadlines:
+        rows = counts.get((d.period.program.upper(), d.period.name.upper()), ())
+        blocked = sum(meters for first_due, meters in rows if first_due <= d.deadline)
+        d.blocked = Figure("blocked", blocked, meters_url(blocked_params(d)))
 
-    counts = Meter.objects.filter(missing_from_leap=False).aggregate(**aggregates)
-    for i, d in enumerate(deadlines):
-        d.blocked = Figure("blocked", counts[f"d{i}"], meters_url(blocked_params(d)))
+
+def _as_datetime(value: datetime | str) -> datetime:
+    """A timestamp from a raw query: SQLite hands back UTC as naive ISO text."""
+    if isinstance(value, datetime):
+        return value
+    parsed = parse_datetime(value)
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
+
+
+# The meters list's filters behind `blocked_params` (program and period matched without regard
+# to case, open partner actions of the program, meters still in Leap), grouped.
+_BLOCKED_SQL = f"""
+    SELECT program, period, first_due, COUNT(*)
+    FROM (
+        SELECT DISTINCT
+            pe.meter_id,
+            UPPER(pe.program_identifier) AS program,
+            UPPER(pe.delivery_period) AS period,
+            action.first_due
+        FROM (
+            SELECT meter_id, UPPER(program_identifier) AS program,
+                   MIN(enrollment_deadline_date_time) AS first_due
+            FROM {RequiredAction._meta.db_table}
+            WHERE resolved_at IS NULL AND owner = %s
+            GROUP BY meter_id, UPPER(program_identifier)
+        ) action
+        JOIN {ProgramEnrollment._meta.db_table} pe
+            ON pe.meter_id = action.meter_id
+            AND UPPER(pe.program_identifier) = action.program
+            AND pe.listed
+        JOIN {Meter._meta.db_table} meter
+            ON meter.id = action.meter_id AND NOT meter.missing_from_leap
+    ) blocked
+    GROUP BY program, period, first_due
+"""
 
 
 @dataclass

@@ -26,6 +26,7 @@ from enrollments.models import DigestSubscription
 from enrollments.roster import build_roster, previous_period, roster_rows
 from enrollments.services import render_digest, save_subscription
 from enrollments.tables import TransitionTable
+from leapsync.dashboard import cached
 from leapsync.htmx import wants_partial
 from leapsync.security import email_preview_response
 from leapsync.tables import configure_table
@@ -44,7 +45,8 @@ def _zone() -> str:
 @permission_required(VIEW, raise_exception=True)
 def deadline_list(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
-    context = {"programs": periods_.program_deadlines(now), "now": now, "zone": _zone()}
+    programs = cached("deadlines", lambda: periods_.program_deadlines(now))
+    context = {"programs": programs, "now": now, "zone": _zone()}
     return render(request, "enrollments/deadline_list.html", context)
 
 
@@ -59,7 +61,7 @@ def deadline_calendar(request: HttpRequest) -> HttpResponse:
 def _chosen_period(request: HttpRequest) -> tuple[dict, periods_.Period | None]:
     """The programs and their listed periods, and the period `?program=&period=` picks
     (default: the first program's current period, found from dates)."""
-    grouped = periods_.by_program(periods_.listed_periods())
+    grouped = periods_.by_program(cached("periods", periods_.listed_periods))
     program = request.GET.get("program") or next(iter(grouped), "")
     options = grouped.get(program, [])
     name = request.GET.get("period")
@@ -75,7 +77,10 @@ def _chosen_period(request: HttpRequest) -> tuple[dict, periods_.Period | None]:
 @vary_on_headers("HX-Request")
 def market_group_list(request: HttpRequest) -> HttpResponse:
     grouped, period = _chosen_period(request)
-    roster = build_roster(period, previous_period(period)) if period else None
+    roster = None
+    if period:
+        key = f"roster:{period.program}:{period.name}:{period.start.isoformat()}"
+        roster = cached(key, lambda: build_roster(period, previous_period(period)))
     context = {
         "grouped": grouped,
         "period": period,

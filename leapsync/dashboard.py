@@ -4,8 +4,10 @@ its link carries, so a number and the list behind it can never disagree."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -21,6 +23,7 @@ from meters.filters import DEADLINE_BUCKETS, MeterFilterSet
 from meters.models import EventKind, Meter, MeterEvent
 
 IN_LEAP = {"missing": "false"}
+T = TypeVar("T")
 # The cached figures' lifetime: short enough that the time-relative ones (24 h deltas, deadline
 # buckets, "within 7 days") roll over within a minute of the clock crossing a boundary.
 CACHE_SECONDS = 60
@@ -53,19 +56,31 @@ def inventory_figures(now: datetime) -> dict:
     (people's edits that move a figure, such as a site mapping, write one). A change therefore
     shows on the next view; `computed_at` is shown as "as of".
     """
-    key = _figures_key()
-    figures = cache.get(key)
-    if figures is None:
-        figures = {
+    return cached(
+        "dashboard",
+        lambda: {
             "computed_at": now,
             "statuses": status_figures(now),
             "readiness": readiness_figures(),
             "action_buckets": action_figures(),
             "deadlines": next_deadlines(now),
             "group_alerts": market_group_alerts(now),
-        }
-        cache.set(key, figures, CACHE_SECONDS)
-    return figures
+        },
+    )
+
+
+def cached(name: str, compute: Callable[[], T]) -> T:
+    """`compute()`, kept for CACHE_SECONDS under what changes the inventory (`_figures_key`).
+
+    For whole-inventory aggregates on any page (the dashboard, the deadlines page, the market
+    group roster): a sync or an edit makes the next view compute afresh.
+    """
+    key = f"{_figures_key()}:{name}"
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, CACHE_SECONDS)
+    return value
 
 
 def _figures_key() -> str:
@@ -78,7 +93,7 @@ def _figures_key() -> str:
     )
     event = MeterEvent.objects.order_by("-pk").values_list("pk", flat=True).first()
     digest = hashlib.sha256(repr((runs, event)).encode()).hexdigest()[:32]
-    return f"leapsync:dashboard:{digest}"
+    return f"leapsync:figures:{digest}"
 
 
 def status_figures(now: datetime) -> list[Figure]:

@@ -2,7 +2,12 @@
 full sync runs. Targets 127.0.0.1 only, and stops by itself (bounded requests and time).
 
     python scripts/loadtest.py --port 8000 --username olivia --password ... \
-        --users 50 --requests 200 --duration 600 [--sync "env LEAP_BASE_URL=... manage.py leap_sync --full"]
+        --users 50 --think 1 --requests 200 --duration 600 \
+        [--sync "env LEAP_BASE_URL=... manage.py leap_sync --full"]
+
+Each user waits a random think time (exponential, mean --think seconds) between clicks; with
+--think 0 every user fires its next request the moment the last one answered (a stress test:
+50 requests always in flight).
 
 Prints per page: requests, errors, p50 and p95 in ms; then the error rate and, with --sync, how
 long the sync took. Exit 1 when any request failed or a page's p95 is over --p95-ms.
@@ -38,23 +43,54 @@ PAGES = {
 METER_LINK = re.compile(r'href="(/meters/[0-9a-f-]{36}/)"')
 
 
-async def sign_in(client: httpx.AsyncClient, username: str, password: str) -> None:
-    page = await client.get("/accounts/login/")
-    token = client.cookies.get("csrftoken") or ""
-    answer = await client.post(
-        "/accounts/login/",
-        data={"username": username, "password": password, "csrfmiddlewaretoken": token},
-        headers={"Referer": f"{client.base_url}/accounts/login/"},
-    )
-    if answer.status_code != 302 or page.status_code != 200:
-        raise SystemExit(f"sign-in failed ({answer.status_code}): check --username/--password")
+class Session:
+    """One signed-in user's client, as a browser behind the production TLS proxy would be.
+
+    Production settings mark cookies Secure and redirect plain HTTP; this talks to gunicorn on
+    127.0.0.1 directly, so it says what the proxy would (X-Forwarded-Proto: https) and keeps
+    the cookies itself (a cookie jar would not send Secure cookies over http://).
+    """
+
+    def __init__(self, port: int) -> None:
+        self.origin = f"https://{HOST}:{port}"
+        self.cookies: dict[str, str] = {}
+        self.http = httpx.AsyncClient(
+            base_url=f"http://{HOST}:{port}", timeout=30, headers={"X-Forwarded-Proto": "https"}
+        )
+
+    async def request(self, method: str, url: str, **kwargs) -> httpx.Response:
+        headers = kwargs.pop("headers", {})
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        response = await self.http.request(method, url, headers=headers, **kwargs)
+        for line in response.headers.get_list("set-cookie"):
+            name, _, rest = line.partition("=")
+            self.cookies[name.strip()] = rest.split(";", 1)[0]
+        self.http.cookies.clear()
+        return response
+
+    async def sign_in(self, username: str, password: str) -> None:
+        page = await self.request("GET", "/accounts/login/")
+        answer = await self.request(
+            "POST",
+            "/accounts/login/",
+            data={
+                "username": username,
+                "password": password,
+                "csrfmiddlewaretoken": self.cookies.get("csrftoken", ""),
+            },
+            headers={"Referer": f"{self.origin}/accounts/login/"},
+        )
+        if answer.status_code != 302 or page.status_code != 200:
+            raise SystemExit(f"sign-in failed ({answer.status_code}): check --username/--password")
 
 
 async def staff_user(args, deadline: float, timings: dict, errors: dict, seed: int) -> None:
     """One user: sign in, then open pages (and meters found on them) until told to stop."""
     rng = random.Random(seed)
-    async with httpx.AsyncClient(base_url=f"http://{HOST}:{args.port}", timeout=30) as client:
-        await sign_in(client, args.username, args.password)
+    session = Session(args.port)
+    async with session.http:
+        await session.sign_in(args.username, args.password)
         meters: list[str] = []
         for _ in range(args.requests):
             if time.monotonic() > deadline:
@@ -66,7 +102,7 @@ async def staff_user(args, deadline: float, timings: dict, errors: dict, seed: i
             headers = {"HX-Request": "true"} if rng.random() < 0.3 else {}
             started = time.perf_counter()
             try:
-                response = await client.get(url, headers=headers)
+                response = await session.request("GET", url, headers=headers)
                 ok = response.status_code == 200
             except httpx.HTTPError:
                 ok, response = False, None
@@ -75,6 +111,8 @@ async def staff_user(args, deadline: float, timings: dict, errors: dict, seed: i
                 errors[name] += 1
             elif name.startswith("meters"):
                 meters = METER_LINK.findall(response.text)[:20] or meters
+            if args.think > 0:
+                await asyncio.sleep(rng.expovariate(1 / args.think))
 
 
 def report(timings: dict, errors: dict, p95_limit: float) -> bool:
@@ -125,6 +163,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--username", required=True)
     parser.add_argument("--password", required=True)
     parser.add_argument("--users", type=int, default=50, help="concurrent staff users")
+    parser.add_argument("--think", type=float, default=1.0, help="mean seconds between clicks")
     parser.add_argument("--requests", type=int, default=200, help="at most, per user")
     parser.add_argument("--duration", type=float, default=600, help="seconds, at most")
     parser.add_argument("--p95-ms", type=float, default=500, help="allowed p95 per page")

@@ -161,5 +161,6 @@ def test_deadline_and_roster_query_counts_are_flat(synced, simulator, ops_client
     more = [count_get_queries(ops_client, url) for url in urls]
     more.append(count_get_queries(ops_client, roster_url, {"HX-Request": "true"}))
     assert more == few
-    # session, user, perms (2) + periods, deadlines by status, blocked aggregate
-    assert few[0] <= 8
+    # session, user, perms (2) + the figures' cache key (runs, last event) + periods, deadlines
+    # by status, blocked meters
+    assert few[0] <= 10
