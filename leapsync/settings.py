@@ -130,6 +130,15 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
 DATABASES["default"].setdefault("CONN_MAX_AGE", 0 if DEBUG else 60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The dashboard's, deadlines' and roster's figures are cached (leapsync/dashboard.py). gunicorn
+# runs several worker processes: in production they share one cache (files in DATA_DIR by
+# default; CACHE_URL to a cache server across machines), or each would compute every figure.
+CACHES = {
+    "default": env.cache_url(
+        "CACHE_URL",
+        default="locmemcache://" if DEBUG else f"filecache://{DATA_DIR / 'cache'}",
+    )
+}
 # Request bodies: form posts stay small; an uploaded file above FILE_UPLOAD_MAX_MEMORY_SIZE goes
 # to a temporary file, never memory. The site import caps the file itself (meters/forms.py).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440

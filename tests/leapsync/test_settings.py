@@ -54,3 +54,14 @@ def test_malformed_boolean_names_the_variable():
     result = _manage("check", DEBUG="maybe")
     assert result.returncode != 0
     assert "DEBUG must be a boolean" in result.stderr
+
+
+def test_production_web_workers_share_one_cache_by_default(tmp_path):
+    """gunicorn's workers are processes: a per-process cache would make each compute every
+    cached figure itself (measured under load: seconds per dashboard view)."""
+    show = "from django.conf import settings; print(settings.CACHES['default']['BACKEND'])"
+    result = _manage("shell", "-c", show, DATA_DIR=str(tmp_path), **PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("filebased.FileBasedCache")
+    result = _manage("shell", "-c", show, CACHE_URL="locmemcache://", **PRODUCTION)
+    assert result.stdout.strip().endswith("locmem.LocMemCache")
