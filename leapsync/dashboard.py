@@ -4,6 +4,7 @@ its link carries, so a number and the list behind it can never disagree."""
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +28,8 @@ T = TypeVar("T")
 # The cached figures' lifetime: short enough that the time-relative ones (24 h deltas, deadline
 # buckets, "within 7 days") roll over within a minute of the clock crossing a boundary.
 CACHE_SECONDS = 60
+# How long previous figures may be shown while new ones are being computed.
+STALE_SECONDS = 3600
 
 
 @dataclass
@@ -70,16 +73,26 @@ def inventory_figures(now: datetime) -> dict:
 
 
 def cached(name: str, compute: Callable[[], T]) -> T:
-    """`compute()`, kept for CACHE_SECONDS under what changes the inventory (`_figures_key`).
+    """`compute()`, kept while the inventory is unchanged (`_figures_key`), for CACHE_SECONDS.
 
     For whole-inventory aggregates on any page (the dashboard, the deadlines page, the market
-    group roster): a sync or an edit makes the next view compute afresh.
+    group roster): a sync or an edit makes the next view compute afresh. Only one view at a
+    time recomputes a figure; views meanwhile get the previous one (its "as of" says so)
+    rather than all computing it at once: under load, every web worker recomputing the same
+    seconds-long aggregates at the same moment stalled the whole site.
     """
-    key = f"{_figures_key()}:{name}"
-    value = cache.get(key)
-    if value is None:
+    version = _figures_key()
+    entry_key, lock_key = f"leapsync:cached:{name}", f"leapsync:cached:{name}:computing"
+    entry = cache.get(entry_key)  # (version, computed at, value)
+    if entry is not None and entry[0] == version and time.time() - entry[1] < CACHE_SECONDS:
+        return entry[2]
+    if entry is not None and not cache.add(lock_key, True, CACHE_SECONDS):
+        return entry[2]  # another view is recomputing it
+    try:
         value = compute()
-        cache.set(key, value, CACHE_SECONDS)
+        cache.set(entry_key, (version, time.time(), value), STALE_SECONDS)
+    finally:
+        cache.delete(lock_key)
     return value
 
 

@@ -97,3 +97,16 @@ def test_dashboard_figures_expire_so_time_buckets_roll_over(ops_client):
     MeterFactory(status="ACTIVE")
     with time_machine.travel(timezone.now() + timedelta(seconds=CACHE_SECONDS + 1)):
         assert active_count(ops_client) == 2
+
+
+def test_while_one_view_recomputes_the_figures_others_get_the_previous_ones(ops_client):
+    from django.core.cache import cache
+
+    MeterFactory(status="ACTIVE")
+    assert active_count(ops_client) == 1
+    MeterFactory(status="ACTIVE")
+    MeterEventFactory()  # the figures are out of date now
+    cache.add("leapsync:cached:dashboard:computing", True)  # as if another worker were at it
+    assert active_count(ops_client) == 1
+    cache.delete("leapsync:cached:dashboard:computing")
+    assert active_count(ops_client) == 2
