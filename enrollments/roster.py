@@ -20,7 +20,7 @@ from enrollments.models import ProgramEnrollment
 from leapsync.models import RunStatus, Stream, SyncMode, SyncRun
 from meters.models import EventKind, MeterEvent
 
-SHOWN_PER_GROUP = 200
+SHOWN_PER_GROUP = 25
 
 
 @dataclass

@@ -9,8 +9,10 @@ Each user waits a random think time (exponential, mean --think seconds) between 
 --think 0 every user fires its next request the moment the last one answered (a stress test:
 50 requests always in flight).
 
-Prints per page: requests, errors, p50 and p95 in ms; then the error rate and, with --sync, how
-long the sync took. Exit 1 when any request failed or a page's p95 is over --p95-ms.
+Every user signs in first (not measured); then the sync starts and the users browse for
+--duration seconds. Prints per page: requests, errors, p50 and p95 in ms; then the error rate
+and, with --sync, how long the sync took. Exit 1 when any request failed or a page's p95 is
+over --p95-ms.
 """
 
 from __future__ import annotations
@@ -85,12 +87,14 @@ class Session:
             raise SystemExit(f"sign-in failed ({answer.status_code}): check --username/--password")
 
 
-async def staff_user(args, deadline: float, timings: dict, errors: dict, seed: int) -> None:
-    """One user: sign in, then open pages (and meters found on them) until told to stop."""
+async def staff_user(
+    args, session: Session, deadline: float, timings: dict, errors: dict, seed: int
+) -> None:
+    """One signed-in user: open pages (and meters found on them) until told to stop."""
     rng = random.Random(seed)
-    session = Session(args.port)
-    async with session.http:
-        await session.sign_in(args.username, args.password)
+    try:
+        if args.think > 0:  # users arrive spread out, not all in the same instant
+            await asyncio.sleep(rng.uniform(0, args.think))
         meters: list[str] = []
         for _ in range(args.requests):
             if time.monotonic() > deadline:
@@ -113,6 +117,8 @@ async def staff_user(args, deadline: float, timings: dict, errors: dict, seed: i
                 meters = METER_LINK.findall(response.text)[:20] or meters
             if args.think > 0:
                 await asyncio.sleep(rng.expovariate(1 / args.think))
+    finally:
+        await session.http.aclose()
 
 
 def report(timings: dict, errors: dict, p95_limit: float) -> bool:
@@ -132,29 +138,37 @@ def report(timings: dict, errors: dict, p95_limit: float) -> bool:
     return good
 
 
-async def browse(args, deadline: float) -> bool:
+async def browse(args) -> bool:
+    """Sign every user in (not measured), then start the sync, if any, and browse."""
+    sessions = [Session(args.port) for _ in range(args.users)]
+    # Fifty password checks at the same instant are a login storm, not browsing: done first.
+    await asyncio.gather(*(s.sign_in(args.username, args.password) for s in sessions))
+    started = time.monotonic()
+    sync = await asyncio.to_thread(subprocess.Popen, shlex.split(args.sync)) if args.sync else None
     timings: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, int] = defaultdict(int)
-    users = [staff_user(args, deadline, timings, errors, seed) for seed in range(args.users)]
-    await asyncio.gather(*users)
-    return report(timings, errors, args.p95_ms)
-
-
-def main(args) -> int:
-    started = time.monotonic()
     deadline = started + args.duration
-    sync = subprocess.Popen(shlex.split(args.sync)) if args.sync else None
-    good = asyncio.run(browse(args, deadline))
+    await asyncio.gather(
+        *(
+            staff_user(args, session, deadline, timings, errors, seed)
+            for seed, session in enumerate(sessions)
+        )
+    )
+    good = report(timings, errors, args.p95_ms)
     if sync is not None:
         try:
-            code = sync.wait(timeout=max(deadline - time.monotonic(), 1))
+            code = await asyncio.to_thread(sync.wait, args.sync_timeout)
             print(f"sync finished in {time.monotonic() - started:.0f} s (exit {code})")
             good = good and code == 0
         except subprocess.TimeoutExpired:
             sync.terminate()
-            print("sync still running at the time limit: stopped")
+            print(f"sync still running after {args.sync_timeout:.0f} s: stopped")
             good = False
-    return 0 if good else 1
+    return good
+
+
+def main(args) -> int:
+    return 0 if asyncio.run(browse(args)) else 1
 
 
 def parse() -> argparse.Namespace:
@@ -168,6 +182,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=600, help="seconds, at most")
     parser.add_argument("--p95-ms", type=float, default=500, help="allowed p95 per page")
     parser.add_argument("--sync", help="a command to run meanwhile (e.g. manage.py leap_sync)")
+    parser.add_argument("--sync-timeout", type=float, default=3600, help="seconds, at most")
     return parser.parse_args()
 
 

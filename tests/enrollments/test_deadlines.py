@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections import Counter
 from urllib.parse import urlsplit
 
@@ -164,3 +165,25 @@ def test_deadline_and_roster_query_counts_are_flat(synced, simulator, ops_client
     # session, user, perms (2) + the figures' cache key (runs, last event) + periods, deadlines
     # by status, blocked meters
     assert few[0] <= 10
+
+
+def test_roster_shows_a_few_meters_per_group_and_links_to_all_of_them(
+    synced, ops_client, monkeypatch
+):
+    monkeypatch.setattr("enrollments.roster.SHOWN_PER_GROUP", 2)
+    item, _ = _busiest_current_period()
+    url = reverse("enrollments:market_group_list") + f"?program={item.program}"
+    response = ops_client.get(url)
+    roster = response.context["roster"]
+    big = [g for g in roster.groups if g.count > 2]
+    assert big and all(len(g.rows) == 2 for g in big)
+    links = re.findall(
+        r'href="(/meters/\?[^"]*market_group=[^"]*)">all (\d+) in the meters list',
+        response.content.decode(),
+    )
+    assert len(links) == len(big)
+    for link, count in links:
+        query = urlsplit(link.replace("&amp;", "&")).query
+        export = ops_client.get(reverse("meters:meter_export") + "?" + query)
+        rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode())))
+        assert len(rows) - 1 == int(count), link
