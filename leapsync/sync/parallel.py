@@ -6,13 +6,15 @@ bound in Python (decoding, hashing, building rows) for much of its time, so on a
 two or more cores running the streams in two processes nearly halves its wall time.
 
 Only where it is safe: PostgreSQL (SQLite allows one writer at a time), outside a transaction
-(a forked process could not see uncommitted rows), and in a process allowed to have children
-(django-q2 workers are, with `daemonize_workers` off). Everywhere else the streams run one
-after the other, as before.
+(a forked process could not see uncommitted rows), in a process allowed to have children
+(django-q2 workers are, with `daemonize_workers` off), and with no other thread holding a
+database connection (the fork would close it). Everywhere else the streams run one after the
+other, as before.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 from collections.abc import Callable, Sequence
@@ -37,9 +39,11 @@ def run_streams(
     """`run_one(stream, client)` for each stream: in parallel processes when safe, else in turn."""
     if not can_run_in_parallel(streams):
         return [run_one(stream, client) for stream in streams]
-    context = multiprocessing.get_context("fork")
     last_pk = SyncRun.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     connections.close_all()  # each process opens its own; none may share a socket
+    if _connections_open_elsewhere():
+        return [run_one(stream, client) for stream in streams]
+    context = multiprocessing.get_context("fork")
     children = []
     for stream in streams:
         reader, writer = context.Pipe(duplex=False)
@@ -74,6 +78,19 @@ def can_run_in_parallel(streams: Sequence[str]) -> bool:
         and not multiprocessing.current_process().daemon
         and "fork" in multiprocessing.get_all_start_methods()
     )
+
+
+def _connections_open_elsewhere() -> bool:
+    """Whether another thread of this process holds an open database connection.
+
+    A forked child drops the other threads' state, and libpq then says goodbye on each of
+    their connections' sockets, which the child shares with this process: the server closes
+    those connections under their threads (seen with a test live server's thread). Ours are
+    closed just before; if any other is open, the streams run in turn instead.
+    """
+    import psycopg
+
+    return any(isinstance(obj, psycopg.Connection) and not obj.closed for obj in gc.get_objects())
 
 
 def _child(stream: str, run_one: RunOne, client: LeapClient | None, writer: Connection) -> None:

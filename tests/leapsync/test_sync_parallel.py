@@ -150,3 +150,39 @@ def test_other_database_errors_are_not_retried(monkeypatch):
     with pytest.raises(OperationalError):
         _apply_page("details", [{}], run=None, stats=RunStats())
     assert len(attempts) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_another_threads_connection_open_the_streams_run_here_and_it_survives(
+    simulator, leap, monkeypatch, tmp_path
+):
+    """A fork would make the server close the other thread's connection (libpq's goodbye on
+    the socket the child shares); so no fork then, as with a test live server's thread."""
+    import threading
+
+    from django.db import connections
+
+    _needs_postgres()
+    _recording(monkeypatch, tmp_path)
+    opened, release, done = threading.Event(), threading.Event(), []
+
+    def other_thread():
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT 1")
+            opened.set()
+            release.wait(60)
+            cursor.execute("SELECT 2")  # still alive after the sync
+            done.append(cursor.fetchone()[0])
+        connections.close_all()
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    opened.wait(10)
+    try:
+        runs = sync_full(client=leap)
+    finally:
+        release.set()
+        thread.join(30)
+    assert [run.status for run in runs] == [RunStatus.SUCCEEDED] * 2
+    assert {name.split("-")[1] for name in os.listdir(tmp_path)} == {str(os.getpid())}
+    assert done == [2]
