@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from leapsync.models import RunStatus, SyncCursor, SyncMode, SyncRun
+from leapsync.signals import run_finished
 from leapsync.sync.common import RunStats
 
 logger = logging.getLogger("leapsync.sync")
@@ -100,6 +101,7 @@ def stream_run(stream: str, mode: str, *, trigger: str, stats: RunStats) -> Iter
         raise
     finally:
         _finish(run, stats)
+        _announce(run)
 
 
 def _finish(run: SyncRun, stats: RunStats) -> None:
@@ -112,6 +114,14 @@ def _finish(run: SyncRun, stats: RunStats) -> None:
         if run.status == RunStatus.SUCCEEDED and run.mode in CURSOR_MODES:
             _advance_cursor(run, stats.cursor_reached)
         release(run)
+
+
+def _announce(run: SyncRun) -> None:
+    for receiver, outcome in run_finished.send_robust(sender=SyncRun, run=run):
+        if isinstance(outcome, Exception):
+            logger.error(
+                "after sync run %s: %s failed: %r", run.pk, receiver, outcome, exc_info=outcome
+            )
 
 
 def _advance_cursor(run: SyncRun, reached: datetime | None) -> None:
