@@ -4,6 +4,8 @@ its link carries, so a number and the list behind it can never disagree."""
 from __future__ import annotations
 
 import hashlib
+import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +15,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connections
 from django.db.models import Count, Max, Min, Q
 from django.http import QueryDict
 from django.urls import reverse
@@ -23,6 +26,7 @@ from leapsync.models import RunStatus, Stream, SyncCursor, SyncRun
 from meters.filters import DEADLINE_BUCKETS, MeterFilterSet
 from meters.models import EventKind, Meter, MeterEvent
 
+logger = logging.getLogger(__name__)
 IN_LEAP = {"missing": "false"}
 T = TypeVar("T")
 # The cached figures' lifetime: short enough that the time-relative ones (24 h deltas, deadline
@@ -30,6 +34,9 @@ T = TypeVar("T")
 CACHE_SECONDS = 60
 # How long previous figures may be shown while new ones are being computed.
 STALE_SECONDS = 3600
+# Recompute out-of-date figures in a thread while the view shows the previous ones. Tests turn
+# it off: a thread has its own connection and cannot see a test's uncommitted rows.
+RECOMPUTE_IN_BACKGROUND = True
 
 
 @dataclass
@@ -76,24 +83,53 @@ def cached(name: str, compute: Callable[[], T]) -> T:
     """`compute()`, kept while the inventory is unchanged (`_figures_key`), for CACHE_SECONDS.
 
     For whole-inventory aggregates on any page (the dashboard, the deadlines page, the market
-    group roster): a sync or an edit makes the next view compute afresh. Only one view at a
-    time recomputes a figure; views meanwhile get the previous one (its "as of" says so)
-    rather than all computing it at once: under load, every web worker recomputing the same
-    seconds-long aggregates at the same moment stalled the whole site.
+    group roster): a sync or an edit makes them out of date. Out-of-date figures are shown
+    while one thread, in whichever web worker noticed first, computes the new ones: `compute`
+    takes seconds of SQL at 100,000 meters, and under load (measured: 50 users during a full
+    sync) views that waited for it, or all computed it at once, stalled the whole site. The
+    page's "as of" says how old the figures are. Only the very first view (nothing cached
+    yet) computes in the request.
     """
     version = _figures_key()
     entry_key, lock_key = f"leapsync:cached:{name}", f"leapsync:cached:{name}:computing"
     entry = cache.get(entry_key)  # (version, computed at, value)
-    if entry is not None and entry[0] == version and time.time() - entry[1] < CACHE_SECONDS:
+    if entry is None:
+        return _compute(entry_key, version, compute)
+    if entry[0] == version and time.time() - entry[1] < CACHE_SECONDS:
         return entry[2]
-    if entry is not None and not cache.add(lock_key, True, CACHE_SECONDS):
+    if not cache.add(lock_key, True, CACHE_SECONDS):
         return entry[2]  # another view is recomputing it
+    if not RECOMPUTE_IN_BACKGROUND:
+        return _compute(entry_key, version, compute, lock_key)
+    worker = threading.Thread(
+        target=_compute_in_background,
+        args=(entry_key, version, compute, lock_key),
+        name=f"recompute {name}",
+        daemon=True,
+    )
+    worker.start()
+    return entry[2]
+
+
+def _compute(entry_key: str, version: str, compute: Callable[[], T], lock_key: str = "") -> T:
     try:
         value = compute()
         cache.set(entry_key, (version, time.time(), value), STALE_SECONDS)
     finally:
-        cache.delete(lock_key)
+        if lock_key:
+            cache.delete(lock_key)
     return value
+
+
+def _compute_in_background(
+    entry_key: str, version: str, compute: Callable[[], object], lock_key: str
+) -> None:
+    try:
+        _compute(entry_key, version, compute, lock_key)
+    except Exception:
+        logger.exception("recomputing %s failed; the previous figures stay", entry_key)
+    finally:
+        connections.close_all()  # this thread's own connections, not the request's
 
 
 def _figures_key() -> str:

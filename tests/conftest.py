@@ -19,6 +19,13 @@ def _empty_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _figures_in_the_request(monkeypatch):
+    """Cached figures are recomputed in the view, not in a thread: a thread has a connection
+    of its own and cannot see the rows a test made in its (uncommitted) transaction."""
+    monkeypatch.setattr("leapsync.dashboard.RECOMPUTE_IN_BACKGROUND", False)
+
+
 @pytest.fixture
 def groups(db) -> None:
     """The real groups and permissions, made by the command deploys run."""

@@ -1,7 +1,12 @@
-"""The dashboard's cached figures: reused while nothing changes, recomputed at once after a change."""
+"""The dashboard's cached figures: reused while nothing changes, recomputed after a change.
+
+In production the view after a change shows the previous figures while a thread computes the
+new ones (the last test); elsewhere the tests compute them in the view (tests/conftest.py).
+"""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -10,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
+from leapsync import dashboard
 from leapsync.dashboard import CACHE_SECONDS
 from leapsync.models import RunStatus, SyncRun
 from meters.services import map_meter
@@ -110,3 +116,44 @@ def test_while_one_view_recomputes_the_figures_others_get_the_previous_ones(ops_
     assert active_count(ops_client) == 1
     cache.delete("leapsync:cached:dashboard:computing")
     assert active_count(ops_client) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_out_of_date_figures_are_shown_while_a_thread_recomputes_them(ops_client, monkeypatch):
+    monkeypatch.setattr(dashboard, "RECOMPUTE_IN_BACKGROUND", True)
+    MeterFactory(status="ACTIVE")
+    assert active_count(ops_client) == 1  # nothing cached yet: computed in the view
+    MeterFactory(status="ACTIVE")
+    MeterEventFactory()
+    assert active_count(ops_client) == 1  # the previous figures, at once
+    for worker in threading.enumerate():
+        if worker.name == "recompute dashboard":
+            worker.join(timeout=30)
+    assert active_count(ops_client) == 2  # the thread's figures
+    assert active_count(ops_client) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_recompute_keeps_the_previous_figures_and_frees_the_lock(
+    ops_client, monkeypatch, caplog
+):
+    from django.core.cache import cache
+
+    monkeypatch.setattr(dashboard, "RECOMPUTE_IN_BACKGROUND", True)
+    MeterFactory(status="ACTIVE")
+    assert active_count(ops_client) == 1
+    MeterEventFactory(meter=MeterFactory(status="ACTIVE"))
+    monkeypatch.setattr(dashboard, "status_figures", _fail)
+    assert active_count(ops_client) == 1
+    for worker in threading.enumerate():
+        if worker.name == "recompute dashboard":
+            worker.join(timeout=30)
+    assert "recomputing leapsync:cached:dashboard failed" in caplog.text
+    assert cache.get("leapsync:cached:dashboard:computing") is None
+    monkeypatch.undo()
+    monkeypatch.setattr(dashboard, "RECOMPUTE_IN_BACKGROUND", False)
+    assert active_count(ops_client) == 2
+
+
+def _fail(now):
+    raise RuntimeError("database went away")
