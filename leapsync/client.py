@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 import httpx
+import msgspec
 import orjson
 
 logger = logging.getLogger(__name__)
@@ -106,11 +107,28 @@ _ERRORS_BY_STATUS: dict[int, type[LeapError]] = {
 }
 
 
+# A search page read only one level deep: each meter record stays JSON text (msgspec.Raw) until
+# the sync finds it changed. Decoding a page into dicts costs more than the rest of screening it.
+_PAGE = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw] | None)
+
+
+def _raw_meters(meters: msgspec.Raw | None, path: str) -> list[msgspec.Raw]:
+    try:
+        return (_RAW_LIST.decode(meters) if meters is not None else None) or []
+    except msgspec.ValidationError:
+        raise LeapError("search response 'meters' is not a list", None, {"path": path}) from None
+
+
 @dataclass(frozen=True)
 class Page:
-    """One page of a search: the raw meter dicts, the token for the next page, its 1-based number."""
+    """One page of a search: its meter records, the token for the next page, its 1-based number.
 
-    meters: list[dict]
+    The records are dicts, or with `raw=True` each record's JSON text as Leap sent it
+    (`msgspec.Raw`, bytes-like), so that a caller can skip decoding the ones it already has.
+    """
+
+    meters: list[Any]
     next_page_token: str | None
     number: int
 
@@ -328,13 +346,17 @@ class LeapClient:
         """GET /v2/meters/{id}/enrollments: the bare MeterEnrollmentResponse object."""
         return self._request("GET", f"/v2/meters/{_meter_uuid(meter_id)}/enrollments")
 
-    def search_meter_details(self, filters: Mapping[str, Any] | None = None) -> Iterator[Page]:
+    def search_meter_details(
+        self, filters: Mapping[str, Any] | None = None, *, raw: bool = False
+    ) -> Iterator[Page]:
         """POST /v2/meters/search, one Page at a time until Leap sends no next_page_token."""
-        return self._search("/v2/meters/search", filters)
+        return self._search("/v2/meters/search", filters, raw=raw)
 
-    def search_meter_enrollments(self, filters: Mapping[str, Any] | None = None) -> Iterator[Page]:
+    def search_meter_enrollments(
+        self, filters: Mapping[str, Any] | None = None, *, raw: bool = False
+    ) -> Iterator[Page]:
         """POST /v2/meters/enrollments/search, one Page at a time (see search_meter_details)."""
-        return self._search("/v2/meters/enrollments/search", filters)
+        return self._search("/v2/meters/enrollments/search", filters, raw=raw)
 
     def update_partner_reference(self, meter_id: UUID | str, partner_reference: str) -> dict:
         """Set one meter's partner_reference (inferred endpoint, see the block above)."""
@@ -405,15 +427,20 @@ class LeapClient:
 
     # --- machinery --------------------------------------------------------------------------------
 
-    def _search(self, path: str, filters: Mapping[str, Any] | None) -> Iterator[Page]:
+    def _search(self, path: str, filters: Mapping[str, Any] | None, *, raw: bool) -> Iterator[Page]:
         body = build_search_body(filters, self._page_size)
         number = 0
         while True:
-            data = self._request("POST", path, body)
-            meters = data.get("meters") or []
+            if raw:
+                data = self._request("POST", path, body, decode=_PAGE.decode)
+                meters, token = _raw_meters(data.get("meters"), path), data.get("next_page_token")
+                token = orjson.loads(bytes(token)) if token is not None else None
+            else:
+                data = self._request("POST", path, body)
+                meters, token = data.get("meters") or [], data.get("next_page_token")
             if not isinstance(meters, list):
                 raise LeapError("search response 'meters' is not a list", None, {"path": path})
-            token = data.get("next_page_token") or None
+            token = token or None
             number += 1
             yield Page(meters=meters, next_page_token=token, number=number)
             if token is None:
@@ -423,12 +450,22 @@ class LeapClient:
                 raise LeapError("search returned the same page token twice", None, {"path": path})
             body["page_token"] = token
 
-    def _request(self, method: str, path: str, body: Mapping | None = None) -> dict:
-        """Send with bounded retries; return the JSON object or raise a LeapError."""
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: Mapping | None = None,
+        *,
+        decode: Callable[[bytes], dict] | None = None,
+    ) -> dict:
+        """Send with bounded retries; return the JSON object or raise a LeapError.
+
+        `decode` replaces the default decoding (into plain dicts and lists) of a success body.
+        """
         content = orjson.dumps(body) if body is not None else None
         attempt = 0
         while True:
-            outcome = self._attempt(method, path, content)
+            outcome = self._attempt(method, path, content, decode)
             if not isinstance(outcome, _Retryable):
                 return outcome
             if attempt >= self._max_retries:
@@ -450,7 +487,13 @@ class LeapClient:
             self._sleep(delay)
             attempt += 1
 
-    def _attempt(self, method: str, path: str, content: bytes | None) -> dict | _Retryable:
+    def _attempt(
+        self,
+        method: str,
+        path: str,
+        content: bytes | None,
+        decode: Callable[[bytes], dict] | None = None,
+    ) -> dict | _Retryable:
         headers = {"Content-Type": "application/json"} if content is not None else None
         try:
             response = self._http.request(method, path, content=content, headers=headers)
@@ -469,15 +512,19 @@ class LeapClient:
             return _Retryable(f"HTTP {status} {title}", status, retry_after)
         if status >= 300:
             raise self._error(response)
-        return self._success_body(method, response)
+        return self._success_body(method, response, decode)
 
-    def _success_body(self, method: str, response: httpx.Response) -> dict | _Retryable:
+    def _success_body(
+        self, method: str, response: httpx.Response, decode: Callable[[bytes], dict] | None
+    ) -> dict | _Retryable:
         if not response.content and (response.status_code == 204 or method == "PATCH"):
             return {}
         try:
-            data = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
+            data = (decode or orjson.loads)(response.content)
+        except (orjson.JSONDecodeError, msgspec.DecodeError):
             return _Retryable("unparseable JSON body", response.status_code)
+        except msgspec.ValidationError:
+            return _Retryable("JSON body is not an object", response.status_code)
         if not isinstance(data, dict):
             return _Retryable("JSON body is not an object", response.status_code)
         return data

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
+import msgspec
 import orjson
 
 # Leap spells "no end" as a far-future instant (9000-01-01, 9000-12-31T23:59:59.999999999, 2099-...).
@@ -173,7 +173,16 @@ def is_open_ended(dt: datetime | None) -> bool:
     return dt is None or dt.year >= OPEN_ENDED_YEAR
 
 
-def payload_hash(raw: Mapping) -> str:
-    """Stable hex digest of the canonical JSON (sorted keys): equal payloads, equal hashes."""
-    canonical = orjson.dumps(dict(raw), option=orjson.OPT_SORT_KEYS)
-    return hashlib.blake2b(canonical, digest_size=16).hexdigest()
+def payload_hash(raw: Any) -> str:
+    """Digest of one record's JSON text as Leap sent it: equal text, equal digest.
+
+    `raw` is the text (bytes-like, such as a page's `msgspec.Raw` slice) or an already decoded
+    record, which is encoded again compactly first (what the sync's tests hand in). The text
+    is hashed rather than a canonical re-encoding, so an unchanged record is recognised
+    without being decoded at all. Should Leap ever reformat its JSON, every record looks
+    changed once: the sync then rewrites what it has, with no events (nothing changed in
+    value), and converges.
+    """
+    if not isinstance(raw, bytes | bytearray | memoryview | msgspec.Raw):
+        raw = orjson.dumps(raw)
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()

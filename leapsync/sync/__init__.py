@@ -254,7 +254,7 @@ def _pages(client: LeapClient, stream: str, filter_list: list[dict[str, Any]]) -
         client.search_meter_details if stream == Stream.DETAILS else client.search_meter_enrollments
     )
     for filters in filter_list:
-        yield from search(filters)
+        yield from search(filters, raw=True)
 
 
 def _stored_ids(stream: str, among: list[UUID] | None = None):

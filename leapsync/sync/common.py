@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import msgspec
 import orjson
 from django.db import models
 
@@ -138,27 +139,110 @@ class PageContext:
             QuarantinedPayload.objects.bulk_create(self.quarantine, batch_size=500)
 
 
-def screen(raws: list[Any], stored_hash: Callable[[UUID], str | None], ctx: PageContext):
-    """Split a page into (unchanged meter_ids, changed raw dicts with their hash).
+class _Audit(msgspec.Struct):
+    updated_at: str | None = None
+    created_at: str | None = None
 
-    Hashing the raw JSON first means unchanged meters (most of any full run) are never parsed.
-    A record without a usable meter_id goes on as changed; parsing will quarantine it.
+
+class _Key(msgspec.Struct):
+    """What screening reads of a record; every other field is skipped, not decoded."""
+
+    meter_id: str | None = None
+    audit: _Audit | None = None
+
+
+_KEY = msgspec.json.Decoder(_Key)
+_TEXT = bytes | bytearray | memoryview | msgspec.Raw
+
+
+@dataclass(slots=True)
+class Incoming:
+    """One record of a page, read only as far as screening needs: its meter, stamps, digest."""
+
+    meter_id: UUID | None
+    stamps: tuple
+    digest: str
+    raw: Any  # the record's JSON text, or the decoded record once `payload()` has run
+
+    def payload(self) -> Any:
+        """The decoded record (a dict, unless Leap sent something else: parsing says so)."""
+        if isinstance(self.raw, _TEXT):
+            text = bytes(self.raw)
+            try:
+                self.raw = orjson.loads(text)
+            except orjson.JSONDecodeError:  # valid JSON that orjson refuses (huge integers)
+                self.raw = text.decode("utf-8", "replace")
+        return self.raw
+
+
+def incoming(raws: list[Any]) -> list[Incoming]:
+    """Read each record's meter_id and audit stamps; decode a record in full only if it is odd.
+
+    `raws` are JSON texts (a search page read with `raw=True`) or decoded records.
+    """
+    items = []
+    for raw in raws:
+        digest = payload_hash(raw)
+        if isinstance(raw, _TEXT):
+            try:
+                key = _KEY.decode(raw)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                key = None  # not an object, or a field of an unexpected type: decode it all
+            if key is not None:
+                audit = key.audit or _Audit()
+                stamps = _stamps(audit.updated_at, audit.created_at)
+                items.append(Incoming(_uuid(key.meter_id), stamps, digest, raw))
+                continue
+            item = Incoming(None, (), digest, raw)
+            raw = item.payload()
+        audit = raw.get("audit") if isinstance(raw, dict) else None
+        stamps = (
+            _stamps(audit.get("updated_at"), audit.get("created_at"))
+            if isinstance(audit, dict)
+            else ()
+        )
+        items.append(Incoming(meter_id_of(raw), stamps, digest, raw))
+    return items
+
+
+def screen(items: list[Incoming], stored_hash: Callable[[UUID], str | None], ctx: PageContext):
+    """Split a page into (unchanged meter_ids, changed records decoded, with their digest).
+
+    Comparing digests of the records' text first means unchanged meters (most of any full
+    run) are never decoded, let alone parsed. A record without a usable meter_id goes on as
+    changed; parsing will quarantine it.
     """
     unchanged: list[UUID] = []
     changed: list[tuple[Any, str]] = []
-    for raw in raws:
-        meter_id = meter_id_of(raw)
-        digest = payload_hash(raw) if isinstance(raw, dict) else ""
-        if meter_id is not None:
-            ctx.stats.see_timestamps(*_audit_stamps(raw))
-            if stored_hash(meter_id) == digest:
-                unchanged.append(meter_id)
+    for item in items:
+        if item.meter_id is not None:
+            ctx.stats.see_timestamps(*item.stamps)
+            if stored_hash(item.meter_id) == item.digest:
+                unchanged.append(item.meter_id)
                 continue
-        changed.append((raw, digest))
+        changed.append((item.payload(), item.digest))
     ctx.stats.unchanged += len(unchanged)
     ctx.stats.meters_seen += len(unchanged)
     ctx.stats.seen.update(unchanged)
     return unchanged, changed
+
+
+def _uuid(value: str | None) -> UUID | None:
+    try:
+        return UUID(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _stamps(*values: Any) -> tuple:
+    """Leap's audit timestamps that parse (the cursor is taken from them)."""
+    stamps = []
+    for value in values:
+        try:
+            stamps.append(parse_datetime(value))
+        except PayloadError:
+            continue
+    return tuple(stamps)
 
 
 def meter_id_of(raw: Any) -> UUID | None:
@@ -166,19 +250,6 @@ def meter_id_of(raw: Any) -> UUID | None:
         return UUID(raw["meter_id"])
     except (TypeError, KeyError, ValueError, AttributeError):
         return None
-
-
-def _audit_stamps(raw: dict) -> tuple:
-    audit = raw.get("audit")
-    if not isinstance(audit, dict):
-        return ()
-    stamps = []
-    for key in ("updated_at", "created_at"):
-        try:
-            stamps.append(parse_datetime(audit.get(key)))
-        except PayloadError:
-            continue
-    return tuple(stamps)
 
 
 def parse_all(changed: list[tuple[Any, str]], parse, ctx: PageContext) -> list:

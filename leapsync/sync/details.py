@@ -7,7 +7,7 @@ from typing import Any
 from django.db import transaction
 
 from leapsync.payloads import MeterDetails, parse_meter_details
-from leapsync.sync.common import PageContext, fit, meter_id_of, parse_all, screen
+from leapsync.sync.common import PageContext, fit, incoming, parse_all, screen
 from leapsync.sync.meters import (
     StoredMeter,
     clear_missing,
@@ -28,10 +28,11 @@ def apply_details_page(raws: list[Any], ctx: PageContext) -> None:
 
     A bounded number of queries whatever the page holds: load, upsert, pks, events.
     """
-    ids = [meter_id for meter_id in (meter_id_of(raw) for raw in raws) if meter_id is not None]
+    items = incoming(raws)
+    ids = [item.meter_id for item in items if item.meter_id is not None]
     with transaction.atomic():
         stored = load_meters(ids)
-        unchanged, changed = screen(raws, lambda i: _hash(stored.get(i)), ctx)
+        unchanged, changed = screen(items, lambda i: _hash(stored.get(i)), ctx)
         returned = [i for i in unchanged if mark_returned(stored[i], i, ctx)]
         records = parse_all(changed, parse_meter_details, ctx)
         values = [

@@ -21,7 +21,7 @@ from leapsync.payloads import MeterEnrollment as EnrollmentRecord
 from leapsync.payloads import parse_meter_enrollment
 from leapsync.sync import bulk
 from leapsync.sync.children import diff_actions, diff_participation, diff_programs
-from leapsync.sync.common import PageContext, fit, meter_id_of, parse_all, screen
+from leapsync.sync.common import PageContext, fit, incoming, parse_all, screen
 from leapsync.sync.meters import (
     StoredMeter,
     clear_missing,
@@ -72,10 +72,11 @@ def apply_enrollments_page(raws: list[Any], ctx: PageContext) -> None:
 
     A bounded number of queries whatever the page holds (see tests/leapsync).
     """
-    ids = [meter_id for meter_id in (meter_id_of(raw) for raw in raws) if meter_id is not None]
+    items = incoming(raws)
+    ids = [item.meter_id for item in items if item.meter_id is not None]
     with transaction.atomic():
         stored = load_meters(ids, with_enrollment=True)
-        unchanged, changed_raws = screen(raws, lambda i: _hash(stored.get(i)), ctx)
+        unchanged, changed_raws = screen(items, lambda i: _hash(stored.get(i)), ctx)
         returned = [i for i in unchanged if mark_returned(stored[i], i, ctx)]
         records = parse_all(changed_raws, parse_meter_enrollment, ctx)
         values = [

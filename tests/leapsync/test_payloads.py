@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import yaml
 
@@ -435,12 +436,17 @@ def test_is_open_ended_treats_none_and_far_future_as_no_end():
     assert not is_open_ended(utc(2098, 12, 31, 23, 59))
 
 
-def test_payload_hash_is_stable_and_order_independent():
+def test_payload_hash_is_the_digest_of_the_text_leap_sent():
     first = enrollment()
-    second = dict(reversed(list(copy.deepcopy(first).items())))
-    assert payload_hash(first) == payload_hash(second)
+    text = orjson.dumps(first)
+    assert payload_hash(text) == payload_hash(bytearray(text)) == payload_hash(memoryview(text))
+    # A decoded record hashes as its compact JSON text: what the sync's tests hand in.
+    assert payload_hash(first) == payload_hash(text) == payload_hash(copy.deepcopy(first))
     assert len(payload_hash(first)) == 32 and int(payload_hash(first), 16) >= 0
     assert payload_hash(first) != payload_hash(enrollment(is_archived=True))
+    # Other text for the same values is another digest: the record is processed once more
+    # (no events: its values did not change), never skipped while it differs.
+    assert payload_hash(orjson.dumps(first, option=orjson.OPT_INDENT_2)) != payload_hash(text)
 
 
 def test_records_are_frozen():

@@ -1,0 +1,113 @@
+"""Screening a page: records are compared by the digest of their text, and decoded only if changed."""
+
+from __future__ import annotations
+
+import httpx
+import orjson
+import pytest
+
+from leapsync.client import LeapClient
+from leapsync.models import QuarantinedPayload, RunStatus
+from leapsync.sync import common, sync_full
+from meters.models import Meter, MeterEvent
+from tests.helpers import database_differences, truth_by_meter
+from tests.leapsync.conftest import API_KEY
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def decoded(monkeypatch) -> list:
+    """Every record the sync decodes in full, in order."""
+    calls = []
+    original = common.Incoming.payload
+
+    def payload(self):
+        calls.append(self.meter_id)
+        return original(self)
+
+    monkeypatch.setattr(common.Incoming, "payload", payload)
+    return calls
+
+
+def test_unchanged_records_are_never_decoded(simulator, leap, decoded):
+    sync_full(client=leap)
+    assert len(decoded) == 2 * len(simulator.meter_ids())  # the first run decodes everything
+    decoded.clear()
+    runs = sync_full(client=leap)
+    assert decoded == []
+    assert all(run.unchanged == len(simulator.meter_ids()) for run in runs)
+    mutation = simulator.mutate(0.05, seed=3)
+    touched = {*mutation["meter_ids"], *mutation["created"]}
+    sync_full(client=leap)
+    assert decoded and {str(meter_id) for meter_id in decoded} <= touched
+    assert database_differences(simulator) == []
+
+
+def test_the_cursor_still_comes_from_every_record_seen(simulator, leap):
+    (details, _) = sync_full(client=leap)
+    (again, _) = sync_full(client=leap)
+    assert again.unchanged == details.meters_seen
+    # Nothing changed, yet every record's audit stamps were read: the run reached as far.
+    from leapsync.models import SyncCursor
+
+    cursor = SyncCursor.objects.get(stream="details").cursor
+    newest = max(
+        payloads["details"]["audit"]["updated_at"]
+        for payloads in truth_by_meter(simulator).values()
+    )
+    assert cursor.isoformat().replace("+00:00", "Z")[:19] == newest[:19]
+
+
+def _transport(text: bytes) -> httpx.MockTransport:
+    return httpx.MockTransport(lambda request: httpx.Response(200, content=text))
+
+
+def _page(*records: bytes) -> bytes:
+    return b'{"meters": [' + b", ".join(records) + b'], "next_page_token": null}'
+
+
+def test_leap_reformatting_its_json_is_processed_once_with_no_events(simulator):
+    records = [payloads["details"] for payloads in truth_by_meter(simulator).values()][:20]
+    compact = _page(*(orjson.dumps(record) for record in records))
+    indented = _page(*(orjson.dumps(record, option=orjson.OPT_INDENT_2) for record in records))
+    sync_full(
+        client=LeapClient("http://leap.test", API_KEY, transport=_transport(compact)),
+        streams=["details"],
+    )
+    events = MeterEvent.objects.count()
+    leap = LeapClient("http://leap.test", API_KEY, transport=_transport(indented))
+    (run,) = sync_full(client=leap, streams=["details"])
+    assert run.status == RunStatus.SUCCEEDED and run.updated == 20
+    assert MeterEvent.objects.count() == events  # new text, same values: nothing to record
+    (run,) = sync_full(client=leap, streams=["details"])
+    assert run.unchanged == 20  # and from then on it is recognised again
+
+
+def test_records_of_unexpected_shapes_are_quarantined_and_the_run_goes_on(simulator):
+    good = [payloads["enrollment"] for payloads in truth_by_meter(simulator).values()][:2]
+    odd_audit = dict(good[1], audit="yesterday")  # not what screening reads: decoded in full
+    page = _page(
+        orjson.dumps(good[0]),
+        b'{"meter_id": 12345, "global_enrollment_status": "ACTIVE"}',
+        b'"just a string"',
+        b"[1, 2, 3]",
+        orjson.dumps(odd_audit),
+    )
+    leap = LeapClient("http://leap.test", API_KEY, transport=_transport(page))
+    (run,) = sync_full(client=leap, streams=["enrollments"])
+    assert run.status == RunStatus.SUCCEEDED
+    assert run.created == 1
+    assert run.quarantined == 4
+    assert Meter.objects.filter(meter_id=good[0]["meter_id"]).exists()
+    texts = " ".join(q.raw_text for q in QuarantinedPayload.objects.filter(run=run))
+    assert "just a string" in texts and "[1, 2, 3]" in texts
+    odd = QuarantinedPayload.objects.get(run=run, meter_id=good[1]["meter_id"])
+    assert odd.raw["audit"] == "yesterday"  # kept as Leap sent it
+
+
+def test_a_page_whose_meters_is_not_a_list_fails_the_run_cleanly():
+    leap = LeapClient("http://leap.test", API_KEY, transport=_transport(b'{"meters": {"a": 1}}'))
+    (run,) = sync_full(client=leap, streams=["details"])
+    assert run.status == RunStatus.FAILED
+    assert "'meters' is not a list" in run.error
