@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,9 +9,8 @@ from django.db.models import Count, F, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from actions.catalogue import Catalogue, ensure_entries, entry_for, load_catalogue
+from actions.catalogue import Catalogue, entry_for, load_catalogue
 from actions.models import ActionOwner, ActionType, RequiredAction
-from actions.services import record_missed_deadlines
 from actions.tables import done_but_open
 from leapsync.models import Stream, SyncCursor
 from meters.models import EventKind, MeterEvent
@@ -50,12 +48,6 @@ def last_enrollment_sync() -> datetime | None:
     cursor = SyncCursor.objects.filter(stream=Stream.ENROLLMENTS).select_related("last_success")
     row = cursor.first()
     return row.last_success.finished_at if row and row.last_success else None
-
-
-def reconcile(actions: Iterable[RequiredAction] | None = None) -> None:
-    """Catalogue entries for codes Leap sent that nobody described yet, and missed deadlines."""
-    ensure_entries(actions)
-    record_missed_deadlines()
 
 
 def selected_actions(pks: list[str]) -> list[RequiredAction]:

@@ -11,6 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from actions.catalogue import ensure_entries
 from actions.models import (
     ActionNote,
     NoteKind,
@@ -85,15 +86,25 @@ def set_due_date(action: RequiredAction, due: date | None, *, actor: User) -> bo
     return True
 
 
+def reconcile() -> None:
+    """After the sync: catalogue entries for codes nobody described yet, and missed deadlines.
+
+    Run when an enrollments run succeeds (actions.receivers); the follow-up schedule does the
+    same as a backstop. The pages only read what it wrote.
+    """
+    ensure_entries()
+    record_missed_deadlines()
+
+
 def record_missed_deadlines(now: datetime | None = None) -> int:
     """Turn deadlines Leap rolled forward while the action stayed open into "missed" records.
 
     Leap moves an unresolved action to the next deadline without changing `updated_at`; the
-    sync then just overwrites the deadline. Comparing it with the one staff last saw tells us
-    the delivery period was missed. Idempotent; returns how many roll-overs it recorded.
+    sync then just overwrites the deadline. Comparing it with the one seen at the previous call
+    tells us the delivery period was missed. Idempotent; returns how many roll-overs it recorded.
     """
     now = now or timezone.now()
-    # Rows the workbench has never looked at: remember their deadline (one UPDATE).
+    # Rows not seen by an earlier call: remember their deadline (one UPDATE).
     RequiredAction.objects.open().filter(
         seen_deadline__isnull=True, enrollment_deadline_date_time__isnull=False
     ).update(

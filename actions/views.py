@@ -23,7 +23,6 @@ from actions.inbox import (
     action_context,
     inbox_queryset,
     last_enrollment_sync,
-    reconcile,
     selected_actions,
     side_of,
     type_counts,
@@ -48,7 +47,6 @@ FRAGMENTS = {
 @permission_required("actions.view_requiredaction", raise_exception=True)
 @vary_on_headers("HX-Request")
 def action_list(request: HttpRequest) -> HttpResponse:
-    reconcile()
     side = side_of(request)
     filterset = ActionFilterSet(request.GET, queryset=inbox_queryset(side), request=request)
     selectable = side == ActionOwner.PARTNER and request.user.has_perm(CHANGE)
@@ -96,8 +94,6 @@ def _get_action(pk: int) -> RequiredAction:
 @vary_on_headers("HX-Request", "HX-Target")
 def action_detail(request: HttpRequest, pk: int) -> HttpResponse:
     action = _get_action(pk)
-    reconcile([action])
-    action.refresh_from_db()
     context = {**action_context(action), "note_form": NoteForm()}
     context["workflow_form"] = _workflow_form(action)
     if wants_partial(request) and request.htmx.target in FRAGMENTS:

@@ -7,11 +7,13 @@ browser context (no cookies) at 1280 x 800, the width the staff UI is checked at
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import call_command
@@ -96,7 +98,12 @@ def leap(simulator: LeapSimulator) -> Iterator[LeapClient]:
 
 @pytest.fixture
 def synced(browser, transactional_db, leap, monkeypatch) -> None:
-    """The database filled through a full sync; "Sync this meter" talks to the same simulator."""
+    """The database filled through a full sync; "Sync this meter" talks to the same simulator.
+
+    The action catalogue is seeded first, as on a deployment: the data migration's rows do not
+    survive a transactional flush, and the sync copies a type's entry for each new code.
+    """
+    importlib.import_module("actions.migrations.0003_seed_catalogue").seed(apps, None)
     sync_full(client=leap)
     monkeypatch.setattr("meters.views.sync_refresh", functools.partial(sync_refresh, client=leap))
 

@@ -7,28 +7,18 @@ every page visited go to var/e2e-artifacts/ (prefix 30-).
 
 from __future__ import annotations
 
-import importlib
 import re
 
 import pytest
-from django.apps import apps
 from django.core import mail
 from django.urls import reverse
 
-from actions.catalogue import ensure_entries, entry_for, load_catalogue
+from actions.catalogue import entry_for, load_catalogue
 from actions.models import ActionOwner, NoteKind, RequiredAction, WorkflowStatus
 from tests.e2e.helpers import screenshot, sign_in
 
 pytestmark = pytest.mark.e2e
 HOSTILE = 'Upload the <b>bill</b><img src=x onerror="window.__injected = 1">'
-
-
-@pytest.fixture
-def catalogue(synced) -> None:
-    """The seeded catalogue: the data migration's rows do not survive a transactional flush."""
-    seed = importlib.import_module("actions.migrations.0003_seed_catalogue").seed
-    seed(apps, None)
-    ensure_entries()
 
 
 def inbox_action_ids(page) -> list[int]:
@@ -52,7 +42,7 @@ def emailable(pks: list[int]) -> list[RequiredAction]:
     ]
 
 
-def test_work_an_action_from_the_inbox_without_reloading(page, users, catalogue):
+def test_work_an_action_from_the_inbox_without_reloading(page, users, synced):
     sign_in(page, users["ops"])
     page.goto(reverse("actions:action_list"))
     screenshot(page, "30-actions-inbox")
@@ -121,7 +111,7 @@ def test_work_an_action_from_the_inbox_without_reloading(page, users, catalogue)
     screenshot(page, "33-action-done")
 
 
-def test_history_refresh_keeps_a_note_being_typed(page, users, catalogue):
+def test_history_refresh_keeps_a_note_being_typed(page, users, synced):
     """A workflow change refreshes the history list only: the half-typed note stays."""
     sign_in(page, users["ops"])
     action = RequiredAction.objects.filter(owner=ActionOwner.PARTNER).order_by("pk").first()
@@ -134,7 +124,7 @@ def test_history_refresh_keeps_a_note_being_typed(page, users, catalogue):
     assert not action.notes.filter(kind=NoteKind.NOTE).exists()
 
 
-def test_bulk_notify_previews_then_sends_one_email_each(page, users, catalogue):
+def test_bulk_notify_previews_then_sends_one_email_each(page, users, synced):
     sign_in(page, users["ops"])
     page.goto(reverse("actions:action_list"))
     chosen = emailable(inbox_action_ids(page))[:2]

@@ -6,16 +6,12 @@ tables scroll inside their own box).
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
 import time_machine
-from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
-from actions.catalogue import ensure_entries
 from enrollments.models import DigestCadence, DigestSubscription
 from leapsync.simulator.timeutil import DEFAULT_START
 from leapsync.sync import sync_incremental
@@ -49,8 +45,6 @@ def admin(browser, transactional_db) -> str:
 def gallery_data(synced, users, admin, simulator, leap, settings, monkeypatch) -> dict:
     """Sites, mappings, pushes waiting and refused, worked actions, moved market groups,
     webhook deliveries and a digest subscription: each page has something to show."""
-    importlib.import_module("actions.migrations.0003_seed_catalogue").seed(apps, None)
-    ensure_entries()
     user = get_user_model().objects.get(username=admin)
     sites_like_the_meters(40)
     map_unmapped_by_reference()
