@@ -91,7 +91,8 @@ class RequiredAction(models.Model):
     due_date = models.DateField(null=True, blank=True)
     customer_notified_at = models.DateTimeField(null=True, blank=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
-    # The deadline staff last saw, so a roll-over Leap makes silently can be shown as missed.
+    # The deadline at the previous reconcile, so a roll-over Leap makes silently can be shown
+    # as missed (actions.services.record_missed_deadlines).
     seen_deadline = models.DateTimeField(null=True, blank=True)
     seen_delivery_period = models.CharField(max_length=128, blank=True)
     missed_deadline = models.DateTimeField(null=True, blank=True)
@@ -126,10 +127,20 @@ class RequiredAction(models.Model):
             ),
         ]
         indexes = [
-            # The actions inbox: open actions by owner, soonest deadline first.
+            # The actions inbox's page: open actions of one side ordered by
+            # (deadline ASC NULLS LAST, id), read in index order up to the page's LIMIT (btree
+            # ASC puts NULLs last). Also the deadline alerts' range over open partner actions.
             models.Index(
-                fields=["owner", "resolved_at", "enrollment_deadline_date_time"],
-                name="action_inbox_idx",
+                fields=["owner", "enrollment_deadline_date_time", "id"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="action_open_inbox_idx",
+            ),
+            # The inbox's counts per type: GROUP BY action_type over one side's open actions,
+            # from the index alone.
+            models.Index(
+                fields=["owner", "action_type"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="action_open_type_idx",
             ),
             # Counts and filters per action type.
             models.Index(fields=["action_type", "action_code"], name="action_type_code_idx"),
