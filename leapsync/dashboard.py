@@ -3,7 +3,6 @@ its link carries, so a number and the list behind it can never disagree."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -15,7 +14,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connections
+from django.db import connection, connections
 from django.db.models import Count, Max, Min, Q
 from django.http import QueryDict
 from django.urls import reverse
@@ -29,14 +28,26 @@ from meters.models import EventKind, Meter, MeterEvent
 logger = logging.getLogger(__name__)
 IN_LEAP = {"missing": "false"}
 T = TypeVar("T")
-# The cached figures' lifetime: short enough that the time-relative ones (24 h deltas, deadline
-# buckets, "within 7 days") roll over within a minute of the clock crossing a boundary.
-CACHE_SECONDS = 60
+# The cached figures' lifetime, and how often they are recomputed while a sync is running:
+# the time-relative ones (24 h deltas, deadline buckets, "within 7 days") roll over within this
+# long of the clock crossing a boundary. Recomputing every figure is ~5 s of SQL at 100,000
+# meters; once a minute, that burst alone stalled a 2-core server's pages for seconds in every
+# minute under load (measured with 50 users). Once per 5 minutes bounds it.
+CACHE_SECONDS = 300
 # How long previous figures may be shown while new ones are being computed.
 STALE_SECONDS = 3600
 # Recompute out-of-date figures in a thread while the view shows the previous ones. Tests turn
 # it off: a thread has its own connection and cannot see a test's uncommitted rows.
 RECOMPUTE_IN_BACKGROUND = True
+# The site-wide lock of the recompute in progress (its value: which figure).
+RECOMPUTING = "leapsync:cached:computing"
+# How long the lock is kept, at most, should its holder die mid-recompute.
+LOCK_SECONDS = 120
+# How long a view with nothing cached waits for its turn before computing anyway.
+FIRST_WAIT_SECONDS = 30
+# The cache key version of the entries: raised whenever their shape changes, so that a deploy
+# never reads what the previous release left in a shared cache.
+ENTRY_FORMAT = 2
 
 
 @dataclass
@@ -60,11 +71,12 @@ def filtered_count(params: dict[str, str]) -> int:
 def inventory_figures(now: datetime) -> dict:
     """The whole-inventory figures, computed once per change rather than once per view.
 
-    Each is an aggregate over every meter (~0.7 s of SQL together at 100,000 meters), so they
+    Each is an aggregate over every meter (~2 s of SQL together at 100,000 meters), so they
     are cached under a key made of what changes them: the latest sync run and any run still
     going, and the latest MeterEvent (people's edits that move a figure, such as a site
-    mapping, write one). A change therefore shows on the next view, or within CACHE_SECONDS
-    while a sync is running; `computed_at` is shown as "as of".
+    mapping, write one). A change therefore shows as soon as the recompute it starts is done
+    (see `cached`), or within CACHE_SECONDS while a sync is running; `computed_at` is shown
+    as "as of".
     """
     return cached(
         "dashboard",
@@ -80,30 +92,30 @@ def inventory_figures(now: datetime) -> dict:
 
 
 def cached(name: str, compute: Callable[[], T]) -> T:
-    """`compute()`, kept while the inventory is unchanged (`_figures_key`), for CACHE_SECONDS.
+    """`compute()`, kept while the inventory is unchanged (`FiguresState`), for CACHE_SECONDS.
 
     For whole-inventory aggregates on any page (the dashboard, the deadlines page, the market
     group roster): a sync or an edit makes them out of date. Out-of-date figures are shown
-    while one thread, in whichever web worker noticed first, computes the new ones: `compute`
-    takes seconds of SQL at 100,000 meters, and under load (measured: 50 users during a full
-    sync) views that waited for it, or all computed it at once, stalled the whole site. The
-    page's "as of" says how old the figures are. Only the very first view (nothing cached
-    yet) computes in the request.
+    while a thread, in whichever web worker noticed first, computes the new ones; the page's
+    "as of" says how old they are. `compute` takes seconds of SQL at 100,000 meters, and under
+    load (measured: 50 users during a full sync) views that waited for it, or computed it all
+    at once, stalled the whole site. So one figure at a time is recomputed, site-wide (one
+    lock for all of them), and only a view with nothing cached at all (after a deploy) waits.
     """
-    version = _figures_key()
-    entry_key, lock_key = f"leapsync:cached:{name}", f"leapsync:cached:{name}:computing"
-    entry = cache.get(entry_key)  # (version, computed at, value)
-    if entry is None:
-        return _compute(entry_key, version, compute)
-    if entry[0] == version and time.time() - entry[1] < CACHE_SECONDS:
+    state = _figures_state()
+    entry_key = f"leapsync:cached:{name}"
+    entry = cache.get(entry_key, version=ENTRY_FORMAT)  # (state computed for, computed at, value)
+    if entry is not None and state.keeps(entry[0]) and time.time() - entry[1] < CACHE_SECONDS:
         return entry[2]
-    if not cache.add(lock_key, True, CACHE_SECONDS):
-        return entry[2]  # another view is recomputing it
-    if not RECOMPUTE_IN_BACKGROUND:
-        return _compute(entry_key, version, compute, lock_key)
+    if not cache.add(RECOMPUTING, name, LOCK_SECONDS):
+        if entry is not None:
+            return entry[2]  # another figure is being recomputed: this one next time
+        return _first(entry_key, state, compute)
+    if entry is None or not RECOMPUTE_IN_BACKGROUND:
+        return _compute(entry_key, state, compute, RECOMPUTING)
     worker = threading.Thread(
         target=_compute_in_background,
-        args=(entry_key, version, compute, lock_key),
+        args=(entry_key, state, compute, RECOMPUTING),
         name=f"recompute {name}",
         daemon=True,
     )
@@ -111,10 +123,24 @@ def cached(name: str, compute: Callable[[], T]) -> T:
     return entry[2]
 
 
-def _compute(entry_key: str, version: str, compute: Callable[[], T], lock_key: str = "") -> T:
+def _first(entry_key: str, state: FiguresState, compute: Callable[[], T]) -> T:
+    """Nothing cached and another view is computing: wait for a turn rather than pile on."""
+    for _ in range(int(FIRST_WAIT_SECONDS / 0.2)):
+        time.sleep(0.2)
+        entry = cache.get(entry_key, version=ENTRY_FORMAT)
+        if entry is not None:
+            return entry[2]
+        if cache.add(RECOMPUTING, entry_key, LOCK_SECONDS):
+            return _compute(entry_key, state, compute, RECOMPUTING)
+    return _compute(entry_key, state, compute)
+
+
+def _compute(
+    entry_key: str, state: FiguresState, compute: Callable[[], T], lock_key: str = ""
+) -> T:
     try:
         value = compute()
-        cache.set(entry_key, (version, time.time(), value), STALE_SECONDS)
+        cache.set(entry_key, (state, time.time(), value), STALE_SECONDS, version=ENTRY_FORMAT)
     finally:
         if lock_key:
             cache.delete(lock_key)
@@ -122,36 +148,57 @@ def _compute(entry_key: str, version: str, compute: Callable[[], T], lock_key: s
 
 
 def _compute_in_background(
-    entry_key: str, version: str, compute: Callable[[], object], lock_key: str
+    entry_key: str, state: FiguresState, compute: Callable[[], object], lock_key: str
 ) -> None:
     try:
-        _compute(entry_key, version, compute, lock_key)
+        if connection.vendor == "postgresql":
+            # One core for the aggregates, not every core: pages keep being served meanwhile.
+            # (This thread's own connection, closed below: the setting goes with it.)
+            with connection.cursor() as cursor:
+                cursor.execute("SET max_parallel_workers_per_gather = 0")
+        _compute(entry_key, state, compute, lock_key)
     except Exception:
         logger.exception("recomputing %s failed; the previous figures stay", entry_key)
     finally:
         connections.close_all()  # this thread's own connections, not the request's
 
 
-def _figures_key() -> str:
-    """What the figures depend on, in two indexed queries (latest and running runs, last event).
+@dataclass(frozen=True)
+class FiguresState:
+    """What the cached figures depend on: the latest finished run, and the latest MeterEvent.
 
-    While a run is going it writes a page, and events, many times a second: keyed on those,
+    While a run is going it writes pages, and events, many times a second: keyed on those,
     every view would recompute every figure, and under load those aggregates would starve the
-    sync itself (measured: 50 users during a full sync). So while a run is going the figures
-    are recomputed once per CACHE_SECONDS instead; a run starting or ending shows at once.
+    sync itself (measured: 50 users during a full sync). So while a run is going its events
+    are not looked at: the figures are recomputed once per CACHE_SECONDS, and at once when a
+    run finishes. A run starting changes no figure, so it does not make them out of date.
     """
-    latest_run = SyncRun.objects.order_by("-pk").values("pk")[:1]
+
+    finished_run: tuple | None
+    last_event: int | None
+    running: bool
+
+    def keeps(self, computed_for: FiguresState) -> bool:
+        """Whether figures computed in state `computed_for` are still those of this state."""
+        return computed_for.finished_run == self.finished_run and (
+            self.running or computed_for.last_event == self.last_event
+        )
+
+
+def _figures_state() -> FiguresState:
+    """Two indexed queries: the latest finished run with any running ones, the last event."""
+    latest_finished = SyncRun.objects.exclude(status=RunStatus.RUNNING).order_by("-pk")
     runs = list(
-        SyncRun.objects.filter(Q(pk__in=latest_run) | Q(status=RunStatus.RUNNING))
-        .order_by("pk")
-        .values_list("pk", "status", "finished_at")
+        SyncRun.objects.filter(
+            Q(pk__in=latest_finished.values("pk")[:1]) | Q(status=RunStatus.RUNNING)
+        ).values_list("pk", "status", "finished_at")
     )
-    if any(status == RunStatus.RUNNING for _, status, _ in runs):
-        changed = int(timezone.now().timestamp() // CACHE_SECONDS)
-    else:
-        changed = MeterEvent.objects.order_by("-pk").values_list("pk", flat=True).first()
-    digest = hashlib.sha256(repr((runs, changed)).encode()).hexdigest()[:32]
-    return f"leapsync:figures:{digest}"
+    finished = [(pk, at) for pk, status, at in runs if status != RunStatus.RUNNING]
+    running = len(finished) < len(runs)
+    last_event = None
+    if not running:
+        last_event = MeterEvent.objects.order_by("-pk").values_list("pk", flat=True).first()
+    return FiguresState(finished[0] if finished else None, last_event, running)
 
 
 def status_figures(now: datetime) -> list[Figure]:

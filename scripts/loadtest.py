@@ -111,6 +111,8 @@ async def staff_user(
             except httpx.HTTPError:
                 ok, response = False, None
             timings[name].append((time.perf_counter() - started) * 1000)
+            if args.log:
+                args.log.write(f"{started - args.t0:.2f},{name},{timings[name][-1]:.0f}\n")
             if not ok:
                 errors[name] += 1
             elif name.startswith("meters"):
@@ -144,6 +146,7 @@ async def browse(args) -> bool:
     # Fifty password checks at the same instant are a login storm, not browsing: done first.
     await asyncio.gather(*(s.sign_in(args.username, args.password) for s in sessions))
     started = time.monotonic()
+    args.t0 = time.perf_counter()
     sync = await asyncio.to_thread(subprocess.Popen, shlex.split(args.sync)) if args.sync else None
     # Timed in a thread of its own: the sync's end, not the end of the browsing.
     waiting = asyncio.create_task(asyncio.to_thread(_wait, sync, started, args)) if sync else None
@@ -195,6 +198,9 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=600, help="seconds, at most")
     parser.add_argument("--p95-ms", type=float, default=500, help="allowed p95 per page")
     parser.add_argument("--sync", help="a command to run meanwhile (e.g. manage.py leap_sync)")
+    parser.add_argument(
+        "--log", type=argparse.FileType("w"), help="write every request (s since start,page,ms)"
+    )
     parser.add_argument("--sync-timeout", type=float, default=3600, help="seconds, at most")
     return parser.parse_args()
 

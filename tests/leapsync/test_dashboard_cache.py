@@ -7,6 +7,7 @@ new ones (the last test); elsewhere the tests compute them in the view (tests/co
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -71,15 +72,25 @@ def test_dashboard_figures_follow_a_mapping_by_staff_at_once(ops_client):
     assert unmapped_count(ops_client) == 0
 
 
-def test_dashboard_figures_follow_a_new_sync_run_at_once(ops_client):
+def test_dashboard_figures_follow_a_finished_sync_run_at_once(ops_client):
     MeterFactory(status="ACTIVE")
     assert active_count(ops_client) == 1
     MeterFactory(status="ACTIVE")
-    SyncRun.objects.create(stream="details", mode="incremental")
+    SyncRun.objects.create(stream="details", mode="incremental", status=RunStatus.SUCCEEDED)
     assert active_count(ops_client) == 2
 
 
-def test_during_a_running_sync_figures_are_recomputed_once_a_minute_not_per_page(ops_client):
+def test_a_run_starting_does_not_make_the_figures_out_of_date(ops_client):
+    MeterFactory(status="ACTIVE")
+    assert active_count(ops_client) == 1
+    reused = count_get_queries(ops_client, reverse("dashboard"))
+    SyncRun.objects.create(stream="details", mode="full")  # running
+    MeterFactory(status="ACTIVE")  # (a factory row tells nobody: only a recompute would show it)
+    assert count_get_queries(ops_client, reverse("dashboard")) <= reused + 1
+    assert active_count(ops_client) == 1
+
+
+def test_during_a_running_sync_figures_are_recomputed_once_per_period_not_per_page(ops_client):
     running = SyncRun.objects.create(stream="details", mode="full")
     # A later run of the other stream is the latest; the first one still writes pages.
     SyncRun.objects.create(stream="enrollments", mode="full")
@@ -112,9 +123,9 @@ def test_while_one_view_recomputes_the_figures_others_get_the_previous_ones(ops_
     assert active_count(ops_client) == 1
     MeterFactory(status="ACTIVE")
     MeterEventFactory()  # the figures are out of date now
-    cache.add("leapsync:cached:dashboard:computing", True)  # as if another worker were at it
+    cache.add("leapsync:cached:computing", True)  # as if another worker were at it
     assert active_count(ops_client) == 1
-    cache.delete("leapsync:cached:dashboard:computing")
+    cache.delete("leapsync:cached:computing")
     assert active_count(ops_client) == 2
 
 
@@ -149,7 +160,7 @@ def test_a_failed_recompute_keeps_the_previous_figures_and_frees_the_lock(
         if worker.name == "recompute dashboard":
             worker.join(timeout=30)
     assert "recomputing leapsync:cached:dashboard failed" in caplog.text
-    assert cache.get("leapsync:cached:dashboard:computing") is None
+    assert cache.get("leapsync:cached:computing") is None
     monkeypatch.undo()
     monkeypatch.setattr(dashboard, "RECOMPUTE_IN_BACKGROUND", False)
     assert active_count(ops_client) == 2
@@ -157,3 +168,46 @@ def test_a_failed_recompute_keeps_the_previous_figures_and_frees_the_lock(
 
 def _fail(now):
     raise RuntimeError("database went away")
+
+
+def test_what_an_earlier_release_cached_is_never_read(ops_client):
+    from django.core.cache import cache
+
+    # A shared cache outlives deploys: entries of another shape sit under the same name.
+    cache.set("leapsync:cached:dashboard", ("leapsync:figures:abc", 0.0, "old"))
+    cache.set("leapsync:cached:deadlines", "anything")
+    MeterFactory(status="ACTIVE")
+    assert active_count(ops_client) == 1
+    assert ops_client.get(reverse("enrollments:deadline_list")).status_code == 200
+
+
+def test_one_figure_at_a_time_is_recomputed_site_wide(ops_client):
+    from django.core.cache import cache
+
+    MeterFactory(status="ACTIVE")
+    assert active_count(ops_client) == 1
+    MeterEventFactory(meter=MeterFactory(status="ACTIVE"))
+    cache.add(dashboard.RECOMPUTING, "deadlines", dashboard.LOCK_SECONDS)  # another figure's turn
+    assert active_count(ops_client) == 1  # the previous figures, not a second recompute
+    cache.delete(dashboard.RECOMPUTING)
+    assert active_count(ops_client) == 2
+
+
+def test_with_nothing_cached_a_view_waits_for_the_one_computing(ops_client, monkeypatch):
+    from django.core.cache import cache
+
+    MeterFactory(status="ACTIVE")
+    cache.add(dashboard.RECOMPUTING, "dashboard", dashboard.LOCK_SECONDS)
+    waited = []
+
+    def sleep(seconds):  # meanwhile, the other view finishes
+        waited.append(seconds)
+        entry = (dashboard._figures_state(), time.time(), "their figures")
+        cache.set("leapsync:cached:x", entry, version=dashboard.ENTRY_FORMAT)
+
+    monkeypatch.setattr(dashboard.time, "sleep", sleep)
+    assert dashboard.cached("x", lambda: "my figures") == "their figures"
+    assert waited
+    cache.delete("leapsync:cached:x", version=dashboard.ENTRY_FORMAT)
+    cache.delete(dashboard.RECOMPUTING)
+    assert dashboard.cached("x", lambda: "my figures") == "my figures"
