@@ -152,10 +152,13 @@ def _compute_in_background(
 ) -> None:
     try:
         if connection.vendor == "postgresql":
-            # One core for the aggregates, not every core: pages keep being served meanwhile.
-            # (This thread's own connection, closed below: the setting goes with it.)
+            # One core for the aggregates, not every core: pages keep being served meanwhile;
+            # and memory enough to group in memory rather than sort on disk (measured at
+            # 100,000 meters: the deadlines' figures 4.8 s -> 3.9 s). This thread's own
+            # connection, closed below: the settings go with it.
             with connection.cursor() as cursor:
                 cursor.execute("SET max_parallel_workers_per_gather = 0")
+                cursor.execute("SET work_mem = '64MB'")
         _compute(entry_key, state, compute, lock_key)
     except Exception:
         logger.exception("recomputing %s failed; the previous figures stay", entry_key)
