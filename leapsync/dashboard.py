@@ -170,11 +170,13 @@ def _compute_in_background(
 class FiguresState:
     """What the cached figures depend on: the latest finished run, and the latest MeterEvent.
 
-    While a run is going it writes pages, and events, many times a second: keyed on those,
+    While a sync is going it writes pages, and events, many times a second: keyed on those,
     every view would recompute every figure, and under load those aggregates would starve the
-    sync itself (measured: 50 users during a full sync). So while a run is going its events
-    are not looked at: the figures are recomputed once per CACHE_SECONDS, and at once when a
-    run finishes. A run starting changes no figure, so it does not make them out of date.
+    sync itself (measured: 50 users during a full sync). So while any run is going, nothing
+    but CACHE_SECONDS makes the figures out of date; once the last run is over, they are
+    recomputed at once. (A full sync's two streams end at different times: recomputing when
+    the first ended put seconds of aggregates beside the second, for figures that were half
+    old anyway.) A run starting changes no figure, so it does not make them out of date.
     """
 
     finished_run: tuple | None
@@ -183,8 +185,9 @@ class FiguresState:
 
     def keeps(self, computed_for: FiguresState) -> bool:
         """Whether figures computed in state `computed_for` are still those of this state."""
-        return computed_for.finished_run == self.finished_run and (
-            self.running or computed_for.last_event == self.last_event
+        return self.running or (
+            computed_for.finished_run == self.finished_run
+            and computed_for.last_event == self.last_event
         )
 
 

@@ -91,21 +91,22 @@ def test_a_run_starting_does_not_make_the_figures_out_of_date(ops_client):
 
 
 def test_during_a_running_sync_figures_are_recomputed_once_per_period_not_per_page(ops_client):
-    running = SyncRun.objects.create(stream="details", mode="full")
+    details = SyncRun.objects.create(stream="details", mode="full")
     # A later run of the other stream is the latest; the first one still writes pages.
-    SyncRun.objects.create(stream="enrollments", mode="full")
+    enrollments = SyncRun.objects.create(stream="enrollments", mode="full")
     assert active_count(ops_client) == 0
     MeterFactory(status="ACTIVE")
     MeterEventFactory()
-    SyncRun.objects.filter(pk=running.pk).update(pages=1)
+    SyncRun.objects.filter(pk=details.pk).update(pages=1)
     assert active_count(ops_client) == 0  # pages and events of a run don't recompute them
     with time_machine.travel(timezone.now() + timedelta(seconds=CACHE_SECONDS)):
         assert active_count(ops_client) == 1
         MeterFactory(status="ACTIVE")
-        SyncRun.objects.filter(pk=running.pk).update(
-            status=RunStatus.SUCCEEDED, finished_at=timezone.now()
-        )
-        assert active_count(ops_client) == 2  # the run's end shows at once
+        finished = {"status": RunStatus.SUCCEEDED, "finished_at": timezone.now()}
+        SyncRun.objects.filter(pk=details.pk).update(**finished)
+        assert active_count(ops_client) == 1  # one stream done, the other still going
+        SyncRun.objects.filter(pk=enrollments.pk).update(**finished)
+        assert active_count(ops_client) == 2  # the sync's end shows at once
 
 
 def test_dashboard_figures_expire_so_time_buckets_roll_over(ops_client):
