@@ -34,8 +34,10 @@ T = TypeVar("T")
 # meters; once a minute, that burst alone stalled a 2-core server's pages for seconds in every
 # minute under load (measured with 50 users). Once per 5 minutes bounds it.
 CACHE_SECONDS = 300
-# How long previous figures may be shown while new ones are being computed.
-STALE_SECONDS = 3600
+# How long previous figures may be shown while new ones are being computed: a day, so that the
+# first view after a quiet night shows last evening's figures (with their "as of") for the
+# seconds a recompute takes, rather than computing them in the request.
+STALE_SECONDS = 24 * 3600
 # Recompute out-of-date figures in a thread while the view shows the previous ones. Tests turn
 # it off: a thread has its own connection and cannot see a test's uncommitted rows.
 RECOMPUTE_IN_BACKGROUND = True
@@ -72,11 +74,10 @@ def inventory_figures(now: datetime) -> dict:
     """The whole-inventory figures, computed once per change rather than once per view.
 
     Each is an aggregate over every meter (~2 s of SQL together at 100,000 meters), so they
-    are cached under a key made of what changes them: the latest sync run and any run still
-    going, and the latest MeterEvent (people's edits that move a figure, such as a site
-    mapping, write one). A change therefore shows as soon as the recompute it starts is done
-    (see `cached`), or within CACHE_SECONDS while a sync is running; `computed_at` is shown
-    as "as of".
+    are cached with what changes them (`FiguresState`): the latest finished sync run and the
+    latest MeterEvent (people's edits that move a figure, such as a site mapping, write one).
+    A change therefore shows as soon as the recompute it starts is done (see `cached`), or
+    within CACHE_SECONDS while a sync is running; `computed_at` is shown as "as of".
     """
     return cached(
         "dashboard",
@@ -107,7 +108,7 @@ def cached(name: str, compute: Callable[[], T]) -> T:
     entry = cache.get(entry_key, version=ENTRY_FORMAT)  # (state computed for, computed at, value)
     if entry is not None and state.keeps(entry[0]) and time.time() - entry[1] < CACHE_SECONDS:
         return entry[2]
-    if not cache.add(RECOMPUTING, name, LOCK_SECONDS):
+    if not cache.add(RECOMPUTING, entry_key, LOCK_SECONDS):
         if entry is not None:
             return entry[2]  # another figure is being recomputed: this one next time
         return _first(entry_key, state, compute)

@@ -167,12 +167,16 @@ class Incoming:
     def payload(self) -> Any:
         """The decoded record (a dict, unless Leap sent something else: parsing says so)."""
         if isinstance(self.raw, _TEXT):
-            text = bytes(self.raw)
-            try:
-                self.raw = orjson.loads(text)
-            except orjson.JSONDecodeError:  # valid JSON that orjson refuses (huge integers)
-                self.raw = text.decode("utf-8", "replace")
+            self.raw = _decoded(self.raw)
         return self.raw
+
+
+def _decoded(text: Any) -> Any:
+    text = bytes(text)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # JSON msgspec took but orjson refuses: parsing says so
+        return text.decode("utf-8", "replace")
 
 
 def incoming(raws: list[Any]) -> list[Incoming]:
@@ -193,8 +197,7 @@ def incoming(raws: list[Any]) -> list[Incoming]:
                 stamps = _stamps(audit.updated_at, audit.created_at)
                 items.append(Incoming(_uuid(key.meter_id), stamps, digest, raw))
                 continue
-            item = Incoming(None, (), digest, raw)
-            raw = item.payload()
+            raw = _decoded(raw)
         audit = raw.get("audit") if isinstance(raw, dict) else None
         stamps = (
             _stamps(audit.get("updated_at"), audit.get("created_at"))
