@@ -86,14 +86,13 @@ def set_due_date(action: RequiredAction, due: date | None, *, actor: User) -> bo
     return True
 
 
-def reconcile() -> None:
+def reconcile() -> tuple[int, int]:
     """After the sync: catalogue entries for codes nobody described yet, and missed deadlines.
 
     Run when an enrollments run succeeds (actions.receivers); the follow-up schedule does the
-    same as a backstop. The pages only read what it wrote.
+    same as a backstop. The pages only read what it wrote. Returns (new entries, misses).
     """
-    ensure_entries()
-    record_missed_deadlines()
+    return ensure_entries(), record_missed_deadlines()
 
 
 def record_missed_deadlines(now: datetime | None = None) -> int:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from django.template.defaultfilters import pluralize
 
 from actions import notify
-from actions.catalogue import ensure_entries
-from actions.services import record_missed_deadlines
+from actions.services import reconcile
 
 
 def follow_up() -> str:
@@ -14,8 +13,7 @@ def follow_up() -> str:
 
     Idempotent (django-q2 may replay it): each step records what it did, and alerts are claimed.
     """
-    created = ensure_entries()
-    missed = record_missed_deadlines()
+    created, missed = reconcile()
     alerts = notify.send_deadline_alerts()
     sent = ", ".join(f"{n} {result}" for result, n in sorted(alerts.items())) or "none"
     return (
