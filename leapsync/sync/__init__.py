@@ -23,7 +23,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from enrollments.models import MeterEnrollment
-from leapsync.client import LeapClient
+from leapsync.client import LeapClient, LeapError
 from leapsync.models import Stream, SyncMode, SyncRun
 from leapsync.sync.common import PageContext, RunStats
 from leapsync.sync.details import apply_details_page
@@ -57,7 +57,10 @@ def sync_full(
     trigger: str = "command",
     progress: Progress | None = None,
 ) -> list[SyncRun]:
-    """Every meter of every stream; meters Leap no longer returns are flagged missing."""
+    """Every meter of every stream; meters Leap no longer returns are flagged missing.
+
+    A stored meter a listing left out is first asked for by meter_ids (`_recheck_unseen`).
+    """
 
     def run_one(stream: str, client: LeapClient | None) -> SyncRun:
         return _run(stream, SyncMode.FULL, [{}], client=client, trigger=trigger, progress=progress)
@@ -177,17 +180,12 @@ def _run(
         with relaxed_commits(), stream_run(stream, mode, trigger=trigger, stats=stats) as run:
             run.requested_meters = len(requested or ())
             with deferred_for_first_load(stream, mode):
-                for page in prefetched(_pages(client, stream, filter_list)):
-                    heartbeat(run)
-                    _apply_page(stream, page.meters, run, stats)
-                    stats.pages += 1
-                    planner.after_page(stream, stats.created + stats.updated)
-                    save_progress(run, stats)
-                    reset_queries()  # with DEBUG on, Django would keep every query of the run
-                    if progress:
-                        progress(run, stats)
+                pages = prefetched(_pages(client, stream, filter_list))
+                _consume(stream, pages, run, stats, planner, progress)
             if mode == SyncMode.FULL:
-                _flag_missing(run, stats, _stored_ids(stream))
+                unseen = [row for row in _stored_ids(stream) if row[1] not in stats.seen]
+                _recheck_unseen(client, stream, unseen, run, stats, planner, progress)
+                _flag_missing(run, stats, iter(unseen))
             elif requested is not None:
                 _flag_missing(run, stats, _stored_ids(stream, among=requested))
     except StreamBusy as busy:
@@ -201,6 +199,63 @@ def _run(
         if own_client:
             client.close()
     return run
+
+
+def _consume(
+    stream: str,
+    pages: Iterable,
+    run: SyncRun,
+    stats: RunStats,
+    planner: PlannerStatistics,
+    progress: Progress | None,
+) -> None:
+    """Apply each page in turn, saving the run's counters after each one."""
+    for page in pages:
+        heartbeat(run)
+        _apply_page(stream, page.meters, run, stats)
+        stats.pages += 1
+        planner.after_page(stream, stats.created + stats.updated)
+        save_progress(run, stats)
+        reset_queries()  # with DEBUG on, Django would keep every query of the run
+        if progress:
+            progress(run, stats)
+
+
+def _recheck_unseen(
+    client: LeapClient,
+    stream: str,
+    unseen: list[tuple[int, UUID]],
+    run: SyncRun,
+    stats: RunStats,
+    planner: PlannerStatistics,
+    progress: Progress | None,
+) -> None:
+    """Ask Leap by meter_ids for the stored meters a full listing did not return.
+
+    Leap documents no snapshot for its page tokens: a meter can be left out of a listing when
+    other meters change while it is being paged. Absence from one listing is therefore not
+    proof, and those meters are asked for by name first (1000 ids a call, the filter's
+    limit); the ones returned are applied like any page, only the rest are flagged missing.
+    If Leap cannot answer, the meters of that batch are flagged as before, with a warning.
+    """
+    if not unseen or not stats.seen:  # nothing stored is absent, or Leap returned nothing
+        return
+    ids = [meter_id for _, meter_id in unseen]
+    for batch in batched(ids, REFRESH_BATCH):
+        try:
+            pages = _pages(client, stream, [{"meter_ids": list(batch)}])
+            _consume(stream, pages, run, stats, planner, progress)
+        except LeapError as error:
+            stats.warn(
+                "could not re-check meters absent from the full listing "
+                f"({error.status} {error.title}); flagged missing unconfirmed"
+            )
+    found = sum(meter_id in stats.seen for meter_id in ids)
+    if found:
+        stats.warn(
+            f"{found} of {len(ids)} meters absent from the full listing were returned when "
+            "asked for by meter_ids; not flagged missing"
+        )
 
 
 def _apply_page(stream: str, raws: list[Any], run: SyncRun, stats: RunStats) -> None:

@@ -166,6 +166,51 @@ def test_meters_leap_stops_returning_are_flagged_missing_not_deleted(simulator, 
     assert MeterEvent.objects.filter(meter=ghost, kind=EventKind.MISSING).count() == 1
 
 
+class _LeavesOneOut(httpx.BaseTransport):
+    """The simulator, but its listings leave one meter out: what offset paging does when other
+    meters change mid-listing (Leap's page tokens promise no snapshot). Searches by meter_ids
+    are answered by `by_ids`, or by the simulator when it is None."""
+
+    def __init__(self, simulator, left_out: str, by_ids: httpx.Response | None = None) -> None:
+        self.inner, self.left_out, self.by_ids = simulator.transport(), left_out, by_ids
+        self.asked_for: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = orjson.loads(request.read())
+        if "meter_ids" in body:
+            self.asked_for += body["meter_ids"]
+            return self.by_ids or self.inner.handle_request(request)
+        page = orjson.loads(self.inner.handle_request(request).read())
+        page["meters"] = [m for m in page["meters"] if m["meter_id"] != self.left_out]
+        return httpx.Response(200, content=orjson.dumps(page))
+
+
+def test_a_meter_left_out_of_a_listing_is_asked_for_before_being_flagged_missing(simulator, leap):
+    sync_full(client=leap)
+    left_out = simulator.meter_ids()[7]
+    transport = _LeavesOneOut(simulator, left_out)
+    runs = sync_full(client=LeapClient("http://leap.test", API_KEY, transport=transport))
+    assert [run.status for run in runs] == [RunStatus.SUCCEEDED] * 2
+    assert transport.asked_for == [left_out, left_out]  # once per stream
+    assert not Meter.objects.filter(missing_from_leap=True).exists()
+    assert not MeterEvent.objects.filter(kind=EventKind.MISSING).exists()
+    assert all(any("asked for by meter_ids" in w for w in run.warnings) for run in runs)
+    assert database_differences(simulator) == []
+
+
+def test_absent_meters_are_flagged_unconfirmed_when_leap_cannot_answer_the_recheck(simulator, leap):
+    sync_full(client=leap)
+    left_out = simulator.meter_ids()[7]
+    not_found = {"title": "Meter not found", "status": 404, "details": {"meter_id": left_out}}
+    transport = _LeavesOneOut(simulator, left_out, httpx.Response(404, json=not_found))
+    (run,) = sync_full(
+        client=LeapClient("http://leap.test", API_KEY, transport=transport), streams=["details"]
+    )
+    assert run.status == RunStatus.SUCCEEDED
+    assert Meter.objects.get(meter_id=left_out).missing_from_leap
+    assert any("could not re-check" in w for w in run.warnings)
+
+
 def test_an_empty_answer_does_not_flag_every_meter_missing(simulator, leap):
     sync_full(client=leap)
     empty = LeapClient("http://leap.test", API_KEY, transport=_page_transport([]))
