@@ -233,10 +233,12 @@ SYNC_FRESHNESS_MINUTES = _env_int("SYNC_FRESHNESS_MINUTES", 180, minimum=1)
 # Run the details and enrollments streams in two processes at once (PostgreSQL only).
 SYNC_PARALLEL_STREAMS = env.bool("SYNC_PARALLEL_STREAMS", default=True)
 
-# django-q2: the ORM broker by default (no extra service); `timeout` stays below `retry`.
+# django-q2: the ORM broker by default (no extra service); with Q_REDIS_URL, a Redis broker, for
+# worker clusters on several machines (docs/deploy.md). `timeout` stays below `retry`.
+Q_REDIS_URL = env.str("Q_REDIS_URL", default="")
 Q_CLUSTER = {
     "name": "leapsync",
-    "orm": "default",
+    **({"redis": Q_REDIS_URL} if Q_REDIS_URL else {"orm": "default"}),
     "workers": _env_int("Q_WORKERS", 2, minimum=1),
     "timeout": 3600,
     "retry": 3900,

@@ -65,3 +65,37 @@ def test_production_web_workers_share_one_cache_by_default(tmp_path):
     assert result.stdout.strip().endswith("filebased.FileBasedCache")
     result = _manage("shell", "-c", show, CACHE_URL="locmemcache://", **PRODUCTION)
     assert result.stdout.strip().endswith("locmem.LocMemCache")
+
+
+def test_task_broker_is_the_database_unless_redis_is_named():
+    show = "from django_q.brokers import get_broker; print(type(get_broker()).__name__)"
+    result = _manage("shell", "-c", show, **PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "ORM"
+    result = _manage("shell", "-c", show, Q_REDIS_URL="redis://127.0.0.1:6379/0", **PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "Redis"
+
+
+def test_redis_broker_carries_a_task_when_redis_runs():
+    """The broker of worker clusters on several machines (docs/deploy.md), end to end."""
+    import socket
+    import uuid
+
+    import pytest
+
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+    except OSError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    queue = f"leapsync-test-{uuid.uuid4().hex}"
+    roundtrip = (
+        "from django_q.brokers import get_broker; "
+        f"b = get_broker({queue!r}); b.enqueue('hello'); task = b.dequeue(); "
+        "print(b.ping(), task[0][1].decode()); b.acknowledge(task[0][0]); b.delete_queue()"
+    )
+    result = _manage(
+        "shell", "-c", roundtrip, Q_REDIS_URL="redis://127.0.0.1:6379/15", **PRODUCTION
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["True", "hello"]
