@@ -217,6 +217,10 @@ def build_search_body(filters: Mapping[str, Any] | None, page_size: int) -> dict
     return body
 
 
+def _unavailable(attempts: int) -> str:
+    return f"Leap unavailable after {attempts} attempt{'s' if attempts != 1 else ''}"
+
+
 def _parse_retry_after(value: str | None) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), or None."""
     if not value:
@@ -399,7 +403,7 @@ class LeapClient:
                 return str(created["webhook_id"])
             if attempt >= self._max_retries:
                 raise LeapUnavailableError(
-                    f"Leap unavailable after {attempt + 1} attempts",
+                    _unavailable(attempt + 1),
                     outcome.status,
                     {"method": "POST", "path": WEBHOOKS_PATH, "cause": outcome.cause},
                 )
@@ -470,7 +474,7 @@ class LeapClient:
                 return outcome
             if attempt >= self._max_retries:
                 raise LeapUnavailableError(
-                    f"Leap unavailable after {attempt + 1} attempts",
+                    _unavailable(attempt + 1),
                     outcome.status,
                     {"method": method, "path": path, "cause": outcome.cause},
                 ) from None

@@ -342,7 +342,7 @@ def test_request_gives_up_after_max_retries_with_last_cause():
 
 def test_request_with_zero_retries_fails_at_once():
     client, delays = make_client(lambda request: httpx.Response(500, text="boom"), max_retries=0)
-    with pytest.raises(LeapUnavailableError):
+    with pytest.raises(LeapUnavailableError, match="after 1 attempt:"):
         client.get_meter_details(METER)
     assert delays == []
 
