@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 from uuid import UUID
 
 import msgspec
@@ -24,6 +24,33 @@ from meters.models import EventKind, MeterEvent
 MAX_DISTINCT_WARNINGS = 200
 
 
+class SeenMeters:
+    """The meter_ids a run has seen (to flag the stored ones it has not), as 128-bit integers.
+
+    A full sync keeps one per meter until its end: as ints they take about 70 bytes a meter,
+    against about 130 as UUID objects (measured: the sync's peak RSS grew by 125 bytes a meter
+    from 10,000 to 300,000 meters, nearly all of it this set).
+    """
+
+    __slots__ = ("_ints",)
+
+    def __init__(self) -> None:
+        self._ints: set[int] = set()
+
+    def update(self, meter_ids) -> None:
+        self._ints.update(meter_id.int for meter_id in meter_ids)
+
+    def __ior__(self, other: SeenMeters) -> Self:
+        self._ints |= other._ints
+        return self
+
+    def __contains__(self, meter_id: UUID) -> bool:
+        return meter_id.int in self._ints
+
+    def __len__(self) -> int:
+        return len(self._ints)
+
+
 @dataclass
 class RunStats:
     """Counters and warnings a run accumulates page by page, saved onto its SyncRun."""
@@ -38,7 +65,7 @@ class RunStats:
     events: int = 0
     warnings: Counter = field(default_factory=Counter)
     cursor_reached: datetime | None = None
-    seen: set[UUID] = field(default_factory=set)
+    seen: SeenMeters = field(default_factory=SeenMeters)
 
     def warn(self, message: str) -> None:
         if message in self.warnings or len(self.warnings) < MAX_DISTINCT_WARNINGS:
