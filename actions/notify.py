@@ -3,21 +3,24 @@
 Each email is claimed first (a unique ActionEmail per action, kind and occasion), so a double
 click, a repeated request or a replayed schedule never sends it twice; a failure is recorded on
 the claim, on the action and in its history, and re-raised nowhere (the caller shows it).
+Deadline alerts are one email per recipient list per run, carrying one claim per action listed.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 
@@ -46,6 +49,11 @@ from leapsync.emails import render_email, send_email
 logger = logging.getLogger("actions.notify")
 ALERT_DAYS_BEFORE = 3
 OPERATIONS_GROUP = "Operations"
+DEADLINE_REASON = f"Deadline in {ALERT_DAYS_BEFORE} days"
+# A deadline alert lists this many actions; the rest are one link to the inbox away.
+DEADLINE_EMAIL_LIST = 100
+# Ids per IN (...) list: under SQLite's default limit of 999 parameters per statement.
+IN_BATCH = 900
 
 
 @dataclass
@@ -215,16 +223,24 @@ def _customer_sent(claim: ActionEmail, actor) -> None:
     )
 
 
-def alert_recipients(action: RequiredAction) -> list[str]:
-    """The assignee's address, else every active member of the Operations group."""
-    if action.assignee is not None and action.assignee.email:
-        return [action.assignee.email]
+def operations_emails() -> list[str]:
+    """Every active member of the Operations group with an address (sorted, once each)."""
     users = (
         get_user_model()
         .objects.filter(groups__name=OPERATIONS_GROUP, is_active=True)
         .exclude(email="")
     )
     return sorted(set(users.values_list("email", flat=True)))
+
+
+def alert_recipients(action: RequiredAction, operations: list[str] | None = None) -> list[str]:
+    """The assignee's address, else every active member of the Operations group.
+
+    `operations` is operations_emails() when the caller has already read it (once per run).
+    """
+    if action.assignee is not None and action.assignee.email:
+        return [action.assignee.email]
+    return operations_emails() if operations is None else list(operations)
 
 
 def send_alert(action: RequiredAction, kind: str, key: str, reason: str) -> Outcome:
@@ -292,21 +308,287 @@ def deadline_alert_candidates(now: datetime) -> list[RequiredAction]:
 
 
 def send_deadline_alerts(now: datetime | None = None) -> Counter:
-    """Alert once per action and deadline (a rolled-over deadline gets its own alert)."""
+    """One email per recipient list per run, listing its actions due within 3 days.
+
+    The candidates not yet alerted for their current deadline are grouped by
+    alert_recipients(); each group gets one email. Each action is still claimed on its own
+    (kind DEADLINE, key = its deadline), so it is alerted once per deadline (a rolled-over
+    deadline gets a new alert) and a replayed or concurrent run sends nothing twice; when an
+    email fails, every claim it carried is marked failed and the next run retries them.
+    Returns per-action outcomes: sent, failed, refused (nobody to alert) or duplicate.
+    """
     now = now or timezone.now()
     candidates = deadline_alert_candidates(now)
-    done = set(
-        ActionEmail.objects.filter(
-            action__in=[a.pk for a in candidates], kind=EmailKind.DEADLINE, status=EmailStatus.SENT
-        ).values_list("action_id", "key")
-    )
+    claims = _deadline_claims(candidates)
+    operations = operations_emails()
     counts: Counter = Counter()
+    groups: dict[tuple[str, ...], list[RequiredAction]] = {}
     for action in candidates:
-        key = _deadline_key(action)
-        if (action.pk, key) in done:
+        claim = claims.get((action.pk, _deadline_key(action)))
+        if claim is not None and claim[1] == EmailStatus.SENT:
             continue
-        counts[send_alert(action, EmailKind.DEADLINE, key, "Deadline in 3 days").result] += 1
+        to = alert_recipients(action, operations)
+        if not to:
+            counts["refused"] += 1
+            continue
+        groups.setdefault(tuple(to), []).append(action)
+    catalogue = load_catalogue() if groups else {}
+    for to, actions in sorted(groups.items()):
+        actions.sort(key=lambda a: (a.enrollment_deadline_date_time, a.meter.meter_id, a.pk))
+        counts += _send_deadline_email(list(to), actions, claims, catalogue)
+    if groups:
+        logger.info("deadline alerts: %s to %d recipient lists", dict(counts), len(groups))
     return counts
+
+
+def _send_deadline_email(
+    to: list[str],
+    actions: list[RequiredAction],
+    claims: dict[tuple[int, str], tuple[int, str]],
+    catalogue: Catalogue,
+) -> Counter:
+    """Claim each action of one recipient list, then send one email listing those it won."""
+    won = _claim_deadlines(
+        actions, claims, to=", ".join(to), subject=_deadline_subject(len(actions))
+    )
+    listed = [action for action in actions if action.pk in won]
+    counts = Counter(duplicate=len(actions) - len(listed))
+    if not listed:
+        return +counts
+    subject = _deadline_subject(len(listed))
+    try:
+        send_email("action_deadline_alert", _deadline_context(listed, subject, catalogue), to)
+    except OSError as error:  # recorded on every claim and action, shown on their pages
+        _deadlines_failed(won, ", ".join(to), subject, error)
+        counts["failed"] += len(listed)
+    else:
+        _deadlines_sent(won, ", ".join(to), subject, len(listed))
+        counts["sent"] += len(listed)
+    return +counts
+
+
+def _deadline_subject(count: int) -> str:
+    return f"[leapsync] {count} action{pluralize(count)} due within {ALERT_DAYS_BEFORE} days"
+
+
+def _deadline_context(
+    actions: list[RequiredAction], subject: str, catalogue: Catalogue
+) -> dict[str, object]:
+    """The email's first DEADLINE_EMAIL_LIST actions, and a link to the rest in the inbox."""
+    items = []
+    for action in actions[:DEADLINE_EMAIL_LIST]:
+        entry = entry_for(action, catalogue)
+        items.append(
+            {
+                "meter_id": action.meter.meter_id,
+                "partner_reference": action.meter.partner_reference,
+                "title": entry.title,
+                "action_type": action.action_type,
+                "action_code": action.action_code,
+                "program": action.program_identifier,
+                "deadline": timezone.localtime(action.enrollment_deadline_date_time),
+                "url": settings.SITE_URL + reverse("actions:action_detail", args=[action.pk]),
+            }
+        )
+    return {
+        "subject": subject,
+        "count": len(actions),
+        "days": ALERT_DAYS_BEFORE,
+        "items": items,
+        "more": len(actions) - len(items),
+        "inbox_url": _deadline_inbox_url(actions),
+    }
+
+
+def _deadline_inbox_url(actions: list[RequiredAction]) -> str:
+    """The inbox filtered to what the email lists, or a little more (due within 7 days)."""
+    query = {"deadline": "7d", "fixer": Fixer.OPERATIONS}
+    assignees = {action.assignee_id for action in actions}
+    if len(assignees) == 1:
+        (assignee,) = assignees
+        query["assignee"] = "none" if assignee is None else str(assignee)
+    return settings.SITE_URL + reverse("actions:action_list") + "?" + urlencode(query)
+
+
+def _deadline_claims(actions: list[RequiredAction]) -> dict[tuple[int, str], tuple[int, str]]:
+    """{(action pk, key): (claim pk, status)} of the deadline claims these actions have."""
+    claims = {}
+    for chunk in _chunks([action.pk for action in actions], IN_BATCH):
+        rows = ActionEmail.objects.filter(kind=EmailKind.DEADLINE, action_id__in=chunk)
+        for pk, action_id, key, status in rows.values_list("pk", "action_id", "key", "status"):
+            claims[action_id, key] = (pk, status)
+    return claims
+
+
+def _claim_deadlines(
+    actions: list[RequiredAction],
+    claims: dict[tuple[int, str], tuple[int, str]],
+    *,
+    to: str,
+    subject: str,
+) -> dict[int, int]:
+    """{action pk: claim pk} of the actions this run won the right to alert about now.
+
+    New claims are inserted in batches, and earlier failed ones taken back with one
+    conditional UPDATE per batch; both report the rows they changed (RETURNING), so a claim
+    another run made or took a moment earlier is never counted as ours, on PostgreSQL and
+    SQLite alike. Claims still sending (another run's) are duplicates. Where the database
+    cannot report them, each action is claimed on its own.
+    """
+    features = connection.features
+    if not (
+        features.can_return_rows_from_bulk_insert and features.supports_update_conflicts_with_target
+    ):
+        return _claim_each(actions, claims, to=to, subject=subject)
+    fresh: list[tuple[int, str]] = []
+    failed: list[int] = []
+    for action in actions:
+        key = _deadline_key(action)
+        claim = claims.get((action.pk, key))
+        if claim is None:
+            fresh.append((action.pk, key))
+        elif claim[1] == EmailStatus.FAILED:
+            failed.append(claim[0])
+    fresh.sort()  # every run inserts in one order: concurrent runs wait, never deadlock
+    failed.sort()
+    won: dict[int, int] = {}
+    with transaction.atomic():
+        for batch in _chunks(fresh, _insert_batch_size()):
+            won.update(_insert_claims(batch, to=to, subject=subject))
+        for batch in _chunks(failed, IN_BATCH):
+            won.update(_retake_claims(batch, to=to, subject=subject))
+    return won
+
+
+def _claim_each(
+    actions: list[RequiredAction],
+    claims: dict[tuple[int, str], tuple[int, str]],
+    *,
+    to: str,
+    subject: str,
+) -> dict[int, int]:
+    won = {}
+    for action in actions:
+        claim = claims.get((action.pk, _deadline_key(action)))
+        if claim is not None and claim[1] == EmailStatus.SENDING:
+            continue
+        mine = _claim(action, EmailKind.DEADLINE, _deadline_key(action), to=to, subject=subject)
+        if mine is not None:
+            won[action.pk] = mine.pk
+    return won
+
+
+_CLAIM_COLUMNS = ("action", "kind", "key", "to", "subject", "status", "error", "created_at")
+
+
+def _insert_batch_size() -> int:
+    """Rows per INSERT: SQLite allows 999 parameters per statement by default."""
+    limit = connection.features.max_query_params or 65535
+    return min(1000, limit // len(_CLAIM_COLUMNS))
+
+
+def _insert_claims(rows: list[tuple[int, str]], *, to: str, subject: str) -> dict[int, int]:
+    """Insert a claim per (action pk, key); {action pk: claim pk} of those this statement made.
+
+    ON CONFLICT DO NOTHING skips a claim that exists already, whoever made it, and RETURNING
+    lists only the rows inserted.
+    """
+    quote = connection.ops.quote_name
+    meta = ActionEmail._meta
+    fields = [meta.get_field(name) for name in _CLAIM_COLUMNS]
+    now = timezone.now()
+    params: list = []
+    for action_id, key in rows:
+        values = (
+            action_id,
+            EmailKind.DEADLINE.value,
+            key,
+            to,
+            subject[:300],
+            EmailStatus.SENDING.value,
+            "",
+            now,
+        )
+        params += [f.get_db_prep_save(v, connection) for f, v in zip(fields, values, strict=True)]
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    action, kind, key = (quote(meta.get_field(name).column) for name in ("action", "kind", "key"))
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES {', '.join([row] * len(rows))} "
+        f"ON CONFLICT ({action}, {kind}, {key}) DO NOTHING "
+        f"RETURNING {quote(meta.pk.column)}, {action}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {action_id: pk for pk, action_id in cursor.fetchall()}
+
+
+def _retake_claims(claim_pks: list[int], *, to: str, subject: str) -> dict[int, int]:
+    """Take back failed claims for this send; {action pk: claim pk} of those still failed."""
+    quote = connection.ops.quote_name
+    meta = ActionEmail._meta
+    column = {
+        name: quote(meta.get_field(name).column)
+        for name in ("action", "status", "to", "subject", "error")
+    }
+    pk = quote(meta.pk.column)
+    sql = (
+        f"UPDATE {quote(meta.db_table)} "
+        f"SET {column['status']} = %s, {column['error']} = %s, {column['to']} = %s, "
+        f"{column['subject']} = %s "
+        f"WHERE {pk} IN ({', '.join(['%s'] * len(claim_pks))}) AND {column['status']} = %s "
+        f"RETURNING {pk}, {column['action']}"
+    )
+    params = [EmailStatus.SENDING.value, "", to, subject[:300], *claim_pks]
+    params.append(EmailStatus.FAILED.value)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {action_id: claim_pk for claim_pk, action_id in cursor.fetchall()}
+
+
+@transaction.atomic
+def _deadlines_sent(won: dict[int, int], to: str, subject: str, count: int) -> None:
+    now = timezone.now()
+    for chunk in _chunks(list(won.values()), IN_BATCH):
+        ActionEmail.objects.filter(pk__in=chunk).update(
+            status=EmailStatus.SENT, sent_at=now, subject=subject[:300]
+        )
+    text = f"{DEADLINE_REASON}: alerted {to} (one email listing {count} action{pluralize(count)})"
+    ActionNote.objects.bulk_create(
+        ActionNote(action_id=action_id, kind=NoteKind.ALERT, text=text, created_at=now)
+        for action_id in won
+    )
+
+
+@transaction.atomic
+def _deadlines_failed(won: dict[int, int], to: str, subject: str, error: Exception) -> None:
+    """What _failed records for one claim, for every claim of one email (a few queries)."""
+    text = _error_text(error)
+    logger.warning("deadline alert to %s for %d actions failed: %s", to, len(won), text)
+    now = timezone.now()
+    label = EmailKind.DEADLINE.label
+    for chunk in _chunks(list(won.values()), IN_BATCH):
+        ActionEmail.objects.filter(pk__in=chunk).update(
+            status=EmailStatus.FAILED, error=text, subject=subject[:300]
+        )
+    for chunk in _chunks(list(won), IN_BATCH):
+        RequiredAction.objects.filter(pk__in=chunk).update(
+            last_email_error=f"{label} to {to}: {text}", last_email_error_at=now
+        )
+    ActionNote.objects.bulk_create(
+        ActionNote(
+            action_id=action_id,
+            kind=NoteKind.EMAIL_FAILED,
+            text=f"{label} to {to or 'nobody'} failed: {text}",
+            created_at=now,
+        )
+        for action_id in won
+    )
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _deadline_key(action: RequiredAction) -> str:

@@ -121,7 +121,8 @@ def test_alerts_deadline_goes_to_operations_group_once(ops_user):
     assert notify.send_deadline_alerts() == {"sent": 1}
     (message,) = mail.outbox
     assert message.to == ["otto@example.com"]
-    assert action.action_description in message.body
+    assert message.subject == "[leapsync] 1 action due within 3 days"
+    assert "Partner must supply missing configuration" in message.body
     assert f"/actions/{action.pk}/" in message.alternatives[0][0]
     assert notify.send_deadline_alerts() == {}
     follow_up()

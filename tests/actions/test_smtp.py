@@ -1,17 +1,22 @@
-"""A customer email through a real SMTP server on localhost, parsed as a mail client would."""
+"""Customer emails and deadline alerts through a real SMTP server on localhost, parsed as a
+mail client would."""
 
 from __future__ import annotations
 
 import email
 import socket
+from datetime import timedelta
 from email import policy
 
 import pytest
 from aiosmtpd.controller import Controller
 from django.core.mail import get_connection
+from django.utils import timezone
 
 from actions import notify
 from actions.catalogue import load_catalogue
+from actions.models import ActionEmail, EmailStatus
+from tests.meters.factories import MeterFactory, RequiredActionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -73,3 +78,57 @@ def test_smtp_server_down_is_recorded(settings, customer_action, ops_user):
     assert outcome.result == "failed"
     customer_action.refresh_from_db()
     assert customer_action.last_email_error and customer_action.customer_notified_at is None
+
+
+def _due_actions(count: int) -> list:
+    return [
+        RequiredActionFactory(
+            meter=MeterFactory(partner_reference=f"<i>REF-{i}</i>"),
+            action_type="NO_MISSING_FIELDS",
+            action_code="SERV_0005",
+            enrollment_deadline_date_time=timezone.now() + timedelta(days=1, hours=i),
+        )
+        for i in range(count)
+    ]
+
+
+def test_smtp_deadline_alerts_are_one_message_listing_every_action(smtp_server, ops_user):
+    actions = _due_actions(3)
+    assert notify.send_deadline_alerts() == {"sent": 3}
+    (raw,) = smtp_server.messages
+    message = email.message_from_bytes(raw, policy=policy.default)
+    assert message["To"] == "otto@example.com"
+    assert message["Subject"] == "[leapsync] 3 actions due within 3 days"
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    for i, action in enumerate(actions):
+        assert f"/actions/{action.pk}/" in text and f"/actions/{action.pk}/" in html
+        assert f"<i>REF-{i}</i>" in text and f"&lt;i&gt;REF-{i}&lt;/i&gt;" in html
+    assert "<i>" not in html
+    assert notify.send_deadline_alerts() == {}
+    assert len(smtp_server.messages) == 1
+
+
+def test_smtp_down_fails_every_claim_then_the_next_run_sends_them(settings, ops_user):
+    actions = _due_actions(2)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", _free_port(), 2
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    assert notify.send_deadline_alerts() == {"failed": 2}
+    claims = ActionEmail.objects.filter(action__in=actions)
+    assert [c.status for c in claims] == [EmailStatus.FAILED] * 2
+    assert all(c.error for c in claims)
+    for action in actions:
+        action.refresh_from_db()
+        assert action.last_email_error.startswith("Deadline alert to otto@example.com")
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    try:
+        settings.EMAIL_PORT = controller.port
+        assert notify.send_deadline_alerts() == {"sent": 2}
+    finally:
+        controller.stop()
+    assert len(inbox.messages) == 1
+    assert set(claims.values_list("status", flat=True)) == {EmailStatus.SENT}
