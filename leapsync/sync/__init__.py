@@ -23,7 +23,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from enrollments.models import MeterEnrollment
-from leapsync.client import LeapClient, LeapError
+from leapsync.client import LeapClient, LeapError, LeapNotFoundError
 from leapsync.models import Stream, SyncMode, SyncRun
 from leapsync.sync.common import PageContext, RunStats
 from leapsync.sync.details import apply_details_page
@@ -309,7 +309,33 @@ def _pages(client: LeapClient, stream: str, filter_list: list[dict[str, Any]]) -
         client.search_meter_details if stream == Stream.DETAILS else client.search_meter_enrollments
     )
     for filters in filter_list:
-        yield from search(filters, raw=True)
+        yield from _search_by_ids(search, filters)
+
+
+def _search_by_ids(search: Callable, filters: dict[str, Any]) -> Iterator:
+    """`search(filters)`'s pages; with a meter_ids filter, tolerant of Leap's 404.
+
+    Leap's spec declares 404 "Meter not found" on both search endpoints without saying when: a
+    strict server may answer it when any (or every) named meter is unknown. So a 404 before
+    the first page halves the list and asks again, down to single ids: an id answered 404 on
+    its own is not in Leap (the caller flags it missing), and every other meter is still read.
+    Without meter_ids, or after pages were applied, a 404 fails the run as any error does.
+    """
+    ids = filters.get("meter_ids") or []
+    pages = search(filters, raw=True)
+    try:
+        first = next(pages, None)
+    except LeapNotFoundError:
+        if not ids:
+            raise
+        if len(ids) > 1:
+            half = len(ids) // 2
+            yield from _search_by_ids(search, {**filters, "meter_ids": ids[:half]})
+            yield from _search_by_ids(search, {**filters, "meter_ids": ids[half:]})
+        return
+    if first is not None:
+        yield first
+        yield from pages
 
 
 def _stored_ids(stream: str, among: list[UUID] | None = None):

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from leapsync.client import LeapClient
 from leapsync.models import QuarantinedPayload, RunStatus, SyncCursor, SyncRun
+from leapsync.payloads import parse_datetime
 from leapsync.simulator import LeapSimulator
 from leapsync.sync import sync_full, sync_incremental, sync_refresh, sync_stale
 from leapsync.sync.common import PageContext, RunStats
@@ -198,7 +199,7 @@ def test_a_meter_left_out_of_a_listing_is_asked_for_before_being_flagged_missing
     assert database_differences(simulator) == []
 
 
-def test_absent_meters_are_flagged_unconfirmed_when_leap_cannot_answer_the_recheck(simulator, leap):
+def test_an_absent_meter_leap_answers_404_for_is_flagged_missing(simulator, leap):
     sync_full(client=leap)
     left_out = simulator.meter_ids()[7]
     not_found = {"title": "Meter not found", "status": 404, "details": {"meter_id": left_out}}
@@ -208,7 +209,69 @@ def test_absent_meters_are_flagged_unconfirmed_when_leap_cannot_answer_the_reche
     )
     assert run.status == RunStatus.SUCCEEDED
     assert Meter.objects.get(meter_id=left_out).missing_from_leap
+    assert not any("could not re-check" in w for w in run.warnings)
+
+
+def test_absent_meters_are_flagged_unconfirmed_when_leap_cannot_answer_the_recheck(simulator, leap):
+    sync_full(client=leap)
+    left_out = simulator.meter_ids()[7]
+    down = {"title": "Service Unavailable", "status": 503, "details": {}}
+    transport = _LeavesOneOut(simulator, left_out, httpx.Response(503, json=down))
+    client = LeapClient(
+        "http://leap.test", API_KEY, transport=transport, max_retries=1, sleep=lambda s: None
+    )
+    (run,) = sync_full(client=client, streams=["details"])
+    assert run.status == RunStatus.SUCCEEDED
+    assert Meter.objects.get(meter_id=left_out).missing_from_leap
     assert any("could not re-check" in w for w in run.warnings)
+
+
+class _StrictAboutIds(httpx.BaseTransport):
+    """The simulator, but a search naming any meter_id it does not have answers 404 "Meter not
+    found" (one reading of Leap's spec, which declares the 404 without saying when)."""
+
+    def __init__(self, simulator) -> None:
+        self.inner, self.known = simulator.transport(), set(simulator.meter_ids())
+        self.searches_by_ids = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        ids = orjson.loads(request.read()).get("meter_ids")
+        if ids:
+            self.searches_by_ids += 1
+            if not set(ids) <= self.known:
+                return httpx.Response(404, json={"title": "Meter not found", "status": 404})
+        return self.inner.handle_request(request)
+
+
+def test_a_refresh_naming_meters_leap_does_not_have_still_reads_the_others(simulator, leap):
+    sync_full(client=leap)
+    ghosts = [Meter.objects.create(meter_id=uuid.uuid4(), details_hash="x") for _ in range(2)]
+    known = simulator.meter_ids()[:30]
+    simulator.mutate(1.0, seed=3)  # every meter changed at Leap: the refresh must read them
+    transport = _StrictAboutIds(simulator)
+    client = LeapClient("http://leap.test", API_KEY, transport=transport)
+    runs = sync_refresh([*known, *(g.meter_id for g in ghosts)], client=client)
+    assert [run.status for run in runs] == [RunStatus.SUCCEEDED] * 2
+    assert all(run.meters_seen == len(known) for run in runs)
+    for ghost in ghosts:
+        ghost.refresh_from_db()
+        assert ghost.missing_from_leap
+    assert not Meter.objects.filter(meter_id__in=known, missing_from_leap=True).exists()
+    # Halving: far fewer searches than one per meter (32 ids, 2 unknown, 2 streams).
+    assert transport.searches_by_ids <= 2 * 2 * 12
+    truth = truth_by_meter(simulator)
+    for meter in Meter.objects.filter(meter_id__in=known):
+        audit = truth[str(meter.meter_id)]["details"]["audit"]
+        assert meter.leap_updated_at == parse_datetime(audit["updated_at"])
+
+
+def test_a_404_to_a_listing_without_meter_ids_fails_the_run(simulator):
+    gone = httpx.MockTransport(
+        lambda request: httpx.Response(404, json={"title": "Not Found", "status": 404})
+    )
+    runs = sync_full(client=LeapClient("http://leap.test", API_KEY, transport=gone))
+    assert [run.status for run in runs] == [RunStatus.FAILED] * 2
+    assert all("404" in run.error for run in runs)
 
 
 def test_an_empty_answer_does_not_flag_every_meter_missing(simulator, leap):
