@@ -1,17 +1,51 @@
-"""Test helpers shared across apps: query counting and comparing the database to Leap's truth."""
+"""Test helpers shared across apps: a client on the in-process simulator, our clock at the
+simulator's, query counting, and comparing the database to Leap's truth."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from actions.models import RequiredAction
 from enrollments.models import EnrollmentDeadline, ParticipationPeriod, ProgramEnrollment
+from leapsync.client import LeapClient
 from leapsync.payloads import parse_meter_details, parse_meter_enrollment, payload_hash
+from leapsync.simulator import LeapSimulator
+from leapsync.simulator.timeutil import DEFAULT_START
 from meters.models import Meter
+
+API_KEY = "test-key"
+
+
+def simulator_client(
+    simulator: LeapSimulator, *, api_key: str = API_KEY, page_size: int = 50, max_retries: int = 6
+) -> LeapClient:
+    """A LeapClient on the simulator's in-process transport (no sockets); retries never sleep."""
+    return LeapClient(
+        "http://leap.test",
+        api_key,
+        transport=simulator.transport(),
+        page_size=page_size,
+        max_retries=max_retries,
+        sleep=lambda seconds: None,
+    )
+
+
+@contextmanager
+def at_the_simulators_clock() -> Iterator[None]:
+    """Our clock starts where the simulator's does, as Leap's and ours agree in production.
+
+    Otherwise what counts as stale, current or upcoming (a deadline passed by our clock, the
+    current delivery period) would depend on the day the tests run.
+    """
+    with time_machine.travel(DEFAULT_START, tick=True):
+        yield
 
 
 def count_queries(func, *args: Any, **kwargs: Any) -> int:

@@ -22,6 +22,7 @@ from leapsync.client import LeapClient
 from leapsync.simulator import LeapSimulator
 from leapsync.sync import sync_full, sync_refresh
 from tests.e2e.helpers import PASSWORD
+from tests.helpers import simulator_client
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -83,15 +84,7 @@ def simulator() -> LeapSimulator:
 
 @pytest.fixture
 def leap(simulator: LeapSimulator) -> Iterator[LeapClient]:
-    """A LeapClient on the simulator's in-process transport; retries never really sleep."""
-    client = LeapClient(
-        "http://leap.test",
-        API_KEY,
-        transport=simulator.transport(),
-        page_size=50,
-        max_retries=6,
-        sleep=lambda seconds: None,
-    )
+    client = simulator_client(simulator, api_key=API_KEY)
     yield client
     client.close()
 

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import pytest
-import time_machine
 
-from leapsync.client import LeapClient
 from leapsync.simulator import LeapSimulator
-from leapsync.simulator.timeutil import DEFAULT_START
 from leapsync.sync import sync_full
-
-API_KEY = "test-key"
+from tests.helpers import API_KEY, at_the_simulators_clock, simulator_client
 
 
 @pytest.fixture(autouse=True)
 def _our_clock_at_the_simulators():
-    """Our clock at the simulator's, so "current period" and "upcoming" are the same for both."""
-    with time_machine.travel(DEFAULT_START, tick=True):
+    with at_the_simulators_clock():
         yield
 
 
@@ -27,14 +22,7 @@ def simulator() -> LeapSimulator:
 
 @pytest.fixture
 def leap(simulator: LeapSimulator):
-    client = LeapClient(
-        "http://leap.test",
-        API_KEY,
-        transport=simulator.transport(),
-        page_size=50,
-        max_retries=6,
-        sleep=lambda seconds: None,
-    )
+    client = simulator_client(simulator)
     yield client
     client.close()
 

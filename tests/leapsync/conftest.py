@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import pytest
-import time_machine
 
-from leapsync.client import LeapClient
 from leapsync.simulator import LeapSimulator
-from leapsync.simulator.timeutil import DEFAULT_START
+from tests.helpers import API_KEY, at_the_simulators_clock, simulator_client
 
-API_KEY = "test-key"
+__all__ = ["API_KEY"]
 
 
 @pytest.fixture(autouse=True)
 def _our_clock_at_the_simulators():
-    """Our clock starts where the simulator's does, as Leap's and ours agree in production.
-
-    Otherwise what counts as stale (a deadline passed by our clock) would depend on the day
-    the tests run.
-    """
-    with time_machine.travel(DEFAULT_START, tick=True):
+    with at_the_simulators_clock():
         yield
 
 
@@ -30,14 +23,6 @@ def simulator() -> LeapSimulator:
 
 @pytest.fixture
 def leap(simulator: LeapSimulator):
-    """A LeapClient on the simulator's transport; retries never really sleep."""
-    client = LeapClient(
-        "http://leap.test",
-        API_KEY,
-        transport=simulator.transport(),
-        page_size=50,
-        max_retries=6,
-        sleep=lambda seconds: None,
-    )
+    client = simulator_client(simulator)
     yield client
     client.close()

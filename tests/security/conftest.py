@@ -5,22 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-import time_machine
 
 from actions.models import RequiredAction
-from leapsync.client import LeapClient
 from leapsync.models import SyncRun, WebhookEvent, WebhookState
 from leapsync.simulator import LeapSimulator
-from leapsync.simulator.timeutil import DEFAULT_START
 from leapsync.sync import sync_full
 from meters.models import Meter, PartnerReferenceChange, Site
-
-API_KEY = "test-key"
+from tests.helpers import API_KEY, at_the_simulators_clock, simulator_client
 
 
 @pytest.fixture(autouse=True)
 def _our_clock_at_the_simulators():
-    with time_machine.travel(DEFAULT_START, tick=True):
+    with at_the_simulators_clock():
         yield
 
 
@@ -31,14 +27,7 @@ def simulator() -> LeapSimulator:
 
 @pytest.fixture
 def leap(simulator: LeapSimulator):
-    client = LeapClient(
-        "http://leap.test",
-        API_KEY,
-        transport=simulator.transport(),
-        page_size=10,
-        max_retries=2,
-        sleep=lambda seconds: None,
-    )
+    client = simulator_client(simulator, page_size=10, max_retries=2)
     yield client
     client.close()
 
