@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db.models import QuerySet
+from django.urls import reverse
 
 from enrollments.deadlines import Period
 from enrollments.models import ProgramEnrollment
@@ -34,11 +35,39 @@ class Change:
     at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RosterMeter:
+    """One meter of a group as the roster shows it: plain values, with its page's address.
+
+    The roster is cached (a whole period's groups); plain records unpickle several times faster
+    than model instances, and the links are reversed once per recompute, not once per view.
+    """
+
+    meter_id: object
+    url: str
+    partner_reference: str
+    customer: str
+    missing: bool
+    site: str  # "external id name", or "" when not mapped
+
+    @classmethod
+    def of(cls, row: ProgramEnrollment) -> RosterMeter:
+        meter, site = row.meter, row.meter.site
+        return cls(
+            meter_id=meter.meter_id,
+            url=reverse("meters:meter_detail", args=[meter.meter_id]),
+            partner_reference=meter.partner_reference,
+            customer=meter.end_customer_name,
+            missing=meter.missing_from_leap,
+            site=f"{site.external_id} {site.name}" if site is not None else "",
+        )
+
+
 @dataclass
 class Group:
     group_id: object
     name: str
-    rows: list[ProgramEnrollment] = field(default_factory=list)
+    rows: list[RosterMeter] = field(default_factory=list)
     count: int = 0
     joined: int = 0
     left: int = 0
@@ -98,7 +127,7 @@ def build_roster(period: Period, previous: Period | None) -> Roster:
         group = groups.setdefault(key, Group(row.market_group_id, row.market_group_name))
         group.count += 1
         if len(group.rows) < SHOWN_PER_GROUP:
-            group.rows.append(row)
+            group.rows.append(RosterMeter.of(row))
         current[row.meter.meter_id] = group_label(row.market_group_name, row.market_group_id)
     since_period = _period_changes(current, previous) if previous else []
     for change in since_period:

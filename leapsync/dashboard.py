@@ -49,7 +49,7 @@ LOCK_SECONDS = 120
 FIRST_WAIT_SECONDS = 30
 # The cache key version of the entries: raised whenever their shape changes, so that a deploy
 # never reads what the previous release left in a shared cache.
-ENTRY_FORMAT = 2
+ENTRY_FORMAT = 3
 
 
 @dataclass

@@ -84,9 +84,7 @@ def test_roster_shows_moved_meters_after_mutate_and_sync(synced, simulator, ops_
                 {"program": period.program, "period": period.name},
             )
             roster = response.context["roster"]
-            shown = {
-                str(r.meter.meter_id): str(r.market_group_id) for g in roster.groups for r in g.rows
-            }
+            shown = {str(r.meter_id): str(g.group_id) for g in roster.groups for r in g.rows}
             assert shown == new, key
             assert {str(c.meter_id) for c in roster.since_sync if c.kind == "moved"} == moved, key
             seen_moves += len(moved)
