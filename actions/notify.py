@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
@@ -45,6 +45,7 @@ from actions.models import (
     WorkflowStatus,
 )
 from leapsync.emails import render_email, send_email
+from leapsync.sync import batched
 
 logger = logging.getLogger("actions.notify")
 ALERT_DAYS_BEFORE = 3
@@ -413,7 +414,7 @@ def _deadline_inbox_url(actions: list[RequiredAction]) -> str:
 def _deadline_claims(actions: list[RequiredAction]) -> dict[tuple[int, str], tuple[int, str]]:
     """{(action pk, key): (claim pk, status)} of the deadline claims these actions have."""
     claims = {}
-    for chunk in _chunks([action.pk for action in actions], IN_BATCH):
+    for chunk in batched([action.pk for action in actions], IN_BATCH):
         rows = ActionEmail.objects.filter(kind=EmailKind.DEADLINE, action_id__in=chunk)
         for pk, action_id, key, status in rows.values_list("pk", "action_id", "key", "status"):
             claims[action_id, key] = (pk, status)
@@ -453,9 +454,9 @@ def _claim_deadlines(
     failed.sort()
     won: dict[int, int] = {}
     with transaction.atomic():
-        for batch in _chunks(fresh, _insert_batch_size()):
+        for batch in batched(fresh, _insert_batch_size()):
             won.update(_insert_claims(batch, to=to, subject=subject))
-        for batch in _chunks(failed, IN_BATCH):
+        for batch in batched(failed, IN_BATCH):
             won.update(_retake_claims(batch, to=to, subject=subject))
     return won
 
@@ -487,7 +488,7 @@ def _insert_batch_size() -> int:
     return min(1000, limit // len(_CLAIM_COLUMNS))
 
 
-def _insert_claims(rows: list[tuple[int, str]], *, to: str, subject: str) -> dict[int, int]:
+def _insert_claims(rows: Sequence[tuple[int, str]], *, to: str, subject: str) -> dict[int, int]:
     """Insert a claim per (action pk, key); {action pk: claim pk} of those this statement made.
 
     ON CONFLICT DO NOTHING skips a claim that exists already, whoever made it, and RETURNING
@@ -523,7 +524,7 @@ def _insert_claims(rows: list[tuple[int, str]], *, to: str, subject: str) -> dic
         return {action_id: pk for pk, action_id in cursor.fetchall()}
 
 
-def _retake_claims(claim_pks: list[int], *, to: str, subject: str) -> dict[int, int]:
+def _retake_claims(claim_pks: Sequence[int], *, to: str, subject: str) -> dict[int, int]:
     """Take back failed claims for this send; {action pk: claim pk} of those still failed."""
     quote = connection.ops.quote_name
     meta = ActionEmail._meta
@@ -549,7 +550,7 @@ def _retake_claims(claim_pks: list[int], *, to: str, subject: str) -> dict[int, 
 @transaction.atomic
 def _deadlines_sent(won: dict[int, int], to: str, subject: str, count: int) -> None:
     now = timezone.now()
-    for chunk in _chunks(list(won.values()), IN_BATCH):
+    for chunk in batched(list(won.values()), IN_BATCH):
         ActionEmail.objects.filter(pk__in=chunk).update(
             status=EmailStatus.SENT, sent_at=now, subject=subject[:300]
         )
@@ -567,11 +568,11 @@ def _deadlines_failed(won: dict[int, int], to: str, subject: str, error: Excepti
     logger.warning("deadline alert to %s for %d actions failed: %s", to, len(won), text)
     now = timezone.now()
     label = EmailKind.DEADLINE.label
-    for chunk in _chunks(list(won.values()), IN_BATCH):
+    for chunk in batched(list(won.values()), IN_BATCH):
         ActionEmail.objects.filter(pk__in=chunk).update(
             status=EmailStatus.FAILED, error=text, subject=subject[:300]
         )
-    for chunk in _chunks(list(won), IN_BATCH):
+    for chunk in batched(list(won), IN_BATCH):
         RequiredAction.objects.filter(pk__in=chunk).update(
             last_email_error=f"{label} to {to}: {text}", last_email_error_at=now
         )
@@ -584,11 +585,6 @@ def _deadlines_failed(won: dict[int, int], to: str, subject: str, error: Excepti
         )
         for action_id in won
     )
-
-
-def _chunks(items: list, size: int) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _deadline_key(action: RequiredAction) -> str:
