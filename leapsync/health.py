@@ -3,7 +3,8 @@
 Both are public (no login), never cached, and answer with a minimal JSON body: no versions,
 no hosts, no settings. `/healthz` only asks whether the database answers, so a load balancer
 keeps every web node in rotation while the sync is behind; `/readyz` adds the sync's freshness
-(each stream's last successful run within SYNC_FRESHNESS_MINUTES) for monitoring and alerts.
+(each stream's last successful run within SYNC_FRESHNESS_MINUTES, and no run left "running"
+by a process that died) for monitoring and alerts.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from leapsync.models import Stream, SyncCursor
+from leapsync.models import RunStatus, Stream, SyncCursor, SyncRun
+from leapsync.sync.locks import held_streams
 
 logger = logging.getLogger("leapsync.health")
 
@@ -36,18 +38,30 @@ def database_ok() -> bool:
     return True
 
 
-def stream_freshness() -> dict[str, bool]:
-    """{stream: fresh?}: fresh when its last successful run finished within the window."""
+def stream_states() -> dict[str, str]:
+    """{stream: "fresh" | "stale" | "stuck"} for /readyz.
+
+    stuck: a run of the stream is recorded as running but no live process holds its lock (it
+    was killed; the next run will mark it abandoned). stale: its last successful run finished
+    longer ago than SYNC_FRESHNESS_MINUTES (or never).
+    """
     since = timezone.now() - timedelta(minutes=settings.SYNC_FRESHNESS_MINUTES)
     finished = dict(
         SyncCursor.objects.filter(last_success__isnull=False).values_list(
             "stream", "last_success__finished_at"
         )
     )
-    return {
-        stream: finished.get(stream) is not None and finished[stream] >= since
-        for stream in Stream.values
-    }
+    running = set(SyncRun.objects.filter(status=RunStatus.RUNNING).values_list("stream", flat=True))
+    stuck = running - held_streams()
+    states = {}
+    for stream in Stream.values:
+        if stream in stuck:
+            states[stream] = "stuck"
+        elif finished.get(stream) is None or finished[stream] < since:
+            states[stream] = "stale"
+        else:
+            states[stream] = "fresh"
+    return states
 
 
 @login_not_required
@@ -64,15 +78,13 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @require_GET
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
-    """200 when the database answers and every stream is fresh; 503 with what is wrong."""
+    """200 when the database answers and every stream is fresh; 503 saying which stream is
+    stale or stuck otherwise."""
     if not database_ok():
         return JsonResponse({"status": "database unavailable"}, status=503)
     try:
-        fresh = stream_freshness()
+        states = stream_states()
     except DatabaseError:
         return JsonResponse({"status": "database unavailable"}, status=503)
-    body = {
-        "status": "ok" if all(fresh.values()) else "stale",
-        "streams": {stream: "fresh" if ok else "stale" for stream, ok in fresh.items()},
-    }
-    return JsonResponse(body, status=200 if body["status"] == "ok" else 503)
+    worst = next((state for state in ("stuck", "stale") if state in states.values()), "ok")
+    return JsonResponse({"status": worst, "streams": states}, status=200 if worst == "ok" else 503)

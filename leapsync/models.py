@@ -28,8 +28,9 @@ class SyncCursor(models.Model):
     """One row per stream: where incremental sync resumes, and the lock for one run at a time.
 
     Written only by the sync. `cursor` is Leap's own time (the largest audit timestamp seen by
-    the last successful run), never our clock. The lock is taken with one conditional UPDATE
-    (atomic on SQLite and PostgreSQL); a holder that stops heartbeating is presumed dead.
+    the last successful run), never our clock. `locked_by`, `holder` and `heartbeat_at` say
+    which run holds the stream, in which process; the lock itself dies with that process
+    (leapsync/sync/locks.py).
     """
 
     stream = models.CharField(max_length=16, choices=Stream, unique=True)
@@ -40,6 +41,8 @@ class SyncCursor(models.Model):
     locked_by = models.ForeignKey(
         "SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # host:pid:process start of the lock's holder, so a dead holder is recognised at once.
+    holder = models.CharField(max_length=200, blank=True, default="")
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     # The indexes and foreign keys a first full load dropped, with the SQL to add each again
     # (leapsync/sync/indexes.py): kept here until added back, so a killed run never loses them.

@@ -19,6 +19,11 @@ class SyncFailed(RuntimeError):
     """A scheduled run failed; raised so django-q2 records the task as failed."""
 
 
+class SyncSkipped(RuntimeError):
+    """A stream was busy with another run, so this task synced nothing for it: raised so the
+    task log never shows a run that did nothing as a success."""
+
+
 def run_incremental(trigger: str = "schedule") -> str:
     return _outcome(sync.sync_incremental(trigger=trigger))
 
@@ -61,6 +66,8 @@ def _outcome(runs: list[SyncRun]) -> str:
     summary = "; ".join(describe(run) for run in runs)
     if any(run.status == RunStatus.FAILED for run in runs):
         raise SyncFailed(summary)
+    if any(run.status == RunStatus.SKIPPED for run in runs):
+        raise SyncSkipped(summary)
     return summary
 
 

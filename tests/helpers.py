@@ -3,6 +3,9 @@ simulator's, query counting, and comparing the database to Leap's truth."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,13 +14,20 @@ from typing import Any
 import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from actions.models import RequiredAction
 from enrollments.models import EnrollmentDeadline, ParticipationPeriod, ProgramEnrollment
 from leapsync.client import LeapClient
+from leapsync.models import RunStatus, SyncCursor, SyncMode, SyncRun
 from leapsync.payloads import parse_meter_details, parse_meter_enrollment, payload_hash
 from leapsync.simulator import LeapSimulator
 from leapsync.simulator.timeutil import DEFAULT_START
+from leapsync.sync.locks import (
+    ADVISORY_KEYS,
+    ADVISORY_NAMESPACE,
+    process_identity,
+)
 from meters.models import Meter
 
 API_KEY = "test-key"
@@ -46,6 +56,57 @@ def at_the_simulators_clock() -> Iterator[None]:
     """
     with time_machine.travel(DEFAULT_START, tick=True):
         yield
+
+
+_HOLDER = """
+import json, sys, time
+params = json.loads(sys.argv[1])
+if params:
+    import psycopg
+    lock = psycopg.connect(**params, autocommit=True)
+    lock.execute("SELECT pg_advisory_lock(%s, %s)", json.loads(sys.argv[2]))
+print("holding", flush=True)
+time.sleep(600)
+"""
+
+
+@contextmanager
+def stream_held_elsewhere(stream: str) -> Iterator[subprocess.Popen]:
+    """Another live process holds `stream`'s lock for a run of its own, until the block ends
+    or the yielded process is killed (a holder that dies).
+
+    On PostgreSQL that process holds the advisory lock on its own connection; elsewhere the
+    cursor row names it as the holder.
+    """
+    params: dict[str, Any] = {}
+    if connection.vendor == "postgresql":
+        params = {
+            key: value
+            for key, value in connection.get_connection_params().items()
+            if isinstance(value, str | int)
+        }
+    keys = [ADVISORY_NAMESPACE, ADVISORY_KEYS[stream]]
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, json.dumps(params), json.dumps(keys)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "holding"
+    run = SyncRun.objects.create(stream=stream, mode=SyncMode.FULL, status=RunStatus.RUNNING)
+    SyncCursor.objects.update_or_create(
+        stream=stream,
+        defaults={
+            "locked_by": run,
+            "holder": process_identity(holder.pid),
+            "heartbeat_at": timezone.now(),
+        },
+    )
+    try:
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
 
 
 def count_queries(func, *args: Any, **kwargs: Any) -> int:

@@ -14,11 +14,18 @@ other, as before.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import logging
 import multiprocessing
-from collections.abc import Callable, Sequence
+import os
+import signal
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from types import FrameType
 
 from django.conf import settings
 from django.db import connection, connections
@@ -31,6 +38,9 @@ from leapsync.sync.runs import release
 logger = logging.getLogger("leapsync.sync")
 
 RunOne = Callable[[str, LeapClient | None], SyncRun]
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# A child told to stop records its run and lets its lock go within this; then it is killed.
+CHILD_STOP_SECONDS = 10
 
 
 def run_streams(
@@ -49,24 +59,44 @@ def run_streams(
         reader, writer = context.Pipe(duplex=False)
         process = context.Process(
             target=_child,
-            args=(stream, run_one, client, writer),
+            args=(stream, run_one, client, writer, os.getpid()),
             name=f"leapsync-sync-{stream}",
         )
         process.start()
         writer.close()
         children.append((stream, process, reader))
-    runs = []
-    for stream, process, reader in children:
-        try:
-            run_pk = reader.recv()
-        except EOFError:  # it died before reporting
-            run_pk = None
+    try:
+        reports = [(stream, _report(reader), process) for stream, process, reader in children]
+    except BaseException:  # this process is being stopped (SIGTERM, Ctrl-C): so are its children
+        _stop(process for _, process, _ in children)
+        raise
+    for _, process, _ in children:
         process.join()
-        if run_pk is not None:
-            runs.append(SyncRun.objects.get(pk=run_pk))
-        else:
-            runs.append(_lost(stream, last_pk, process.exitcode))
-    return runs
+    return [
+        SyncRun.objects.get(pk=run_pk)
+        if run_pk is not None
+        else _lost(stream, last_pk, process.exitcode)
+        for stream, run_pk, process in reports
+    ]
+
+
+def _report(reader: Connection) -> int | None:
+    """The pk of the run a child finished, or None if it died before reporting."""
+    try:
+        return reader.recv()
+    except EOFError:
+        return None
+
+
+def _stop(processes: Iterable[BaseProcess]) -> None:
+    """Tell each child still running to stop, give it time to record its run, then kill it."""
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+        process.join(timeout=CHILD_STOP_SECONDS)
+        if process.is_alive():
+            process.kill()
+            process.join()
 
 
 def can_run_in_parallel(streams: Sequence[str]) -> bool:
@@ -93,7 +123,10 @@ def _connections_open_elsewhere() -> bool:
     return any(isinstance(obj, psycopg.Connection) and not obj.closed for obj in gc.get_objects())
 
 
-def _child(stream: str, run_one: RunOne, client: LeapClient | None, writer: Connection) -> None:
+def _child(
+    stream: str, run_one: RunOne, client: LeapClient | None, writer: Connection, parent: int
+) -> None:
+    _die_with_parent(parent)
     own = client.for_new_process() if client is not None else None
     try:
         run = run_one(stream, own)
@@ -103,6 +136,22 @@ def _child(stream: str, run_one: RunOne, client: LeapClient | None, writer: Conn
         if own is not None:
             own.close()
         connections.close_all()
+
+
+def _die_with_parent(parent: int) -> None:
+    """Make SIGTERM stop this child cleanly (its run recorded failed, its lock released) and
+    have the kernel send it when the parent dies, however it dies (Linux; elsewhere the
+    parent's own `finally` terminates its children, which covers all but SIGKILL)."""
+    signal.signal(signal.SIGTERM, _stop_run)
+    with suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        _stop_run(signal.SIGTERM, None)
+
+
+def _stop_run(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(f"stopped by signal {signal.Signals(signum).name} (the sync was stopped)")
 
 
 def _lost(stream: str, after_pk: int, exitcode: int | None) -> SyncRun:
@@ -119,6 +168,6 @@ def _lost(stream: str, after_pk: int, exitcode: int | None) -> SyncRun:
     if run.status == RunStatus.RUNNING:
         run.status, run.finished_at, run.error = RunStatus.FAILED, timezone.now(), error
         run.save(update_fields=["status", "finished_at", "error"])
-        release(run)
+        release(run)  # the lock itself died with the process
     logger.warning("%s", error)
     return run

@@ -5,23 +5,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from leapsync.models import RunStatus, SyncCursor, SyncMode, SyncRun
 from leapsync.signals import run_finished
 from leapsync.sync.common import RunStats
+from leapsync.sync.locks import StreamLock, stream_lock
 
 logger = logging.getLogger("leapsync.sync")
 
-# A lock holder that has not written a heartbeat for this long is presumed dead (killed
-# process, lost machine). One page, even after the client's retries, takes far less.
-LOCK_STALE_AFTER = timedelta(minutes=15)
-
 CURSOR_MODES = (SyncMode.FULL, SyncMode.INCREMENTAL)
+# The lock each run of this process holds (the run's pk), to check and release it.
+_HELD: dict[int, StreamLock] = {}
 
 
 class StreamBusy(Exception):
@@ -33,31 +31,29 @@ class StreamBusy(Exception):
 
 
 class LockLost(Exception):
-    """This run's lock was taken over (it was presumed dead); it must stop writing."""
+    """This run's lock was taken over (its holder was presumed dead); it must stop writing."""
 
 
 def acquire(stream: str, run: SyncRun) -> bool:
-    """Take the stream's lock with one conditional UPDATE: atomic on SQLite and PostgreSQL."""
-    SyncCursor.objects.get_or_create(stream=stream)
-    now = timezone.now()
-    free = Q(locked_by__isnull=True) | Q(heartbeat_at__lt=now - LOCK_STALE_AFTER)
-    taken = (
-        SyncCursor.objects.filter(free, stream=stream).update(locked_by=run, heartbeat_at=now) == 1
+    """Take the stream's lock for `run` (see `locks`); mark runs whose holder died abandoned."""
+    lock = stream_lock(stream)
+    if not lock.acquire(run):
+        return False
+    _HELD[run.pk] = lock
+    abandoned = SyncRun.objects.filter(stream=stream, status=RunStatus.RUNNING, pk__lt=run.pk)
+    abandoned.update(
+        status=RunStatus.FAILED,
+        finished_at=timezone.now(),
+        error="Abandoned: the process stopped without finishing (its lock died with it).",
     )
-    if taken:
-        abandoned = SyncRun.objects.filter(stream=stream, status=RunStatus.RUNNING).exclude(
-            pk=run.pk
-        )
-        abandoned.update(
-            status=RunStatus.FAILED,
-            finished_at=now,
-            error="Abandoned: the process stopped without finishing (its lock went stale).",
-        )
-    return taken
+    return True
 
 
 def heartbeat(run: SyncRun) -> None:
-    """Prove this run is alive; raise LockLost if another run has taken the lock over."""
+    """Prove this run is alive; raise LockLost if its lock is gone or another run took it."""
+    lock = _HELD.get(run.pk)
+    if lock is not None and not lock.still_held():
+        raise LockLost(f"run {run.pk} lost the {run.stream} lock")
     alive = SyncCursor.objects.filter(stream=run.stream, locked_by=run).update(
         heartbeat_at=timezone.now()
     )
@@ -66,9 +62,17 @@ def heartbeat(run: SyncRun) -> None:
 
 
 def release(run: SyncRun) -> None:
+    """Clear the stream's row, if this run still holds it (the lock itself: `let_go`)."""
     SyncCursor.objects.filter(stream=run.stream, locked_by=run).update(
-        locked_by=None, heartbeat_at=None
+        locked_by=None, holder="", heartbeat_at=None
     )
+
+
+def let_go(run: SyncRun) -> None:
+    """Release the lock this process holds for `run`, after its outcome is committed."""
+    lock = _HELD.pop(run.pk, None)
+    if lock is not None:
+        lock.release()
 
 
 def current_cursor(stream: str) -> datetime | None:
@@ -100,7 +104,10 @@ def stream_run(stream: str, mode: str, *, trigger: str, stats: RunStats) -> Iter
         logger.warning("sync run %s (%s %s) failed: %s", run.pk, mode, stream, run.error)
         raise
     finally:
-        _finish(run, stats)
+        try:
+            _finish(run, stats)
+        finally:
+            let_go(run)  # even when the outcome could not be written (database gone)
         _announce(run)
 
 

@@ -25,7 +25,6 @@ from leapsync.models import (
     RefreshStatus,
     RunStatus,
     Stream,
-    SyncCursor,
     SyncRun,
     WebhookEvent,
     WebhookRefresh,
@@ -33,7 +32,7 @@ from leapsync.models import (
     WebhookState,
 )
 from leapsync.sync import sync_refresh
-from leapsync.sync.runs import LOCK_STALE_AFTER
+from leapsync.sync.locks import held_streams
 from leapsync.webhooks.envelope import REFRESH_TYPES, STORED_TYPES, Envelope
 
 logger = logging.getLogger("leapsync.webhooks")
@@ -163,8 +162,7 @@ def run_refresh(
 
 def _stream_locked() -> bool:
     """A live sync run holds a stream; a refresh now would only be skipped."""
-    alive = timezone.now() - LOCK_STALE_AFTER
-    return SyncCursor.objects.filter(locked_by__isnull=False, heartbeat_at__gte=alive).exists()
+    return bool(held_streams())
 
 
 def _claim(refresh: WebhookRefresh) -> list[str] | None:

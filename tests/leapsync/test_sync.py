@@ -11,7 +11,7 @@ from enrollments.models import MeterEnrollment, ProgramEnrollment
 from leapsync.models import RunStatus, SyncCursor, SyncMode, SyncRun
 from leapsync.sync import sync_full, sync_incremental, sync_refresh, sync_stale
 from meters.models import EventKind, Meter, MeterEvent
-from tests.helpers import database_differences
+from tests.helpers import database_differences, stream_held_elsewhere
 
 pytestmark = pytest.mark.django_db
 
@@ -137,15 +137,25 @@ def test_refresh_rereads_named_meters(simulator, leap):
 
 def test_second_run_on_a_locked_stream_is_skipped(simulator, leap):
     sync_full(client=leap)
-    holder = SyncRun.objects.create(stream="details", mode="full")
-    SyncCursor.objects.filter(stream="details").update(locked_by=holder, heartbeat_at=simulator.now)
-    from django.utils import timezone
-
-    SyncCursor.objects.filter(stream="details").update(heartbeat_at=timezone.now())
-    details, enrollments = sync_incremental(client=leap, now=simulator.now)
+    with stream_held_elsewhere("details"):
+        details, enrollments = sync_incremental(client=leap, now=simulator.now)
     assert details.status == RunStatus.SKIPPED
     assert "in progress" in details.error
     assert enrollments.status == RunStatus.SUCCEEDED
+
+
+def test_lock_of_a_killed_holder_is_free_at_once(simulator, leap):
+    """A holder killed mid-run (heartbeat seconds old) never blocks the next run."""
+    sync_full(client=leap)
+    with stream_held_elsewhere("details") as holder:
+        dead = SyncCursor.objects.get(stream="details").locked_by
+        holder.kill()
+        holder.wait()
+        details, _ = sync_incremental(client=leap, now=simulator.now)
+    assert details.status == RunStatus.SUCCEEDED
+    dead.refresh_from_db()
+    assert dead.status == RunStatus.FAILED and "Abandoned" in dead.error
+    assert SyncCursor.objects.get(stream="details").locked_by is None
 
 
 def test_stale_lock_of_a_dead_run_is_taken_over(simulator, leap):

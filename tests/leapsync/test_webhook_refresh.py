@@ -7,8 +7,6 @@ from django_q.models import Schedule
 
 from leapsync.models import (
     RefreshStatus,
-    RunStatus,
-    SyncCursor,
     SyncRun,
     WebhookEvent,
     WebhookRefresh,
@@ -17,7 +15,7 @@ from leapsync.models import (
 from leapsync.sync import sync_full
 from leapsync.webhooks.services import DEFER_SECONDS, queue_refresh, run_refresh
 from meters.models import Meter
-from tests.helpers import database_differences
+from tests.helpers import database_differences, stream_held_elsewhere
 from tests.leapsync.webhook_helpers import SECRET, deliver, envelope
 
 pytestmark = pytest.mark.django_db
@@ -93,11 +91,8 @@ def test_refresh_waits_out_the_coalescing_window(client, simulator, leap, settin
 def test_refresh_defers_while_a_sync_holds_the_lock(client, simulator, leap):
     sync_full(client=leap)
     _events_for(client, simulator.meter_ids()[:3])
-    holder = SyncRun.objects.create(stream="details", mode="full", status=RunStatus.RUNNING)
-    SyncCursor.objects.filter(stream="details").update(
-        locked_by=holder, heartbeat_at=holder.started_at
-    )
-    refresh = run_refresh(WebhookRefresh.objects.get().pk, client=leap)
+    with stream_held_elsewhere("details"):
+        refresh = run_refresh(WebhookRefresh.objects.get().pk, client=leap)
     assert refresh.status == RefreshStatus.DEFERRED
     assert WebhookEvent.objects.filter(state=WebhookState.QUEUED, refresh=None).count() == 3
     again = WebhookRefresh.objects.get(status=RefreshStatus.QUEUED)

@@ -1,10 +1,17 @@
-"""Run a sync against Leap (or the simulator) from the command line."""
+"""Run a sync against Leap (or the simulator) from the command line.
+
+Exit codes: 0 every stream ran; 1 a run failed (or bad arguments); 3 a stream was skipped
+because another run held it (nothing failed, but nothing was synced for that stream either,
+so a cron wrapper or monitor must not read it as success).
+"""
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 import uuid
+from types import FrameType
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
@@ -16,11 +23,15 @@ from leapsync.sync.common import RunStats
 from leapsync.tasks import describe
 from meters.models import Meter
 
+EXIT_FAILED = 1
+EXIT_BUSY = 3
+
 
 class Command(BaseCommand):
     help = (
         "Sync meters from Leap: --full, --incremental (default), --stale, or --meter ID... "
-        "Leap's address and key come from LEAP_BASE_URL / LEAP_API_KEY."
+        "Leap's address and key come from LEAP_BASE_URL / LEAP_API_KEY. Exits 1 when a run "
+        "failed, 3 when a stream was skipped because another run held it."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -42,6 +53,7 @@ class Command(BaseCommand):
             client = LeapClient.from_settings()
         except ValueError as error:
             raise CommandError(f"Leap client not configured: {error}") from None
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)
         with client:
             runs = self._dispatch(options, client, streams)
         for bar in self._bars.values():
@@ -87,6 +99,7 @@ class Command(BaseCommand):
 
     def _report(self, runs: list[SyncRun], verbosity: int) -> None:
         failed = [run for run in runs if run.status == RunStatus.FAILED]
+        skipped = [run for run in runs if run.status == RunStatus.SKIPPED]
         for run in runs:
             if run.status == RunStatus.SKIPPED:
                 self.stderr.write(self.style.WARNING(describe(run)))
@@ -95,7 +108,17 @@ class Command(BaseCommand):
                 for message, count in list(run.warnings.items())[: 10 if verbosity < 2 else None]:
                     self.stdout.write(f"  warning x{count}: {message}")
         if failed:
-            raise CommandError("; ".join(describe(run) for run in failed))
+            raise CommandError("; ".join(describe(run) for run in failed), returncode=EXIT_FAILED)
+        if skipped:
+            streams = " and ".join(run.stream for run in skipped)
+            raise CommandError(
+                f"skipped {streams}: another run holds the stream", returncode=EXIT_BUSY
+            )
+
+
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM stops the run like Ctrl-C does: it is recorded failed and its lock let go."""
+    raise SystemExit("stopped by SIGTERM")
 
 
 def _meter_id(value: str) -> uuid.UUID:
