@@ -11,6 +11,11 @@ urlpatterns = [
     path("meters/search/", views.meter_search, name="meter_search"),
     path("meters/<uuid:meter_id>/", views.meter_detail, name="meter_detail"),
     path("meters/<uuid:meter_id>/sync/", views.meter_sync, name="meter_sync"),
+    path(
+        "meters/<uuid:meter_id>/sync/<str:token>/",
+        views.meter_sync_status,
+        name="meter_sync_status",
+    ),
     path("meters/<uuid:meter_id>/mapping/", mapping_views.meter_mapping, name="meter_mapping"),
     path("meters/<uuid:meter_id>/map/", mapping_views.meter_map, name="meter_map"),
     path("meters/<uuid:meter_id>/unmap/", mapping_views.meter_unmap, name="meter_unmap"),

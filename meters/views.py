@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import secrets
 from collections.abc import Iterator
 from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import F, Q
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
+from django_q.tasks import async_task
 
 from actions.models import ActionType
 from leapsync.htmx import wants_partial
-from leapsync.sync import sync_refresh
+from leapsync.models import RunStatus, SyncRun
+from leapsync.sync import STREAMS
 from leapsync.tables import configure_table, fetch_page_rows
 from meters.details import detail_sections, timeline
 from meters.exports import EXPORT_COLUMNS, export_row
@@ -30,6 +35,10 @@ from meters.models import Meter, MeterEvent, open_changes
 from meters.tables import MeterTable
 
 EVENTS_PER_PAGE = 20
+REFRESH_TASK = "leapsync.tasks.refresh_meters"
+# A queued "Sync this meter" is found again by its runs' trigger: this prefix and a token.
+UI_TRIGGER = "ui:"
+SYNC_TOKEN = re.compile(r"^[0-9a-f]{16}$")
 ACTION_TYPE_LABELS = dict(ActionType.choices)
 
 
@@ -133,33 +142,56 @@ def meter_detail(request: HttpRequest, meter_id: UUID) -> HttpResponse:
             getattr(getattr(meter, "enrollment", None), "enrollment_raw", None)
         ),
     }
+    if SYNC_TOKEN.match(request.GET.get("sync", "")):
+        context["sync"] = _sync_context(meter, request.GET["sync"])
     return render(request, "meters/meter_detail.html", context)
 
 
 @require_POST
 @permission_required("meters.change_meter", raise_exception=True)
 def meter_sync(request: HttpRequest, meter_id: UUID) -> HttpResponse:
-    """Re-read one meter from Leap now (fast enough to run in the request) and show the changes."""
+    """Queue a targeted refresh of one meter; the page follows it (a request never waits on
+    Leap: its retries and back-off would outlast a web worker's timeout)."""
     meter = get_object_or_404(Meter, meter_id=meter_id)
-    runs = sync_refresh([meter.meter_id], trigger="ui")
+    token = secrets.token_hex(8)
+    trigger = f"{UI_TRIGGER}{token}"
+    transaction.on_commit(lambda: async_task(REFRESH_TASK, [str(meter.meter_id)], trigger))
+    if not request.htmx:
+        messages.info(request, "Sync queued: this page shows its result when it is done.")
+        url = reverse("meters:meter_detail", args=[meter.meter_id])
+        return redirect(f"{url}?sync={token}")
+    return _render_sync(request, meter, token)
+
+
+@require_GET
+@permission_required("meters.view_meter", raise_exception=True)
+def meter_sync_status(request: HttpRequest, meter_id: UUID, token: str) -> HttpResponse:
+    """Where a queued "Sync this meter" stands: queued, running, or what it changed."""
+    meter = get_object_or_404(Meter, meter_id=meter_id)
+    if not SYNC_TOKEN.match(token):
+        raise Http404("No such sync")
+    return _render_sync(request, meter, token)
+
+
+def _render_sync(request: HttpRequest, meter: Meter, token: str) -> HttpResponse:
+    return render(request, "meters/partials/meter_sync.html", _sync_context(meter, token))
+
+
+def _sync_context(meter: Meter, token: str) -> dict:
+    runs = list(SyncRun.objects.filter(trigger=f"{UI_TRIGGER}{token}"))
+    done = len(runs) == len(STREAMS) and all(run.status != RunStatus.RUNNING for run in runs)
+    context = {"meter": meter, "token": token, "runs": runs, "done": done}
+    if not done:
+        context["summary"] = "Syncing from Leap…" if runs else "Queued: waiting for a worker…"
+        return context
     events = list(
         MeterEvent.objects.filter(meter=meter, sync_run__in=runs).select_related("sync_run")
     )
-    failed = [run for run in runs if run.status != "succeeded"]
-    if not request.htmx:
-        level = messages.ERROR if failed else messages.SUCCESS
-        messages.add_message(request, level, _sync_summary(events, failed))
-        return redirect("meters:meter_detail", meter_id=meter.meter_id)
-    context = {
-        "meter": meter,
-        "events": events,
-        "failed": failed,
-        "summary": _sync_summary(events, failed),
-    }
-    return render(request, "meters/partials/meter_sync.html", context)
+    failed = [run for run in runs if run.status != RunStatus.SUCCEEDED]
+    return context | {"events": events, "failed": failed, "summary": _sync_summary(events, failed)}
 
 
-def _sync_summary(events: list[MeterEvent], failed: list) -> str:
+def _sync_summary(events: list[MeterEvent], failed: list[SyncRun]) -> str:
     if failed:
         return "Sync did not complete: " + "; ".join(
             f"{run.stream} {run.get_status_display().lower()}" for run in failed

@@ -6,7 +6,6 @@ browser context (no cookies) at 1280 x 800, the width the staff UI is checked at
 
 from __future__ import annotations
 
-import functools
 import importlib
 import os
 from collections.abc import Iterator
@@ -98,7 +97,12 @@ def synced(browser, transactional_db, leap, monkeypatch) -> None:
     """
     importlib.import_module("actions.migrations.0003_seed_catalogue").seed(apps, None)
     sync_full(client=leap)
-    monkeypatch.setattr("meters.views.sync_refresh", functools.partial(sync_refresh, client=leap))
+
+    def worker(name: str, meter_ids: list[str], trigger: str) -> None:
+        """What the task cluster does with a queued "Sync this meter"."""
+        sync_refresh(meter_ids, client=leap, trigger=trigger)
+
+    monkeypatch.setattr("meters.views.async_task", worker)
 
 
 @pytest.fixture

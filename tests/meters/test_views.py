@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import uuid
 
@@ -13,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from pytest_django.asserts import assertTemplateNotUsed, assertTemplateUsed
 
+from leapsync.models import SyncRun
 from leapsync.sync import sync_full, sync_refresh
 from meters.models import EventKind, Meter, MeterEvent
 from meters.tables import MeterTable
@@ -333,27 +333,78 @@ def test_meter_detail_unknown_meter_is_404(ops_client):
 
 @pytest.fixture
 def synced(leap, monkeypatch):
+    """A synced database; a queued refresh runs as soon as it is queued."""
     sync_full(client=leap)
-    monkeypatch.setattr("meters.views.sync_refresh", functools.partial(sync_refresh, client=leap))
+    queued = []
+
+    def run_now(name, meter_ids, trigger):
+        queued.append((name, meter_ids, trigger))
+        sync_refresh(meter_ids, client=leap, trigger=trigger)
+
+    monkeypatch.setattr("meters.views.async_task", run_now)
+    return queued
 
 
-def test_meter_sync_htmx_shows_what_changed(ops_client, synced, simulator):
+def test_meter_sync_queues_a_refresh_and_never_calls_leap_in_the_request(
+    ops_client, leap, monkeypatch, django_capture_on_commit_callbacks
+):
+    sync_full(client=leap)
+    queued = []
+    monkeypatch.setattr("meters.views.async_task", lambda *args: queued.append(args))
+    meter = Meter.objects.first()
+    runs_before = SyncRun.objects.count()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = ops_client.post(
+            reverse("meters:meter_sync", args=[meter.meter_id]), headers=HTMX
+        )
+    assert SyncRun.objects.count() == runs_before  # nothing ran inside the request
+    ((name, meter_ids, trigger),) = queued
+    assert name == "leapsync.tasks.refresh_meters" and meter_ids == [str(meter.meter_id)]
+    token = trigger.removeprefix("ui:")
+    content = response.content.decode()
+    assert "Queued: waiting for a worker" in content
+    status_url = reverse("meters:meter_sync_status", args=[meter.meter_id, token])
+    assert f'hx-get="{status_url}"' in content and 'hx-trigger="every 1s"' in content
+
+
+def test_meter_sync_htmx_shows_what_changed(
+    ops_client, synced, simulator, django_capture_on_commit_callbacks
+):
     meter = Meter.objects.filter(partner_reference__gt="").first()
     MeterEvent.objects.all().delete()
     # As if Leap had changed it since the last sync: our stored value and its digests are old.
     Meter.objects.filter(pk=meter.pk).update(
         partner_reference="stale", details_hash="", identifiers_hash=""
     )
-    response = ops_client.post(reverse("meters:meter_sync", args=[meter.meter_id]), headers=HTMX)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = ops_client.post(
+            reverse("meters:meter_sync", args=[meter.meter_id]), headers=HTMX
+        )
     assert response.status_code == 200
     assertTemplateUsed(response, "meters/partials/meter_sync.html")
-    content = response.content.decode()
+    ((_, _, trigger),) = synced
+    status_url = reverse("meters:meter_sync_status", args=[meter.meter_id, trigger[3:]])
+    content = ops_client.get(status_url, headers=HTMX).content.decode()
     assert "change" in content and "stale" in content
+    assert "every 1s" not in content  # done: the polling stops
     assert MeterEvent.objects.filter(meter=meter, kind=EventKind.PARTNER_REFERENCE).exists()
 
 
-def test_meter_sync_plain_post_redirects_with_a_message(ops_client, synced):
+def test_meter_sync_status_of_an_unknown_or_malformed_token(ops_client, synced):
     meter = Meter.objects.first()
-    response = ops_client.post(reverse("meters:meter_sync", args=[meter.meter_id]), follow=True)
-    assert response.redirect_chain[-1][0] == detail_url(meter)
-    assert "nothing changed" in response.content.decode()
+    url = reverse("meters:meter_sync_status", args=[meter.meter_id, "0" * 16])
+    assert "Queued" in ops_client.get(url).content.decode()
+    bad = reverse("meters:meter_sync_status", args=[meter.meter_id, "not-a-token"])
+    assert ops_client.get(bad).status_code == 404
+
+
+def test_meter_sync_plain_post_redirects_to_the_meter_with_its_result(
+    ops_client, synced, django_capture_on_commit_callbacks
+):
+    meter = Meter.objects.first()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = ops_client.post(reverse("meters:meter_sync", args=[meter.meter_id]))
+    assert response.status_code == 302
+    assert response.url.startswith(detail_url(meter) + "?sync=")
+    page = ops_client.get(response.url).content.decode()
+    assert "nothing changed" in page

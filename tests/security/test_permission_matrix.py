@@ -45,6 +45,11 @@ EXPECTED: dict[str, tuple[dict[str, str], str, str]] = {
     "meters:meter_search": ({"?q": "zzz"}, "login 403 302 302 302", GET_ONLY),
     "meters:meter_detail": ({"meter_id": "meter"}, VIEWERS, GET_ONLY),
     "meters:meter_sync": ({"meter_id": "meter"}, POST_ONLY, OPS),
+    "meters:meter_sync_status": (
+        {"meter_id": "meter", "token": "0123456789abcdef"},
+        VIEWERS,
+        GET_ONLY,
+    ),
     # Without HX-Request the mapping panel redirects to the meter page.
     "meters:meter_mapping": ({"meter_id": "meter"}, "login 403 302 302 302", GET_ONLY),
     # No site chosen: 404 once the permission check has passed.
