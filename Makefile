@@ -27,6 +27,7 @@ e2e: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	$(MANAGE) makemigrations --check --dry-run
 
 # Known vulnerabilities in the pinned requirements (fails on one; says so when offline).
