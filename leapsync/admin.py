@@ -1,6 +1,11 @@
-"""Admin for the sync log: runs, cursors and quarantined meters (read-only)."""
+"""Admin for the sync log: runs, cursors and quarantined meters (read-only); and failed
+sign-ins, with the action that unlocks them."""
 
+from axes.admin import AccessAttemptAdmin as AxesAccessAttemptAdmin
+from axes.models import AccessAttempt
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from leapsync.models import (
     QuarantinedPayload,
@@ -81,3 +86,20 @@ class WebhookRefreshAdmin(ViewOnlyAdmin):
 @admin.register(WebhookRejection)
 class WebhookRejectionAdmin(ViewOnlyAdmin):
     list_display = ["reason", "count", "last_at"]
+
+
+# axes registers its own admin (the import above made sure it did first); ours adds the unlock.
+admin.site.unregister(AccessAttempt)
+
+
+@admin.register(AccessAttempt)
+class AccessAttemptAdmin(AxesAccessAttemptAdmin):
+    """Failed sign-ins still counting towards a lockout, by account and address. Forgetting
+    them unlocks: search the user name or address, select, and run "Unlock" (docs/deploy.md)."""
+
+    actions = ["unlock", *AxesAccessAttemptAdmin.actions]
+
+    @admin.action(description="Unlock: forget the selected failed sign-ins", permissions=["delete"])
+    def unlock(self, request: HttpRequest, queryset: QuerySet[AccessAttempt]) -> None:
+        forgotten, _ = queryset.delete()
+        self.message_user(request, f"Unlocked: {forgotten} failed sign-in record(s) forgotten.")

@@ -1,6 +1,7 @@
 """Settings for leapsync, read from the environment (and an optional `.env` file)."""
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -65,6 +66,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "axes",
     "django_filters",
     "django_htmx",
     "django_q",
@@ -87,6 +89,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes requires: turns a refused sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "leapsync.urls"
@@ -153,6 +157,32 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Sign-in protection (leapsync/signin.py; docs/deploy.md says how to unlock) -----------
+AUTHENTICATION_BACKENDS = [
+    # First, so a locked-out client is refused before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# How many proxies in front of the app append the client's address to X-Forwarded-For (nginx
+# alone: 1). 0 believes no header: the address is the connection's (REMOTE_ADDR).
+TRUSTED_PROXY_COUNT = _env_int("TRUSTED_PROXY_COUNT", 0)
+# Failed sign-ins per account from one address, then per address across accounts, before
+# sign-in is refused for LOGIN_LOCKOUT_MINUTES (each refused attempt starts the wait again).
+AXES_FAILURE_LIMIT = _env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_ADDRESS_FAILURE_LIMIT = _env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 30, minimum=1)
+LOGIN_LOCKOUT_MINUTES = _env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+# Axes counts per (account, address); the handler adds the per-address budget, which a
+# successful sign-in does not refill (only that account's failures from there are forgiven).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "leapsync.signin.LoginAttemptHandler"
+AXES_CLIENT_IP_CALLABLE = "leapsync.signin.client_address"
+AXES_LOCKOUT_CALLABLE = "leapsync.signin.locked_out"
+# Password-reset requests per hour: emails sent to one address, requests from one client.
+PASSWORD_RESET_LIMIT_PER_EMAIL = _env_int("PASSWORD_RESET_LIMIT_PER_EMAIL", 3, minimum=1)
+PASSWORD_RESET_LIMIT_PER_ADDRESS = _env_int("PASSWORD_RESET_LIMIT_PER_ADDRESS", 10, minimum=1)
 
 LANGUAGE_CODE = "en-us"
 # Leap sends UTC; pages show this zone (CAISO delivery periods start at local midnight).
@@ -256,5 +286,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        # django-axes announces itself at every start, naming only the per-account budget.
+        "axes.apps": {"level": "WARNING"},
+    },
 }

@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from leapsync import health, views
+from leapsync import health, signin, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -16,6 +16,17 @@ urlpatterns = [
     path("webhooks/", include("leapsync.webhooks.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    # Before django.contrib.auth's own: the reset request, limited (leapsync/signin.py).
+    path(
+        "accounts/password_reset/",
+        signin.PasswordResetView.as_view(),
+        name="password_reset",
+    ),
+    path(
+        "accounts/password_reset/done/",
+        signin.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -99,3 +99,31 @@ def test_redis_broker_carries_a_task_when_redis_runs():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-2:] == ["True", "hello"]
+
+
+def test_sign_in_limits_come_from_the_environment():
+    show = (
+        "from django.conf import settings as s; print(s.TRUSTED_PROXY_COUNT, s.AXES_FAILURE_LIMIT,"
+        " s.LOGIN_ADDRESS_FAILURE_LIMIT, s.AXES_COOLOFF_TIME.total_seconds(),"
+        " s.PASSWORD_RESET_LIMIT_PER_EMAIL, s.PASSWORD_RESET_LIMIT_PER_ADDRESS)"
+    )
+    result = _manage("shell", "-c", show, **PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-6:] == ["0", "5", "30", "900.0", "3", "10"]
+    limits = {
+        "TRUSTED_PROXY_COUNT": "1",
+        "LOGIN_FAILURE_LIMIT": "4",
+        "LOGIN_ADDRESS_FAILURE_LIMIT": "40",
+        "LOGIN_LOCKOUT_MINUTES": "30",
+        "PASSWORD_RESET_LIMIT_PER_EMAIL": "2",
+        "PASSWORD_RESET_LIMIT_PER_ADDRESS": "20",
+    }
+    result = _manage("shell", "-c", show, **limits, **PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-6:] == ["1", "4", "40", "1800.0", "2", "20"]
+
+
+def test_a_sign_in_limit_of_zero_is_refused():
+    result = _manage("check", LOGIN_FAILURE_LIMIT="0", **PRODUCTION)
+    assert result.returncode != 0
+    assert "LOGIN_FAILURE_LIMIT must be at least 1" in result.stderr
