@@ -164,3 +164,13 @@ def test_import_of_a_large_file_with_bad_rows_imports_every_good_row():
         (4401, "has 4 fields, the header has 3"),
     ]
     assert report.created == Site.objects.count() == 4498
+
+
+@pytest.mark.django_db(transaction=True)
+def test_import_rolls_back_for_real_and_the_next_import_still_writes():
+    """Outside a test transaction: the refused file's transaction really rolls back (on
+    PostgreSQL with the COPY staging table it created), and the same connection imports next."""
+    with pytest.raises(ImportFileError):
+        _run(_good_rows(4500) + BAD_ENDINGS[0].values[0])
+    assert not Site.objects.exists()
+    assert _run(_good_rows(4500)).created == Site.objects.count() == 4500
