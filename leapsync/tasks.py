@@ -48,6 +48,14 @@ def push_partner_reference(change_pk: int) -> str:
         return push_change(change_pk, client=client)
 
 
+def remove_stale_site_uploads() -> str:
+    """Delete site lists uploaded for import but never confirmed nor discarded within a day."""
+    from meters.uploads import remove_stale_uploads
+
+    removed = remove_stale_uploads()
+    return f"{removed} unconfirmed site import{pluralize(removed)} removed"
+
+
 def send_digests() -> str:
     """Send the managers' digests due today; each period at most once, failures retried."""
     from enrollments.services import send_due_digests
@@ -125,6 +133,13 @@ def schedule_specs() -> list[ScheduleSpec]:
             func="actions.tasks.follow_up",
             schedule_type=Schedule.MINUTES,
             minutes=30,
+        ),
+        ScheduleSpec(
+            # Hourly, so an unconfirmed upload (up to 200 MB) outlives its day by an hour at most.
+            name="meters: remove unconfirmed site imports",
+            func="leapsync.tasks.remove_stale_site_uploads",
+            schedule_type=Schedule.MINUTES,
+            minutes=60,
         ),
     ]
 

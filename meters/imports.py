@@ -1,10 +1,12 @@
-"""Importing the partner's site list from CSV: streamed, validated row by row, upserted in batches."""
+"""Importing the partner's site list from CSV: streamed, validated row by row, upserted in batches
+inside one transaction, so a file is imported whole (bad rows skipped) or not at all."""
 
 from __future__ import annotations
 
 import codecs
 import csv
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -40,7 +42,7 @@ _LIMITS = {name: Site._meta.get_field(name).max_length for name in ("external_id
 
 
 class ImportFileError(ValueError):
-    """The file as a whole cannot be imported (not CSV, no external_id column)."""
+    """The file as a whole cannot be imported (not CSV, no external_id column): nothing is written."""
 
 
 @dataclass
@@ -150,19 +152,24 @@ def _row_values(
 
 
 def import_sites(stream: IO[bytes], *, dry_run: bool = False) -> ImportReport:
-    """Upsert the file's sites by external_id in batches; a bad row never stops the others.
+    """Upsert the file's sites by external_id; a bad row is reported and never stops the others.
 
+    All or nothing: the batches are written in one transaction, so a file refused part-way
+    (ImportFileError: not UTF-8, binary data, broken quoting) leaves the database as it was.
     Columns missing from the file keep their stored values. Unchanged sites are not written,
     so importing the same file again changes nothing.
     """
     report = ImportReport()
-    batch: list[dict[str, str]] = []
-    for _, values in read_rows(stream, report):
-        batch.append(values)
-        if len(batch) >= BATCH_SIZE:
-            _apply(batch, report, dry_run)
-            batch = []
-    _apply(batch, report, dry_run)
+    # A dry run writes nothing, so it opens no transaction: on SQLite (IMMEDIATE mode) that
+    # would take the write lock for the whole preview.
+    with nullcontext() if dry_run else transaction.atomic():
+        batch: list[dict[str, str]] = []
+        for _, values in read_rows(stream, report):
+            batch.append(values)
+            if len(batch) >= BATCH_SIZE:
+                _apply(batch, report, dry_run)
+                batch = []
+        _apply(batch, report, dry_run)
     return report
 
 
@@ -193,13 +200,12 @@ def _apply(batch: list[dict[str, str]], report: ImportReport, dry_run: bool) -> 
     if writes and not dry_run:
         # Plain row dicts, one statement per batch (COPY on PostgreSQL): model instances and
         # the ORM's per-value preparation cost more than the database work at 100k rows.
-        with transaction.atomic():
-            bulk.write(
-                Site,
-                writes,
-                conflict=["external_id"],
-                update=[*names, "imported_at", "updated_at"],
-            )
+        bulk.write(
+            Site,
+            writes,
+            conflict=["external_id"],
+            update=[*names, "imported_at", "updated_at"],
+        )
 
 
 def _sample(report: ImportReport, kind: str, values: dict[str, str]) -> None:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import secrets
-from pathlib import Path
+from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -22,8 +22,7 @@ from meters.imports import ImportFileError, ImportReport, import_sites
 from meters.models import Meter, Site
 from meters.services import map_unmapped_by_reference
 from meters.tables import SiteTable
-
-SESSION_KEY = "site_import"
+from meters.uploads import file_digest, remove_upload, save_upload, upload_path
 
 
 @require_GET
@@ -49,81 +48,112 @@ def site_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "meters/site_detail.html", {"site": site, "meters": meters})
 
 
-def _upload_dir() -> Path:
-    path = Path(settings.DATA_DIR) / "site-imports"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+# This session's uploads awaiting confirmation: token -> {"name", "sha256"}. Several may wait at
+# once (a preview in each tab); a confirmation names its token and digest, never "the latest".
+SESSION_KEY = "site_imports"
+GONE = (
+    "This upload is no longer waiting to be imported (it was imported or discarded, or is "
+    "more than a day old): upload the file again."
+)
+NOT_PREVIEWED = "That is not the file that was previewed: nothing was imported."
 
 
-def _pending_upload(request: HttpRequest) -> tuple[Path, str] | None:
-    """The uploaded file waiting for confirmation in this session, if it is still there."""
-    stored = request.session.get(SESSION_KEY)
-    if not stored:
+def _pending_upload(request: HttpRequest, token: str) -> dict[str, str] | None:
+    """This session's upload `token`, awaiting confirmation, if its file is still stored."""
+    stored = request.session.get(SESSION_KEY, {}).get(token)
+    if stored is None or not upload_path(token).exists():
         return None
-    path = _upload_dir() / f"{stored['token']}.csv"
-    return (path, stored["name"]) if path.exists() else None
+    return stored
 
 
 @require_http_methods(["GET", "POST"])
 @permission_required(["meters.add_site", "meters.change_site"], raise_exception=True)
 def site_import(request: HttpRequest) -> HttpResponse:
-    """GET: the upload form, or the preview of the uploaded file. POST: upload, then preview."""
+    """GET: the upload form, with the preview of `?upload=`. POST: store the file, preview it."""
     if request.method == "POST":
         form = SiteImportForm(request.POST, request.FILES)
         if form.is_valid():
-            _store_upload(request, form.cleaned_data["file"])
-            return redirect("meters:site_import")
+            # Uploading another file from a preview replaces that upload, in that tab only.
+            _discard_upload(request, request.POST.get("replaces", ""))
+            token = _store_upload(request, form.cleaned_data["file"])
+            return redirect(_preview_url(token))
         return render(request, "meters/site_import.html", {"form": form})
-    pending = _pending_upload(request)
     context: dict = {"form": SiteImportForm()}
-    if pending:
-        path, name = pending
-        context["name"] = name
-        try:
-            with path.open("rb") as stream:
-                context["report"] = import_sites(stream, dry_run=True)
-        except ImportFileError as error:
-            context["file_error"] = str(error)
+    if "upload" in request.GET:
+        context.update(_preview(request, request.GET["upload"]))
     return render(request, "meters/site_import.html", context)
 
 
-def _store_upload(request: HttpRequest, upload) -> None:
-    _discard_upload(request)
-    token = secrets.token_hex(16)
-    with (_upload_dir() / f"{token}.csv").open("wb") as out:
-        for chunk in upload.chunks():
-            out.write(chunk)
-    request.session[SESSION_KEY] = {"token": token, "name": upload.name}
+def _preview_url(token: str) -> str:
+    return f"{reverse('meters:site_import')}?{urlencode({'upload': token})}"
 
 
-def _discard_upload(request: HttpRequest) -> None:
-    pending = _pending_upload(request)
-    if pending:
-        pending[0].unlink(missing_ok=True)
-    request.session.pop(SESSION_KEY, None)
+def _preview(request: HttpRequest, token: str) -> dict:
+    stored = _pending_upload(request, token)
+    if stored is None:
+        return {"gone": GONE}
+    context = {"upload": token, "name": stored["name"], "sha256": stored["sha256"]}
+    try:
+        with upload_path(token).open("rb") as stream:
+            context["report"] = import_sites(stream, dry_run=True)
+    except ImportFileError as error:
+        context["file_error"] = str(error)
+    return context
+
+
+def _store_upload(request: HttpRequest, upload: UploadedFile) -> str:
+    token, sha256 = save_upload(upload.chunks())
+    # Forget uploads whose file is gone (removed after a day), so the session does not grow.
+    uploads = {
+        t: v for t, v in request.session.get(SESSION_KEY, {}).items() if upload_path(t).exists()
+    }
+    uploads[token] = {"name": upload.name or "upload.csv", "sha256": sha256}
+    request.session[SESSION_KEY] = uploads
+    return token
+
+
+def _discard_upload(request: HttpRequest, token: str) -> None:
+    # Only a token this session stored names a file: the posted value never becomes a path.
+    uploads = request.session.get(SESSION_KEY, {})
+    if token in uploads:
+        del uploads[token]
+        request.session.modified = True
+        remove_upload(token)
 
 
 @require_POST
 @permission_required(["meters.add_site", "meters.change_site"], raise_exception=True)
 def site_import_confirm(request: HttpRequest) -> HttpResponse:
-    """Import the previewed file, then map meters whose reference now matches a site."""
-    pending = _pending_upload(request)
-    if request.POST.get("cancel") or not pending:
-        _discard_upload(request)
-        if not pending:
-            messages.error(request, "Nothing to import: upload the file again.")
+    """Import exactly the previewed file (its upload token and digest are posted), then map
+    meters whose reference now matches a site."""
+    token = request.POST.get("upload", "")
+    stored = _pending_upload(request, token)
+    if request.POST.get("cancel") or stored is None:
+        _discard_upload(request, token)
+        if stored is None:
+            messages.error(request, GONE)
         return redirect("meters:site_import")
+    if request.POST.get("sha256") != stored["sha256"]:
+        messages.error(request, NOT_PREVIEWED)
+        return redirect(_preview_url(token))
     try:
-        with pending[0].open("rb") as stream:
-            report = import_sites(stream)
+        report = _import_upload(token, stored["sha256"])
     except ImportFileError as error:
         messages.error(request, str(error))
         return redirect("meters:site_import")
     finally:
-        _discard_upload(request)
-    mapped = map_unmapped_by_reference()
-    messages.success(request, _imported_message(pending[1], report, mapped))
+        _discard_upload(request, token)
+    mapped = map_unmapped_by_reference()  # import_sites returned: its transaction committed
+    messages.success(request, _imported_message(stored["name"], report, mapped))
     return redirect("meters:site_list")
+
+
+def _import_upload(token: str, sha256: str) -> ImportReport:
+    with upload_path(token).open("rb") as stream:
+        # Checked on the open file about to be imported, so nothing can swap it in between.
+        if file_digest(stream) != sha256:
+            raise ImportFileError(f"{NOT_PREVIEWED} The stored file changed after its preview.")
+        return import_sites(stream)
 
 
 def _imported_message(name: str, report: ImportReport, mapped: int) -> str:

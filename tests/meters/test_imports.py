@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 
 from meters.imports import ImportFileError, import_sites
 from meters.models import Meter, Site
-from tests.meters.factories import MeterFactory
+from tests.meters.factories import MeterFactory, SiteFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -117,3 +117,60 @@ def test_import_sites_command_fails_clearly_on_a_bad_file(tmp_path):
         call_command("import_sites", str(path))
     with pytest.raises(CommandError, match="Cannot read"):
         call_command("import_sites", str(tmp_path / "missing.csv"))
+
+
+def _good_rows(count: int, *, prefix: str = "S") -> bytes:
+    """`count` valid rows after a header: several batches' worth, so a late failure comes after
+    earlier batches would have been written."""
+    lines = ["external_id,name,street"]
+    lines += [f"{prefix}-{i},Customer {i},{i} Long Street Name Avenue" for i in range(count)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+BAD_ENDINGS = [
+    pytest.param(b"S-LAST,Nul\x00byte,1 Main St\n", "binary", id="nul"),
+    pytest.param(b"S-LAST,Caf\xe9 Latin-1,1 Main St\n", "not UTF-8", id="latin-1"),
+    pytest.param(b'S-LAST,"unclosed quote,1 Main St\n', "not a readable CSV", id="open-quote"),
+]
+
+
+@pytest.mark.parametrize(("ending", "message"), BAD_ENDINGS)
+def test_import_of_a_file_bad_near_its_end_writes_nothing(ending, message):
+    SiteFactory(external_id="S-7", name="Before")
+    with pytest.raises(ImportFileError, match=message):
+        _run(_good_rows(4500) + ending)
+    # Neither the new sites of the first batches nor their changes to stored ones are kept.
+    assert list(Site.objects.values_list("external_id", "name")) == [("S-7", "Before")]
+
+
+@pytest.mark.parametrize(("ending", "message"), BAD_ENDINGS)
+def test_import_sites_command_refuses_a_file_bad_near_its_end_whole(tmp_path, ending, message):
+    meter = MeterFactory(partner_reference="S-1")
+    path = tmp_path / "sites.csv"
+    path.write_bytes(_good_rows(4500) + ending)
+    with pytest.raises(CommandError, match=message):
+        call_command("import_sites", str(path))
+    assert not Site.objects.exists()
+    assert Meter.objects.get(pk=meter.pk).site is None  # no mapping after a refused file
+
+
+def test_import_of_a_large_file_with_bad_rows_imports_every_good_row():
+    rows = _good_rows(4500).split(b"\n")
+    rows[2500] = b"S-LONG," + b"x" * 300 + b",street"  # line 2501, in the second batch
+    rows[4400] = b"S-WIDE,too,many,fields"  # line 4401, in the last batch
+    report = _run(b"\n".join(rows))
+    assert report.errors == [
+        (2501, "name is longer than 256 characters"),
+        (4401, "has 4 fields, the header has 3"),
+    ]
+    assert report.created == Site.objects.count() == 4498
+
+
+@pytest.mark.django_db(transaction=True)
+def test_import_rolls_back_for_real_and_the_next_import_still_writes():
+    """Outside a test transaction: the refused file's transaction really rolls back (on
+    PostgreSQL with the COPY staging table it created), and the same connection imports next."""
+    with pytest.raises(ImportFileError):
+        _run(_good_rows(4500) + BAD_ENDINGS[0].values[0])
+    assert not Site.objects.exists()
+    assert _run(_good_rows(4500)).created == Site.objects.count() == 4500

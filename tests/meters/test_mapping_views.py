@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from pytest_django.asserts import assertTemplateUsed
 
 from meters import mapping_views, services
-from meters.models import Meter, PartnerReferenceChange, PushStatus, Site
+from meters.models import Meter, PartnerReferenceChange, PushStatus
 from tests.helpers import count_get_queries
 from tests.meters.factories import MeterFactory, SiteFactory
 
@@ -226,26 +225,6 @@ def test_bulk_set_reference_from_site(ops_client, queued):
     )
     assert response.status_code == 302
     assert list(PartnerReferenceChange.objects.values_list("new", flat=True)) == ["SITE-55"]
-
-
-def test_site_import_upload_preview_confirm(ops_client, settings, tmp_path):
-    settings.DATA_DIR = tmp_path
-    MeterFactory(partner_reference="S-1")
-    upload = SimpleUploadedFile("sites.csv", b"external_id,name\nS-1,Acme\n,bad\n")
-    assert ops_client.post(reverse("meters:site_import"), {"file": upload}).status_code == 302
-    preview = ops_client.get(reverse("meters:site_import")).content.decode()
-    assert "line" not in preview.lower() or "external_id is empty" in preview
-    assert not Site.objects.exists()
-    ops_client.post(reverse("meters:site_import_confirm"))
-    assert Site.objects.get().external_id == "S-1"
-    assert Meter.objects.get().site.external_id == "S-1"
-
-
-def test_site_import_not_csv_shows_a_clear_error(ops_client, settings, tmp_path):
-    settings.DATA_DIR = tmp_path
-    upload = SimpleUploadedFile("photo.png", b"\x89PNG\r\n\x1a\n\x00\xff\xfe")
-    ops_client.post(reverse("meters:site_import"), {"file": upload})
-    assert "not a CSV" in ops_client.get(reverse("meters:site_import")).content.decode()
 
 
 def test_site_detail_lists_its_meters(manager_client):

@@ -12,7 +12,9 @@ from meters.services import map_unmapped_by_reference
 class Command(BaseCommand):
     help = (
         "Import sites from a CSV file (header line required; external_id column required). "
-        "Bad rows are reported with their line and skipped; the others are imported."
+        "Bad rows are reported with their line and skipped; the others are imported. A file "
+        "that cannot be read whole (not UTF-8 text, binary data, broken quoting) is refused "
+        "and nothing of it is written."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -41,6 +43,7 @@ class Command(BaseCommand):
         if report.ignored_columns and options["verbosity"] > 0:
             self.stdout.write(f"ignored columns: {', '.join(report.ignored_columns)}")
         mapped = ""
+        # import_sites returned, so its transaction committed: map against the new sites now.
         if not options["dry_run"] and not options["no_match"]:
             count = map_unmapped_by_reference()
             mapped = f"; {count} meter{pluralize(count)} mapped by reference"
