@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := DEBUG=1 $(BIN)/python manage.py
 
-.PHONY: install run test e2e lint format audit bench clean
+.PHONY: install run test e2e lint format audit bench clean requirements
 
 install: $(VENV)/.installed
 
@@ -32,7 +32,17 @@ lint: install
 
 # Known vulnerabilities in the pinned requirements (fails on one; says so when offline).
 audit: install
+	$(BIN)/python -m pip install --quiet -r requirements/audit.txt
 	$(BIN)/python scripts/audit_deps.py
+
+# Pin every package again from the short .in files (after editing one of them).
+PIP_COMPILE := $(BIN)/pip-compile --quiet --allow-unsafe --strip-extras --no-emit-index-url \
+	--no-emit-find-links --no-emit-trusted-host
+requirements:
+	$(BIN)/python -m pip install --quiet pip-tools==7.6.2
+	$(PIP_COMPILE) -o requirements/base.txt requirements/base.in
+	$(PIP_COMPILE) -o requirements/test.txt requirements/test.in
+	$(PIP_COMPILE) -o requirements/audit.txt requirements/audit.in
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-REQUIREMENTS = ["requirements/base.txt", "requirements/test.txt"]
+REQUIREMENTS = ["requirements/test.txt", "requirements/audit.txt"]  # test.txt includes base.txt
 
 
 def run_audit(report: Path) -> subprocess.CompletedProcess:
