@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from meters.services import reference_problem
+from leapsync.leap.references import RULE, reference_problem
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 
@@ -15,7 +15,9 @@ class PartnerReferenceForm(forms.Form):
     A plain Form: a ModelForm would change the meter before the service records the change.
     """
 
-    partner_reference = forms.CharField(max_length=256, strip=True, label="partner_reference")
+    partner_reference = forms.CharField(
+        max_length=256, strip=True, label="partner_reference", help_text=RULE
+    )
     loaded = forms.CharField(required=False, strip=False, widget=forms.HiddenInput)
 
     def clean_partner_reference(self) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from uuid import UUID
@@ -13,6 +12,7 @@ from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from leapsync.leap.references import reference_problem
 from meters.matching import Suggestion
 from meters.models import (
     EventKind,
@@ -25,25 +25,12 @@ from meters.models import (
 )
 
 PUSH_TASK = "leapsync.tasks.push_partner_reference"
-# Leap's PartnerReference schema: 3-256 characters, none of / \ ? [ ] { } ! # $ % ^ & * ( ) < > |
-PARTNER_REFERENCE_RE = re.compile(r"^[^/\\?\[\]{}!#$%^&*()<>|]{3,256}$")
-PARTNER_REFERENCE_RULE = (
-    "partner_reference must be 3–256 characters and contain none of "
-    "/ \\ ? [ ] { } ! # $ % ^ & * ( ) < > |"
-)
 NO_SITE_LABEL = "no site yet"
 REFERENCE_BATCH = 2000
 
 
 class ReferenceRefused(ValueError):
     """A partner_reference edit that must not be sent (invalid, or Leap's value moved on)."""
-
-
-def reference_problem(value: str) -> str | None:
-    """Why Leap would refuse `value` as a partner_reference, or None if it is acceptable."""
-    if not PARTNER_REFERENCE_RE.match(value or ""):
-        return PARTNER_REFERENCE_RULE
-    return None
 
 
 # --- mapping -----------------------------------------------------------------------------------

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .filters import PARTNER_REFERENCE_RE, UUID_RE
+from leapsync.leap.references import LEAP_PATTERN, LEAP_RULE
+
+from .filters import UUID_RE
 
 if TYPE_CHECKING:
     from .core import LeapSimulator
@@ -61,8 +63,8 @@ def _problem(meter_id: Any, value: Any) -> str | None:
     """Why this (meter_id, partner_reference) pair cannot be applied, or None."""
     if not isinstance(meter_id, str) or not UUID_RE.match(meter_id):
         return "Meter id is not a UUID"
-    if not isinstance(value, str) or not PARTNER_REFERENCE_RE.match(value):
-        return "Invalid partner_reference: 3-256 characters, none of / \\ ? [ ] { } ! # $ % ^ & * ( ) < > |"
+    if not isinstance(value, str) or not LEAP_PATTERN.match(value):
+        return f"Invalid partner_reference: {LEAP_RULE}"
     return None
 
 

@@ -14,9 +14,9 @@ from django_q.conf import Conf
 from django_q.tasks import async_task
 
 from leapsync.client import LeapClient
+from leapsync.leap.references import RULE as PARTNER_REFERENCE_RULE
 from meters import services
 from meters.models import MappingSource, Meter, PushStatus, Site
-from meters.services import PARTNER_REFERENCE_RULE
 from tests.e2e.conftest import API_KEY
 from tests.e2e.helpers import screenshot, sign_in
 

@@ -7,8 +7,10 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils.html import escape
 from pytest_django.asserts import assertTemplateUsed
 
+from leapsync.leap.references import RULE
 from meters import mapping_views, services
 from meters.models import Meter, PartnerReferenceChange, PushStatus, Site
 from tests.helpers import count_get_queries
@@ -200,6 +202,27 @@ def test_inline_reference_edit_rejects_bad_values_and_stale_pages(ops_client, qu
     stale = ops_client.post(url, {"partner_reference": "mine", "loaded": "older"}, headers=HTMX)
     assert "since this page was loaded" in stale.content.decode()
     assert not queued and not PartnerReferenceChange.objects.exists()
+
+
+HOSTILE = ["ab\ncd", "ab\tcd", "ab\u202ecd", "ab\u200bcd", "ab\ufeffcd", "ab\u2029cd"]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_inline_reference_edit_refuses_invisible_characters_showing_the_rule(
+    ops_client, queued, value
+):
+    meter = MeterFactory(partner_reference="leap-value")
+    url = reverse("meters:meter_reference_edit", args=[meter.meter_id])
+    data = {"partner_reference": value, "loaded": "leap-value"}
+    htmx = ops_client.post(url, data, headers=HTMX)
+    assertTemplateUsed(htmx, "meters/partials/reference_form.html")
+    page = htmx.content.decode()
+    assert htmx.status_code == 200 and 'aria-invalid="true"' in page
+    assert page.count(escape(RULE)) == 2  # the error, and the help text under the field
+    plain = ops_client.post(url, data, follow=True)
+    assert f"partner_reference not changed: {escape(RULE)}" in plain.content.decode()
+    assert not queued and not PartnerReferenceChange.objects.exists()
+    assert Meter.objects.get(pk=meter.pk).partner_reference == "leap-value"
 
 
 def test_retry_from_the_list(ops_client, queued):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
+from leapsync.leap.references import RULE
 from meters import services
 from meters.models import EventKind, MappingSource, Meter, MeterEvent, PushStatus
 from meters.services import (
@@ -99,6 +100,23 @@ def test_set_partner_reference_refuses_what_leap_would(user, queued, value):
     with pytest.raises(ReferenceRefused, match="3–256 characters"):
         set_partner_reference(meter, value, actor=user)
     assert not meter.reference_changes.exists() and not queued
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["ab\ncd", "ab\tcd", "ab\x00cd", "ab\u202ecd", "ab\u200bcd", "ab\ufeffcd", "ab\u2028cd"],
+)
+def test_set_partner_reference_refuses_invisible_characters(user, queued, value):
+    meter = MeterFactory(partner_reference="old-ref")
+    with pytest.raises(ReferenceRefused) as refused:
+        set_partner_reference(meter, f"  {value}\n", actor=user)
+    assert str(refused.value).startswith(RULE)
+    assert not meter.reference_changes.exists() and not queued
+
+
+def test_set_partner_reference_strips_whitespace_at_either_end(user, queued):
+    meter = MeterFactory(partner_reference="old-ref")
+    assert set_partner_reference(meter, "\t new-ref \n", actor=user).new == "new-ref"
 
 
 def test_set_partner_reference_records_and_queues_the_push_on_commit(
