@@ -190,7 +190,8 @@ def test_inline_reference_edit_form_save_and_both_values_shown(
         )
     assertTemplateUsed(response, "meters/partials/reference_cell.html")
     content = response.content.decode()
-    assert "leap-value" in content and "new-value" in content and "waiting for Leap" in content
+    assert "leap-value" in content and "new-value" in content
+    assert PushStatus.PENDING.label in content
     assert len(queued) == 1
 
 
@@ -228,7 +229,7 @@ def test_inline_reference_edit_refuses_invisible_characters_showing_the_rule(
 def test_retry_from_the_list(ops_client, queued):
     meter = MeterFactory()
     change = PartnerReferenceChange.objects.create(
-        meter=meter, old="", new="abc-1", push_status=PushStatus.FAILED, error="Leap refused: x"
+        meter=meter, old="", new="abc-1", push_status=PushStatus.REFUSED, error="Leap refused: x"
     )
     page = ops_client.get(reverse("meters:reference_change_list")).content.decode()
     assert "Leap refused: x" in page

@@ -167,13 +167,13 @@ def test_set_references_from_sites_sets_mapped_and_skips_the_rest(user, queued):
 def test_retry_push_requeues_only_open_changes(user, queued, django_capture_on_commit_callbacks):
     meter = MeterFactory()
     change = set_partner_reference(meter, "new-ref", actor=user)
-    change.push_status = PushStatus.FAILED
+    change.push_status = PushStatus.REFUSED
     change.save()
     with django_capture_on_commit_callbacks(execute=True):
         assert retry_push(change, actor=user)
     change.refresh_from_db()
     assert change.push_status == PushStatus.PENDING
     assert queued[-1] == ("leapsync.tasks.push_partner_reference", change.pk)
-    change.push_status = PushStatus.PUSHED
+    change.push_status = PushStatus.CONFIRMED
     change.save()
     assert not retry_push(change, actor=user)
