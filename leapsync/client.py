@@ -5,7 +5,6 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,8 @@ import httpx
 import msgspec
 import orjson
 
+from leapsync.leap.references import reference_problem
+
 logger = logging.getLogger(__name__)
 
 BASE_URLS = {
@@ -28,9 +29,6 @@ BASE_URLS = {
 
 MAX_PAGE_SIZE = 500
 WEBHOOKS_PATH = "/v1.1/webhooks"
-
-# Leap's PartnerReference schema: 3-256 characters, none of / \ ? [ ] { } ! # $ % ^ & * ( ) < > |
-_PARTNER_REFERENCE_RE = re.compile(r"^[^/\\?\]\[{}!#$%^&*()<>|]{3,256}$")
 
 
 def _user_agent() -> str:
@@ -184,11 +182,11 @@ def _meter_uuid(meter_id: UUID | str) -> UUID:
 
 
 def _checked_partner_reference(value: str) -> str:
-    if not isinstance(value, str) or not _PARTNER_REFERENCE_RE.match(value):
-        raise ValueError(
-            "partner_reference must be 3-256 characters without / \\ ? [ ] { } ! # $ % ^ & * ( ) "
-            "< > |"
-        )
+    # Refused before sending: Leap's schema would take a value our rule refuses (an invisible
+    # character), and any other caller than the meters app gets the same check.
+    problem = reference_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 

@@ -86,7 +86,17 @@ class MeterEventAdmin(ViewOnlyAdmin):
 
 @admin.register(PartnerReferenceChange)
 class PartnerReferenceChangeAdmin(ViewOnlyAdmin):
-    list_display = ["at", "meter", "old", "new", "by", "push_status", "pushed_at", "attempts"]
+    list_display = [
+        "at",
+        "meter",
+        "old",
+        "new",
+        "by",
+        "push_status",
+        "pushed_at",
+        "confirmed_at",
+        "attempts",
+    ]
     list_filter = ["push_status"]
     search_fields = ["=meter__meter_id", "old", "new"]
     list_select_related = ["meter", "by"]

@@ -4,19 +4,31 @@ from __future__ import annotations
 
 from django import forms
 
-from meters.services import reference_problem
+from leapsync.leap.references import RULE, reference_problem
+from meters.services import Seen
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 
 
-class PartnerReferenceForm(forms.Form):
-    """A new partner_reference, with the value the page showed when it was loaded.
+class SeenForm(forms.Form):
+    """What the page showed when it was loaded: Leap's value and the open change, if any."""
+
+    loaded = forms.CharField(required=False, strip=False, widget=forms.HiddenInput)
+    open_change = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def seen(self) -> Seen:
+        return Seen(self.cleaned_data["loaded"], self.cleaned_data["open_change"])
+
+
+class PartnerReferenceForm(SeenForm):
+    """A new partner_reference, bound to what the page showed when it was loaded.
 
     A plain Form: a ModelForm would change the meter before the service records the change.
     """
 
-    partner_reference = forms.CharField(max_length=256, strip=True, label="partner_reference")
-    loaded = forms.CharField(required=False, strip=False, widget=forms.HiddenInput)
+    partner_reference = forms.CharField(
+        max_length=256, strip=True, label="partner_reference", help_text=RULE
+    )
 
     def clean_partner_reference(self) -> str:
         value = self.cleaned_data["partner_reference"]

@@ -281,6 +281,11 @@ class Meter(models.Model):
         "missing_since",
     )
 
+    # Stored in place of the digests after a local write of a Leap field (a partner_reference
+    # Leap accepted): no payload digest equals it, so the next sync re-applies Leap's record,
+    # with an event if it differs, instead of skipping the meter as unchanged.
+    STALE_DIGEST = "stale"
+
     objects = MeterQuerySet.as_manager()
 
     class Meta:
@@ -364,9 +369,17 @@ class MeterEvent(models.Model):
 
 
 class PushStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    PUSHED = "pushed", "Pushed to Leap"
-    FAILED = "failed", "Failed"
+    """Where a partner_reference change stands; the labels are what every page and export shows."""
+
+    PENDING = "pending", "Waiting for Leap"
+    # Leap answered the update with success. Not proof: only reading the value back is.
+    ACCEPTED = "accepted", "Accepted by Leap, not confirmed yet"
+    CONFIRMED = "confirmed", "Confirmed by Leap"
+    # Leap accepted it, but a sync read back another value afterwards.
+    NOT_APPLIED = "not_applied", "Accepted, but Leap returns another value"
+    REFUSED = "refused", "Leap refused"
+    # Stopped before sending (Leap's value had moved on, or the value broke the rule).
+    NOT_SENT = "not_sent", "Not sent"
     SUPERSEDED = "superseded", "Superseded by a later change"
 
 
@@ -384,18 +397,29 @@ class PartnerReferenceChange(models.Model):
     )
     at = models.DateTimeField(auto_now_add=True)
     push_status = models.CharField(max_length=16, choices=PushStatus, default=PushStatus.PENDING)
-    pushed_at = models.DateTimeField(null=True, blank=True)
+    pushed_at = models.DateTimeField(null=True, blank=True)  # when Leap accepted it
+    confirmed_at = models.DateTimeField(null=True, blank=True)  # when a sync read it back
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     leap_answer = models.TextField(blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
 
-    OPEN_STATUSES = (PushStatus.PENDING, PushStatus.FAILED)
+    OPEN_STATUSES = (
+        PushStatus.PENDING,
+        PushStatus.ACCEPTED,
+        PushStatus.NOT_APPLIED,
+        PushStatus.REFUSED,
+        PushStatus.NOT_SENT,
+    )
+    # Sent and accepted: the next sync that reads the meter from Leap judges them.
+    AWAITING_CONFIRMATION = (PushStatus.ACCEPTED, PushStatus.NOT_APPLIED)
+    PROBLEM_STATUSES = (PushStatus.REFUSED, PushStatus.NOT_SENT, PushStatus.NOT_APPLIED)
 
     class Meta:
         ordering = ["-at", "-id"]
         indexes = [
-            # The unconfirmed-pushes list (pending and failed, newest first).
+            # The unconfirmed-changes list (open statuses, newest first) and the sync's look-up
+            # of the changes awaiting confirmation.
             models.Index(fields=["push_status", "-at"], name="refchange_status_idx"),
         ]
 
@@ -406,3 +430,8 @@ class PartnerReferenceChange(models.Model):
     def is_open(self) -> bool:
         """Not confirmed by Leap yet and not replaced: the page shows both values."""
         return self.push_status in self.OPEN_STATUSES
+
+    @property
+    def needs_attention(self) -> bool:
+        """Leap refused it, it was not sent, or Leap did not apply it: someone should look."""
+        return self.push_status in self.PROBLEM_STATUSES

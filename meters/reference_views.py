@@ -16,9 +16,14 @@ from django.views.decorators.vary import vary_on_headers
 
 from leapsync.htmx import wants_partial
 from meters.filters import parse_uuid
-from meters.forms import PartnerReferenceForm
+from meters.forms import PartnerReferenceForm, SeenForm
 from meters.models import Meter, PartnerReferenceChange, PushStatus, open_changes
-from meters.services import ReferenceRefused, retry_push, set_partner_reference
+from meters.services import (
+    ReferenceRefused,
+    retry_push,
+    set_partner_reference,
+    set_reference_from_site,
+)
 from meters.services import set_references_from_sites as from_sites
 
 EDIT_PERMISSIONS = ["meters.change_meter", "meters.add_partnerreferencechange"]
@@ -35,6 +40,12 @@ def _cell(request: HttpRequest, meter: Meter, **extra) -> HttpResponse:
     return render(request, "meters/partials/reference_cell.html", {"meter": meter, **extra})
 
 
+def _seen(meter: Meter) -> dict[str, object]:
+    """The hidden fields binding an edit to the meter as this page shows it."""
+    change = meter.open_changes[0] if meter.open_changes else None
+    return {"loaded": meter.partner_reference, "open_change": change.pk if change else None}
+
+
 @require_http_methods(["GET", "POST"])
 @permission_required(EDIT_PERMISSIONS, raise_exception=True)
 @vary_on_headers("HX-Request")
@@ -45,10 +56,7 @@ def meter_reference_edit(request: HttpRequest, meter_id: UUID) -> HttpResponse:
         if request.GET.get("cancel"):
             return _cell(request, meter)
         form = PartnerReferenceForm(
-            initial={
-                "partner_reference": meter.partner_reference,
-                "loaded": meter.partner_reference,
-            }
+            initial={"partner_reference": meter.partner_reference, **_seen(meter)}
         )
         return render(
             request, "meters/partials/reference_form.html", {"meter": meter, "form": form}
@@ -56,21 +64,18 @@ def meter_reference_edit(request: HttpRequest, meter_id: UUID) -> HttpResponse:
     form = PartnerReferenceForm(request.POST)
     refused = None
     if form.is_valid():
+        value = form.cleaned_data["partner_reference"]
         try:
-            set_partner_reference(
-                meter,
-                form.cleaned_data["partner_reference"],
-                actor=request.user,
-                loaded=form.cleaned_data["loaded"],
-            )
+            set_partner_reference(meter, value, actor=request.user, seen=form.seen())
         except ReferenceRefused as error:
             refused = str(error)
     if not request.htmx:
         _flash(request, form, refused)
         return redirect("meters:meter_detail", meter_id=meter.meter_id)
-    if refused:  # show Leap's current value; submitting again is then a conscious choice
+    if refused:  # bind to the meter as it is now: submitting again is then a conscious choice
+        meter = _meter(meter_id)
         data = {"partner_reference": request.POST.get("partner_reference", "")}
-        form = PartnerReferenceForm({**data, "loaded": meter.partner_reference})
+        form = PartnerReferenceForm({**data, **_seen(meter)})
     if not form.is_valid() or refused:
         context = {"meter": meter, "form": form, "refused": refused}
         return render(request, "meters/partials/reference_form.html", context)
@@ -90,14 +95,18 @@ def _flash(request: HttpRequest, form: PartnerReferenceForm, refused: str | None
 def meter_reference_from_site(request: HttpRequest, meter_id: UUID) -> HttpResponse:
     """Set partner_reference to the mapped site's external_id, in one click."""
     meter = _meter(meter_id)
-    loaded = request.POST.get("loaded", meter.partner_reference)
-    meter.partner_reference = loaded  # the stale check compares with what the page showed
-    changes, skipped = from_sites([meter], actor=request.user)
-    note = "Set from the site; sending to Leap." if changes else f"Not changed: {skipped[0][1]}"
+    form = SeenForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise ReferenceRefused("the page sent a malformed form; reload it")
+        set_reference_from_site(meter, actor=request.user, seen=form.seen())
+        note, refused = "Set from the site; sending to Leap.", None
+    except ReferenceRefused as error:
+        note = refused = f"Not changed: {error}"
     if not request.htmx:
-        (messages.success if changes else messages.error)(request, note)
+        (messages.error if refused else messages.success)(request, note)
         return redirect("meters:meter_detail", meter_id=meter.meter_id)
-    return _cell(request, meter, note=note, refused=None if changes else note)
+    return _cell(request, meter, note=note, refused=refused)
 
 
 @require_POST

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from uuid import UUID
@@ -13,6 +12,7 @@ from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from leapsync.leap.references import reference_problem
 from meters.matching import Suggestion
 from meters.models import (
     EventKind,
@@ -25,25 +25,12 @@ from meters.models import (
 )
 
 PUSH_TASK = "leapsync.tasks.push_partner_reference"
-# Leap's PartnerReference schema: 3-256 characters, none of / \ ? [ ] { } ! # $ % ^ & * ( ) < > |
-PARTNER_REFERENCE_RE = re.compile(r"^[^/\\?\[\]{}!#$%^&*()<>|]{3,256}$")
-PARTNER_REFERENCE_RULE = (
-    "partner_reference must be 3–256 characters and contain none of "
-    "/ \\ ? [ ] { } ! # $ % ^ & * ( ) < > |"
-)
 NO_SITE_LABEL = "no site yet"
 REFERENCE_BATCH = 2000
 
 
 class ReferenceRefused(ValueError):
     """A partner_reference edit that must not be sent (invalid, or Leap's value moved on)."""
-
-
-def reference_problem(value: str) -> str | None:
-    """Why Leap would refuse `value` as a partner_reference, or None if it is acceptable."""
-    if not PARTNER_REFERENCE_RE.match(value or ""):
-        return PARTNER_REFERENCE_RULE
-    return None
 
 
 # --- mapping -----------------------------------------------------------------------------------
@@ -194,14 +181,28 @@ def accept_suggestions(pairs: Sequence[tuple[Meter, Site]], *, actor: AbstractBa
 # --- partner_reference -------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Seen:
+    """What the editing page showed: Leap's value, and the meter's open change (its pk) if any.
+
+    An edit is bound to it, so one made on an out-of-date page is refused, not applied over
+    a change the user never saw.
+    """
+
+    reference: str
+    open_change: int | None
+
+
 def set_partner_reference(
-    meter: Meter, value: str, *, actor: AbstractBaseUser, loaded: str | None = None
+    meter: Meter, value: str, *, actor: AbstractBaseUser, seen: Seen | None = None
 ) -> PartnerReferenceChange | None:
     """Record the change and queue its push to Leap; None when nothing needs sending.
 
-    `meter.partner_reference` keeps mirroring Leap: the push task updates it once Leap
-    confirms. `loaded` is the value the user saw; if a sync brought another one since, the
-    edit is refused rather than overwriting Leap's newer value blindly.
+    `meter.partner_reference` keeps mirroring Leap: the push task writes it once Leap accepts
+    the change, and a sync confirms or corrects it. With `seen` (what the user's page showed),
+    the edit is refused if a sync brought another value since, or if another change was made
+    since: the meter's row is locked first, so of two simultaneous saves the second sees the
+    first. Without it (bulk actions), an open change is superseded.
     """
     value = value.strip()
     problem = reference_problem(value)
@@ -209,12 +210,8 @@ def set_partner_reference(
         raise ReferenceRefused(problem)
     with transaction.atomic():
         current = Meter.objects.select_for_update().get(pk=meter.pk)
-        if loaded is not None and current.partner_reference != loaded:
-            raise ReferenceRefused(
-                f"Leap's partner_reference changed from “{loaded or '(empty)'}” to "
-                f"“{current.partner_reference or '(empty)'}” since this page was loaded "
-                "(a sync brought the new value). Nothing was sent; check it and edit again."
-            )
+        if seen is not None:
+            _check_seen(current, seen)
         _supersede_open(current)
         meter.partner_reference = current.partner_reference
         if value == current.partner_reference:
@@ -226,35 +223,64 @@ def set_partner_reference(
     return change
 
 
+def _check_seen(meter: Meter, seen: Seen) -> None:
+    """Refuse an edit made on a page that no longer shows the meter as it is (row locked)."""
+    if meter.partner_reference != seen.reference:
+        raise ReferenceRefused(
+            f"Leap's partner_reference changed from “{seen.reference or '(empty)'}” to "
+            f"“{meter.partner_reference or '(empty)'}” since this page was loaded "
+            "(a sync brought the new value). Nothing was sent; check it and edit again."
+        )
+    other = (
+        meter.reference_changes.filter(push_status__in=PartnerReferenceChange.OPEN_STATUSES)
+        .select_related("by")
+        .order_by("-at", "-id")
+        .first()
+    )
+    if other is not None and other.pk != seen.open_change:
+        who = other.by.get_username() if other.by else "someone"
+        when = timezone.localtime(other.at).strftime("%Y-%m-%d %H:%M")
+        raise ReferenceRefused(
+            f"Another change (“{other.new}”, by {who} at {when}) was made since this page was "
+            f"loaded and is {other.get_push_status_display().lower()}. Nothing was saved: "
+            "reload and edit again."
+        )
+
+
 def _supersede_open(meter: Meter) -> None:
     meter.reference_changes.filter(push_status__in=PartnerReferenceChange.OPEN_STATUSES).update(
         push_status=PushStatus.SUPERSEDED
     )
 
 
+def set_reference_from_site(
+    meter: Meter, *, actor: AbstractBaseUser, seen: Seen | None = None
+) -> PartnerReferenceChange:
+    """Set a mapped meter's partner_reference to its site's external_id.
+
+    ReferenceRefused says why not: not mapped, already set, or refused as an edit would be.
+    """
+    if meter.site_id is None:
+        raise ReferenceRefused("not mapped to a site")
+    change = set_partner_reference(meter, meter.site.external_id, actor=actor, seen=seen)
+    if change is None:
+        raise ReferenceRefused("already set")
+    return change
+
+
 def set_references_from_sites(
     meters: Iterable[Meter], *, actor: AbstractBaseUser
 ) -> tuple[list[PartnerReferenceChange], list[tuple[Meter, str]]]:
-    """Set each mapped meter's partner_reference to its site's external_id.
+    """Set each mapped meter's partner_reference to its site's external_id (a bulk action).
 
     Returns the changes queued and the (meter, reason) pairs skipped.
     """
     changes, skipped = [], []
     for meter in meters:
-        if meter.site_id is None:
-            skipped.append((meter, "not mapped to a site"))
-            continue
         try:
-            change = set_partner_reference(
-                meter, meter.site.external_id, actor=actor, loaded=meter.partner_reference
-            )
+            changes.append(set_reference_from_site(meter, actor=actor))
         except ReferenceRefused as refused:
             skipped.append((meter, str(refused)))
-            continue
-        if change is None:
-            skipped.append((meter, "already set"))
-        else:
-            changes.append(change)
     return changes, skipped
 
 

@@ -1,4 +1,5 @@
-"""HTTP control routes under /_simulator/: clock, mutate, rollover, faults, truth and state."""
+"""HTTP control routes under /_simulator/: clock, mutate, rollover, faults, reference updates,
+truth and state."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ def dispatch(sim: LeapSimulator, method: str, route: str, query: str, body: byte
         ("POST", "clock"): _clock,
         ("POST", "faults"): _faults,
         ("POST", "send_nulls"): _send_nulls,
+        ("POST", "reference_updates"): _reference_updates,
         ("GET", "state"): lambda s, b: _reply(s.state()),
     }
     if method == "GET" and name == "truth":
@@ -112,6 +114,15 @@ def _send_nulls(sim: LeapSimulator, data: dict[str, Any]) -> Response:
         raise ControlError("send_nulls must be a boolean")
     sim.set_send_nulls(value)
     return _reply({"send_nulls": value})
+
+
+def _reference_updates(sim: LeapSimulator, data: dict[str, Any]) -> Response:
+    """{"apply": false}: partner_reference updates are answered with success, not applied."""
+    value = data.get("apply")
+    if not isinstance(value, bool):
+        raise ControlError("apply must be a boolean")
+    sim.apply_reference_updates = value
+    return _reply({"apply": value})
 
 
 def _truth(sim: LeapSimulator, query: str) -> Response:

@@ -51,6 +51,9 @@ class LeapSimulator:
         self.lock = threading.RLock()
         self.fault_plan = FaultPlan()
         self.slow_seconds = 35.0  # beyond the client's default 30 s timeout
+        # Off: partner_reference updates are answered with success but not applied, the way
+        # a vendor can lose a write it acknowledged (control route `reference_updates`).
+        self.apply_reference_updates = True
         secret = hashlib.sha256(f"leap-simulator:{seed}:{api_key}".encode()).digest()
         self.tokens = PageTokens(secret)
         self.webhooks = WebhookHub(seed)

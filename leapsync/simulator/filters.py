@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+from leapsync.leap.references import LEAP_PATTERN
+
 from .catalog import ACTION_KINDS
 from .state import MeterState
 from .timeutil import parse_rfc3339
@@ -18,7 +20,6 @@ from .timeutil import parse_rfc3339
 UUID_RE = re.compile(
     r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 )
-PARTNER_REFERENCE_RE = re.compile(r"^[^/\\?\]\[{}!#$%^&*()<>|]{3,256}$")
 STATUSES = frozenset({"ACTIVE", "ELIGIBLE", "INELIGIBLE", "NOT_PARTICIPATING", "PENDING"})
 METER_TYPES = frozenset({"UTILITY_METER", "SUBMETER", "DEVICE"})
 REGIONS = frozenset({"CAISO", "ERCOT", "NYISO", "ISONE", "PJM", "SERC", "WECC_SW", "WECC_PC"})
@@ -45,7 +46,7 @@ class FilterError(ValueError):
 
 
 def _is_reference(value: str) -> bool:
-    return bool(PARTNER_REFERENCE_RE.match(value))
+    return bool(LEAP_PATTERN.match(value))
 
 
 # name: (minItems, maxItems, item check)

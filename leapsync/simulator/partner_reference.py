@@ -10,7 +10,8 @@ body. From its docs' URL slugs we infer:
         -> 200 {"updated": [meter_id, ...], "errors": [{"meter_id": ..., "title": ...}]}
 
 Everything about these two routes lives in this module so it can be corrected in one place once
-Leap confirms the real contract. A change moves the meter's audit.updated_at.
+Leap confirms the real contract. A change moves the meter's audit.updated_at. With the simulator's
+`apply_reference_updates` off, both routes answer as above but change nothing.
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .filters import PARTNER_REFERENCE_RE, UUID_RE
+from leapsync.leap.references import LEAP_PATTERN, LEAP_RULE
+
+from .filters import UUID_RE
 
 if TYPE_CHECKING:
     from .core import LeapSimulator
+    from .state import MeterState
 
 Response = tuple[int, dict[str, str], bytes]
 BULK_MAX = 1000
@@ -61,8 +65,8 @@ def _problem(meter_id: Any, value: Any) -> str | None:
     """Why this (meter_id, partner_reference) pair cannot be applied, or None."""
     if not isinstance(meter_id, str) or not UUID_RE.match(meter_id):
         return "Meter id is not a UUID"
-    if not isinstance(value, str) or not PARTNER_REFERENCE_RE.match(value):
-        return "Invalid partner_reference: 3-256 characters, none of / \\ ? [ ] { } ! # $ % ^ & * ( ) < > |"
+    if not isinstance(value, str) or not LEAP_PATTERN.match(value):
+        return f"Invalid partner_reference: {LEAP_RULE}"
     return None
 
 
@@ -74,8 +78,13 @@ def _single(sim: LeapSimulator, meter_id: str, data: dict[str, Any]) -> Response
     meter = sim.find(meter_id)
     if meter is None:
         return _error(404, "Meter not found", {"meter_id": meter_id})
-    sim.set_partner_reference(meter, value)
+    _apply(sim, meter, value)
     return _json(200, {"meter_id": meter.meter_id, "partner_reference": value})
+
+
+def _apply(sim: LeapSimulator, meter: MeterState, value: str) -> None:
+    if sim.apply_reference_updates:
+        sim.set_partner_reference(meter, value)
 
 
 def _bulk(sim: LeapSimulator, data: dict[str, Any]) -> Response:
@@ -98,6 +107,6 @@ def _bulk(sim: LeapSimulator, data: dict[str, Any]) -> Response:
             errors.append({"meter_id": meter_id, "title": problem})
             continue
         seen.add(meter.meter_id)
-        sim.set_partner_reference(meter, value)
+        _apply(sim, meter, value)
         updated.append(meter.meter_id)
     return _json(200, {"updated": updated, "errors": errors})

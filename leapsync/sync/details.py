@@ -20,13 +20,16 @@ from leapsync.sync.meters import (
     upsert_meters,
 )
 from meters.models import Meter
+from meters.pushes import judge_accepted
 from meters.services import map_by_reference
 
 
 def apply_details_page(raws: list[Any], ctx: PageContext) -> None:
     """Upsert the page's changed meters; skip those whose payload hash is unchanged.
 
-    A bounded number of queries whatever the page holds: load, upsert, pks, events.
+    Then the partner_reference changes Leap accepted for the page's meters are confirmed, or
+    flagged, against the value Leap returned. A bounded number of queries whatever the page
+    holds: load, upsert, pks, events, accepted changes.
     """
     items = incoming(raws)
     ids = [item.meter_id for item in items if item.meter_id is not None]
@@ -53,6 +56,8 @@ def apply_details_page(raws: list[Any], ctx: PageContext) -> None:
         clear_missing(returned)
         ctx.flush(pk_map(uuid for uuid, _ in ctx.events))
         map_by_reference(row["meter_id"] for row in rows)  # new or changed meters only
+        digests = {item.meter_id: item.digest for item in items if item.meter_id is not None}
+        judge_accepted(digests, run_pk=ctx.run.pk)
 
 
 def _hash(stored: StoredMeter | None) -> str | None:

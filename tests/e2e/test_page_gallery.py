@@ -59,7 +59,7 @@ def gallery_data(synced, users, admin, simulator, leap, settings, monkeypatch) -
         set_partner_reference(meter, meter.site.external_id, actor=user)
         if index == 0:
             PartnerReferenceChange.objects.filter(meter=meter).update(
-                push_status=PushStatus.FAILED,
+                push_status=PushStatus.REFUSED,
                 attempts=1,
                 error="Leap refused: 422 partner_reference contains characters Leap rejects",
             )

@@ -14,9 +14,9 @@ from django_q.conf import Conf
 from django_q.tasks import async_task
 
 from leapsync.client import LeapClient
+from leapsync.leap.references import RULE as PARTNER_REFERENCE_RULE
 from meters import services
 from meters.models import MappingSource, Meter, PushStatus, Site
-from meters.services import PARTNER_REFERENCE_RULE
 from tests.e2e.conftest import API_KEY
 from tests.e2e.helpers import screenshot, sign_in
 
@@ -130,7 +130,7 @@ def test_inline_reference_edit_checks_leaps_rule_then_reaches_leap(
 
     field.fill("SITE-E2E-1")
     page.get_by_role("button", name="Save & send to Leap").click()
-    cell.locator(".badge", has_text="waiting for Leap").wait_for()
+    cell.locator(".badge", has_text=PushStatus.PENDING.label).wait_for()
     text = cell.inner_text()
     assert meter.partner_reference in text and "SITE-E2E-1" in text  # both, until Leap confirms
     assert page.evaluate("window.__samePage") is True
@@ -146,12 +146,13 @@ def test_inline_reference_edit_checks_leaps_rule_then_reaches_leap(
         async_task(*args)
     assert simulator.find(meter_id).partner_reference == "SITE-E2E-1"
     change = meter.reference_changes.get()
-    assert change.push_status == PushStatus.PUSHED
+    # Leap accepted it, and the refresh the push queued (run inline too) read it back.
+    assert change.push_status == PushStatus.CONFIRMED
 
     page.reload()
     cell = page.locator(f"#reference-{meter_id}")
     assert "SITE-E2E-1" in cell.inner_text()
-    assert cell.locator(".badge", has_text="waiting for Leap").count() == 0
+    assert cell.locator(".badge", has_text=PushStatus.PENDING.label).count() == 0
     screenshot(page, "24-reference-confirmed")
 
 

@@ -236,6 +236,26 @@ def test_partner_reference_bulk_reports_updated_and_errors(fresh):
     assert fresh.truth()[ids[0]]["details"]["partner_reference"] == "bulk-0"
 
 
+def test_partner_reference_updates_can_be_accepted_and_not_applied(fresh):
+    client = client_for(fresh)
+    meter_id, other = fresh.meter_ids()[4:6]
+    before = client.get(f"/v2/meters/{meter_id}").json()
+    assert client.post("/_simulator/reference_updates", json={"apply": "no"}).status_code == 400
+    assert client.post("/_simulator/reference_updates", json={"apply": False}).json() == {
+        "apply": False
+    }
+    path = f"/v1.1/meters/{meter_id}/partner_meter_ref"
+    answer = client.patch(path, json={"partner_reference": "lost-write"})
+    assert answer.status_code == 200 and answer.json()["partner_reference"] == "lost-write"
+    bulk = {"meters": [{"meter_id": other, "partner_reference": "lost-too"}]}
+    assert client.patch("/v1.1/meters/partner_meter_ref", json=bulk).json()["updated"] == [other]
+    assert client.get(f"/v2/meters/{meter_id}").json() == before  # not even updated_at moved
+    assert fresh.truth()[other]["details"]["partner_reference"] != "lost-too"
+    client.post("/_simulator/reference_updates", json={"apply": True})
+    client.patch(path, json={"partner_reference": "kept-write"})
+    assert client.get(f"/v2/meters/{meter_id}").json()["partner_reference"] == "kept-write"
+
+
 @pytest.mark.parametrize("meters", [[], [{"meter_id": "x"}] * 1001, "x"])
 def test_partner_reference_bulk_rejects_bad_list(fresh, meters):
     response = client_for(fresh).patch("/v1.1/meters/partner_meter_ref", json={"meters": meters})

@@ -6,10 +6,13 @@ import re
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 from pytest_django.asserts import assertTemplateUsed
 
+from leapsync.leap.references import RULE
 from meters import mapping_views, services
 from meters.models import Meter, PartnerReferenceChange, PushStatus
+from tests.conftest import _client_for
 from tests.helpers import count_get_queries
 from tests.meters.factories import MeterFactory, SiteFactory
 
@@ -187,7 +190,8 @@ def test_inline_reference_edit_form_save_and_both_values_shown(
         )
     assertTemplateUsed(response, "meters/partials/reference_cell.html")
     content = response.content.decode()
-    assert "leap-value" in content and "new-value" in content and "waiting for Leap" in content
+    assert "leap-value" in content and "new-value" in content
+    assert PushStatus.PENDING.label in content
     assert len(queued) == 1
 
 
@@ -201,10 +205,75 @@ def test_inline_reference_edit_rejects_bad_values_and_stale_pages(ops_client, qu
     assert not queued and not PartnerReferenceChange.objects.exists()
 
 
+def _hidden_fields(page: str) -> dict[str, str]:
+    """The fields that bind an edit to what the page showed."""
+    found = dict(re.findall(r'<input type="hidden" name="(\w+)"(?: value="([^"]*)")?', page))
+    return {name: found[name] for name in ("loaded", "open_change") if name in found}
+
+
+@pytest.mark.parametrize("headers", [HTMX, {}], ids=["htmx", "plain"])
+def test_second_save_from_an_out_of_date_page_is_a_conflict_not_saved(
+    ops_client, queued, headers, django_capture_on_commit_callbacks
+):
+    other = _client_for("user1", "Operations")
+    meter = MeterFactory(partner_reference="value-a")
+    url = reverse("meters:meter_reference_edit", args=[meter.meter_id])
+    first_page = _hidden_fields(other.get(url, headers=HTMX).content.decode())
+    second_page = _hidden_fields(ops_client.get(url, headers=HTMX).content.decode())
+    assert first_page == second_page == {"loaded": "value-a", "open_change": ""}
+    with django_capture_on_commit_callbacks(execute=True):
+        saved = other.post(url, {**first_page, "partner_reference": "value-b"}, headers=HTMX)
+    assert "Saved" in saved.content.decode()
+    response = ops_client.post(
+        url, {**second_page, "partner_reference": "value-c"}, headers=headers, follow=True
+    )
+    content = response.content.decode()
+    assert "Saved" not in content and "saved; sending" not in content
+    assert escape("Another change (“value-b”, by user1 at ") in content
+    assert "reload and edit again" in content
+    assert list(PartnerReferenceChange.objects.values_list("new", flat=True)) == ["value-b"]
+    assert len(queued) == 1
+    if headers:  # the form comes back bound to the change now open: saving again is deliberate
+        change = PartnerReferenceChange.objects.get()
+        assert _hidden_fields(content) == {"loaded": "value-a", "open_change": str(change.pk)}
+
+
+def test_set_from_site_on_an_out_of_date_page_is_a_conflict(ops_client, queued):
+    meter = MeterFactory(partner_reference="value-a", site=SiteFactory(external_id="SITE-77"))
+    url = reverse("meters:meter_reference_from_site", args=[meter.meter_id])
+    change = PartnerReferenceChange.objects.create(meter=meter, old="value-a", new="value-b")
+    stale = ops_client.post(url, {"loaded": "value-a", "open_change": ""}, headers=HTMX)
+    assert "Not changed: Another change (“value-b”" in stale.content.decode()
+    bound = ops_client.post(url, {"loaded": "value-a", "open_change": change.pk}, headers=HTMX)
+    assert "Set from the site" in bound.content.decode()
+    assert PartnerReferenceChange.objects.get(new="SITE-77").old == "value-a"
+
+
+HOSTILE = ["ab\ncd", "ab\tcd", "ab\u202ecd", "ab\u200bcd", "ab\ufeffcd", "ab\u2029cd"]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_inline_reference_edit_refuses_invisible_characters_showing_the_rule(
+    ops_client, queued, value
+):
+    meter = MeterFactory(partner_reference="leap-value")
+    url = reverse("meters:meter_reference_edit", args=[meter.meter_id])
+    data = {"partner_reference": value, "loaded": "leap-value"}
+    htmx = ops_client.post(url, data, headers=HTMX)
+    assertTemplateUsed(htmx, "meters/partials/reference_form.html")
+    page = htmx.content.decode()
+    assert htmx.status_code == 200 and 'aria-invalid="true"' in page
+    assert page.count(escape(RULE)) == 2  # the error, and the help text under the field
+    plain = ops_client.post(url, data, follow=True)
+    assert f"partner_reference not changed: {escape(RULE)}" in plain.content.decode()
+    assert not queued and not PartnerReferenceChange.objects.exists()
+    assert Meter.objects.get(pk=meter.pk).partner_reference == "leap-value"
+
+
 def test_retry_from_the_list(ops_client, queued):
     meter = MeterFactory()
     change = PartnerReferenceChange.objects.create(
-        meter=meter, old="", new="abc-1", push_status=PushStatus.FAILED, error="Leap refused: x"
+        meter=meter, old="", new="abc-1", push_status=PushStatus.REFUSED, error="Leap refused: x"
     )
     page = ops_client.get(reverse("meters:reference_change_list")).content.decode()
     assert "Leap refused: x" in page

@@ -1,4 +1,5 @@
-"""Pushing partner_reference changes to the in-process Leap simulator: confirmed, refused, unreachable."""
+"""Pushing partner_reference changes to the in-process Leap simulator: accepted, confirmed by a
+sync, not applied, refused, not sent, unreachable."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from django.urls import reverse
 
 from leapsync import tasks
 from leapsync.client import LeapClient
-from leapsync.sync import sync_full, sync_incremental
-from meters import services
+from leapsync.models import SyncRun
+from leapsync.sync import sync_full, sync_incremental, sync_refresh
+from meters import pushes, services
 from meters.models import EventKind, Meter, PushStatus, Site
-from meters.pushes import push_change
+from meters.pushes import judge_accepted, push_change
 from meters.services import set_partner_reference
+from tests.helpers import database_differences
 from tests.leapsync.conftest import API_KEY
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +26,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def user():
-    return get_user_model().objects.create_user("olivia")
+    return get_user_model().objects.create_user("uma")
 
 
 @pytest.fixture
@@ -43,28 +46,110 @@ def _leap_reference(simulator, meter: Meter):
     return simulator.find(str(meter.meter_id)).partner_reference
 
 
-def test_push_confirmed_updates_leap_the_meter_and_history(simulator, leap, synced, user, queued):
+def test_push_accepted_updates_leap_and_the_meter_then_a_sync_confirms(
+    simulator, leap, synced, user, queued
+):
     change = set_partner_reference(synced, "SITE-0001", actor=user)
-    assert push_change(change.pk, client=leap).endswith("pushed")
+    assert push_change(change.pk, client=leap).endswith("accepted")
     change.refresh_from_db()
-    assert change.push_status == PushStatus.PUSHED and change.pushed_at and change.attempts == 1
+    assert change.push_status == PushStatus.ACCEPTED and change.pushed_at and change.attempts == 1
+    assert not change.confirmed_at
     assert '"partner_reference": "SITE-0001"' in change.leap_answer
     assert _leap_reference(simulator, synced) == "SITE-0001"
     meter = Meter.objects.get(pk=synced.pk)
     assert meter.partner_reference == "SITE-0001"
     event = meter.events.get(kind=EventKind.PARTNER_REFERENCE, user=user)
     assert (event.old, event.new) == (change.old, "SITE-0001")
-    # The next sync brings Leap's value back: it agrees, so no new reference event.
+    # The next sync reads Leap's value back: it agrees, so no new reference event; confirmed.
     sync_incremental(client=leap)
     assert meter.events.filter(kind=EventKind.PARTNER_REFERENCE).count() == 1
+    change.refresh_from_db()
+    assert change.push_status == PushStatus.CONFIRMED and change.confirmed_at
+    assert not database_differences(simulator)
 
 
-def test_push_refused_by_leap_is_failed_with_its_answer(leap, synced, user, queued):
+def test_push_leap_accepts_but_does_not_apply_a_full_sync_restores_leaps_value(
+    simulator, leap, synced, user, queued
+):
+    leaps_value = synced.partner_reference
+    simulator.apply_reference_updates = False  # Leap answers 200 and loses the write
+    change = set_partner_reference(synced, "SITE-LOST", actor=user)
+    push_change(change.pk, client=leap)
+    change.refresh_from_db()
+    assert change.push_status == PushStatus.ACCEPTED
+    assert Meter.objects.get(pk=synced.pk).partner_reference == "SITE-LOST"
+
+    (details, _) = sync_full(client=leap)
+    meter = Meter.objects.get(pk=synced.pk)
+    assert meter.partner_reference == leaps_value == _leap_reference(simulator, synced)
+    correction = meter.events.get(kind=EventKind.PARTNER_REFERENCE, sync_run=details)
+    assert (correction.old, correction.new) == ("SITE-LOST", leaps_value)
+    change.refresh_from_db()
+    assert change.push_status == PushStatus.NOT_APPLIED and not change.confirmed_at
+    assert f"sync run #{details.pk} read “{leaps_value}” back" in change.error
+    assert not database_differences(simulator)
+    # A second full sync changes nothing more.
+    events = meter.events.count()
+    sync_full(client=leap)
+    assert meter.events.count() == events
+    assert Meter.objects.get(pk=synced.pk).partner_reference == leaps_value
+
+
+def test_not_applied_change_is_confirmed_once_leap_returns_it(
+    simulator, leap, synced, user, queued
+):
+    simulator.apply_reference_updates = False
+    change = set_partner_reference(synced, "SITE-LATE", actor=user)
+    push_change(change.pk, client=leap)
+    sync_full(client=leap)
+    change.refresh_from_db()
+    assert change.push_status == PushStatus.NOT_APPLIED
+    simulator.apply_reference_updates = True
+    services.retry_push(change, actor=user)
+    push_change(change.pk, client=leap)
+    sync_incremental(client=leap)
+    change.refresh_from_db()
+    assert change.push_status == PushStatus.CONFIRMED and change.error == ""
+    assert Meter.objects.get(pk=synced.pk).partner_reference == "SITE-LATE"
+
+
+def test_accepted_push_queues_a_read_back_that_confirms_it(
+    simulator, leap, synced, user, queued, monkeypatch, django_capture_on_commit_callbacks
+):
+    tasks_run = []
+
+    def run_task(name, meter_ids, trigger):
+        tasks_run.append(name)
+        sync_refresh(meter_ids, client=leap, trigger=trigger)
+
+    monkeypatch.setattr(pushes, "async_task", run_task)
+    change = set_partner_reference(synced, "SITE-READ-BACK", actor=user)
+    with django_capture_on_commit_callbacks(execute=True):
+        push_change(change.pk, client=leap)
+    assert tasks_run == [pushes.REFRESH_TASK]
+    change.refresh_from_db()
+    assert change.push_status == PushStatus.CONFIRMED
+
+
+def test_a_page_read_before_the_push_neither_confirms_nor_flags_it(
+    simulator, leap, synced, user, queued
+):
+    digest = synced.details_hash  # what a page read before Leap accepted the change carries
+    change = set_partner_reference(synced, "SITE-RACE", actor=user)
+    push_change(change.pk, client=leap)
+    run = SyncRun.objects.create(stream="details", mode="full")
+    assert judge_accepted({synced.meter_id: digest}, run_pk=run.pk) == 0
+    change.refresh_from_db()
+    assert change.push_status == PushStatus.ACCEPTED
+
+
+def test_push_refused_by_leap_is_labelled_leap_refused_with_its_answer(leap, synced, user, queued):
     unknown = Meter.objects.create(meter_id=uuid.uuid4(), partner_reference="x-ref")
     change = set_partner_reference(unknown, "SITE-0002", actor=user)
     push_change(change.pk, client=leap)
     change.refresh_from_db()
-    assert change.push_status == PushStatus.FAILED and change.attempts == 1
+    assert change.push_status == PushStatus.REFUSED and change.attempts == 1
+    assert change.get_push_status_display() == "Leap refused"
     assert "Leap refused" in change.error and "Meter not found" in change.error
     assert '"status": 404' in change.leap_answer
     assert Meter.objects.get(pk=unknown.pk).partner_reference == "x-ref"
@@ -91,17 +176,26 @@ def test_push_with_leap_unreachable_stays_pending_and_retry_succeeds(
     services.retry_push(change, actor=user)
     push_change(change.pk, client=client)
     change.refresh_from_db()
-    assert change.push_status == PushStatus.PUSHED and change.attempts == 2
+    assert change.push_status == PushStatus.ACCEPTED and change.attempts == 2
     assert _leap_reference(simulator, synced) == "SITE-0003"
 
 
-def test_push_refuses_when_leap_moved_on_before_the_push(simulator, leap, synced, user, queued):
+def test_push_stopped_by_the_stale_check_is_not_sent_not_refused(
+    simulator, leap, synced, user, queued, ops_client
+):
     change = set_partner_reference(synced, "SITE-0004", actor=user)
     Meter.objects.filter(pk=synced.pk).update(partner_reference="set-in-portal")  # a sync ran
     push_change(change.pk, client=leap)
     change.refresh_from_db()
-    assert change.push_status == PushStatus.FAILED and "Not sent" in change.error
+    assert change.push_status == PushStatus.NOT_SENT and "Not sent" in change.error
     assert _leap_reference(simulator, synced) != "SITE-0004"
+    pages = [
+        ops_client.get(reverse("meters:reference_change_list")),
+        ops_client.get(reverse("meters:meter_detail", args=[synced.meter_id])),
+    ]
+    for page in pages:
+        content = page.content.decode()
+        assert PushStatus.NOT_SENT.label in content and "Leap refused" not in content
 
 
 def test_push_of_superseded_change_sends_nothing(leap, synced, user, queued):

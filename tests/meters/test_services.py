@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
+from leapsync.leap.references import RULE
 from meters import services
 from meters.models import EventKind, MappingSource, Meter, MeterEvent, PushStatus
 from meters.services import (
     ReferenceRefused,
+    Seen,
     map_by_reference,
     map_meter,
     map_unmapped_by_reference,
@@ -101,12 +103,29 @@ def test_set_partner_reference_refuses_what_leap_would(user, queued, value):
     assert not meter.reference_changes.exists() and not queued
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["ab\ncd", "ab\tcd", "ab\x00cd", "ab\u202ecd", "ab\u200bcd", "ab\ufeffcd", "ab\u2028cd"],
+)
+def test_set_partner_reference_refuses_invisible_characters(user, queued, value):
+    meter = MeterFactory(partner_reference="old-ref")
+    with pytest.raises(ReferenceRefused) as refused:
+        set_partner_reference(meter, f"  {value}\n", actor=user)
+    assert str(refused.value).startswith(RULE)
+    assert not meter.reference_changes.exists() and not queued
+
+
+def test_set_partner_reference_strips_whitespace_at_either_end(user, queued):
+    meter = MeterFactory(partner_reference="old-ref")
+    assert set_partner_reference(meter, "\t new-ref \n", actor=user).new == "new-ref"
+
+
 def test_set_partner_reference_records_and_queues_the_push_on_commit(
     user, queued, django_capture_on_commit_callbacks
 ):
     meter = MeterFactory(partner_reference="old-ref")
     with django_capture_on_commit_callbacks(execute=True):
-        change = set_partner_reference(meter, "new-ref", actor=user, loaded="old-ref")
+        change = set_partner_reference(meter, "new-ref", actor=user, seen=Seen("old-ref", None))
     assert (change.old, change.new, change.by, change.push_status) == (
         "old-ref",
         "new-ref",
@@ -121,8 +140,31 @@ def test_set_partner_reference_records_and_queues_the_push_on_commit(
 def test_set_partner_reference_refuses_when_leap_value_changed_since_loaded(user, queued):
     meter = MeterFactory(partner_reference="from-sync")
     with pytest.raises(ReferenceRefused, match="changed from “seen-earlier” to “from-sync”"):
-        set_partner_reference(meter, "mine", actor=user, loaded="seen-earlier")
+        set_partner_reference(meter, "mine", actor=user, seen=Seen("seen-earlier", None))
     assert not meter.reference_changes.exists()
+
+
+def test_a_second_save_from_the_same_page_sees_the_first_as_a_conflict(user, queued):
+    other = get_user_model().objects.create_user("user1")
+    meter = MeterFactory(partner_reference="value-a")
+    page = Seen("value-a", None)  # both users loaded the page before either saved
+    first = set_partner_reference(meter, "value-b", actor=other, seen=page)
+    with pytest.raises(ReferenceRefused) as conflict:
+        set_partner_reference(meter, "value-c", actor=user, seen=page)
+    message = str(conflict.value)
+    assert message.startswith("Another change (“value-b”, by user1 at ")
+    assert "waiting for leap" in message and "reload and edit again" in message
+    first.refresh_from_db()
+    assert first.push_status == PushStatus.PENDING
+    assert list(meter.reference_changes.values_list("new", flat=True)) == ["value-b"]
+
+
+def test_a_save_bound_to_the_open_change_replaces_it(user, queued):
+    meter = MeterFactory(partner_reference="value-a")
+    first = set_partner_reference(meter, "value-b", actor=user, seen=Seen("value-a", None))
+    second = set_partner_reference(meter, "value-c", actor=user, seen=Seen("value-a", first.pk))
+    first.refresh_from_db()
+    assert (first.push_status, second.push_status) == (PushStatus.SUPERSEDED, PushStatus.PENDING)
 
 
 def test_a_new_edit_supersedes_the_unconfirmed_one(user, queued):
@@ -149,13 +191,13 @@ def test_set_references_from_sites_sets_mapped_and_skips_the_rest(user, queued):
 def test_retry_push_requeues_only_open_changes(user, queued, django_capture_on_commit_callbacks):
     meter = MeterFactory()
     change = set_partner_reference(meter, "new-ref", actor=user)
-    change.push_status = PushStatus.FAILED
+    change.push_status = PushStatus.REFUSED
     change.save()
     with django_capture_on_commit_callbacks(execute=True):
         assert retry_push(change, actor=user)
     change.refresh_from_db()
     assert change.push_status == PushStatus.PENDING
     assert queued[-1] == ("leapsync.tasks.push_partner_reference", change.pk)
-    change.push_status = PushStatus.PUSHED
+    change.push_status = PushStatus.CONFIRMED
     change.save()
     assert not retry_push(change, actor=user)
