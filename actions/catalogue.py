@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from actions.models import ActionCatalogueEntry, ActionType, Fixer, RequiredAction
+from leapsync.emails import plain_text
 
 Catalogue = dict[tuple[str, str], ActionCatalogueEntry]
 # Admin-edited templates get the default tags and filters only, no app libraries; HTML
@@ -162,10 +163,12 @@ def render_customer_email(action: RequiredAction, entry: ActionCatalogueEntry) -
 
 
 def _render(engine: Engine, source: str, context: dict[str, str]) -> str:
+    """HTML_ENGINE's output is markup (its values escaped); TEXT_ENGINE's is plain text."""
     try:
-        return engine.from_string(source).render(Context(context, autoescape=engine.autoescape))
+        rendered = engine.from_string(source).render(Context(context, autoescape=engine.autoescape))
     except TemplateSyntaxError as error:
         raise TemplateError(f"the catalogue template does not render: {error}") from error
+    return rendered if engine.autoescape else plain_text(rendered)
 
 
 def check_template(source: str) -> None:

@@ -9,6 +9,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from enrollments.models import ParticipationPeriod, ParticipationPreference, ProgramEnrollment
+from leapsync.filters import BoundedNumberFilter
 from meters.filters import parse_uuid
 from meters.models import TransmissionRegion
 
@@ -19,7 +20,7 @@ MAX_DAYS = 366
 class TransitionFilterSet(django_filters.FilterSet):
     """Participation changes in the next `days` days (default 30), narrowed by the rest."""
 
-    days = django_filters.NumberFilter(
+    days = BoundedNumberFilter(
         method="noop", label="In the next (days)", min_value=1, max_value=MAX_DAYS
     )
     to = django_filters.MultipleChoiceFilter(

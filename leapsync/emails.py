@@ -10,13 +10,24 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
 
+def plain_text(rendered: str) -> str:
+    """A rendered text template as a plain `str`, which any HTML page showing it escapes.
+
+    Django marks every rendered template safe, and a text template renders with autoescape
+    off (right for text/plain), so a customer name from Leap would come out as live markup
+    wherever the text is put into HTML: a preview page, an HTML part made from the text.
+    """
+    return str.__str__(rendered)
+
+
 def render_email(name: str, context: Mapping[str, Any]) -> tuple[str, str, str]:
     """(subject, text, html) from `emails/<name>_subject.txt`, `<name>.txt` and `<name>.html`.
 
-    The subject is collapsed onto one line (a newline in a header is an injection risk).
+    The subject is collapsed onto one line (a newline in a header is an injection risk). The
+    subject and text are plain strings (see plain_text); the HTML part is markup.
     """
     subject = " ".join(render_to_string(f"emails/{name}_subject.txt", context).split())
-    text = render_to_string(f"emails/{name}.txt", context)
+    text = plain_text(render_to_string(f"emails/{name}.txt", context))
     html = render_to_string(f"emails/{name}.html", context)
     return subject, text, html
 

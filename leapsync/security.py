@@ -1,10 +1,10 @@
-"""The Content-Security-Policy header: the pages may load only this site's own static files."""
+"""Response and request guards: the Content-Security-Policy header, and no NUL from the URL."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
 # No inline script, no event-handler or style attributes, no eval (htmx is told so in base.html),
 # no plugins, no framing by others; frames only of our own pages (the email preview); forms post
@@ -57,3 +57,23 @@ class ContentSecurityPolicyMiddleware:
         if "Content-Security-Policy" not in response:
             response["Content-Security-Policy"] = POLICY
         return response
+
+
+class RefuseNulInQueryMiddleware:
+    """Answers 400 to a query string holding a NUL character, in a name or a value.
+
+    PostgreSQL cannot compare or store NUL in text, so one would make any lookup fail with a
+    500. Forms refuse it already (Django's CharField), but views also read the query string
+    themselves (`?user=`, `?program=`); refusing it here covers every one, and the admin.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        for name, values in request.GET.lists():
+            if "\x00" in name or any("\x00" in value for value in values):
+                return HttpResponseBadRequest(
+                    "The query string holds a NUL character.", content_type="text/plain"
+                )
+        return self.get_response(request)

@@ -13,22 +13,38 @@ from django_tables2.rows import BoundRow
 from leapsync.models import SyncRun
 from leapsync.templatetags.leapsync_ui import status_badge
 
+# OFFSET is a signed 64-bit integer in PostgreSQL and SQLite: a page past it is past the end
+# of any table, and asking the database for it raises (bigint out of range, OverflowError).
+MAX_OFFSET = 2**63 - 1
+
 
 def configure_table(request: HttpRequest, table: Table, per_page: int = 50) -> Table:
     """Order by `?sort=`, paginate by `?page=` without COUNT(*) (fast at millions of rows).
 
-    The page size is fixed on purpose: a `per_page` from the URL could ask for every row.
+    The page size is fixed on purpose: a `per_page` from the URL could ask for every row. A
+    page past the last one, or no page number at all, shows the first page.
     """
     RequestConfig(request, paginate=False).configure(table)
-    try:
-        page = int(request.GET.get(table.prefixed_page_field, 1))
-    except ValueError:
-        page = 1
+    page = page_number(request.GET.get(table.prefixed_page_field), per_page)
     try:
         table.paginate(paginator_class=LazyPaginator, per_page=per_page, page=page)
     except (EmptyPage, PageNotAnInteger):
         table.paginate(paginator_class=LazyPaginator, per_page=per_page, page=1)
     return table
+
+
+def page_number(value: str | None, per_page: int) -> int:
+    """`value` as a page number whose rows the database can be asked for, else 1.
+
+    Without a row count the last page is unknown; beyond the 64-bit OFFSET it is certainly
+    passed, so such a page is answered like any page past the end.
+    """
+    try:
+        page = int(value or 1)
+    except ValueError:  # not a number, or more digits than int() reads
+        return 1
+    # The look-ahead reads one row past the page: that row's offset must fit too.
+    return page if 1 <= page < MAX_OFFSET // per_page else 1
 
 
 def fetch_page_rows(table: Table, queryset: QuerySet) -> Table:

@@ -18,6 +18,7 @@ from enrollments.models import (
     ParticipationPreference,
     ProgramEnrollment,
 )
+from leapsync.filters import BoundedDateFilter, BoundedIsoDateTimeFilter, BoundedNumberFilter
 from meters.models import CustomerClassification, Meter, MeterType, Site, TransmissionRegion
 
 # Leap's published load_type enum; values Leap adds later still match through the free tag-like
@@ -46,6 +47,8 @@ DEADLINE_BUCKETS = (
 )
 YES_NO = (("true", "Yes"), ("false", "No"))
 SITE_IDS_INLINED = 1000
+# Ten years: past any participation period Leap plans.
+TURNS_IDLE_MAX_DAYS = 3660
 # These narrow one ProgramEnrollment row together ("ACTIVE in PJM-CAPACITY"), so they are applied
 # as a single Exists() in `filter_queryset` rather than one by one.
 PROGRAM_ROW_FILTERS = ("program", "delivery_period", "program_status", "market_group", "deadline")
@@ -103,7 +106,7 @@ class MeterFilterSet(django_filters.FilterSet):
         label="Program status",
     )
     market_group = django_filters.CharFilter(method="by_program_row", label="Market group")
-    deadline = django_filters.DateFilter(method="by_program_row", label="Enrollment deadline on")
+    deadline = BoundedDateFilter(method="by_program_row", label="Enrollment deadline on")
     meter_type = django_filters.MultipleChoiceFilter(
         choices=MeterType.choices, label="Meter type", distinct=False
     )
@@ -159,11 +162,14 @@ class MeterFilterSet(django_filters.FilterSet):
     action_program = django_filters.CharFilter(
         method="by_action_row", label="Open partner action of program"
     )
-    action_due_by = django_filters.IsoDateTimeFilter(
+    action_due_by = BoundedIsoDateTimeFilter(
         method="by_action_row", label="Open partner action due by (ISO 8601)"
     )
-    turns_idle_within = django_filters.NumberFilter(
-        method="by_turns_idle", label="Turns IDLE/DISENROLL within (days)", min_value=0
+    turns_idle_within = BoundedNumberFilter(
+        method="by_turns_idle",
+        label="Turns IDLE/DISENROLL within (days)",
+        min_value=0,
+        max_value=TURNS_IDLE_MAX_DAYS,
     )
 
     class Meta:

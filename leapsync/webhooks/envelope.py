@@ -11,6 +11,14 @@ import orjson
 # Bodies beyond this are refused; Leap's largest event (a market group's meter_ids) fits easily.
 MAX_BODY_BYTES = 256 * 1024
 EVENT_ID_MAX = 64
+# The envelope's strings stored in their own columns (the body is stored as received).
+STORED_TEXT = (
+    "webhook_event_id",
+    "webhook_event_type",
+    "market_group_id",
+    "partner_reference",
+    "status",
+)
 
 GROUP_UPDATED = "meter.enrollment.group.updated"
 # Events naming meters whose Leap state changed: each is a cue to re-read those meters.
@@ -64,12 +72,14 @@ def parse_envelope(body: bytes) -> Envelope:
     event_id = data.get("webhook_event_id")
     payload = data["payload"]
     event_type = payload.get("webhook_event_type")
-    if not isinstance(event_id, str) or not 0 < len(event_id.strip()) <= EVENT_ID_MAX:
+    # Lower-cased before the length check: a few characters lower-case to two.
+    event_id = event_id.strip().lower() if isinstance(event_id, str) else None
+    if event_id is None or not 0 < len(event_id) <= EVENT_ID_MAX:
         raise EnvelopeError("invalid_envelope", "webhook_event_id is missing or not a short string")
     if not isinstance(event_type, str) or not 0 < len(event_type) <= 100:
         raise EnvelopeError("invalid_envelope", "payload.webhook_event_type is missing")
-    return Envelope(
-        webhook_event_id=event_id.strip().lower(),
+    envelope = Envelope(
+        webhook_event_id=event_id,
         webhook_event_type=event_type,
         body=text,
         meter_ids=_meter_ids(event_type, payload),
@@ -77,6 +87,16 @@ def parse_envelope(body: bytes) -> Envelope:
         partner_reference=_text(payload.get("partner_reference"), 256),
         status=_status(payload),
     )
+    _refuse_nul(envelope)
+    return envelope
+
+
+def _refuse_nul(envelope: Envelope) -> None:
+    """PostgreSQL cannot store NUL in text: a field we keep that holds one (JSON's \\u0000)
+    refuses the event. The body keeps the escape as six characters, which it can store."""
+    for name in STORED_TEXT:
+        if "\x00" in getattr(envelope, name):
+            raise EnvelopeError("nul_character", f"{name} holds a NUL character (\\u0000)")
 
 
 def _meter_ids(event_type: str, payload: dict[str, Any]) -> list[str]:

@@ -31,6 +31,9 @@ def webhook_receive(request: HttpRequest) -> HttpResponse:
     if problem:
         count_rejection(problem)
         return _refuse(401, "Unauthorized", "missing or wrong secret header")
+    if _chunked_unreadable(request):
+        count_rejection("length_required")
+        return _refuse(411, "Length Required", "this server cannot read a chunked body")
     body = _bounded_body(request)
     if body is None:
         count_rejection("too_large")
@@ -44,15 +47,30 @@ def webhook_receive(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"received": envelope.webhook_event_id, "duplicate": not stored})
 
 
+def _chunked_unreadable(request: HttpRequest) -> bool:
+    """A chunked body the WSGI server does not end for us (Django's runserver): unreadable."""
+    chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+    return chunked and not request.META.get("wsgi.input_terminated")
+
+
 def _bounded_body(request: HttpRequest) -> bytes | None:
-    """The body, or None when it is over the limit (read at most one byte past it)."""
+    """The body, or None when it is over the limit (read at most one byte past it).
+
+    A chunked body has no Content-Length, and Django's request stream reads as many bytes as
+    that announces: none. A server that decodes chunked input ends its own stream with the
+    body and says so (the `wsgi.input_terminated` flag, which gunicorn and mod_wsgi set), so
+    that stream is read instead, with the same limit.
+    """
     try:
         announced = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         announced = 0
     if announced > MAX_BODY_BYTES:
         return None
-    body = request.read(MAX_BODY_BYTES + 1)
+    stream = request
+    if not request.META.get("CONTENT_LENGTH") and request.META.get("wsgi.input_terminated"):
+        stream = request.META["wsgi.input"]
+    body = stream.read(MAX_BODY_BYTES + 1)
     return None if len(body) > MAX_BODY_BYTES else body
 
 

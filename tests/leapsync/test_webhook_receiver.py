@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 from unittest import mock
 
+import orjson
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -17,7 +19,7 @@ from leapsync.models import (
     WebhookState,
 )
 from leapsync.webhooks.envelope import MAX_BODY_BYTES
-from tests.leapsync.webhook_helpers import SECRET, deliver, envelope
+from tests.leapsync.webhook_helpers import HEADER, SECRET, deliver, envelope
 
 pytestmark = pytest.mark.django_db
 
@@ -217,3 +219,72 @@ def test_receive_burst_queues_one_refresh_task(client, django_capture_on_commit_
     assert WebhookEvent.objects.filter(state=WebhookState.QUEUED).count() == 300
     assert WebhookRefresh.objects.count() == 1
     assert queued.call_count == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "fields"),
+    [
+        ("webhook_event_id", {"webhook_event_id": "evt-\u0000-1"}),
+        ("webhook_event_type", {"event_type": "meter.created\u0000"}),
+        ("status", {"global_enrollment_status": "ACTIVE\u0000"}),
+        ("partner_reference", {"partner_reference": "REF\u0000"}),
+        ("market_group_id", {"market_group_id": "\u0000"}),
+    ],
+)
+def test_receive_nul_in_a_stored_field_is_400_and_counted(client, field, fields):
+    """PostgreSQL cannot store NUL in text: refused with the field named, never a 500."""
+    client.raise_request_exception = False
+    response = deliver(client, envelope(**fields))
+    assert response.status_code == 400
+    assert field in response.json()["message"] and "NUL" in response.json()["message"]
+    assert not WebhookEvent.objects.exists()
+    assert rejections() == {"nul_character": 1}
+
+
+def test_receive_event_id_is_checked_once_lower_cased(client):
+    """'İ' lower-cases to two characters: 40 of them would not fit the 64-character column."""
+    client.raise_request_exception = False
+    response = deliver(client, envelope(webhook_event_id="\u0130" * 40))
+    assert response.status_code == 400
+    assert rejections() == {"invalid_envelope": 1}
+
+
+def _deliver_chunked(client: Client, content: bytes, *, terminated: bool = True):
+    """POST as a chunked request arrives from a WSGI server: no Content-Length, and (gunicorn)
+    an input stream that ends with the body. The test client always sets Content-Length."""
+    environ = {
+        "CONTENT_LENGTH": "",
+        "HTTP_TRANSFER_ENCODING": "chunked",
+        "wsgi.input": io.BytesIO(content),
+    }
+    if terminated:
+        environ["wsgi.input_terminated"] = True
+    return client.generic(
+        "POST",
+        reverse("webhooks:webhook_receive"),
+        content_type="application/json",
+        headers={HEADER: SECRET},
+        **environ,
+    )
+
+
+def test_receive_chunked_body_within_the_limit_is_accepted(client):
+    body = envelope(global_enrollment_status="ACTIVE")
+    response = _deliver_chunked(client, orjson.dumps(body))
+    assert response.status_code == 200
+    assert response.json() == {"received": body["webhook_event_id"], "duplicate": False}
+    assert WebhookEvent.objects.get().status == "ACTIVE"
+
+
+def test_receive_chunked_body_over_the_limit_is_too_large(client):
+    response = _deliver_chunked(client, orjson.dumps(envelope(padding="x" * MAX_BODY_BYTES)))
+    assert response.status_code == 400
+    assert not WebhookEvent.objects.exists()
+    assert rejections() == {"too_large": 1}
+
+
+def test_receive_chunked_body_a_server_cannot_end_is_411(client):
+    """Django's runserver passes a chunked body undecoded and unterminated: not readable."""
+    response = _deliver_chunked(client, orjson.dumps(envelope()), terminated=False)
+    assert response.status_code == 411
+    assert rejections() == {"length_required": 1}

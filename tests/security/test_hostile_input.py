@@ -9,6 +9,8 @@ import re
 import httpx
 import orjson
 import pytest
+from django.contrib.auth import get_user_model
+from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -16,11 +18,12 @@ from leapsync.client import LeapClient
 from leapsync.models import RunStatus
 from leapsync.simulator import LeapSimulator
 from leapsync.sync import sync_full
+from meters.models import Site
 from tests.helpers import truth_by_meter
 
 pytestmark = pytest.mark.django_db
 
-MARKUP = '<script>alert("leap")</script><img src=x onerror=alert(1)>'
+MARKUP = '<b>x</b> & <script>alert("leap")</script><img src=x onerror=alert(1)>'
 FORMULA = '=CMD("calc")'
 
 
@@ -82,14 +85,134 @@ def _pages(samples) -> list[str]:
     ]
 
 
+def _assert_text_only(body: str, where: str) -> None:
+    """No tag of MARKUP is live in `body`."""
+    for tag in ("<b>x</b>", "<script>alert", "<img src=x"):
+        assert tag not in body, f"{where}: {tag} is live markup"
+
+
 def test_leap_markup_is_always_escaped(samples, hostile, ops_client):
     for url in _pages(samples):
         for headers in ({}, {"HX-Request": "true"}):
-            body = ops_client.get(url, headers=headers).content.decode()
-            assert "<script>alert" not in body, url
-            assert "<img src=x" not in body, url
+            _assert_text_only(ops_client.get(url, headers=headers).content.decode(), url)
     detail = ops_client.get(_pages(samples)[3]).content.decode()
     assert "&lt;script&gt;alert" in detail  # shown, as text
+
+
+@pytest.fixture
+def hostile_manager(groups, hostile, client):
+    """A manager whose digest (a long window) lists the hostile meters; signed in on `client`."""
+    from django.contrib.auth.models import Group
+
+    from enrollments.models import DigestCadence, DigestSubscription
+
+    user = get_user_model().objects.create_user("mona", "mona@example.com", "unused-pass-1")
+    user.groups.add(Group.objects.get(name="Managers"))
+    DigestSubscription.objects.create(user=user, cadence=DigestCadence.DAILY, window_days=60)
+    client.force_login(user)
+    return client
+
+
+def test_digest_preview_shows_leap_markup_as_text(samples, hostile_manager):
+    """The text part is rendered for a text/plain email; on the page it is text too."""
+    page = hostile_manager.get(reverse("enrollments:digest_preview")).content.decode()
+    _assert_text_only(page, "digest preview")
+    text_part = page.split('<pre class="email-text">')[1]
+    assert "&lt;b&gt;x&lt;/b&gt; &amp; &lt;script&gt;alert" in text_part  # shown, as text
+    frame = hostile_manager.get(reverse("enrollments:digest_preview_html")).content.decode()
+    _assert_text_only(frame, "digest HTML part")
+    assert "&lt;script&gt;alert" in frame
+
+
+@pytest.fixture
+def hostile_customer_action(hostile):
+    """An open partner action the customer fixes, on a meter whose customer name is Leap's
+    markup; its catalogue entry has a text email only (the HTML part is made from the text)."""
+    from actions.catalogue import load_catalogue
+    from actions.models import ActionCatalogueEntry, ActionOwner, Fixer, RequiredAction
+
+    action = (
+        RequiredAction.objects.open()
+        .filter(owner=ActionOwner.PARTNER, action_description__contains="<script>")
+        .select_related("meter")
+        .order_by("pk")
+        .first()
+    )
+    meter = action.meter
+    meter.end_customer_name, meter.end_customer_email = MARKUP, "customer@example.com"
+    meter.save()
+    ActionCatalogueEntry.objects.update_or_create(
+        action_type=action.action_type,
+        action_code=action.action_code,
+        defaults={
+            "title": "Authorise us",
+            "fixer": Fixer.CUSTOMER,
+            "email_subject": "For {{ customer_name }}",
+            "email_text": "Dear {{ customer_name }},\nplease authorise {{ meter_label }}.",
+            "email_html": "",
+        },
+    )
+    assert load_catalogue()[(action.action_type, action.action_code)].can_email_customer
+    return action
+
+
+def test_customer_email_preview_shows_leap_markup_as_text(hostile_customer_action, ops_client):
+    action = hostile_customer_action
+    url = reverse("actions:action_notify", args=[action.pk])
+    fragment = ops_client.get(url, headers={"HX-Request": "true"}).content.decode()
+    _assert_text_only(fragment, "customer email preview")
+    assert "Dear &lt;b&gt;x&lt;/b&gt; &amp; &lt;script&gt;alert" in fragment
+    frame = ops_client.get(reverse("actions:action_notify_html", args=[action.pk]))
+    _assert_text_only(frame.content.decode(), "customer email HTML part")
+    assert "Dear &lt;b&gt;x&lt;/b&gt; &amp; &lt;script&gt;alert" in frame.content.decode()
+    page = ops_client.get(reverse("actions:action_detail", args=[action.pk])).content.decode()
+    _assert_text_only(page, "action page")
+    bulk = ops_client.post(reverse("actions:action_bulk_notify"), {"pk": [action.pk]})
+    assert bulk.status_code == 200
+    _assert_text_only(bulk.content.decode(), "bulk notify preview")
+
+
+def test_customer_email_html_part_sent_shows_leap_markup_as_text(hostile_customer_action):
+    """The email itself: the HTML part made from the text template escapes what Leap sent."""
+    from actions.catalogue import load_catalogue
+    from actions.notify import notify_customer
+
+    user = get_user_model().objects.create_user("sender", password="unused-pass-1")
+    outcome = notify_customer(hostile_customer_action, load_catalogue(), token="t" * 32, actor=user)
+    assert outcome.result == "sent", outcome.message
+    (message,) = mail.outbox
+    assert MARKUP in message.body  # the text/plain part carries the text as it is
+    html = message.alternatives[0].content
+    _assert_text_only(html, "sent HTML part")
+    assert "&lt;b&gt;x&lt;/b&gt; &amp; &lt;script&gt;alert" in html
+
+
+def test_site_and_mapping_previews_show_markup_as_text(samples, hostile, ops_client):
+    """Sites come from people's files, not Leap, but are shown beside Leap's meters."""
+    meter = samples.meter
+    site = Site.objects.create(
+        external_id=f"S-{MARKUP}",
+        name=MARKUP,
+        street=meter.street_1,
+        city=meter.city,
+        state_or_province_code=meter.state_or_province_code,
+        postal_code=meter.postal_code,
+        utility_account_number=meter.electric_service_account_number,
+    )
+    pages = [
+        reverse("meters:site_list"),
+        reverse("meters:site_detail", kwargs={"pk": site.pk}),
+        reverse("meters:mapping_bulk_preview") + "?threshold=1",
+        reverse("meters:meter_mapping", kwargs={"meter_id": meter.meter_id}),
+        reverse("meters:site_search") + f"?meter={meter.meter_id}&site_q=x",
+    ]
+    for url in pages:
+        for headers in ({}, {"HX-Request": "true"}):
+            _assert_text_only(ops_client.get(url, headers=headers).content.decode(), url)
+    upload = SimpleUploadedFile("sites.csv", f'external_id,name\nS-9,"{MARKUP}"\n'.encode())
+    ops_client.post(reverse("meters:site_import"), {"file": upload})
+    preview = ops_client.get(reverse("meters:site_import")).content.decode()
+    _assert_text_only(preview, "site import preview")
 
 
 def test_pages_carry_no_inline_script_or_style(samples, ops_client):
@@ -161,4 +284,4 @@ def test_an_oversized_form_post_is_refused_not_a_crash(ops_client, settings):
 )
 def test_bad_identifiers_are_404_not_500(samples, ops_client, url):
     ops_client.raise_request_exception = False
-    assert ops_client.get(url).status_code in (302, 404)
+    assert ops_client.get(url).status_code in (302, 400, 404)
