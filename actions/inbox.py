@@ -75,15 +75,13 @@ def history(action: RequiredAction) -> list[HistoryItem]:
         HistoryItem(n.created_at, n.kind, n.get_kind_display(), n.text, _who(n.author))
         for n in action.notes.select_related("author")
     ]
-    label = " ".join(
-        p
-        for p in (action.owner, action.action_code, action.action_type, action.program_identifier)
-        if p
-    )
     events = MeterEvent.objects.filter(
         meter_id=action.meter_id,
         kind__in=[EventKind.ACTION_ADDED, EventKind.ACTION_RESOLVED],
-        field=label,
+        owner=action.owner,
+        action_code=action.action_code,
+        action_type=action.action_type,
+        program_identifier=action.program_identifier,
     )
     items += [
         HistoryItem(e.observed_at, e.kind, e.get_kind_display(), e.new or e.old, "Leap (sync)")
