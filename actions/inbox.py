@@ -11,7 +11,6 @@ from django.utils import timezone
 
 from actions.catalogue import Catalogue, entry_for, load_catalogue
 from actions.models import ActionOwner, ActionType, RequiredAction
-from actions.tables import done_but_open
 from leapsync.models import Stream, SyncCursor
 from meters.models import EventKind, MeterEvent
 
@@ -106,6 +105,6 @@ def action_context(action: RequiredAction, catalogue: Catalogue | None = None) -
         "history": history(action),
         "emails": list(action.emails.select_related("by")[:20]),
         "missed_now": action.deadline_passed(now),
-        "done_but_open": done_but_open(action, last_enrollment_sync()),
+        "done_but_open": action.done_but_open(last_enrollment_sync()),
         "now": now,
     }
