@@ -83,12 +83,11 @@ def claim_deadlines(
 ) -> dict[int, int]:
     """{action pk: claim pk} of the actions this run won the right to alert about now.
 
-    New claims are inserted in batches, and earlier failed ones taken back with one
-    conditional UPDATE per batch; both report the rows they changed (RETURNING), so a claim
-    another run made or took a moment earlier is never counted as ours, on PostgreSQL and
-    SQLite alike. Claims still sending (another run's, unless it expired) are duplicates.
-    Where the database
-    cannot report them, each action is claimed on its own.
+    New claims are inserted in batches, and retakable ones (failed, or expired: their run
+    crashed) taken back with one conditional UPDATE per batch; both report the rows they
+    changed (RETURNING), so a claim another run made or took a moment earlier is never counted
+    as ours, on PostgreSQL and SQLite alike. Claims still sending (another run's) are
+    duplicates. Where the database cannot report them, each action is claimed on its own.
     """
     features = connection.features
     if not (
@@ -97,21 +96,21 @@ def claim_deadlines(
         return _claim_each(actions, known, to=to, subject=subject)
     now = timezone.now()
     fresh: list[tuple[int, str]] = []
-    failed: list[int] = []
+    retake: list[int] = []
     for action in actions:
         key = deadline_key(action)
         claim = known.get((action.pk, key))
         if claim is None:
             fresh.append((action.pk, key))
         elif retakable(claim, now):
-            failed.append(claim[0])
+            retake.append(claim[0])
     fresh.sort()  # every run inserts in one order: concurrent runs wait, never deadlock
-    failed.sort()
+    retake.sort()
     won: dict[int, int] = {}
     with transaction.atomic():
         for batch in batched(fresh, _insert_batch_size()):
             won.update(_insert_claims(batch, to=to, subject=subject, now=now))
-        for batch in batched(failed, IN_BATCH):
+        for batch in batched(retake, IN_BATCH):
             won.update(_retake_claims(batch, to=to, subject=subject, now=now))
     return won
 

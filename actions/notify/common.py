@@ -35,11 +35,13 @@ class BulkSummary:
 
 
 def error_text(error: Exception) -> str:
+    """How a failure is shown on the claim, the action and its history."""
     return f"{type(error).__name__}: {error}"[:2000]
 
 
 @transaction.atomic
 def record_failure(claim: ActionEmail, error: Exception, actor) -> None:
+    """A failed send, on its claim (retried later), on the action and in its history."""
     text = error_text(error)
     logger.warning("email %s for action %s failed: %s", claim.kind, claim.action_id, text)
     now = timezone.now()
