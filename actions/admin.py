@@ -101,7 +101,16 @@ class ActionNoteAdmin(admin.ModelAdmin):
 
 @admin.register(ActionEmail)
 class ActionEmailAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "action", "kind", "to", "status", "sent_at"]
+    list_display = [
+        "created_at",
+        "action",
+        "kind",
+        "to",
+        "status",
+        "attempts",
+        "claimed_at",
+        "sent_at",
+    ]
     list_filter = ["kind", "status"]
     list_select_related = ["action"]
     raw_id_fields = ["action", "by"]

@@ -11,7 +11,6 @@ from django.utils import timezone
 
 from actions.catalogue import Catalogue, entry_for, load_catalogue
 from actions.models import ActionOwner, ActionType, RequiredAction
-from actions.tables import done_but_open
 from leapsync.models import Stream, SyncCursor
 from meters.models import EventKind, MeterEvent
 
@@ -75,15 +74,13 @@ def history(action: RequiredAction) -> list[HistoryItem]:
         HistoryItem(n.created_at, n.kind, n.get_kind_display(), n.text, _who(n.author))
         for n in action.notes.select_related("author")
     ]
-    label = " ".join(
-        p
-        for p in (action.owner, action.action_code, action.action_type, action.program_identifier)
-        if p
-    )
     events = MeterEvent.objects.filter(
         meter_id=action.meter_id,
         kind__in=[EventKind.ACTION_ADDED, EventKind.ACTION_RESOLVED],
-        field=label,
+        owner=action.owner,
+        action_code=action.action_code,
+        action_type=action.action_type,
+        program_identifier=action.program_identifier,
     )
     items += [
         HistoryItem(e.observed_at, e.kind, e.get_kind_display(), e.new or e.old, "Leap (sync)")
@@ -108,6 +105,6 @@ def action_context(action: RequiredAction, catalogue: Catalogue | None = None) -
         "history": history(action),
         "emails": list(action.emails.select_related("by")[:20]),
         "missed_now": action.deadline_passed(now),
-        "done_but_open": done_but_open(action, last_enrollment_sync()),
+        "done_but_open": action.done_but_open(last_enrollment_sync()),
         "now": now,
     }

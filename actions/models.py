@@ -153,6 +153,16 @@ class RequiredAction(models.Model):
     def is_open(self) -> bool:
         return self.resolved_at is None
 
+    def done_but_open(self, last_sync: datetime | None) -> bool:
+        """Staff marked it done, and a sync since then still found it open at Leap."""
+        return (
+            self.status == WorkflowStatus.DONE
+            and self.is_open
+            and last_sync is not None
+            and self.status_changed_at is not None
+            and last_sync > self.status_changed_at
+        )
+
     def deadline_passed(self, now: datetime) -> bool:
         """Still open at Leap with its deadline behind us: that delivery period is missed."""
         deadline = self.enrollment_deadline_date_time
@@ -258,7 +268,8 @@ class ActionEmail(models.Model):
 
     `key` names the occasion (a click's token, an assignment, a deadline): the unique
     (action, kind, key) claim is what stops a double click or a replayed schedule from sending
-    again. Written by actions.notify.
+    again; a claim left `sending` by a crashed sender expires and is retried
+    (leapsync.claims). Written by actions.notify.
     """
 
     action = models.ForeignKey(RequiredAction, on_delete=models.CASCADE, related_name="emails")
@@ -272,6 +283,8 @@ class ActionEmail(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    claimed_at = models.DateTimeField(default=timezone.now)  # by the latest attempt
+    attempts = models.PositiveIntegerField(default=1)
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

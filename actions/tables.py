@@ -11,21 +11,10 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from actions.catalogue import Catalogue, entry_for
-from actions.models import Fixer, RequiredAction, WorkflowStatus
+from actions.models import Fixer, RequiredAction
 from leapsync.templatetags.leapsync_ui import status_badge
 
 FIXER_BADGES = {Fixer.CUSTOMER: "info", Fixer.OPERATIONS: "warn", Fixer.LEAP: "muted"}
-
-
-def done_but_open(action: RequiredAction, last_sync: datetime | None) -> bool:
-    """Staff marked it done, and a sync since then still found it open at Leap."""
-    return (
-        action.status == WorkflowStatus.DONE
-        and action.is_open
-        and last_sync is not None
-        and action.status_changed_at is not None
-        and last_sync > action.status_changed_at
-    )
 
 
 class ActionTable(tables.Table):
@@ -129,7 +118,7 @@ class ActionTable(tables.Table):
 
     def render_status(self, record: RequiredAction) -> str:
         badge = status_badge(record.status, record.get_status_display())
-        if done_but_open(record, self.last_sync):
+        if record.done_but_open(self.last_sync):
             return format_html('{} <span class="flag">still open at Leap</span>', badge)
         if record.last_email_error:
             return format_html('{} <span class="flag">email failed</span>', badge)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.template.defaultfilters import pluralize
 
-from actions import notify
+from actions.notify import assignment, deadlines
 from actions.services import reconcile
 
 
@@ -14,7 +14,7 @@ def follow_up() -> str:
     Idempotent (django-q2 may replay it): each step records what it did, and alerts are claimed.
     """
     created, missed = reconcile()
-    alerts = notify.send_deadline_alerts()
+    alerts = deadlines.send_deadline_alerts()
     sent = ", ".join(f"{n} {result}" for result, n in sorted(alerts.items())) or "none"
     return (
         f"{created} new catalogue entr{pluralize(created, 'y,ies')}, "
@@ -23,4 +23,4 @@ def follow_up() -> str:
 
 
 def send_assignment_alert(action_pk: int, note_pk: int) -> str:
-    return notify.send_assignment_alert(action_pk, note_pk)
+    return assignment.send_assignment_alert(action_pk, note_pk)

@@ -13,7 +13,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from actions import notify
 from actions.catalogue import load_catalogue
 from actions.exports import csv_lines
 from actions.filters import ActionFilterSet
@@ -28,6 +27,8 @@ from actions.inbox import (
     type_counts,
 )
 from actions.models import ActionOwner, RequiredAction
+from actions.notify import customer
+from actions.notify.common import Outcome
 from actions.services import add_note, assign, set_due_date, set_status
 from actions.tables import ActionTable
 from leapsync.htmx import wants_partial
@@ -162,15 +163,15 @@ def action_notify(request: HttpRequest, pk: int) -> HttpResponse:
     catalogue = load_catalogue()
     context = action_context(action, catalogue)
     if request.method == "GET":
-        email, problem = notify.preview_customer_email(action, catalogue)
+        email, problem = customer.preview_customer_email(action, catalogue)
         context.update(email=email, problem=problem, token=uuid.uuid4().hex)
         return render(request, "actions/partials/action_notify.html", context)
     form = NotifyForm(request.POST)
     if not form.is_valid():
-        context["outcome"] = notify.Outcome(action, "refused", "This form expired; preview again.")
+        context["outcome"] = Outcome(action, "refused", "This form expired; preview again.")
     else:
         token = form.cleaned_data["token"]
-        context["outcome"] = notify.notify_customer(
+        context["outcome"] = customer.notify_customer(
             action, catalogue, token=token, actor=request.user
         )
     if not request.htmx:
@@ -186,7 +187,7 @@ def action_notify(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required(CHANGE, raise_exception=True)
 def action_notify_html(request: HttpRequest, pk: int) -> HttpResponse:
     """The customer email's HTML part as sent, for the sandboxed frame in the notify preview."""
-    html = notify.preview_customer_html(_get_action(pk), load_catalogue())
+    html = customer.preview_customer_html(_get_action(pk), load_catalogue())
     if html is None:
         raise Http404("This action's customer cannot be emailed.")
     return email_preview_response(html)
@@ -202,8 +203,10 @@ def action_bulk_notify(request: HttpRequest) -> HttpResponse:
         return redirect("actions:action_list")
     form = NotifyForm(request.POST)
     if not request.POST.get("confirm") or not form.is_valid():
-        preview = notify.bulk_preview(actions)
+        preview = customer.bulk_preview(actions)
         context = {"summary": preview, "token": uuid.uuid4().hex, "limit": BULK_LIMIT}
         return render(request, "actions/action_bulk_notify.html", context)
-    summary = notify.notify_customers(actions, token=form.cleaned_data["token"], actor=request.user)
+    summary = customer.notify_customers(
+        actions, token=form.cleaned_data["token"], actor=request.user
+    )
     return render(request, "actions/action_bulk_notify.html", {"summary": summary, "sent": True})

@@ -211,7 +211,7 @@ def _event_item(event: MeterEvent) -> dict:
         "meter_id": event.meter.meter_id,
         "customer": event.meter.end_customer_name,
         "kind": event.get_kind_display(),
-        "field": event.field,
+        "subject": event.subject,
         "old": event.old,
         "new": event.new,
         "at": event.observed_at,
@@ -233,12 +233,9 @@ def _status_losses(programs: list[str], since: datetime) -> Listed:
         in_programs = ProgramEnrollment.objects.filter(
             meter=OuterRef("meter"), listed=True, program_identifier__in=programs
         )
-        by_field = Q(pk__in=[])
-        for program in programs:
-            by_field |= Q(field__startswith=f"{program} ")
         events = events.alias(_in_program=Exists(in_programs)).filter(
             Q(kind=EventKind.GLOBAL_STATUS, _in_program=True)
-            | Q(kind=EventKind.PROGRAM_STATUS) & by_field
+            | Q(kind=EventKind.PROGRAM_STATUS, program_identifier__in=programs)
         )
     events = events.select_related("meter").order_by("-observed_at", "-id")
     url = absolute(reverse("meters:meter_list") + "?" + urlencode({"global_status": "INELIGIBLE"}))

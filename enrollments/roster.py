@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 
 from enrollments.deadlines import Period
@@ -182,17 +182,13 @@ def sync_baseline() -> SyncRun | None:
     )
 
 
-def event_label(program: str, delivery_period: str) -> str:
-    """The `field` the sync gives a period's events (see leapsync/sync/children.py)."""
-    return f"{program} {delivery_period}".strip()
-
-
 def market_group_events(periods: list[Period], since: datetime) -> QuerySet:
-    labels = [event_label(p.program, p.name) for p in periods]
+    """The market group events the sync wrote for `periods` since an instant, newest first."""
+    in_periods = Q(pk__in=[])
+    for period in periods:
+        in_periods |= Q(program_identifier=period.program, delivery_period=period.name)
     return (
-        MeterEvent.objects.filter(
-            kind=EventKind.MARKET_GROUP, field__in=labels, observed_at__gte=since
-        )
+        MeterEvent.objects.filter(in_periods, kind=EventKind.MARKET_GROUP, observed_at__gte=since)
         .select_related("meter")
         .order_by("-observed_at", "-id")
     )

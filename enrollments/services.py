@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from enrollments.digest import Digest, build_digest
 from enrollments.models import DigestSubscription, SentDigest, SentDigestStatus
+from leapsync import claims
 from leapsync.emails import render_email, send_email
 
 logger = logging.getLogger(__name__)
-# A claim this old whose send never finished (the worker died) is taken over by the next run.
-CLAIM_EXPIRY = timedelta(hours=1)
 EMAIL_NAME = "digest"
 
 
@@ -110,34 +109,15 @@ def _send_one(subscription: DigestSubscription, period: str, today: date) -> Out
 def claim_period(subscription: DigestSubscription, period: str, now: datetime) -> SentDigest | None:
     """Take the (subscription, period) claim, or None if it is sent or being sent.
 
-    The unique constraint settles a race to create; a conditional UPDATE settles a race to
-    retry a failed (or abandoned) claim, so exactly one caller wins either way.
+    A failed claim, or one whose sender died mid-send, is taken again (leapsync.claims).
     """
-    try:
-        with transaction.atomic():
-            return SentDigest.objects.create(
-                subscription=subscription, period=period, claimed_at=now, attempts=1
-            )
-    except IntegrityError:
-        pass
-    retryable = SentDigest.objects.filter(subscription=subscription, period=period).filter(
-        status=SentDigestStatus.FAILED
-    ) | SentDigest.objects.filter(
-        subscription=subscription,
-        period=period,
-        status=SentDigestStatus.CLAIMED,
-        claimed_at__lt=now - CLAIM_EXPIRY,
+    return claims.claim(
+        SentDigest,
+        {"subscription": subscription, "period": period},
+        taken=SentDigestStatus.CLAIMED,
+        failed=SentDigestStatus.FAILED,
+        now=now,
     )
-    claim = retryable.first()
-    if claim is None:
-        return None
-    taken = SentDigest.objects.filter(
-        pk=claim.pk, status=claim.status, claimed_at=claim.claimed_at
-    ).update(status=SentDigestStatus.CLAIMED, claimed_at=now, attempts=claim.attempts + 1)
-    if not taken:
-        return None
-    claim.refresh_from_db()
-    return claim
 
 
 def _finish(claim: SentDigest, status: str, *, subject: str = "", error: str = "") -> None:

@@ -341,13 +341,13 @@ def market_group_alerts(now: datetime, days: int = 7) -> list[GroupAlert]:
         MeterEvent.objects.filter(
             kind=EventKind.MARKET_GROUP, observed_at__gte=now - timedelta(days=days)
         )
-        .values("field")
+        .values("program_identifier", "delivery_period")
         .annotate(moves=Count("pk"), latest=Max("observed_at"))
         .order_by("-latest")[:20]
     )
     alerts = []
     for row in rows:
-        program, _, period = row["field"].partition(" ")
+        program, period = row["program_identifier"], row["delivery_period"]
         query = urlencode({"program": program, "period": period})
         url = f"{reverse('enrollments:market_group_list')}?{query}"
         alerts.append(GroupAlert(program, period, row["moves"], row["latest"], url))

@@ -76,9 +76,23 @@ class MeterAdmin(admin.ModelAdmin):
 
 @admin.register(MeterEvent)
 class MeterEventAdmin(ViewOnlyAdmin):
-    list_display = ["observed_at", "meter", "kind", "field", "old", "new", "sync_run", "user"]
-    list_filter = ["kind"]
-    search_fields = ["=meter__meter_id", "field"]
+    list_display = [
+        "observed_at",
+        "meter",
+        "kind",
+        "field",
+        "program_identifier",
+        "delivery_period",
+        "owner",
+        "action_code",
+        "action_type",
+        "old",
+        "new",
+        "sync_run",
+        "user",
+    ]
+    list_filter = ["kind", "owner"]
+    search_fields = ["=meter__meter_id", "field", "program_identifier", "delivery_period"]
     list_select_related = ["meter", "sync_run", "user"]
     date_hierarchy = "observed_at"
     show_full_result_count = False

@@ -337,7 +337,16 @@ class MeterEvent(models.Model):
 
     meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=32, choices=EventKind)
+    # The changed field's path in Leap's record (`enrollment_status`, `partner_reference`).
     field = models.CharField(max_length=128, blank=True)
+    # What the change belongs to, in Leap's names: a delivery period's program and period (its
+    # status and market group events), or a required action's natural key (its added and
+    # resolved events). Blank where they do not apply.
+    program_identifier = models.CharField(max_length=64, blank=True)
+    delivery_period = models.CharField(max_length=128, blank=True)
+    owner = models.CharField(max_length=16, blank=True)
+    action_type = models.CharField(max_length=64, blank=True)
+    action_code = models.CharField(max_length=64, blank=True)
     old = models.TextField(blank=True)
     new = models.TextField(blank=True)
     observed_at = models.DateTimeField()
@@ -356,16 +365,41 @@ class MeterEvent(models.Model):
     class Meta:
         ordering = ["-observed_at", "-id"]
         indexes = [
-            # A meter's timeline, newest first.
+            # A meter's timeline, newest first; also an action's added/resolved events
+            # (meter = ..., kind IN (...), owner, action_type, action_code, program_identifier
+            # = ...): one meter has few events, so the meter narrows enough.
             models.Index(fields=["meter", "-observed_at"], name="event_meter_time_idx"),
             # The dashboard's recent-changes feed.
             models.Index(fields=["-observed_at", "-id"], name="event_time_idx"),
-            # The same feed filtered by kind.
+            # The same feed filtered by kind; also the dashboard's market group alerts
+            # (kind = market_group AND observed_at >= ... GROUP BY program_identifier,
+            # delivery_period) and the digest's status losses (kind IN (...) AND observed_at >=
+            # ... AND program_identifier IN (...)).
             models.Index(fields=["kind", "-observed_at"], name="event_kind_time_idx"),
+            # A delivery period's market group moves since a sync (roster and digest):
+            # kind = market_group AND program_identifier = ... AND delivery_period = ...
+            # AND observed_at >= ...
+            models.Index(
+                fields=["program_identifier", "delivery_period", "-observed_at"],
+                condition=models.Q(kind=EventKind.MARKET_GROUP),
+                name="event_group_period_time_idx",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} {self.field}".strip()
+        return f"{self.get_kind_display()} {self.subject}".strip()
+
+    @property
+    def subject(self) -> str:
+        """What changed, for display: the action or the delivery period, else the field."""
+        parts = (
+            self.owner,
+            self.action_code,
+            self.action_type,
+            self.program_identifier,
+            self.delivery_period,
+        )
+        return " ".join(part for part in parts if part) or self.field
 
 
 class PushStatus(models.TextChoices):

@@ -85,25 +85,30 @@ def _deadlines(period: Any) -> list[dict]:
 
 
 def _period_events(meter_id: UUID, old: dict, new: dict, record: Any, ctx: PageContext) -> None:
-    label = f"{new['program_identifier']} {new['delivery_period']}".strip()
+    about = {
+        "program_identifier": new["program_identifier"],
+        "delivery_period": new["delivery_period"],
+    }
     stamp = record.audit.updated_at
     if old["enrollment_status"] != new["enrollment_status"]:
         ctx.event(
             meter_id,
             EventKind.PROGRAM_STATUS,
-            field_name=label,
+            field_name="enrollment_status",
             old=old["enrollment_status"],
             new=new["enrollment_status"],
             leap_updated_at=stamp,
+            about=about,
         )
     if _group(old) != _group(new):
         ctx.event(
             meter_id,
             EventKind.MARKET_GROUP,
-            field_name=label,
+            field_name="market_group",
             old=_group(old),
             new=_group(new),
             leap_updated_at=stamp,
+            about=about,
         )
 
 
@@ -155,9 +160,10 @@ def diff_actions(
             ctx.event(
                 meter_id,
                 EventKind.ACTION_ADDED,
-                field_name=_action_label(row),
+                field_name="required_actions",
                 new=row["action_description"],
                 leap_updated_at=record.audit.updated_at,
+                about=_action_about(row),
             )
         writes.actions.append(row)
     for key, row in by_key.items():
@@ -166,9 +172,10 @@ def diff_actions(
             ctx.event(
                 meter_id,
                 EventKind.ACTION_RESOLVED,
-                field_name=_action_label(row),
+                field_name="required_actions",
                 old=row["action_description"],
                 leap_updated_at=record.audit.updated_at,
+                about=_action_about(row),
             )
 
 
@@ -176,17 +183,11 @@ def _action_key(row: dict) -> tuple[str, str, str, str]:
     return (row["owner"], row["program_identifier"], row["action_type"], row["action_code"])
 
 
-def _action_label(row: dict) -> str:
-    return " ".join(
-        part
-        for part in (
-            row["owner"],
-            row["action_code"],
-            row["action_type"],
-            row["program_identifier"],
-        )
-        if part
-    )
+def _action_about(row: dict) -> dict[str, str]:
+    """The action's natural key, as its events keep it."""
+    return {
+        name: row[name] for name in ("owner", "action_code", "action_type", "program_identifier")
+    }
 
 
 def diff_participation(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Self
@@ -22,6 +22,8 @@ from meters.models import EventKind, MeterEvent
 # A run keeps at most this many distinct warning messages (with their counts): enough to see
 # what Leap changed, bounded so a systematic oddity on 100k meters cannot bloat the run row.
 MAX_DISTINCT_WARNINGS = 200
+# The MeterEvent columns naming what a change belongs to (a delivery period, an action).
+EVENT_PARTS = ("program_identifier", "delivery_period", "owner", "action_type", "action_code")
 
 
 class SeenMeters:
@@ -126,13 +128,17 @@ class PageContext:
         old: Any = "",
         new: Any = "",
         leap_updated_at: datetime | None = None,
+        about: Mapping[str, str] | None = None,
     ) -> None:
+        """Record a change; `about` names the delivery period or action it belongs to."""
         self.events.append(
             (
                 meter_id,
                 {
                     "kind": kind.value,
                     "field": field_name,
+                    **dict.fromkeys(EVENT_PARTS, ""),
+                    **(about or {}),
                     "old": _as_text(old),
                     "new": _as_text(new),
                     "observed_at": self.now,

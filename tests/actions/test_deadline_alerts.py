@@ -8,13 +8,15 @@ from datetime import UTC, datetime, timedelta
 from unittest import mock
 
 import pytest
+import time_machine
 from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from actions import notify
 from actions.models import ActionEmail, ActionNote, EmailKind, EmailStatus, NoteKind
+from actions.notify import claims, deadlines
+from leapsync.claims import EXPIRY
 from tests.meters.factories import MeterFactory, RequiredActionFactory
 
 pytestmark = pytest.mark.django_db
@@ -55,7 +57,7 @@ def test_one_email_per_recipient_list_listing_its_actions(ops_user, boss, django
     _due(5)  # not due within 3 days
     RequiredActionFactory(enrollment_deadline_date_time=timezone.now() + timedelta(days=1))
 
-    assert notify.send_deadline_alerts() == {"sent": 5}
+    assert deadlines.send_deadline_alerts() == {"sent": 5}
 
     assert len(mail.outbox) == 2
     messages = _by_recipients()
@@ -84,26 +86,26 @@ def test_one_email_per_recipient_list_listing_its_actions(ops_user, boss, django
 
 def test_the_same_deadline_is_never_alerted_twice(ops_user):
     _due(), _due()
-    assert notify.send_deadline_alerts() == {"sent": 2}
-    assert notify.send_deadline_alerts() == {}
+    assert deadlines.send_deadline_alerts() == {"sent": 2}
+    assert deadlines.send_deadline_alerts() == {}
     assert len(mail.outbox) == 1
 
 
 def test_only_new_actions_go_in_the_next_email(ops_user):
     first = _due()
-    notify.send_deadline_alerts()
+    deadlines.send_deadline_alerts()
     second = _due()
-    assert notify.send_deadline_alerts() == {"sent": 1}
+    assert deadlines.send_deadline_alerts() == {"sent": 1}
     assert len(mail.outbox) == 2 and _links(mail.outbox[1]) == [second.pk]
     assert first.pk not in _links(mail.outbox[1])
 
 
 def test_a_rolled_over_deadline_is_alerted_again(ops_user):
     rolled, _still = _due(), _due()
-    notify.send_deadline_alerts()
+    deadlines.send_deadline_alerts()
     rolled.enrollment_deadline_date_time += timedelta(hours=12)
     rolled.save()
-    assert notify.send_deadline_alerts() == {"sent": 1}
+    assert deadlines.send_deadline_alerts() == {"sent": 1}
     assert mail.outbox[-1].subject == "[leapsync] 1 action due within 3 days"
     assert _links(mail.outbox[-1]) == [rolled.pk]
     assert ActionEmail.objects.filter(action=rolled, status=EmailStatus.SENT).count() == 2
@@ -122,7 +124,7 @@ def test_a_failed_email_fails_every_claim_it_carried_and_the_next_run_retries(op
         return len(messages)
 
     with mock.patch(SMTP_DOWN, boss_only):
-        assert notify.send_deadline_alerts() == {"failed": 2, "sent": 1}
+        assert deadlines.send_deadline_alerts() == {"failed": 2, "sent": 1}
     assert [m.to for m in sent] == [["boss@example.com"]]
     for action in unassigned:
         claim = ActionEmail.objects.get(action=action, kind=EmailKind.DEADLINE)
@@ -135,18 +137,18 @@ def test_a_failed_email_fails_every_claim_it_carried_and_the_next_run_retries(op
     assert not ActionNote.objects.filter(action__in=unassigned, kind=NoteKind.ALERT).exists()
     assert ActionEmail.objects.get(action=assigned).status == EmailStatus.SENT
 
-    assert notify.send_deadline_alerts() == {"sent": 2}
+    assert deadlines.send_deadline_alerts() == {"sent": 2}
     (retry,) = mail.outbox
     assert retry.to == ["otto@example.com"]
     assert _links(retry) == [a.pk for a in unassigned]
     claims = ActionEmail.objects.filter(action__in=unassigned)
     assert claims.count() == 2 and set(claims.values_list("status", "error")) == {("sent", "")}
-    assert notify.send_deadline_alerts() == {}
+    assert deadlines.send_deadline_alerts() == {}
 
 
 def test_more_than_a_hundred_actions_list_a_hundred_and_link_the_rest(ops_user, ops_client):
     actions = [_due(1 + i / 1000) for i in range(103)]
-    assert notify.send_deadline_alerts() == {"sent": 103}
+    assert deadlines.send_deadline_alerts() == {"sent": 103}
     (message,) = mail.outbox
     assert message.subject == "[leapsync] 103 actions due within 3 days"
     assert _links(message) == [a.pk for a in actions[:100]]
@@ -168,7 +170,7 @@ def test_more_than_a_hundred_actions_list_a_hundred_and_link_the_rest(ops_user, 
 def test_leap_strings_are_escaped_in_the_html(ops_user):
     meter = MeterFactory(partner_reference="<b>REF</b>")
     _due(meter=meter, program_identifier='<img src=x onerror="alert(1)">')
-    notify.send_deadline_alerts()
+    deadlines.send_deadline_alerts()
     (message,) = mail.outbox
     html = _html(message)
     assert "<b>REF</b>" not in html and "&lt;b&gt;REF&lt;/b&gt;" in html
@@ -180,7 +182,7 @@ def test_deadlines_are_shown_in_the_sites_time_zone(ops_user, settings):
     settings.TIME_ZONE = "Europe/Paris"
     now = datetime(2030, 1, 8, 12, 0, tzinfo=UTC)
     _due(2, now=now)
-    assert notify.send_deadline_alerts(now) == {"sent": 1}
+    assert deadlines.send_deadline_alerts(now) == {"sent": 1}
     (message,) = mail.outbox
     assert "2030-01-10 13:00 CET" in message.body and "2030-01-10 13:00 CET" in _html(message)
 
@@ -189,11 +191,11 @@ def test_nobody_to_alert_is_refused_then_one_email_carries_the_backlog(groups, d
     from django.contrib.auth.models import Group
 
     _due(), _due(), _due()
-    assert notify.send_deadline_alerts() == {"refused": 3}
+    assert deadlines.send_deadline_alerts() == {"refused": 3}
     assert mail.outbox == [] and not ActionEmail.objects.exists()
     first = django_user_model.objects.create_user("first", email="first@example.com")
     first.groups.add(Group.objects.get(name="Operations"))
-    assert notify.send_deadline_alerts() == {"sent": 3}
+    assert deadlines.send_deadline_alerts() == {"sent": 3}
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["first@example.com"]
 
 
@@ -204,7 +206,7 @@ def test_queries_do_not_grow_per_action(ops_user, boss):
             _due(1 + i / 1000, assignee=boss if i % 2 else None)
         mail.outbox.clear()
         with CaptureQueriesContext(connection) as queries:
-            assert notify.send_deadline_alerts()["sent"] > 0
+            assert deadlines.send_deadline_alerts()["sent"] > 0
         assert len(mail.outbox) == 2
         return len(queries)
 
@@ -218,15 +220,15 @@ def test_a_claim_another_run_made_meanwhile_is_not_ours(ops_user):
     """Two runs that read the claims at the same moment: each action is sent by one of them."""
     a, b, c = _due(1), _due(2), _due(2.5)
     stale: dict = {}
-    first = notify._claim_deadlines([a, b], stale, to="x@example.com", subject="s")
+    first = claims.claim_deadlines([a, b], stale, to="x@example.com", subject="s")
     assert set(first) == {a.pk, b.pk}
-    second = notify._claim_deadlines([a, b, c], stale, to="x@example.com", subject="s")
+    second = claims.claim_deadlines([a, b, c], stale, to="x@example.com", subject="s")
     assert set(second) == {c.pk}
     # A claim read as failed, but already taken back by the other run, is not ours either.
     ActionEmail.objects.filter(action=a).update(status=EmailStatus.FAILED)
-    seen_failed = notify._deadline_claims([a])
-    assert notify._claim_deadlines([a], seen_failed, to="x", subject="s") == {a.pk: first[a.pk]}
-    assert notify._claim_deadlines([a], seen_failed, to="x", subject="s") == {}
+    seen_failed = claims.deadline_claims([a])
+    assert claims.claim_deadlines([a], seen_failed, to="x", subject="s") == {a.pk: first[a.pk]}
+    assert claims.claim_deadlines([a], seen_failed, to="x", subject="s") == {}
 
 
 def test_databases_without_returning_claim_each_action(ops_user, monkeypatch):
@@ -236,14 +238,14 @@ def test_databases_without_returning_claim_each_action(ops_user, monkeypatch):
     ActionEmail.objects.create(
         action=failed,
         kind=EmailKind.DEADLINE,
-        key=notify._deadline_key(failed),
+        key=claims.deadline_key(failed),
         status=EmailStatus.FAILED,
         error="earlier",
     )
-    assert notify.send_deadline_alerts() == {"sent": 3}
+    assert deadlines.send_deadline_alerts() == {"sent": 3}
     (message,) = mail.outbox
     assert _links(message) == [a.pk for a in [*actions, failed]]
-    assert notify.send_deadline_alerts() == {}
+    assert deadlines.send_deadline_alerts() == {}
 
 
 @pytest.mark.postgres
@@ -253,19 +255,19 @@ def test_concurrent_runs_send_each_action_once(ops_user, boss, monkeypatch):
         pytest.skip("needs PostgreSQL (two connections writing at once)")
     actions = [_due(1 + i / 100, assignee=boss if i % 3 else None) for i in range(40)]
     both_read = threading.Barrier(2, timeout=30)
-    read_claims = notify._deadline_claims
+    read_claims = claims.deadline_claims
 
     def read_then_wait(candidates):
         claims = read_claims(candidates)
         both_read.wait()  # both runs saw no claims: only the insert can tell them apart
         return claims
 
-    monkeypatch.setattr(notify, "_deadline_claims", read_then_wait)
+    monkeypatch.setattr(claims, "deadline_claims", read_then_wait)
     results: list = []
 
     def run() -> None:
         try:
-            results.append(notify.send_deadline_alerts())
+            results.append(deadlines.send_deadline_alerts())
         finally:
             connection.close()
 
@@ -280,3 +282,29 @@ def test_concurrent_runs_send_each_action_once(ops_user, boss, monkeypatch):
     listed = [pk for message in mail.outbox for pk in _links(message)]
     assert sorted(listed) == sorted(a.pk for a in actions)
     assert ActionNote.objects.filter(kind=NoteKind.ALERT).count() == 40
+
+
+def test_claims_left_by_a_crashed_run_are_alerted_once_after_they_expire(ops_user):
+    action = _due(2)
+    claims.claim_deadlines([action], {}, to="ops@example.com", subject="s")
+    # the run died here: the action is claimed, no email went out
+    assert deadlines.send_deadline_alerts() == {"duplicate": 1}
+    later = timezone.now() + EXPIRY + timedelta(minutes=1)
+    with time_machine.travel(later):
+        assert deadlines.send_deadline_alerts(now=later - timedelta(hours=2)) == {"sent": 1}
+        assert deadlines.send_deadline_alerts(now=later - timedelta(hours=2)) == {}
+    (message,) = mail.outbox
+    assert _links(message) == [action.pk]
+    assert ActionEmail.objects.get().attempts == 2
+
+
+def test_databases_without_returning_retake_expired_claims_too(ops_user, monkeypatch):
+    monkeypatch.setattr(type(connection.features), "can_return_rows_from_bulk_insert", False)
+    action = _due(2)
+    claims.claim_deadlines([action], {}, to="ops@example.com", subject="s")
+    assert deadlines.send_deadline_alerts() == {"duplicate": 1}
+    later = timezone.now() + EXPIRY + timedelta(minutes=1)
+    with time_machine.travel(later):
+        assert deadlines.send_deadline_alerts(now=later - timedelta(hours=2)) == {"sent": 1}
+        assert deadlines.send_deadline_alerts(now=later - timedelta(hours=2)) == {}
+    assert len(mail.outbox) == 1

@@ -6,13 +6,22 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
+import time_machine
 from django.core import mail
 from django.utils import timezone
 
-from actions import notify
 from actions.catalogue import load_catalogue
-from actions.models import ActionEmail, ActionNote, EmailStatus, NoteKind, WorkflowStatus
+from actions.models import (
+    ActionEmail,
+    ActionNote,
+    EmailKind,
+    EmailStatus,
+    NoteKind,
+    WorkflowStatus,
+)
+from actions.notify import assignment, claims, customer, deadlines
 from actions.tasks import follow_up
+from leapsync.claims import EXPIRY
 from leapsync.tasks import ensure_schedules
 from tests.meters.factories import MeterFactory, RequiredActionFactory
 
@@ -21,11 +30,11 @@ TOKEN = "a" * 32
 
 
 def _send(action, user, token=TOKEN):
-    return notify.notify_customer(action, load_catalogue(), token=token, actor=user)
+    return customer.notify_customer(action, load_catalogue(), token=token, actor=user)
 
 
 def test_notify_preview_renders_the_meters_facts(customer_action):
-    email, problem = notify.preview_customer_email(customer_action, load_catalogue())
+    email, problem = customer.preview_customer_email(customer_action, load_catalogue())
     assert problem == ""
     assert "REF-42" in email.subject and "Ada <b>Lovelace</b>" in email.text
     assert mail.outbox == []
@@ -96,13 +105,13 @@ def test_notify_bulk_preview_then_send_each_their_own(customer_action, ops_user)
     )
     no_email = RequiredActionFactory(action_type="IS_AUTHORIZED", action_code="AUTH_0001")
     actions = [customer_action, other, no_email]
-    preview = notify.bulk_preview(actions)
+    preview = customer.bulk_preview(actions)
     assert preview.counts == {"ready": 2, "refused": 1}
     assert mail.outbox == []
-    summary = notify.notify_customers(actions, token=TOKEN, actor=ops_user)
+    summary = customer.notify_customers(actions, token=TOKEN, actor=ops_user)
     assert summary.counts == {"sent": 2, "refused": 1}
     assert sorted(m.to[0] for m in mail.outbox) == ["ada@example.com", "grace@example.com"]
-    assert notify.notify_customers(actions, token=TOKEN, actor=ops_user).counts["duplicate"] == 2
+    assert customer.notify_customers(actions, token=TOKEN, actor=ops_user).counts["duplicate"] == 2
     assert len(mail.outbox) == 2
 
 
@@ -118,13 +127,13 @@ def _staff_action(**kwargs):
 def test_alerts_deadline_goes_to_operations_group_once(ops_user):
     action = _staff_action()
     RequiredActionFactory(enrollment_deadline_date_time=timezone.now() + timedelta(days=10))
-    assert notify.send_deadline_alerts() == {"sent": 1}
+    assert deadlines.send_deadline_alerts() == {"sent": 1}
     (message,) = mail.outbox
     assert message.to == ["otto@example.com"]
     assert message.subject == "[leapsync] 1 action due within 3 days"
     assert "Partner must supply missing configuration" in message.body
     assert f"/actions/{action.pk}/" in message.alternatives[0][0]
-    assert notify.send_deadline_alerts() == {}
+    assert deadlines.send_deadline_alerts() == {}
     follow_up()
     assert len(mail.outbox) == 1
 
@@ -132,16 +141,16 @@ def test_alerts_deadline_goes_to_operations_group_once(ops_user):
 def test_alerts_deadline_prefers_the_assignee(ops_user, django_user_model):
     boss = django_user_model.objects.create_user("boss", email="boss@example.com")
     _staff_action(assignee=boss)
-    notify.send_deadline_alerts()
+    deadlines.send_deadline_alerts()
     assert mail.outbox[0].to == ["boss@example.com"]
 
 
 def test_alerts_rolled_deadline_gets_its_own_alert(ops_user):
     action = _staff_action()
-    notify.send_deadline_alerts()
+    deadlines.send_deadline_alerts()
     action.enrollment_deadline_date_time += timedelta(hours=12)
     action.save()
-    notify.send_deadline_alerts()
+    deadlines.send_deadline_alerts()
     assert len(mail.outbox) == 2
 
 
@@ -152,8 +161,8 @@ def test_alerts_assignment_sent_once(ops_user):
     with mock.patch("actions.services.async_task") as queued:
         assign(action, ops_user, actor=ops_user)
     note = ActionNote.objects.get(kind=NoteKind.ASSIGNMENT)
-    assert notify.send_assignment_alert(action.pk, note.pk).startswith("sent")
-    assert notify.send_assignment_alert(action.pk, note.pk).startswith("duplicate")
+    assert assignment.send_assignment_alert(action.pk, note.pk).startswith("sent")
+    assert assignment.send_assignment_alert(action.pk, note.pk).startswith("duplicate")
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["otto@example.com"]
     assert queued.call_count == 0  # queued on commit; the test transaction never commits
 
@@ -164,3 +173,17 @@ def test_alerts_schedule_is_declared_once(db):
     from django_q.models import Schedule
 
     assert Schedule.objects.filter(func="actions.tasks.follow_up").count() == 1
+
+
+def test_notify_claim_left_by_a_crashed_sender_is_sent_once_after_it_expires(
+    customer_action, ops_user
+):
+    claims.claim_email(customer_action, EmailKind.CUSTOMER, TOKEN, to="ada@example.com", subject="")
+    # the sender died here: claim taken, email never sent
+    assert _send(customer_action, ops_user).result == "duplicate"
+    with time_machine.travel(timezone.now() + EXPIRY + timedelta(minutes=1)):
+        assert _send(customer_action, ops_user).result == "sent"
+        assert _send(customer_action, ops_user).result == "duplicate"
+    assert len(mail.outbox) == 1
+    claim = ActionEmail.objects.get()
+    assert (claim.status, claim.attempts) == (EmailStatus.SENT, 2)

@@ -13,9 +13,9 @@ from aiosmtpd.controller import Controller
 from django.core.mail import get_connection
 from django.utils import timezone
 
-from actions import notify
 from actions.catalogue import load_catalogue
 from actions.models import ActionEmail, EmailStatus
+from actions.notify import customer, deadlines
 from tests.meters.factories import MeterFactory, RequiredActionFactory
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +53,7 @@ def test_smtp_customer_email_carries_the_facts_in_both_parts(
     smtp_server, customer_action, ops_user
 ):
     assert get_connection().__class__.__module__.endswith("smtp")
-    outcome = notify.notify_customer(
+    outcome = customer.notify_customer(
         customer_action, load_catalogue(), token="c" * 32, actor=ops_user
     )
     assert outcome.result == "sent", outcome.message
@@ -72,7 +72,7 @@ def test_smtp_customer_email_carries_the_facts_in_both_parts(
 def test_smtp_server_down_is_recorded(settings, customer_action, ops_user):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", _free_port(), 2
-    outcome = notify.notify_customer(
+    outcome = customer.notify_customer(
         customer_action, load_catalogue(), token="d" * 32, actor=ops_user
     )
     assert outcome.result == "failed"
@@ -94,7 +94,7 @@ def _due_actions(count: int) -> list:
 
 def test_smtp_deadline_alerts_are_one_message_listing_every_action(smtp_server, ops_user):
     actions = _due_actions(3)
-    assert notify.send_deadline_alerts() == {"sent": 3}
+    assert deadlines.send_deadline_alerts() == {"sent": 3}
     (raw,) = smtp_server.messages
     message = email.message_from_bytes(raw, policy=policy.default)
     assert message["To"] == "otto@example.com"
@@ -105,7 +105,7 @@ def test_smtp_deadline_alerts_are_one_message_listing_every_action(smtp_server, 
         assert f"/actions/{action.pk}/" in text and f"/actions/{action.pk}/" in html
         assert f"<i>REF-{i}</i>" in text and f"&lt;i&gt;REF-{i}&lt;/i&gt;" in html
     assert "<i>" not in html
-    assert notify.send_deadline_alerts() == {}
+    assert deadlines.send_deadline_alerts() == {}
     assert len(smtp_server.messages) == 1
 
 
@@ -114,7 +114,7 @@ def test_smtp_down_fails_every_claim_then_the_next_run_sends_them(settings, ops_
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", _free_port(), 2
     settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    assert notify.send_deadline_alerts() == {"failed": 2}
+    assert deadlines.send_deadline_alerts() == {"failed": 2}
     claims = ActionEmail.objects.filter(action__in=actions)
     assert [c.status for c in claims] == [EmailStatus.FAILED] * 2
     assert all(c.error for c in claims)
@@ -127,7 +127,7 @@ def test_smtp_down_fails_every_claim_then_the_next_run_sends_them(settings, ops_
     controller.start()
     try:
         settings.EMAIL_PORT = controller.port
-        assert notify.send_deadline_alerts() == {"sent": 2}
+        assert deadlines.send_deadline_alerts() == {"sent": 2}
     finally:
         controller.stop()
     assert len(inbox.messages) == 1

@@ -10,7 +10,6 @@ import time_machine
 from actions.inbox import last_enrollment_sync
 from actions.models import ActionOwner, NoteKind, RequiredAction, WorkflowStatus
 from actions.services import add_note, record_missed_deadlines, set_status
-from actions.tables import done_but_open
 from leapsync.sync import sync_full, sync_incremental, sync_stale
 from tests.leapsync.conftest import _our_clock_at_the_simulators  # noqa: F401
 
@@ -43,12 +42,12 @@ def test_workflow_done_but_still_listed_shows_still_open_at_leap(simulator, leap
     action = RequiredAction.objects.open().filter(owner=ActionOwner.PARTNER).first()
     set_status(action, WorkflowStatus.DONE, actor=ops_user)
     action.refresh_from_db()
-    assert not done_but_open(action, last_enrollment_sync())
+    assert not action.done_but_open(last_enrollment_sync())
     simulator.advance(timedelta(minutes=1))
     sync_incremental(client=leap, refresh_stale=False)
     action.refresh_from_db()
     assert action.resolved_at is None
-    assert done_but_open(action, last_enrollment_sync())
+    assert action.done_but_open(last_enrollment_sync())
 
 
 def test_workflow_missed_deadline_recorded_by_the_refresh(simulator, leap):

@@ -156,8 +156,9 @@ def test_dashboard_alerts_market_group_moves_with_a_link_to_the_roster(ops_clien
     alerts = response.context["group_alerts"]
     assert alerts
     for alert in alerts:
-        assert alert.moves == moves.filter(field=f"{alert.program} {alert.period}").count()
-    program, _, period = moves.first().field.partition(" ")
+        in_period = moves.filter(program_identifier=alert.program, delivery_period=alert.period)
+        assert alert.moves == in_period.count()
+    program, period = moves.first().program_identifier, moves.first().delivery_period
     assert any(a.program == program and a.period == period for a in alerts)
     assert reverse("enrollments:market_group_list") in alerts[0].url
     assert "Market group changes" in response.content.decode()

@@ -1,0 +1,138 @@
+"""Customer notifications: one action's customer emailed for a click, or many at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from actions.catalogue import (
+    Catalogue,
+    RenderedEmail,
+    TemplateError,
+    entry_for,
+    load_catalogue,
+    render_customer_email,
+)
+from actions.models import (
+    ActionCatalogueEntry,
+    ActionEmail,
+    ActionNote,
+    ActionOwner,
+    EmailKind,
+    EmailStatus,
+    NoteKind,
+    RequiredAction,
+    WorkflowStatus,
+)
+from actions.notify.claims import claim_email
+from actions.notify.common import BulkSummary, Outcome, error_text, record_failure
+from leapsync.emails import render_email, send_email
+
+
+def customer_email_problem(action: RequiredAction, entry: ActionCatalogueEntry) -> str:
+    """Why this action's customer cannot be emailed ("" when they can)."""
+    if not action.is_open:
+        return "Leap no longer lists this action."
+    if action.owner != ActionOwner.PARTNER:
+        return "This action is Leap's to do."
+    if not entry.can_email_customer:
+        return "The catalogue has no customer email for this kind of action."
+    if not action.meter.end_customer_email.strip():
+        return (
+            "No customer email in this meter's details from Leap: contact the customer another way."
+        )
+    return ""
+
+
+def preview_customer_email(
+    action: RequiredAction, catalogue: Catalogue
+) -> tuple[RenderedEmail | None, str]:
+    """(the email as it would be sent, "") or (None, why it cannot be sent)."""
+    entry = entry_for(action, catalogue)
+    problem = customer_email_problem(action, entry)
+    if problem:
+        return None, problem
+    try:
+        return render_customer_email(action, entry), ""
+    except TemplateError as error:
+        return None, str(error)
+
+
+def preview_customer_html(action: RequiredAction, catalogue: Catalogue) -> str | None:
+    """The HTML part exactly as notify_customer would send it; None if it cannot be sent."""
+    email, _problem = preview_customer_email(action, catalogue)
+    if email is None:
+        return None
+    return render_email("action_customer", _customer_message_context(email))[2]
+
+
+def _customer_message_context(email: RenderedEmail) -> dict[str, str]:
+    context = {"subject": email.subject, "text": email.text, "html": email.html}
+    context["partner_name"] = settings.PARTNER_NAME
+    return context
+
+
+def notify_customer(
+    action: RequiredAction, catalogue: Catalogue, *, token: str, actor: AbstractBaseUser
+) -> Outcome:
+    """Email the customer for this click (`token`); at most once per action and token."""
+    email, problem = preview_customer_email(action, catalogue)
+    if email is None:
+        return Outcome(action, "refused", problem)
+    to = action.meter.end_customer_email.strip()
+    claim = claim_email(action, EmailKind.CUSTOMER, token, to=to, subject=email.subject, by=actor)
+    if claim is None:
+        return Outcome(action, "duplicate", "Already sent for this click.")
+    try:
+        send_email("action_customer", _customer_message_context(email), [to])
+    except OSError as error:  # SMTP and socket failures: recorded and shown, never lost
+        record_failure(claim, error, actor)
+        return Outcome(action, "failed", error_text(error))
+    _customer_sent(claim, actor)
+    return Outcome(action, "sent", f"Sent to {to}.")
+
+
+def notify_customers(
+    actions: Iterable[RequiredAction], *, token: str, actor: AbstractBaseUser
+) -> BulkSummary:
+    """Each selected action's customer gets their own email; one outcome per action."""
+    catalogue = load_catalogue()
+    summary = BulkSummary()
+    for action in actions:
+        summary.outcomes.append(notify_customer(action, catalogue, token=token, actor=actor))
+    return summary
+
+
+def bulk_preview(actions: Iterable[RequiredAction]) -> BulkSummary:
+    """What a bulk notify would do, without sending: "ready" or "refused" per action."""
+    catalogue = load_catalogue()
+    summary = BulkSummary()
+    for action in actions:
+        problem = customer_email_problem(action, entry_for(action, catalogue))
+        summary.outcomes.append(Outcome(action, "refused" if problem else "ready", problem))
+    return summary
+
+
+@transaction.atomic
+def _customer_sent(claim: ActionEmail, actor) -> None:
+    now = timezone.now()
+    claim.status, claim.sent_at = EmailStatus.SENT, now
+    claim.save(update_fields=["status", "sent_at"])
+    action = claim.action
+    action.customer_notified_at = now
+    action.last_email_error, action.last_email_error_at = "", None
+    fields = ["customer_notified_at", "last_email_error", "last_email_error_at"]
+    if action.status in (WorkflowStatus.NEW, WorkflowStatus.IN_PROGRESS):
+        action.status, action.status_changed_at = WorkflowStatus.WAITING_ON_CUSTOMER, now
+        fields += ["status", "status_changed_at"]
+    action.save(update_fields=fields)
+    ActionNote.objects.create(
+        action=action,
+        kind=NoteKind.CUSTOMER_EMAIL,
+        author=actor,
+        text=f"Emailed the customer at {claim.to}: “{claim.subject}”",
+    )
