@@ -14,7 +14,7 @@ from django.db import transaction
 from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
-from leapsync.sync import bulk
+from leapsync.lib import bulk
 from meters.models import Site
 
 BATCH_SIZE = 2000

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from actions.models import ActionEmail, EmailKind, EmailStatus, RequiredAction
 from leapsync import claims
-from leapsync.sync import batched
+from leapsync.lib.iterables import batched
 
 # Ids per IN (...) list: under SQLite's default limit of 999 parameters per statement.
 IN_BATCH = 900

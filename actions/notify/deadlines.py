@@ -34,7 +34,7 @@ from actions.notify import claims
 from actions.notify.claims import IN_BATCH
 from actions.notify.common import alert_recipients, error_text, operations_emails
 from leapsync.emails import send_email
-from leapsync.sync import batched
+from leapsync.lib.iterables import batched
 
 logger = logging.getLogger("actions.notify")
 ALERT_DAYS_BEFORE = 3

@@ -13,7 +13,6 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from itertools import islice
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +23,7 @@ from django.utils import timezone
 
 from enrollments.models import MeterEnrollment
 from leapsync.client import LeapClient, LeapError, LeapNotFoundError
+from leapsync.lib.iterables import batched
 from leapsync.models import Stream, SyncMode, SyncRun
 from leapsync.sync.common import PageContext, RunStats
 from leapsync.sync.details import apply_details_page
@@ -152,13 +152,6 @@ def stale_meter_ids(now: datetime | None = None) -> QuerySet:
     return MeterEnrollment.objects.filter(stale_after__lte=now or timezone.now()).values_list(
         "meter__meter_id", flat=True
     )
-
-
-def batched(items: Iterable, size: int) -> Iterator[tuple]:
-    """itertools.batched, which Python 3.11 lacks."""
-    iterator = iter(items)
-    while chunk := tuple(islice(iterator, size)):
-        yield chunk
 
 
 def _run(

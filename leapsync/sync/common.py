@@ -14,9 +14,9 @@ import msgspec
 import orjson
 from django.db import models
 
+from leapsync.lib import bulk
 from leapsync.models import QuarantinedPayload, SyncRun
 from leapsync.payloads import PayloadError, parse_datetime, payload_hash
-from leapsync.sync import bulk
 from meters.models import EventKind, MeterEvent
 
 # A run keeps at most this many distinct warning messages (with their counts): enough to see

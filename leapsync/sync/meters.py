@@ -12,7 +12,7 @@ from uuid import UUID
 
 import orjson
 
-from leapsync.sync import bulk
+from leapsync.lib import bulk
 from leapsync.sync.common import PageContext, fit
 from meters.models import EventKind, Meter
 
