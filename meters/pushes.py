@@ -17,7 +17,8 @@ from django.db.models import Case, Value, When
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from leapsync.client import LeapClient, LeapError, LeapUnavailableError
+from leapsync.leap.client import LeapClient
+from leapsync.leap.errors import LeapError, LeapUnavailableError
 from meters.models import EventKind, Meter, MeterEvent, PartnerReferenceChange, PushStatus
 
 # Read the meter back from Leap right after it accepted a change, so confirmation takes seconds.

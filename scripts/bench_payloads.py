@@ -23,7 +23,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from leapsync.payloads import parse_meter_details, parse_meter_enrollment
+from leapsync.leap.payloads import parse_meter_details, parse_meter_enrollment
 from leapsync.simulator import LeapSimulator
 
 

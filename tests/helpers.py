@@ -18,9 +18,9 @@ from django.utils import timezone
 
 from actions.models import RequiredAction
 from enrollments.models import EnrollmentDeadline, ParticipationPeriod, ProgramEnrollment
-from leapsync.client import LeapClient
+from leapsync.leap.client import LeapClient
+from leapsync.leap.payloads import parse_meter_details, parse_meter_enrollment, payload_hash
 from leapsync.models import RunStatus, SyncCursor, SyncMode, SyncRun
-from leapsync.payloads import parse_meter_details, parse_meter_enrollment, payload_hash
 from leapsync.simulator import LeapSimulator
 from leapsync.simulator.timeutil import DEFAULT_START
 from leapsync.sync.locks import (

@@ -14,8 +14,8 @@ import msgspec
 import orjson
 from django.db import models
 
+from leapsync.leap.payloads import PayloadError, parse_datetime, payload_hash
 from leapsync.models import QuarantinedPayload, SyncRun
-from leapsync.payloads import PayloadError, parse_datetime, payload_hash
 from leapsync.sync import bulk
 from meters.models import EventKind, MeterEvent
 

@@ -17,18 +17,14 @@ import httpx
 import orjson
 import pytest
 
-from leapsync.client import (
-    BASE_URLS,
+from leapsync.leap.client import BASE_URLS, LeapClient, Page, build_search_body, resolve_base_url
+from leapsync.leap.errors import (
     LeapAuthError,
     LeapBadRequestError,
-    LeapClient,
     LeapError,
     LeapForbiddenError,
     LeapNotFoundError,
     LeapUnavailableError,
-    Page,
-    build_search_body,
-    resolve_base_url,
 )
 
 KEY = "sk_test_8d1f0c2a9b7e4c33a1f0deadbeefcafe"
@@ -350,9 +346,9 @@ def test_request_with_zero_retries_fails_at_once():
 def test_request_logs_one_warning_per_retry(caplog):
     handler, _ = sequence(httpx.Response(503), httpx.ReadTimeout("t"), httpx.Response(200, json={}))
     client, _ = make_client(handler)
-    with caplog.at_level(logging.WARNING, logger="leapsync.client"):
+    with caplog.at_level(logging.WARNING, logger="leapsync.leap.client"):
         client.get_meter_details(METER)
-    records = [r for r in caplog.records if r.name == "leapsync.client"]
+    records = [r for r in caplog.records if r.name == "leapsync.leap.client"]
     assert len(records) == 2
     assert "GET" in records[0].getMessage() and "503" in records[0].getMessage()
     assert "retry 2/5" in records[1].getMessage() and "timeout" in records[1].getMessage()

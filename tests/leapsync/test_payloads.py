@@ -1,4 +1,4 @@
-"""Tests for leapsync.payloads: Leap's published examples, the sync guide's snippets, hostile input."""
+"""Tests for leapsync.leap.payloads: Leap's published examples, the sync guide's snippets, hostile input."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ import orjson
 import pytest
 import yaml
 
-from leapsync.client import LeapClient, LeapError, LeapUnavailableError, build_search_body
-from leapsync.payloads import (
+from leapsync.leap.client import LeapClient, build_search_body
+from leapsync.leap.errors import LeapError, LeapUnavailableError
+from leapsync.leap.payloads import (
     ENROLLMENT_STATUSES,
     PROGRAM_IDENTIFIERS,
     UTILITIES,

@@ -8,7 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import orjson
 import pytest
 
-from leapsync.client import LeapClient, LeapNotFoundError
+from leapsync.leap.client import LeapClient
+from leapsync.leap.errors import LeapNotFoundError
 from leapsync.simulator import LeapSimulator, serve
 from leapsync.simulator.events import EVENT_FOR_KIND
 from leapsync.simulator.webhooks import EVENT_TYPES, LEAP_RETRY_DELAYS

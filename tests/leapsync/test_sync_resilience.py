@@ -13,9 +13,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from leapsync.client import LeapClient
+from leapsync.leap.client import LeapClient
+from leapsync.leap.payloads import parse_datetime
 from leapsync.models import QuarantinedPayload, RunStatus, SyncCursor, SyncRun
-from leapsync.payloads import parse_datetime
 from leapsync.simulator import LeapSimulator
 from leapsync.sync import sync_full, sync_incremental, sync_refresh, sync_stale
 from leapsync.sync.common import PageContext, RunStats

@@ -6,7 +6,7 @@ import httpx
 import orjson
 import pytest
 
-from leapsync.client import LeapClient
+from leapsync.leap.client import LeapClient
 from leapsync.models import QuarantinedPayload, RunStatus
 from leapsync.sync import common, sync_full
 from meters.models import Meter, MeterEvent

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django_q.conf import Conf
 
 from enrollments.models import MeterEnrollment
-from leapsync.client import LeapClient
+from leapsync.leap.client import LeapClient
 from leapsync.models import RefreshStatus, SyncRun, WebhookEvent, WebhookRefresh, WebhookState
 from leapsync.simulator import LeapSimulator, serve
 from leapsync.simulator.webhooks import EVENT_TYPES

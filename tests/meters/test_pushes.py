@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from leapsync import tasks
-from leapsync.client import LeapClient
+from leapsync.leap.client import LeapClient
 from leapsync.models import SyncRun
 from leapsync.sync import sync_full, sync_incremental, sync_refresh
 from meters import pushes, services

@@ -18,6 +18,7 @@ import httpx
 import msgspec
 import orjson
 
+from leapsync.leap.errors import ERRORS_BY_STATUS, LeapError, LeapUnavailableError
 from leapsync.leap.references import reference_problem
 
 logger = logging.getLogger(__name__)
@@ -52,57 +53,6 @@ def resolve_base_url(value: str) -> str:
     if parts.scheme in ("http", "https") and parts.netloc:
         return value.rstrip("/")
     raise ValueError(f"Leap base URL must be one of {sorted(BASE_URLS)} or an http(s) URL")
-
-
-class LeapError(Exception):
-    """An error answer from Leap: its `title`, the HTTP `status` and Leap's `details` object."""
-
-    def __init__(self, title: str, status: int | None = None, details: Mapping | None = None):
-        self.title = title
-        self.status = status
-        self.details = dict(details or {})
-        super().__init__(title)
-
-    def __str__(self) -> str:
-        return f"{self.status} {self.title}: {self.details}"
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(title={self.title!r}, status={self.status!r}, "
-            f"details={self.details!r})"
-        )
-
-    def __reduce__(self) -> tuple:
-        # Task queues pickle exceptions; the default would drop status and details.
-        return (type(self), (self.title, self.status, self.details))
-
-
-class LeapBadRequestError(LeapError):
-    """400: Leap rejected the request (e.g. a malformed meter id or filter)."""
-
-
-class LeapAuthError(LeapError):
-    """401: the API key is missing or not valid."""
-
-
-class LeapForbiddenError(LeapError):
-    """403: the key lacks the permission, or belongs to the other environment."""
-
-
-class LeapNotFoundError(LeapError):
-    """404: no such meter."""
-
-
-class LeapUnavailableError(LeapError):
-    """429, 5xx, timeouts, dropped connections or unparseable bodies, still failing after retries."""
-
-
-_ERRORS_BY_STATUS: dict[int, type[LeapError]] = {
-    400: LeapBadRequestError,
-    401: LeapAuthError,
-    403: LeapForbiddenError,
-    404: LeapNotFoundError,
-}
 
 
 # A search page read only one level deep: each meter record stays JSON text (msgspec.Raw) until
@@ -539,7 +489,7 @@ class LeapClient:
 
     def _error(self, response: httpx.Response) -> LeapError:
         title, details = self._error_parts(response)
-        cls = _ERRORS_BY_STATUS.get(response.status_code, LeapError)
+        cls = ERRORS_BY_STATUS.get(response.status_code, LeapError)
         return cls(title, response.status_code, details)
 
     def _error_parts(self, response: httpx.Response) -> tuple[str, dict]:
