@@ -6,7 +6,7 @@ import email.utils
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from importlib import metadata
@@ -93,29 +93,17 @@ class _Retryable:
 # --- Partner-reference update: an INFERENCE, not a published contract ---------------------------
 # Leap's public index lists "Update partner reference for a meter" and "... for multiple meters"
 # (ReadMe slugs patchv11meterswithmeter_idpartner_meter_ref / patchv11meterspartner_meter_ref), but
-# neither the path nor the body is published. The paths below follow the slug scheme that maps to
-# Leap's confirmed /v1.1/enrollment/... paths; the bodies are our best guess. Confirm both with
+# neither the path nor the body is published. The path below follows the slug scheme that maps to
+# Leap's confirmed /v1.1/enrollment/... paths; the body is our best guess. Confirm both with
 # Leap before enabling writes against production; everything inferred lives in this block only.
 PARTNER_REFERENCE_METHOD = "PATCH"
 PARTNER_REFERENCE_PATH = "/v1.1/meters/{meter_id}/partner_meter_ref"
-PARTNER_REFERENCES_BULK_PATH = "/v1.1/meters/partner_meter_ref"
 
 
 def _partner_reference_request(meter_id: UUID | str, partner_reference: str) -> tuple[str, dict]:
     """Path and body for the inferred single-meter update."""
     path = PARTNER_REFERENCE_PATH.format(meter_id=_meter_uuid(meter_id))
     return path, {"partner_reference": _checked_partner_reference(partner_reference)}
-
-
-def _partner_references_request(items: Sequence[tuple[UUID | str, str]]) -> tuple[str, dict]:
-    """Path and body for the inferred bulk update."""
-    if not items:
-        raise ValueError("no partner references to update")
-    meters = [
-        {"meter_id": str(_meter_uuid(m)), "partner_reference": _checked_partner_reference(ref)}
-        for m, ref in items
-    ]
-    return PARTNER_REFERENCES_BULK_PATH, {"meters": meters}
 
 
 # --- end of the inference ------------------------------------------------------------------------
@@ -290,14 +278,6 @@ class LeapClient:
 
     # --- endpoints --------------------------------------------------------------------------------
 
-    def get_meter_details(self, meter_id: UUID | str) -> dict:
-        """GET /v2/meters/{id}: the bare MeterDetailsResponse object."""
-        return self._request("GET", f"/v2/meters/{_meter_uuid(meter_id)}")
-
-    def get_meter_enrollment(self, meter_id: UUID | str) -> dict:
-        """GET /v2/meters/{id}/enrollments: the bare MeterEnrollmentResponse object."""
-        return self._request("GET", f"/v2/meters/{_meter_uuid(meter_id)}/enrollments")
-
     def search_meter_details(
         self, filters: Mapping[str, Any] | None = None, *, raw: bool = False
     ) -> Iterator[Page]:
@@ -313,11 +293,6 @@ class LeapClient:
     def update_partner_reference(self, meter_id: UUID | str, partner_reference: str) -> dict:
         """Set one meter's partner_reference (inferred endpoint, see the block above)."""
         path, body = _partner_reference_request(meter_id, partner_reference)
-        return self._request(PARTNER_REFERENCE_METHOD, path, body)
-
-    def update_partner_references(self, items: Sequence[tuple[UUID | str, str]]) -> dict:
-        """Set many meters' partner_reference in one call (inferred endpoint, see above)."""
-        path, body = _partner_references_request(items)
         return self._request(PARTNER_REFERENCE_METHOD, path, body)
 
     # --- Webhooks API: the subscription Leap delivers our events through ---------------------------

@@ -270,7 +270,7 @@ def test_spec_error_examples_map_to_typed_errors(example):
 
     client = LeapClient("staging", "k" * 32, transport=httpx.MockTransport(handler), max_retries=0)
     with pytest.raises(LeapError) as info:
-        client.get_meter_details(METER)
+        client.update_partner_reference(METER, "site-0042")
     if isinstance(example, dict):
         assert (info.value.title, info.value.details) == (example["title"], example["details"])
         assert info.value.status == status
