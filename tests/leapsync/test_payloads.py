@@ -16,11 +16,9 @@ import pytest
 import yaml
 
 from leapsync.leap.client import LeapClient, build_search_body
+from leapsync.leap.enums import ENROLLMENT_STATUSES, PROGRAM_IDENTIFIERS, UTILITIES
 from leapsync.leap.errors import LeapError, LeapUnavailableError
 from leapsync.leap.payloads import (
-    ENROLLMENT_STATUSES,
-    PROGRAM_IDENTIFIERS,
-    UTILITIES,
     PayloadError,
     is_open_ended,
     parse_datetime,

@@ -6,13 +6,14 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from uuid import UUID
 
-from .enums import (
+from leapsync.leap.enums import (
     CREATED_BY,
     CUSTOMER_CLASSIFICATIONS,
     LOAD_TYPES,
     METER_TYPES,
     TRANSMISSION_REGIONS,
 )
+
 from .fields import (
     OPTIONAL,
     REQUIRED,

@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from .common import IDENTIFIER_KEYS, Identifiers, _clean_identifiers, _identifiers, _parse
-from .enums import (
+from leapsync.leap.enums import (
     CBL_METHODS,
     COMPANY_TYPES,
     DEVICE_TYPES,
@@ -20,6 +19,8 @@ from .enums import (
     UTILITIES,
     VOLTAGE_LEVELS,
 )
+
+from .common import IDENTIFIER_KEYS, Identifiers, _clean_identifiers, _identifiers, _parse
 from .fields import (
     OPTIONAL,
     REQUIRED,

@@ -10,8 +10,14 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
+from leapsync.leap.enums import (
+    ACTION_TYPES,
+    ENROLLMENT_STATUSES,
+    PARTICIPATION_PREFERENCES,
+    PROGRAM_IDENTIFIERS,
+)
+
 from .common import IDENTIFIER_KEYS, _clean_identifiers, _identifiers, _parse
-from .enums import ACTION_TYPES, ENROLLMENT_STATUSES, PARTICIPATION_PREFERENCES, PROGRAM_IDENTIFIERS
 from .fields import (
     ESSENTIAL,
     REQUIRED,
