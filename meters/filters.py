@@ -47,6 +47,7 @@ def json_list_contains(field: str, value: str) -> Q:
     Matches the quoted JSON text of the element: SQLite stores Django's ASCII-escaped dump,
     PostgreSQL's jsonb prints UTF-8, so both spellings are tried.
     """
+    # The stdlib's json, as Django's JSONField uses to store: the spelling is Django's, not ours.
     ascii_form = json.dumps(value)
     utf8_form = json.dumps(value, ensure_ascii=False)
     query = Q(**{f"{field}__icontains": ascii_form})

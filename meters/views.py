@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import csv
-import json
 import re
 import secrets
 from collections.abc import Iterator
 from uuid import UUID
 
+import msgspec
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
@@ -230,4 +230,6 @@ def _actions(meter: Meter) -> list:
 
 
 def _pretty(raw) -> str:
-    return json.dumps(raw, indent=2, sort_keys=True, ensure_ascii=False) if raw else ""
+    if not raw:
+        return ""
+    return msgspec.json.format(msgspec.json.encode(raw, order="sorted"), indent=2).decode()

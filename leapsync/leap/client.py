@@ -16,7 +16,6 @@ from uuid import UUID
 
 import httpx
 import msgspec
-import orjson
 
 from leapsync.leap.errors import ERRORS_BY_STATUS, LeapError, LeapUnavailableError
 from leapsync.leap.references import reference_problem
@@ -58,6 +57,8 @@ def resolve_base_url(value: str) -> str:
 # A search page read only one level deep: each meter record stays JSON text (msgspec.Raw) until
 # the sync finds it changed. Decoding a page into dicts costs more than the rest of screening it.
 _PAGE = msgspec.json.Decoder(dict[str, msgspec.Raw])
+# Anything msgspec cannot encode natively (it never is in a request we build) is sent as its str.
+_ENCODER = msgspec.json.Encoder(enc_hook=str)
 _RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw] | None)
 
 
@@ -312,7 +313,7 @@ class LeapClient:
         backoff the list is read again, and a subscription with the same receiver_url and event
         types is taken as the one that POST created. Only when none is there is the POST resent.
         """
-        content = orjson.dumps(config)
+        content = _ENCODER.encode(config)
         attempt = 0
         while True:
             outcome = self._attempt("POST", WEBHOOKS_PATH, content)
@@ -361,7 +362,7 @@ class LeapClient:
             if raw:
                 data = self._request("POST", path, body, decode=_PAGE.decode)
                 meters, token = _raw_meters(data.get("meters"), path), data.get("next_page_token")
-                token = orjson.loads(bytes(token)) if token is not None else None
+                token = msgspec.json.decode(token) if token is not None else None
             else:
                 data = self._request("POST", path, body)
                 meters, token = data.get("meters") or [], data.get("next_page_token")
@@ -389,7 +390,7 @@ class LeapClient:
 
         `decode` replaces the default decoding (into plain dicts and lists) of a success body.
         """
-        content = orjson.dumps(body) if body is not None else None
+        content = _ENCODER.encode(body) if body is not None else None
         attempt = 0
         while True:
             outcome = self._attempt(method, path, content, decode)
@@ -447,11 +448,9 @@ class LeapClient:
         if not response.content and (response.status_code == 204 or method == "PATCH"):
             return {}
         try:
-            data = (decode or orjson.loads)(response.content)
-        except (orjson.JSONDecodeError, msgspec.DecodeError):
+            data = (decode or msgspec.json.decode)(response.content)
+        except msgspec.DecodeError:  # ValidationError too: a page that is not an object
             return _Retryable("unparseable JSON body", response.status_code)
-        except msgspec.ValidationError:
-            return _Retryable("JSON body is not an object", response.status_code)
         if not isinstance(data, dict):
             return _Retryable("JSON body is not an object", response.status_code)
         return data
@@ -471,8 +470,8 @@ class LeapClient:
         """Title and details from Leap's {title, status, details}, a plain string, or anything."""
         fallback = response.reason_phrase or f"HTTP {response.status_code}"
         try:
-            body = orjson.loads(response.content) if response.content else None
-        except orjson.JSONDecodeError:
+            body = msgspec.json.decode(response.content) if response.content else None
+        except msgspec.DecodeError:
             body = response.text[:500]
         if isinstance(body, dict) and "title" not in body and isinstance(body.get("message"), str):
             title, details = body["message"][:500], {"error": body.get("error")}  # Webhooks API
@@ -493,7 +492,7 @@ class LeapClient:
 
     def _redact_details(self, details: dict) -> dict:
         # A proxy or a debug page could echo the request back; never carry the key onwards.
-        dumped = orjson.dumps(details, default=str).decode()
+        dumped = _ENCODER.encode(details).decode()
         if self._api_key not in dumped:
             return details
-        return orjson.loads(self._redact(dumped))
+        return msgspec.json.decode(self._redact(dumped))

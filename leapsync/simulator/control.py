@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-import orjson
+import msgspec
 
 from .timeutil import fmt_us, parse_rfc3339
 
@@ -25,7 +25,7 @@ class ControlError(ValueError):
 
 
 def _reply(data: Any, status: int = 200) -> Response:
-    return status, dict(_JSON), orjson.dumps(data)
+    return status, dict(_JSON), msgspec.json.encode(data)
 
 
 def _fail(status: int, title: str) -> Response:
@@ -58,8 +58,8 @@ def dispatch(sim: LeapSimulator, method: str, route: str, query: str, body: byte
 
 def _object(body: bytes) -> dict[str, Any]:
     try:
-        data = orjson.loads(body) if body.strip() else {}
-    except orjson.JSONDecodeError as exc:
+        data = msgspec.json.decode(body) if body.strip() else {}
+    except msgspec.DecodeError as exc:
         raise ControlError("malformed JSON body") from exc
     if not isinstance(data, dict):
         raise ControlError("body must be a JSON object")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import orjson
+import msgspec
 
 from .state import MeterState
 
@@ -37,7 +37,7 @@ def events_for(sim: LeapSimulator, changed: list[tuple[MeterState, str]]) -> lis
     for m, kind in changed:
         event_type = EVENT_FOR_KIND.get(kind)
         if event_type is not None:
-            enrollment = orjson.loads(sim.enrollment_bytes(m))
+            enrollment = msgspec.json.decode(sim.enrollment_bytes(m))
             events.append(_event(m, event_type, enrollment))
     return events
 

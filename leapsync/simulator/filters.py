@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
+import msgspec
 
 from leapsync.leap.enums import (
     ACTION_TYPES,
@@ -80,8 +80,8 @@ class MeterFilter:
 def parse_filter(body: bytes) -> MeterFilter:
     """Validate a MeterFilterRequest body; raise FilterError naming the first broken limit."""
     try:
-        data = orjson.loads(body) if body.strip() else {}
-    except orjson.JSONDecodeError as exc:
+        data = msgspec.json.decode(body) if body.strip() else {}
+    except msgspec.DecodeError as exc:
         raise FilterError("body", "malformed JSON") from exc
     if not isinstance(data, dict):
         raise FilterError("body", "must be a JSON object")
@@ -98,7 +98,7 @@ def parse_filter(body: bytes) -> MeterFilter:
         raise FilterError("page_token", "must be a string")
     canonical = {"sets": {k: sorted(v) for k, v in sets.items()}, "enums": enums, "flags": flags}
     canonical["dates"] = {k: v.isoformat() for k, v in dates.items()}
-    digest = hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    digest = hashlib.sha256(msgspec.json.encode(canonical, order="sorted")).hexdigest()
     return MeterFilter(
         page_token=page_token,
         page_size=_page_size(data),

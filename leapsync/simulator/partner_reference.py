@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-import orjson
+import msgspec
 
 from leapsync.leap.references import LEAP_PATTERN, LEAP_RULE
 
@@ -36,7 +36,7 @@ _BULK = "/v1.1/meters/partner_meter_ref"
 
 
 def _json(status: int, data: Any) -> Response:
-    return status, {"Content-Type": "application/json"}, orjson.dumps(data)
+    return status, {"Content-Type": "application/json"}, msgspec.json.encode(data)
 
 
 def _error(status: int, title: str, details: dict[str, Any] | None = None) -> Response:
@@ -51,8 +51,8 @@ def route(sim: LeapSimulator, method: str, path: str, body: bytes) -> Response |
     if method != "PATCH":
         return _error(405, "Method Not Allowed", {"path": path})
     try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        data = msgspec.json.decode(body)
+    except msgspec.DecodeError:
         return _error(400, "Malformed JSON body")
     if not isinstance(data, dict):
         return _error(400, "Body must be a JSON object")

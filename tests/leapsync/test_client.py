@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from uuid import UUID
 
 import httpx
-import orjson
+import msgspec
 import pytest
 
 from leapsync.leap.client import BASE_URLS, LeapClient, Page, build_search_body, resolve_base_url
@@ -110,7 +110,7 @@ def test_update_partner_reference_sends_auth_and_user_agent():
     assert request.url == f"https://leap.test/v1.1/meters/{METER}/partner_meter_ref"
     assert request.headers["Authorization"] == f"Bearer {KEY}"
     assert request.headers["User-Agent"].startswith("leapsync/")
-    assert orjson.loads(request.content) == {"partner_reference": "site-0042"}
+    assert msgspec.json.decode(request.content) == {"partner_reference": "site-0042"}
 
 
 @pytest.mark.parametrize("reply", [httpx.Response(204), httpx.Response(200)])
@@ -177,7 +177,7 @@ def test_search_meter_details_pages_until_token_missing_or_empty(last_page):
     assert [p.number for p in pages] == [1, 2, 3]
     assert [m["n"] for p in pages for m in p.meters] == [1, 2, 3, 4, 5]
     assert pages[-1] == Page(meters=[{"n": 5}], next_page_token=None, number=3)
-    bodies = [orjson.loads(r.content) for r in seen]
+    bodies = [msgspec.json.decode(r.content) for r in seen]
     assert [b.get("page_token") for b in bodies] == [None, "t1", "t2"]
     assert all(b["page_size"] == 2 and b["tags"] == ["a"] for b in bodies)
     assert {r.url.path for r in seen} == {"/v2/meters/search"}
@@ -432,7 +432,9 @@ def test_key_never_in_logs_or_errors(caplog):
 
 class _JsonHandler(http.server.BaseHTTPRequestHandler):
     def do_PATCH(self) -> None:
-        body = orjson.dumps({"meter_id": METER, "echo": self.headers.get("Authorization", "")[:6]})
+        body = msgspec.json.encode(
+            {"meter_id": METER, "echo": self.headers.get("Authorization", "")[:6]}
+        )
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))

@@ -7,7 +7,7 @@ import io
 import re
 
 import httpx
-import orjson
+import msgspec
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -32,13 +32,13 @@ def _hostile_transport(simulator: LeapSimulator) -> httpx.MockTransport:
     """Leap's answers with markup and spreadsheet formulas in every free-text field we show."""
     details, enrollments = [], []
     for payloads in truth_by_meter(simulator).values():
-        raw = orjson.loads(orjson.dumps(payloads["details"]))
+        raw = msgspec.json.decode(msgspec.json.encode(payloads["details"]))
         raw["partner_reference"] = f"{FORMULA}{raw['meter_id'][:8]}"
         raw["tags"] = [_poison("tag")]
         if raw.get("customer"):
             raw["customer"]["end_customer_name"] = _poison("name")
         details.append(raw)
-        enrollment = orjson.loads(orjson.dumps(payloads["enrollment"]))
+        enrollment = msgspec.json.decode(msgspec.json.encode(payloads["enrollment"]))
         for owned in (enrollment.get("required_actions") or {}).values():
             for action in owned:
                 action["action_description"] = _poison("description")
@@ -51,7 +51,7 @@ def _hostile_transport(simulator: LeapSimulator) -> httpx.MockTransport:
 
     def handler(request: httpx.Request) -> httpx.Response:
         meters = enrollments if "enrollments" in request.url.path else details
-        return httpx.Response(200, content=orjson.dumps({"meters": meters}))
+        return httpx.Response(200, content=msgspec.json.encode({"meters": meters}))
 
     return httpx.MockTransport(handler)
 
