@@ -101,7 +101,9 @@ PARTNER_REFERENCE_METHOD = "PATCH"
 PARTNER_REFERENCE_PATH = "/v1.1/meters/{meter_id}/partner_meter_ref"
 
 
-def _partner_reference_request(meter_id: UUID | str, partner_reference: str) -> tuple[str, dict]:
+def _partner_reference_request(
+    meter_id: UUID | str, partner_reference: str
+) -> tuple[str, dict[str, Any]]:
     """Path and body for the inferred single-meter update."""
     path = PARTNER_REFERENCE_PATH.format(meter_id=_meter_uuid(meter_id))
     return path, {"partner_reference": _checked_partner_reference(partner_reference)}
@@ -207,7 +209,7 @@ class LeapClient:
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
         self.base_url = resolve_base_url(base_url)
-        self._options = {
+        self._options: dict[str, Any] = {
             "base_url": base_url,
             "api_key": api_key,
             "transport": transport,
@@ -291,14 +293,16 @@ class LeapClient:
         """POST /v2/meters/enrollments/search, one Page at a time (see search_meter_details)."""
         return self._search("/v2/meters/enrollments/search", filters, raw=raw)
 
-    def update_partner_reference(self, meter_id: UUID | str, partner_reference: str) -> dict:
+    def update_partner_reference(
+        self, meter_id: UUID | str, partner_reference: str
+    ) -> dict[str, Any]:
         """Set one meter's partner_reference (inferred endpoint, see the block above)."""
         path, body = _partner_reference_request(meter_id, partner_reference)
         return self._request(PARTNER_REFERENCE_METHOD, path, body)
 
     # --- Webhooks API: the subscription Leap delivers our events through ---------------------------
 
-    def list_webhooks(self) -> list[dict]:
+    def list_webhooks(self) -> list[dict[str, Any]]:
         """GET /v1.1/webhooks: every subscription ({webhook_id, receiver_url, event_types, headers})."""
         webhooks = self._request("GET", WEBHOOKS_PATH).get("webhooks") or []
         if not isinstance(webhooks, list):
@@ -333,7 +337,7 @@ class LeapClient:
                 )
             attempt += 1
 
-    def _matching_webhook(self, config: Mapping[str, Any]) -> dict | None:
+    def _matching_webhook(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
         """The subscription at Leap with `config`'s receiver_url and event types, if any."""
         wanted = (config.get("receiver_url"), sorted(config.get("event_types") or []))
         for webhook in self.list_webhooks():
@@ -341,15 +345,15 @@ class LeapClient:
                 return webhook
         return None
 
-    def replace_webhook(self, webhook_id: UUID | str, config: Mapping[str, Any]) -> dict:
+    def replace_webhook(self, webhook_id: UUID | str, config: Mapping[str, Any]) -> dict[str, Any]:
         """PUT /v1.1/webhooks/{id}: REPLACES the whole config (read it first and merge)."""
         return self._request("PUT", f"{WEBHOOKS_PATH}/{_meter_uuid(webhook_id)}", config)
 
-    def delete_webhook(self, webhook_id: UUID | str) -> dict:
+    def delete_webhook(self, webhook_id: UUID | str) -> dict[str, Any]:
         """DELETE /v1.1/webhooks/{id}."""
         return self._request("DELETE", f"{WEBHOOKS_PATH}/{_meter_uuid(webhook_id)}")
 
-    def test_webhook(self, webhook_id: UUID | str, event: Mapping[str, Any]) -> dict:
+    def test_webhook(self, webhook_id: UUID | str, event: Mapping[str, Any]) -> dict[str, Any]:
         """POST /v1.1/webhooks/{id}/test: Leap sends `event` and reports what our receiver said."""
         return self._request("POST", f"{WEBHOOKS_PATH}/{_meter_uuid(webhook_id)}/test", event)
 
@@ -382,10 +386,10 @@ class LeapClient:
         self,
         method: str,
         path: str,
-        body: Mapping | None = None,
+        body: Mapping[str, Any] | None = None,
         *,
-        decode: Callable[[bytes], dict] | None = None,
-    ) -> dict:
+        decode: Callable[[bytes], dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
         """Send with bounded retries; return the JSON object or raise a LeapError.
 
         `decode` replaces the default decoding (into plain dicts and lists) of a success body.
@@ -420,8 +424,8 @@ class LeapClient:
         method: str,
         path: str,
         content: bytes | None,
-        decode: Callable[[bytes], dict] | None = None,
-    ) -> dict | _Retryable:
+        decode: Callable[[bytes], dict[str, Any]] | None = None,
+    ) -> dict[str, Any] | _Retryable:
         headers = {"Content-Type": "application/json"} if content is not None else None
         try:
             response = self._http.request(method, path, content=content, headers=headers)
@@ -443,8 +447,11 @@ class LeapClient:
         return self._success_body(method, response, decode)
 
     def _success_body(
-        self, method: str, response: httpx.Response, decode: Callable[[bytes], dict] | None
-    ) -> dict | _Retryable:
+        self,
+        method: str,
+        response: httpx.Response,
+        decode: Callable[[bytes], dict[str, Any]] | None,
+    ) -> dict[str, Any] | _Retryable:
         if not response.content and (response.status_code == 204 or method == "PATCH"):
             return {}
         try:
@@ -466,7 +473,7 @@ class LeapClient:
         cls = ERRORS_BY_STATUS.get(response.status_code, LeapError)
         return cls(title, response.status_code, details)
 
-    def _error_parts(self, response: httpx.Response) -> tuple[str, dict]:
+    def _error_parts(self, response: httpx.Response) -> tuple[str, dict[str, Any]]:
         """Title and details from Leap's {title, status, details}, a plain string, or anything."""
         fallback = response.reason_phrase or f"HTTP {response.status_code}"
         try:
@@ -490,9 +497,10 @@ class LeapClient:
     def _redact(self, text: str) -> str:
         return text.replace(self._api_key, "***")
 
-    def _redact_details(self, details: dict) -> dict:
+    def _redact_details(self, details: dict[str, Any]) -> dict[str, Any]:
         # A proxy or a debug page could echo the request back; never carry the key onwards.
         dumped = _ENCODER.encode(details).decode()
         if self._api_key not in dumped:
             return details
-        return msgspec.json.decode(self._redact(dumped))
+        redacted: dict[str, Any] = msgspec.json.decode(self._redact(dumped))
+        return redacted

@@ -3,6 +3,7 @@ truth and state."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -35,7 +36,7 @@ def _fail(status: int, title: str) -> Response:
 def dispatch(sim: LeapSimulator, method: str, route: str, query: str, body: bytes) -> Response:
     """Serve a control route (the caller holds the simulator lock)."""
     name = route.removeprefix(PREFIX)
-    handlers = {
+    handlers: dict[tuple[str, str], Callable[[LeapSimulator, dict[str, Any]], Response]] = {
         ("POST", "mutate"): _mutate,
         ("POST", "rollover"): lambda s, b: _reply({"now": fmt_us(s.rollover())}),
         ("POST", "clock"): _clock,

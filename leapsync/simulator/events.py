@@ -31,7 +31,9 @@ EVENT_FOR_KIND = {
 }
 
 
-def events_for(sim: LeapSimulator, changed: list[tuple[MeterState, str]]) -> list[tuple[str, dict]]:
+def events_for(
+    sim: LeapSimulator, changed: list[tuple[MeterState, str]]
+) -> list[tuple[str, dict[str, Any]]]:
     """(event type, payload fields) for each change that Leap announces by webhook."""
     events = []
     for m, kind in changed:
@@ -42,7 +44,9 @@ def events_for(sim: LeapSimulator, changed: list[tuple[MeterState, str]]) -> lis
     return events
 
 
-def _event(m: MeterState, event_type: str, enrollment: dict[str, Any]) -> tuple[str, dict]:
+def _event(
+    m: MeterState, event_type: str, enrollment: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
     base: dict[str, Any] = {"meter_id": m.meter_id}
     if m.partner_reference is not None:
         base["partner_reference"] = m.partner_reference
@@ -65,7 +69,7 @@ def _event(m: MeterState, event_type: str, enrollment: dict[str, Any]) -> tuple[
 
 def _group_event(
     m: MeterState, enrollment: dict[str, Any], base: dict[str, Any], status: str
-) -> tuple[str, dict]:
+) -> tuple[str, dict[str, Any]]:
     """Keyed by the group the meter is in now; names the meter whose membership changed."""
     for row in enrollment["program_enrollment"]:
         if row.get("market_group_id"):

@@ -152,7 +152,7 @@ def _bool(data: dict[str, Any], name: str) -> bool:
 
 
 def _page_size(data: dict[str, Any]) -> int:
-    value = data.get("page_size", 500)
+    value: object = data.get("page_size", 500)
     if isinstance(value, bool) or not isinstance(value, int):
         raise FilterError("page_size", "must be an integer")
     if not 1 <= value <= 500:

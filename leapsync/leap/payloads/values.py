@@ -68,7 +68,7 @@ def _parse_datetime_text(value: str) -> datetime:
         raise PayloadError(f"not a valid date-time: {value[:64]!r}") from None
 
 
-def remember(cache: dict, key: Any, value: Any) -> None:
+def remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
     """cache[key] = value, emptying the cache first when it is full."""
     if len(cache) >= CACHE_SIZE:
         cache.clear()
