@@ -28,6 +28,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
+	DEBUG=1 $(BIN)/mypy
 	$(MANAGE) makemigrations --check --dry-run
 
 # Known vulnerabilities in the pinned requirements (fails on one; says so when offline).

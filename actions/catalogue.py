@@ -12,15 +12,16 @@ from django.template import Context, Engine, TemplateSyntaxError
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from actions.models import ActionCatalogueEntry, ActionType, Fixer, RequiredAction
+from actions.models import ActionCatalogueEntry, Fixer, RequiredAction
 from leapsync.emails import plain_text
+from leapsync.leap.enums import ActionType, labels
 
 Catalogue = dict[tuple[str, str], ActionCatalogueEntry]
 # Admin-edited templates get the default tags and filters only, no app libraries; HTML
 # autoescapes every value (customer names and Leap text are untrusted), text and subject don't.
 HTML_ENGINE = Engine(autoescape=True)
 TEXT_ENGINE = Engine(autoescape=False)
-TYPE_LABELS = dict(ActionType.choices)
+TYPE_LABELS = labels(ActionType)
 UNKNOWN_NEXT_STEP = (
     "Leap sent an action code the catalogue does not describe yet: read Leap's description, "
     "ask Leap for the code's meaning, and update this catalogue entry."

@@ -8,13 +8,12 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from actions.models import (
     ActionCatalogueEntry,
-    ActionType,
     Fixer,
     RequiredAction,
     WorkflowStatus,
 )
+from leapsync.leap.enums import ActionType, TransmissionRegion, choices
 from meters.filters import DEADLINE_BUCKETS, deadline_bucket, parse_uuid
-from meters.models import TransmissionRegion
 
 ASSIGNEE_SPECIAL = (("me", "Me"), ("none", "Nobody"))
 
@@ -38,7 +37,7 @@ class ActionFilterSet(django_filters.FilterSet):
     """Every filter of the inbox; `request` is needed for "assigned to me"."""
 
     q = django_filters.CharFilter(method="search", label="Search")
-    action_type = django_filters.MultipleChoiceFilter(choices=ActionType.choices, label="Type")
+    action_type = django_filters.MultipleChoiceFilter(choices=choices(ActionType), label="Type")
     action_code = django_filters.CharFilter(lookup_expr="iexact", label="Code")
     program = django_filters.CharFilter(
         field_name="program_identifier", lookup_expr="iexact", label="Program"
@@ -53,7 +52,7 @@ class ActionFilterSet(django_filters.FilterSet):
     )
     region = django_filters.MultipleChoiceFilter(
         field_name="meter__transmission_region",
-        choices=[(v, v) for v in TransmissionRegion.values],
+        choices=choices(TransmissionRegion),
         label="Region",
     )
     fixer = django_filters.ChoiceFilter(

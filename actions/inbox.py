@@ -10,13 +10,14 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from actions.catalogue import Catalogue, entry_for, load_catalogue
-from actions.models import ActionOwner, ActionType, RequiredAction
+from actions.models import ActionOwner, RequiredAction
+from leapsync.leap.enums import ActionType, labels
 from leapsync.models import Stream, SyncCursor
 from meters.models import EventKind, MeterEvent
 
 # Bulk notify sends in the request (so the summary is real): keep a click's work bounded.
 BULK_LIMIT = 200
-TYPE_LABELS = dict(ActionType.choices)
+TYPE_LABELS = labels(ActionType)
 
 
 def side_of(request: HttpRequest) -> str:

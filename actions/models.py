@@ -16,29 +16,6 @@ class ActionOwner(models.TextChoices):
     LEAP = "leap", "Leap"
 
 
-class ActionType(models.TextChoices):
-    IS_AUTHORIZED = "IS_AUTHORIZED", "Customer authorization"
-    DOCUMENTS_SIGNED = "DOCUMENTS_SIGNED", "Documents signed"
-    HAS_AMI = "HAS_AMI", "Smart meter (AMI)"
-    NOT_ENROLLED_IN_CONFLICTING_PROGRAM = (
-        "NOT_ENROLLED_IN_CONFLICTING_PROGRAM",
-        "Conflicting program",
-    )
-    PARTICIPATING = "PARTICIPATING", "Participating"
-    HAS_MARKET_REGISTRATION = "HAS_MARKET_REGISTRATION", "Market registration"
-    NO_MISSING_FIELDS = "NO_MISSING_FIELDS", "Missing fields"
-    GENERATOR = "GENERATOR", "Generator"
-    ADDRESS = "ADDRESS", "Address"
-    HAS_NOMINATIONS = "HAS_NOMINATIONS", "Nominations"
-    HAS_BIDDING_STRATEGY = "HAS_BIDDING_STRATEGY", "Bidding strategy"
-    IS_ELIGIBLE = "IS_ELIGIBLE", "Eligibility"
-    IS_ASSIGNED_TO_A_RESOURCE = "IS_ASSIGNED_TO_A_RESOURCE", "Assigned to a resource"
-    MEETS_EXTRA_PROGRAM_REQUIREMENTS = (
-        "MEETS_EXTRA_PROGRAM_REQUIREMENTS",
-        "Extra program requirements",
-    )
-
-
 class WorkflowStatus(models.TextChoices):
     NEW = "new", "New"
     IN_PROGRESS = "in_progress", "In progress"

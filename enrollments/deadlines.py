@@ -18,7 +18,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from actions.models import ActionOwner, RequiredAction
-from enrollments.models import EnrollmentDeadline, EnrollmentStatus, ProgramEnrollment
+from enrollments.models import EnrollmentDeadline, ProgramEnrollment
+from leapsync.leap.enums import EnrollmentStatus
 from meters.models import Meter
 
 COUNTED_STATUSES = (

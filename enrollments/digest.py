@@ -26,14 +26,13 @@ from enrollments.deadlines import (
 from enrollments.models import (
     DigestCadence,
     DigestSubscription,
-    EnrollmentStatus,
     ParticipationPeriod,
-    ParticipationPreference,
     ProgramEnrollment,
     SentDigestStatus,
 )
 from enrollments.roster import market_group_events
 from leapsync.dashboard import StreamHealth, sync_health
+from leapsync.leap.enums import EnrollmentStatus, ParticipationPreference
 from meters.models import EventKind, MeterEvent
 
 TOP_BLOCKED = 5

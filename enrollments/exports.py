@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+
+import msgspec
 
 from enrollments.deadlines import Period
 from enrollments.models import ProgramEnrollment
@@ -73,7 +74,7 @@ def json_chunks(period: Period, rows: Iterable[ProgramEnrollment], now: datetime
         "delivery_period_start": utc_iso(period.start),
         "delivery_period_end": utc_iso(period.end),
     }
-    yield json.dumps(head, ensure_ascii=False)[:-1] + ', "meters": ['
+    yield msgspec.json.encode(head).decode()[:-1] + ', "meters": ['
     for i, row in enumerate(rows):
-        yield ("," if i else "") + "\n" + json.dumps(roster_record(row), ensure_ascii=False)
+        yield ("," if i else "") + "\n" + msgspec.json.encode(roster_record(row)).decode()
     yield "\n]}\n"

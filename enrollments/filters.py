@@ -8,10 +8,10 @@ import django_filters
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from enrollments.models import ParticipationPeriod, ParticipationPreference, ProgramEnrollment
+from enrollments.models import ParticipationPeriod, ProgramEnrollment
 from leapsync.filters import BoundedNumberFilter
+from leapsync.leap.enums import ParticipationPreference, TransmissionRegion, choices
 from meters.filters import parse_uuid
-from meters.models import TransmissionRegion
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -24,11 +24,11 @@ class TransitionFilterSet(django_filters.FilterSet):
         method="noop", label="In the next (days)", min_value=1, max_value=MAX_DAYS
     )
     to = django_filters.MultipleChoiceFilter(
-        field_name="transition_to", choices=ParticipationPreference.choices, label="Goes to"
+        field_name="transition_to", choices=choices(ParticipationPreference), label="Goes to"
     )
     region = django_filters.MultipleChoiceFilter(
         field_name="meter__transmission_region",
-        choices=[(v, v) for v in TransmissionRegion.values],
+        choices=choices(TransmissionRegion),
         label="Region",
     )
     program = django_filters.CharFilter(method="by_program", label="Program")

@@ -7,21 +7,8 @@ from datetime import date, datetime
 from django.conf import settings
 from django.db import models
 
+from leapsync.leap.enums import ParticipationPreference
 from meters.models import Meter
-
-
-class EnrollmentStatus(models.TextChoices):
-    ACTIVE = "ACTIVE", "Active"
-    ELIGIBLE = "ELIGIBLE", "Eligible"
-    PENDING = "PENDING", "Pending"
-    INELIGIBLE = "INELIGIBLE", "Ineligible"
-    NOT_PARTICIPATING = "NOT_PARTICIPATING", "Not participating"
-
-
-class ParticipationPreference(models.TextChoices):
-    PARTICIPATE = "PARTICIPATE", "Participate"
-    IDLE = "IDLE", "Idle"
-    DISENROLL = "DISENROLL", "Disenroll"
 
 
 class MeterEnrollment(models.Model):

@@ -20,7 +20,8 @@ from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
 
-from enrollments.models import EnrollmentDeadline, EnrollmentStatus, MeterEnrollment
+from enrollments.models import EnrollmentDeadline, MeterEnrollment
+from leapsync.leap.enums import ENROLLMENT_STATUSES, EnrollmentStatus
 from leapsync.models import RunStatus, Stream, SyncCursor, SyncRun
 from meters.filters import DEADLINE_BUCKETS, MeterFilterSet
 from meters.models import EventKind, Meter, MeterEvent
@@ -228,8 +229,8 @@ def status_figures(now: datetime) -> list[Figure]:
     for old, new, n in changes:
         deltas[old] = deltas.get(old, 0) - n
         deltas[new] = deltas.get(new, 0) + n
-    statuses = list(EnrollmentStatus.values) + sorted(
-        s for s in counts if s and s not in EnrollmentStatus.values
+    statuses = [s.value for s in EnrollmentStatus] + sorted(
+        s for s in counts if s and s not in ENROLLMENT_STATUSES
     )
     return [
         Figure(

@@ -238,7 +238,7 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 
 # --- Leap ---------------------------------------------------------------------------------
-# A URL, or one of the names "staging" / "production" (see leapsync.client.BASE_URLS).
+# A URL, or one of the names "staging" / "production" (see leapsync.leap.client.BASE_URLS).
 # The default is the built-in simulator that `make run` starts (`manage.py leap_simulator`).
 SIMULATOR_PORT = _env_int("SIMULATOR_PORT", 8765, minimum=1)
 LEAP_BASE_URL = env.str("LEAP_BASE_URL", default=f"http://127.0.0.1:{SIMULATOR_PORT}")

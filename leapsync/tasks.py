@@ -10,7 +10,7 @@ from django.template.defaultfilters import pluralize
 from django_q.models import Schedule
 
 from leapsync import sync
-from leapsync.client import LeapClient
+from leapsync.leap.client import LeapClient
 from leapsync.models import RunStatus, SyncRun
 from leapsync.webhooks.services import run_refresh
 

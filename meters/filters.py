@@ -11,31 +11,21 @@ from django import forms
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from actions.models import ActionOwner, ActionType, RequiredAction
-from enrollments.models import (
-    EnrollmentStatus,
-    ParticipationPeriod,
-    ParticipationPreference,
-    ProgramEnrollment,
-)
+from actions.models import ActionOwner, RequiredAction
+from enrollments.models import ParticipationPeriod, ProgramEnrollment
 from leapsync.filters import BoundedDateFilter, BoundedIsoDateTimeFilter, BoundedNumberFilter
-from meters.models import CustomerClassification, Meter, MeterType, Site, TransmissionRegion
-
-# Leap's published load_type enum; values Leap adds later still match through the free tag-like
-# JSON filter, they just are not offered in the drop-down.
-LOAD_TYPES = (
-    "HVAC",
-    "EV_CHARGING",
-    "BATTERY_STORAGE",
-    "COLD_STORAGE",
-    "PUMPING",
-    "WATER_HEATING",
-    "BUILDING_AUTOMATION",
-    "GENERATION",
-    "MANUFACTURING",
-    "LIGHTING",
-    "OTHER",
+from leapsync.leap.enums import (
+    ActionType,
+    CustomerClassification,
+    EnrollmentStatus,
+    LoadType,
+    MeterType,
+    ParticipationPreference,
+    TransmissionRegion,
+    choices,
 )
+from meters.models import Meter, Site
+
 REFERENCE_CHOICES = (("set", "Set"), ("empty", "Empty"), ("shared", "Shared by several meters"))
 MAPPING_CHOICES = (("mapped", "Mapped to a site"), ("unmapped", "Not mapped"))
 DEADLINE_BUCKETS = (
@@ -60,6 +50,7 @@ def json_list_contains(field: str, value: str) -> Q:
     Matches the quoted JSON text of the element: SQLite stores Django's ASCII-escaped dump,
     PostgreSQL's jsonb prints UTF-8, so both spellings are tried.
     """
+    # The stdlib's json, as Django's JSONField uses to store: the spelling is Django's, not ours.
     ascii_form = json.dumps(value)
     utf8_form = json.dumps(value, ensure_ascii=False)
     query = Q(**{f"{field}__icontains": ascii_form})
@@ -93,7 +84,7 @@ class MeterFilterSet(django_filters.FilterSet):
     # 100,000 meters) before it can return one page.
     global_status = django_filters.MultipleChoiceFilter(
         field_name="enrollment__global_enrollment_status",
-        choices=EnrollmentStatus.choices,
+        choices=choices(EnrollmentStatus),
         label="Global status",
         distinct=False,
     )
@@ -102,30 +93,32 @@ class MeterFilterSet(django_filters.FilterSet):
     program_status = django_filters.ChoiceFilter(
         empty_label="Any",
         method="by_program_row",
-        choices=EnrollmentStatus.choices,
+        choices=choices(EnrollmentStatus),
         label="Program status",
     )
     market_group = django_filters.CharFilter(method="by_program_row", label="Market group")
     deadline = BoundedDateFilter(method="by_program_row", label="Enrollment deadline on")
     meter_type = django_filters.MultipleChoiceFilter(
-        choices=MeterType.choices, label="Meter type", distinct=False
+        choices=choices(MeterType), label="Meter type", distinct=False
     )
     region = django_filters.MultipleChoiceFilter(
         field_name="transmission_region",
-        choices=[(v, v) for v in TransmissionRegion.values],
+        choices=choices(TransmissionRegion),
         label="Region",
         distinct=False,
     )
     classification = django_filters.ChoiceFilter(
         empty_label="Any",
         field_name="customer_classification",
-        choices=CustomerClassification.choices,
+        choices=choices(CustomerClassification),
         label="Classification",
     )
+    # Leap's published load types; values Leap adds later still match through the free tag-like
+    # JSON filter, they just are not offered in the drop-down.
     load_type = django_filters.ChoiceFilter(
         empty_label="Any",
         method="by_load_type",
-        choices=[(v, v) for v in LOAD_TYPES],
+        choices=choices(LoadType),
         label="Load type",
     )
     tag = django_filters.CharFilter(method="by_tag", label="Tag")
@@ -150,7 +143,7 @@ class MeterFilterSet(django_filters.FilterSet):
     action_type = django_filters.ChoiceFilter(
         empty_label="Any",
         method="by_action_type",
-        choices=ActionType.choices,
+        choices=choices(ActionType),
         label="Open action type",
     )
     action_deadline = django_filters.ChoiceFilter(
@@ -345,7 +338,7 @@ class ReviewQueueFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
     global_status = django_filters.MultipleChoiceFilter(
         field_name="enrollment__global_enrollment_status",
-        choices=EnrollmentStatus.choices,
+        choices=choices(EnrollmentStatus),
         label="Global status",
     )
     reference = django_filters.CharFilter(field_name="partner_reference", label="partner_reference")

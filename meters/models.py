@@ -7,28 +7,6 @@ from django.db import models
 from django.db.models.functions import Coalesce
 
 
-class TransmissionRegion(models.TextChoices):
-    CAISO = "CAISO"
-    ERCOT = "ERCOT"
-    NYISO = "NYISO"
-    ISONE = "ISONE"
-    PJM = "PJM"
-    SERC = "SERC"
-    WECC_SW = "WECC_SW", "WECC SW"
-    WECC_PC = "WECC_PC", "WECC PC"
-
-
-class MeterType(models.TextChoices):
-    UTILITY_METER = "UTILITY_METER", "Utility meter"
-    SUBMETER = "SUBMETER", "Submeter"
-    DEVICE = "DEVICE", "Device"
-
-
-class CustomerClassification(models.TextChoices):
-    RESIDENTIAL = "RESIDENTIAL", "Residential"
-    COMMERCIAL = "COMMERCIAL", "Commercial"
-
-
 class MappingSource(models.TextChoices):
     REFERENCE_MATCH = "reference_match", "Reference match"
     SUGGESTION = "suggestion", "Accepted suggestion"

@@ -7,17 +7,18 @@ not taken as proof: a full sync must leave every stored Leap field equal to what
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from uuid import UUID
 
 import httpx
+import msgspec
 from django.db import transaction
 from django.db.models import Case, Value, When
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from leapsync.client import LeapClient, LeapError, LeapUnavailableError
+from leapsync.leap.client import LeapClient
+from leapsync.leap.errors import LeapError, LeapUnavailableError
 from meters.models import EventKind, Meter, MeterEvent, PartnerReferenceChange, PushStatus
 
 # Read the meter back from Leap right after it accepted a change, so confirmation takes seconds.
@@ -63,12 +64,14 @@ def push_change(change_pk: int, *, client: LeapClient) -> str:
     return _accept(change, answer)
 
 
+# Leap's answer kept as JSON text (UTF-8, not escaped); an odd value in it is written as its str.
+_ANSWER = msgspec.json.Encoder(enc_hook=str)
+
+
 def _answer(error: LeapError) -> str:
-    return json.dumps(
-        {"status": error.status, "title": error.title, "details": error.details},
-        ensure_ascii=False,
-        default=str,
-    )
+    return _ANSWER.encode(
+        {"status": error.status, "title": error.title, "details": error.details}
+    ).decode()
 
 
 def _record(change: PartnerReferenceChange, status: str, *, error: str, answer: str = "") -> str:
@@ -97,7 +100,7 @@ def _accept(change: PartnerReferenceChange, answer: dict) -> str:
         locked.pushed_at = locked.last_attempt_at = now
         locked.attempts += 1
         locked.error = ""
-        locked.leap_answer = json.dumps(answer, ensure_ascii=False, default=str)
+        locked.leap_answer = _ANSWER.encode(answer).decode()
         locked.save()
         meter = Meter.objects.select_for_update().get(pk=change.meter_id)
         if meter.partner_reference != value:

@@ -8,10 +8,11 @@ from django.utils.dateformat import format as date_format
 from django.utils.html import conditional_escape, format_html
 from django.utils.timezone import localtime
 
+from leapsync.leap.enums import MeterType, labels
 from leapsync.templatetags.leapsync_ui import status_badge
-from meters.models import Meter, MeterType, Site
+from meters.models import Meter, Site
 
-METER_TYPE_LABELS = dict(MeterType.choices)
+METER_TYPE_LABELS = labels(MeterType)
 EMPTY = "—"  # django-tables2's default for an empty cell
 
 

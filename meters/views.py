@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import csv
-import json
 import re
 import secrets
 from collections.abc import Iterator
 from uuid import UUID
 
+import msgspec
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
@@ -22,8 +22,8 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_q.tasks import async_task
 
-from actions.models import ActionType
 from leapsync.htmx import wants_partial
+from leapsync.leap.enums import ActionType, labels
 from leapsync.models import RunStatus, SyncRun
 from leapsync.sync import STREAMS
 from leapsync.tables import configure_table, fetch_page_rows
@@ -39,7 +39,7 @@ REFRESH_TASK = "leapsync.tasks.refresh_meters"
 # A queued "Sync this meter" is found again by its runs' trigger: this prefix and a token.
 UI_TRIGGER = "ui:"
 SYNC_TOKEN = re.compile(r"^[0-9a-f]{16}$")
-ACTION_TYPE_LABELS = dict(ActionType.choices)
+ACTION_TYPE_LABELS = labels(ActionType)
 
 
 @require_GET
@@ -230,4 +230,6 @@ def _actions(meter: Meter) -> list:
 
 
 def _pretty(raw) -> str:
-    return json.dumps(raw, indent=2, sort_keys=True, ensure_ascii=False) if raw else ""
+    if not raw:
+        return ""
+    return msgspec.json.format(msgspec.json.encode(raw, order="sorted"), indent=2).decode()

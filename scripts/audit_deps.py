@@ -8,11 +8,12 @@ says "No known vulnerabilities found"; this wrapper says plainly that nothing wa
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import msgspec
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = ["requirements/test.txt", "requirements/audit.txt"]  # test.txt includes base.txt
@@ -36,7 +37,7 @@ def main() -> int:
             )
             print(result.stderr.strip()[-2000:])
             return 0
-        dependencies = json.loads(report.read_text())["dependencies"]
+        dependencies = msgspec.json.decode(report.read_bytes())["dependencies"]
     vulnerable = [d for d in dependencies if d.get("vulns")]
     skipped = [d for d in dependencies if d.get("skip_reason")]
     for dependency in vulnerable:

@@ -130,7 +130,7 @@ def _pages() -> list[tuple[str, str, str]]:
     from django.db.models import Count
 
     from actions.models import RequiredAction
-    from enrollments.models import EnrollmentStatus
+    from leapsync.leap.enums import EnrollmentStatus
     from meters.models import Meter
 
     sample = Meter.objects.exclude(end_customer_name="").order_by("meter_id")[500:501].get()

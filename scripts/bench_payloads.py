@@ -19,17 +19,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from leapsync.payloads import parse_meter_details, parse_meter_enrollment
+from leapsync.leap.payloads import parse_meter_details, parse_meter_enrollment
 from leapsync.simulator import LeapSimulator
 
 
 def rate(parse: Callable[[Any], Any], encoded: bytes) -> tuple[float, int]:
     """(records/s, warnings) for one pass over a freshly decoded list of payloads."""
-    raws = orjson.loads(encoded)
+    raws = msgspec.json.decode(encoded)
     gc.collect()
     began = time.process_time()
     records = [parse(raw) for raw in raws]
@@ -48,7 +48,7 @@ def main() -> None:
     kinds = {"details": parse_meter_details, "enrollment": parse_meter_enrollment}
     print(f"{args.meters} meters, seed {args.seed}, {args.rounds} rounds")
     for kind, parse in kinds.items():
-        encoded = orjson.dumps([payloads[kind] for payloads in truth.values()])
+        encoded = msgspec.json.encode([payloads[kind] for payloads in truth.values()])
         rates, warnings = [], 0
         for _ in range(args.rounds):
             per_second, warnings = rate(parse, encoded)

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import httpx
-import orjson
+import msgspec
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "bench-key"
@@ -49,7 +49,7 @@ def fetch_all(client: httpx.Client, path: str, page_size: int) -> tuple[int, int
     while True:
         response = client.post(path, json=body)
         response.raise_for_status()
-        page = orjson.loads(response.content)
+        page = msgspec.json.decode(response.content)
         meters, pages, size = meters + len(page["meters"]), pages + 1, size + len(response.content)
         if "next_page_token" not in page:
             return meters, pages, size, time.perf_counter() - began

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import orjson
+import msgspec
 
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "bench-key"
@@ -135,7 +135,9 @@ def _ceiling(base: str, page_size: int) -> dict[str, float]:
         for path in ("/v2/meters/search", "/v2/meters/enrollments/search"):
             body: dict = {"page_size": page_size}
             while True:
-                page = orjson.loads(http.post(path, content=orjson.dumps(body)).content)
+                page = msgspec.json.decode(
+                    http.post(path, content=msgspec.json.encode(body)).content
+                )
                 meters, pages = meters + len(page["meters"]), pages + 1
                 if not page.get("next_page_token"):
                     break

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import orjson
+import msgspec
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret"
@@ -103,7 +103,7 @@ def _start_gunicorn(env: dict[str, str], port: int, workers: int) -> subprocess.
 def _burst(base: str, args: argparse.Namespace) -> tuple[list[float], dict[int, int], float]:
     meters = [str(uuid.uuid4()) for _ in range(args.meters)]
     bodies = [
-        orjson.dumps(
+        msgspec.json.encode(
             {
                 "webhook_event_id": str(uuid.uuid4()),
                 "payload": {

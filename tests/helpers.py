@@ -3,7 +3,6 @@ simulator's, query counting, and comparing the database to Leap's truth."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from collections import defaultdict
@@ -11,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import msgspec
 import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -18,9 +18,9 @@ from django.utils import timezone
 
 from actions.models import RequiredAction
 from enrollments.models import EnrollmentDeadline, ParticipationPeriod, ProgramEnrollment
-from leapsync.client import LeapClient
+from leapsync.leap.client import LeapClient
+from leapsync.leap.payloads import parse_meter_details, parse_meter_enrollment, payload_hash
 from leapsync.models import RunStatus, SyncCursor, SyncMode, SyncRun
-from leapsync.payloads import parse_meter_details, parse_meter_enrollment, payload_hash
 from leapsync.simulator import LeapSimulator
 from leapsync.simulator.timeutil import DEFAULT_START
 from leapsync.sync.locks import (
@@ -59,15 +59,19 @@ def at_the_simulators_clock() -> Iterator[None]:
 
 
 _HOLDER = """
-import json, sys, time
-params = json.loads(sys.argv[1])
+import msgspec, sys, time
+params = msgspec.json.decode(sys.argv[1])
 if params:
     import psycopg
     lock = psycopg.connect(**params, autocommit=True)
-    lock.execute("SELECT pg_advisory_lock(%s, %s)", json.loads(sys.argv[2]))
+    lock.execute("SELECT pg_advisory_lock(%s, %s)", msgspec.json.decode(sys.argv[2]))
 print("holding", flush=True)
 time.sleep(600)
 """
+
+
+def _json(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
 
 
 @contextmanager
@@ -87,7 +91,7 @@ def stream_held_elsewhere(stream: str) -> Iterator[subprocess.Popen]:
         }
     keys = [ADVISORY_NAMESPACE, ADVISORY_KEYS[stream]]
     holder = subprocess.Popen(
-        [sys.executable, "-c", _HOLDER, json.dumps(params), json.dumps(keys)],
+        [sys.executable, "-c", _HOLDER, _json(params), _json(keys)],
         stdout=subprocess.PIPE,
         text=True,
     )

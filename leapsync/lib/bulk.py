@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
+import msgspec
 from django.db import connection, models
 from django.utils import timezone
 
@@ -147,7 +147,7 @@ def _copy_rows(raw, table: str, columns: str, fields, defaults, rows) -> None:
                         values[i] = Jsonb(values[i], dumps=_dumps)
                 copy.write_row(values)
         return
-    set_json_dumps(orjson.dumps, raw)
+    set_json_dumps(msgspec.json.encode, raw)
     with raw.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(types)
         for row in rows:
@@ -200,4 +200,4 @@ def _executemany(model, fields, defaults, rows, conflict, update) -> None:
 
 
 def _dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    return msgspec.json.encode(value).decode()

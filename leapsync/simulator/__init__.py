@@ -1,6 +1,6 @@
 """A deterministic fake of Leap's Meters V2 API, for the demo, the test-suite and benchmarks.
 
-Plain Python (httpx, orjson): no Django. Use `LeapSimulator(...).transport()` in-process, or
+Plain Python (httpx, msgspec): no Django. Use `LeapSimulator(...).transport()` in-process, or
 `serve(simulator, host, port)` for a real HTTP server (the `leap_simulator` command does that).
 """
 

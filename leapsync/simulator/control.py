@@ -3,11 +3,12 @@ truth and state."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-import orjson
+import msgspec
 
 from .timeutil import fmt_us, parse_rfc3339
 
@@ -25,7 +26,7 @@ class ControlError(ValueError):
 
 
 def _reply(data: Any, status: int = 200) -> Response:
-    return status, dict(_JSON), orjson.dumps(data)
+    return status, dict(_JSON), msgspec.json.encode(data)
 
 
 def _fail(status: int, title: str) -> Response:
@@ -35,7 +36,7 @@ def _fail(status: int, title: str) -> Response:
 def dispatch(sim: LeapSimulator, method: str, route: str, query: str, body: bytes) -> Response:
     """Serve a control route (the caller holds the simulator lock)."""
     name = route.removeprefix(PREFIX)
-    handlers = {
+    handlers: dict[tuple[str, str], Callable[[LeapSimulator, dict[str, Any]], Response]] = {
         ("POST", "mutate"): _mutate,
         ("POST", "rollover"): lambda s, b: _reply({"now": fmt_us(s.rollover())}),
         ("POST", "clock"): _clock,
@@ -58,8 +59,8 @@ def dispatch(sim: LeapSimulator, method: str, route: str, query: str, body: byte
 
 def _object(body: bytes) -> dict[str, Any]:
     try:
-        data = orjson.loads(body) if body.strip() else {}
-    except orjson.JSONDecodeError as exc:
+        data = msgspec.json.decode(body) if body.strip() else {}
+    except msgspec.DecodeError as exc:
         raise ControlError("malformed JSON body") from exc
     if not isinstance(data, dict):
         raise ControlError("body must be a JSON object")

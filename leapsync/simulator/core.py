@@ -10,7 +10,7 @@ from itertools import islice
 from typing import Any
 
 import httpx
-import orjson
+import msgspec
 
 from .details import render_details
 from .enrollment import RenderContext, render_enrollment
@@ -162,14 +162,14 @@ class LeapSimulator:
         """The enrollment JSON for `m` now (cached until it changes or expires)."""
         if m.enr is None or m.enr_epoch != self._epoch or self._now_ts >= m.enr_expires:
             data, expires, status = render_enrollment(m, self.ctx)
-            m.enr, m.enr_expires, m.enr_status = orjson.dumps(data), expires, status
+            m.enr, m.enr_expires, m.enr_status = msgspec.json.encode(data), expires, status
             m.enr_epoch = self._epoch
         return m.enr
 
     def details_bytes(self, m: MeterState) -> bytes:
         """The details JSON for `m` (cached until it changes)."""
         if m.det is None or m.det_epoch != self._epoch:
-            m.det, m.det_epoch = orjson.dumps(render_details(m, self.ctx)), self._epoch
+            m.det, m.det_epoch = msgspec.json.encode(render_details(m, self.ctx)), self._epoch
         return m.det
 
     def warm(self) -> None:
@@ -245,8 +245,8 @@ class LeapSimulator:
         with self.lock:
             return {
                 m.meter_id: {
-                    "details": orjson.loads(self.details_bytes(m)),
-                    "enrollment": orjson.loads(self.enrollment_bytes(m)),
+                    "details": msgspec.json.decode(self.details_bytes(m)),
+                    "enrollment": msgspec.json.decode(self.enrollment_bytes(m)),
                 }
                 for m in self._meters
             }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import orjson
+import msgspec
 
 from .state import MeterState
 
@@ -31,18 +31,22 @@ EVENT_FOR_KIND = {
 }
 
 
-def events_for(sim: LeapSimulator, changed: list[tuple[MeterState, str]]) -> list[tuple[str, dict]]:
+def events_for(
+    sim: LeapSimulator, changed: list[tuple[MeterState, str]]
+) -> list[tuple[str, dict[str, Any]]]:
     """(event type, payload fields) for each change that Leap announces by webhook."""
     events = []
     for m, kind in changed:
         event_type = EVENT_FOR_KIND.get(kind)
         if event_type is not None:
-            enrollment = orjson.loads(sim.enrollment_bytes(m))
+            enrollment = msgspec.json.decode(sim.enrollment_bytes(m))
             events.append(_event(m, event_type, enrollment))
     return events
 
 
-def _event(m: MeterState, event_type: str, enrollment: dict[str, Any]) -> tuple[str, dict]:
+def _event(
+    m: MeterState, event_type: str, enrollment: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
     base: dict[str, Any] = {"meter_id": m.meter_id}
     if m.partner_reference is not None:
         base["partner_reference"] = m.partner_reference
@@ -65,7 +69,7 @@ def _event(m: MeterState, event_type: str, enrollment: dict[str, Any]) -> tuple[
 
 def _group_event(
     m: MeterState, enrollment: dict[str, Any], base: dict[str, Any], status: str
-) -> tuple[str, dict]:
+) -> tuple[str, dict[str, Any]]:
     """Keyed by the group the meter is in now; names the meter whose membership changed."""
     for row in enrollment["program_enrollment"]:
         if row.get("market_group_id"):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 import threading
 
-import orjson
+import msgspec
 
 FAULT_KINDS = ("429", "500", "503", "slow", "truncated", "dropped")
-INTERNAL_ERROR = orjson.dumps("An error happened whilst processing your request")
+INTERNAL_ERROR = msgspec.json.encode("An error happened whilst processing your request")
 
 
 class InjectedFault(Exception):
@@ -57,10 +57,10 @@ def fault_response(kind: str) -> tuple[int, dict[str, str], bytes] | None:
     json_headers = {"Content-Type": "application/json"}
     if kind == "429":
         body = {"title": "Too Many Requests", "status": 429, "details": {}}
-        return 429, {**json_headers, "Retry-After": "1"}, orjson.dumps(body)
+        return 429, {**json_headers, "Retry-After": "1"}, msgspec.json.encode(body)
     if kind == "503":
         body = {"title": "Service Unavailable", "status": 503, "details": {}}
-        return 503, {**json_headers, "Retry-After": "2"}, orjson.dumps(body)
+        return 503, {**json_headers, "Retry-After": "2"}, msgspec.json.encode(body)
     if kind == "500":
         return 500, json_headers, INTERNAL_ERROR
     return None

@@ -9,8 +9,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
+import msgspec
 
+from leapsync.leap.enums import (
+    ACTION_TYPES,
+    CUSTOMER_CLASSIFICATIONS,
+    ENROLLMENT_STATUSES,
+    LOAD_TYPES,
+    METER_TYPES,
+    TRANSMISSION_REGIONS,
+)
 from leapsync.leap.references import LEAP_PATTERN
 
 from .catalog import ACTION_KINDS
@@ -20,20 +28,6 @@ from .timeutil import parse_rfc3339
 UUID_RE = re.compile(
     r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 )
-STATUSES = frozenset({"ACTIVE", "ELIGIBLE", "INELIGIBLE", "NOT_PARTICIPATING", "PENDING"})
-METER_TYPES = frozenset({"UTILITY_METER", "SUBMETER", "DEVICE"})
-REGIONS = frozenset({"CAISO", "ERCOT", "NYISO", "ISONE", "PJM", "SERC", "WECC_SW", "WECC_PC"})
-CLASSIFICATIONS = frozenset({"RESIDENTIAL", "COMMERCIAL"})
-LOAD_TYPES = frozenset(
-    {"HVAC", "EV_CHARGING", "BATTERY_STORAGE", "COLD_STORAGE", "PUMPING", "WATER_HEATING",
-     "BUILDING_AUTOMATION", "GENERATION", "MANUFACTURING", "LIGHTING", "OTHER"}
-)  # fmt: skip
-ACTION_TYPES = frozenset(
-    {"IS_AUTHORIZED", "DOCUMENTS_SIGNED", "HAS_AMI", "NOT_ENROLLED_IN_CONFLICTING_PROGRAM",
-     "PARTICIPATING", "HAS_MARKET_REGISTRATION", "NO_MISSING_FIELDS", "GENERATOR", "ADDRESS",
-     "HAS_NOMINATIONS", "HAS_BIDDING_STRATEGY", "IS_ELIGIBLE", "IS_ASSIGNED_TO_A_RESOURCE",
-     "MEETS_EXTRA_PROGRAM_REQUIREMENTS"}
-)  # fmt: skip
 
 
 class FilterError(ValueError):
@@ -53,7 +47,7 @@ def _is_reference(value: str) -> bool:
 _ARRAYS: dict[str, tuple[int, int, Callable[[str], bool]]] = {
     "meter_ids": (0, 1000, lambda v: bool(UUID_RE.match(v))),
     "partner_references": (1, 1000, _is_reference),
-    "global_enrollment_statuses": (1, 5, STATUSES.__contains__),
+    "global_enrollment_statuses": (1, 5, ENROLLMENT_STATUSES.__contains__),
     "meter_types": (1, 20, METER_TYPES.__contains__),
     "load_types": (1, 20, LOAD_TYPES.__contains__),
     "customer_groups": (1, 20, lambda v: True),
@@ -61,7 +55,10 @@ _ARRAYS: dict[str, tuple[int, int, Callable[[str], bool]]] = {
     "connection_reference_ids": (1, 100, _is_reference),
     "action_type": (1, 20, ACTION_TYPES.__contains__),
 }
-_ENUMS = {"transmission_region": REGIONS, "customer_classification": CLASSIFICATIONS}
+_ENUMS = {
+    "transmission_region": TRANSMISSION_REGIONS,
+    "customer_classification": CUSTOMER_CLASSIFICATIONS,
+}
 _DATES = ("last_modified_date_time", "created_after_date_time", "created_before_date_time")
 _BOOLS = ("partner_action_required", "exclude_archived")
 
@@ -83,8 +80,8 @@ class MeterFilter:
 def parse_filter(body: bytes) -> MeterFilter:
     """Validate a MeterFilterRequest body; raise FilterError naming the first broken limit."""
     try:
-        data = orjson.loads(body) if body.strip() else {}
-    except orjson.JSONDecodeError as exc:
+        data = msgspec.json.decode(body) if body.strip() else {}
+    except msgspec.DecodeError as exc:
         raise FilterError("body", "malformed JSON") from exc
     if not isinstance(data, dict):
         raise FilterError("body", "must be a JSON object")
@@ -101,7 +98,7 @@ def parse_filter(body: bytes) -> MeterFilter:
         raise FilterError("page_token", "must be a string")
     canonical = {"sets": {k: sorted(v) for k, v in sets.items()}, "enums": enums, "flags": flags}
     canonical["dates"] = {k: v.isoformat() for k, v in dates.items()}
-    digest = hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    digest = hashlib.sha256(msgspec.json.encode(canonical, order="sorted")).hexdigest()
     return MeterFilter(
         page_token=page_token,
         page_size=_page_size(data),
@@ -155,7 +152,7 @@ def _bool(data: dict[str, Any], name: str) -> bool:
 
 
 def _page_size(data: dict[str, Any]) -> int:
-    value = data.get("page_size", 500)
+    value: object = data.get("page_size", 500)
     if isinstance(value, bool) or not isinstance(value, int):
         raise FilterError("page_size", "must be an integer")
     if not 1 <= value <= 500:

@@ -48,7 +48,8 @@ def _cumulative(pairs: tuple[tuple[Any, float], ...]) -> tuple[tuple[Any, ...], 
 def weighted(rng: random.Random, pairs: Sequence[tuple[T, float]]) -> T:
     """Pick a value from (value, weight) pairs (a tuple, so its cumulative table is cached)."""
     values, cumulative = _cumulative(tuple(pairs))
-    return values[bisect(cumulative, rng.random() * cumulative[-1])]
+    value: T = values[bisect(cumulative, rng.random() * cumulative[-1])]
+    return value
 
 
 def new_uuid(rng: random.Random) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-import orjson
+import msgspec
 
 from leapsync.leap.references import LEAP_PATTERN, LEAP_RULE
 
@@ -36,7 +36,7 @@ _BULK = "/v1.1/meters/partner_meter_ref"
 
 
 def _json(status: int, data: Any) -> Response:
-    return status, {"Content-Type": "application/json"}, orjson.dumps(data)
+    return status, {"Content-Type": "application/json"}, msgspec.json.encode(data)
 
 
 def _error(status: int, title: str, details: dict[str, Any] | None = None) -> Response:
@@ -51,12 +51,12 @@ def route(sim: LeapSimulator, method: str, path: str, body: bytes) -> Response |
     if method != "PATCH":
         return _error(405, "Method Not Allowed", {"path": path})
     try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        data = msgspec.json.decode(body)
+    except msgspec.DecodeError:
         return _error(400, "Malformed JSON body")
     if not isinstance(data, dict):
         return _error(400, "Body must be a JSON object")
-    if path == _BULK:
+    if match is None:
         return _bulk(sim, data)
     return _single(sim, match.group("meter_id"), data)
 
@@ -71,7 +71,7 @@ def _problem(meter_id: Any, value: Any) -> str | None:
 
 
 def _single(sim: LeapSimulator, meter_id: str, data: dict[str, Any]) -> Response:
-    value = data.get("partner_reference")
+    value: Any = data.get("partner_reference")
     problem = _problem(meter_id, value)
     if problem is not None:
         return _error(400, problem, {"meter_id": meter_id, "partner_reference": value})
@@ -96,14 +96,15 @@ def _bulk(sim: LeapSimulator, data: dict[str, Any]) -> Response:
     seen: set[str] = set()
     for item in items:
         item = item if isinstance(item, dict) else {}
-        meter_id, value = item.get("meter_id"), item.get("partner_reference")
+        meter_id: Any = item.get("meter_id")
+        value: Any = item.get("partner_reference")
         problem = _problem(meter_id, value)
         meter = sim.find(meter_id) if problem is None else None
-        if problem is None and meter is None:
-            problem = "Meter not found"
-        if problem is None and meter.meter_id in seen:
+        if meter is None:
+            problem = problem or "Meter not found"
+        elif meter.meter_id in seen:
             problem = "Duplicate meter_id in request"
-        if problem is not None:
+        if problem is not None or meter is None:
             errors.append({"meter_id": meter_id, "title": problem})
             continue
         seen.add(meter.meter_id)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-import orjson
+import msgspec
 
 from . import control, partner_reference, webhooks
 from .faults import INTERNAL_ERROR, InjectedFault, fault_response
@@ -32,7 +32,7 @@ def error(status: int, title: str, details: dict[str, Any] | None = None) -> Res
     return (
         status,
         dict(JSON),
-        orjson.dumps({"title": title, "status": status, "details": details or {}}),
+        msgspec.json.encode({"title": title, "status": status, "details": details or {}}),
     )
 
 

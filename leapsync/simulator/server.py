@@ -34,6 +34,8 @@ class SimulatorServer(ThreadingHTTPServer):
     def url(self) -> str:
         """Base URL, e.g. http://127.0.0.1:8765."""
         host, port = self.server_address[:2]
+        if isinstance(host, bytes):
+            host = host.decode()
         return f"http://{host}:{port}"
 
     def stop(self) -> None:

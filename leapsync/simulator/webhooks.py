@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import httpx
-import orjson
+import msgspec
 
 PREFIX = "/v1.1/webhooks"
 # Seconds before each attempt: Leap tries 10 times over about 8 hours.
@@ -116,7 +116,7 @@ class WebhookHub:
         if not targets:
             return []
         event_id = self._new_id()
-        body = orjson.dumps(
+        body = msgspec.json.encode(
             {"webhook_event_id": event_id, "payload": {"webhook_event_type": event_type, **fields}}
         )
         deliveries = [Delivery(sub, event_id, event_type, body) for sub in targets]
@@ -217,7 +217,7 @@ class WebhookHub:
     def test(self, sub: Subscription, payload: dict[str, Any]) -> dict[str, Any]:
         """One attempt with a sample event, answered like Leap's TestWebhookResponse."""
         event_id = self._new_id()
-        body = orjson.dumps({"webhook_event_id": event_id, "payload": payload})
+        body = msgspec.json.encode({"webhook_event_id": event_id, "payload": payload})
         delivery = Delivery(sub, event_id, str(payload.get("webhook_event_type")), body)
         began = time.perf_counter()
         ok = self._attempt(delivery)
@@ -295,13 +295,13 @@ def _config(data: Any) -> tuple[str, list[str], list[dict[str, str]]] | str:
 
 def _json(body: bytes) -> Any:
     try:
-        return orjson.loads(body) if body.strip() else None
-    except orjson.JSONDecodeError:
+        return msgspec.json.decode(body) if body.strip() else None
+    except msgspec.DecodeError:
         return None
 
 
 def _reply(data: Any, status: int = 200) -> Response:
-    return status, {"Content-Type": "application/json"}, orjson.dumps(data)
+    return status, {"Content-Type": "application/json"}, msgspec.json.encode(data)
 
 
 def _error(status: int, error: str, message: str) -> Response:

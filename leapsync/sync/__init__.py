@@ -22,7 +22,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from enrollments.models import MeterEnrollment
-from leapsync.client import LeapClient, LeapError, LeapNotFoundError
+from leapsync.leap.client import LeapClient
+from leapsync.leap.errors import LeapError, LeapNotFoundError
 from leapsync.lib.iterables import batched
 from leapsync.models import Stream, SyncMode, SyncRun
 from leapsync.sync.common import PageContext, RunStats

@@ -11,8 +11,8 @@ from uuid import UUID
 
 from actions.models import RequiredAction
 from enrollments.models import ParticipationPeriod, ProgramEnrollment
-from leapsync.payloads import MeterEnrollment as EnrollmentRecord
-from leapsync.payloads import is_open_ended
+from leapsync.leap.payloads import MeterEnrollment as EnrollmentRecord
+from leapsync.leap.payloads import is_open_ended
 from leapsync.sync.common import PageContext, fit
 from meters.models import EventKind
 

@@ -11,12 +11,11 @@ from typing import Any, Self
 from uuid import UUID
 
 import msgspec
-import orjson
 from django.db import models
 
+from leapsync.leap.payloads import PayloadError, parse_datetime, payload_hash
 from leapsync.lib import bulk
 from leapsync.models import QuarantinedPayload, SyncRun
-from leapsync.payloads import PayloadError, parse_datetime, payload_hash
 from meters.models import EventKind, MeterEvent
 
 # A run keeps at most this many distinct warning messages (with their counts): enough to see
@@ -207,8 +206,8 @@ class Incoming:
 def _decoded(text: Any) -> Any:
     text = bytes(text)
     try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:  # JSON msgspec took but orjson refuses: parsing says so
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError:  # JSON the page's screening took but a full decode refuses
         return text.decode("utf-8", "replace")
 
 
@@ -328,6 +327,10 @@ def _max_length(model: type[models.Model], name: str) -> int | None:
     return model._meta.get_field(name).max_length
 
 
+# An event's value as JSON text, keys sorted; a type msgspec does not know is written as its str.
+_SORTED = msgspec.json.Encoder(enc_hook=str, order="sorted")
+
+
 def _as_text(value: Any) -> str:
     if value is None or value == "":
         return ""
@@ -335,4 +338,4 @@ def _as_text(value: Any) -> str:
         return value
     if isinstance(value, datetime):
         return value.isoformat()
-    return orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS).decode()
+    return _SORTED.encode(value).decode()

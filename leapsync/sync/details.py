@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db import transaction
 
-from leapsync.payloads import MeterDetails, parse_meter_details
+from leapsync.leap.payloads import MeterDetails, parse_meter_details
 from leapsync.sync.common import PageContext, fit, incoming, parse_all, screen
 from leapsync.sync.meters import (
     StoredMeter,

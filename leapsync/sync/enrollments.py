@@ -17,9 +17,9 @@ from enrollments.models import (
     ParticipationPeriod,
     ProgramEnrollment,
 )
+from leapsync.leap.payloads import MeterEnrollment as EnrollmentRecord
+from leapsync.leap.payloads import parse_meter_enrollment
 from leapsync.lib import bulk
-from leapsync.payloads import MeterEnrollment as EnrollmentRecord
-from leapsync.payloads import parse_meter_enrollment
 from leapsync.sync.children import diff_actions, diff_participation, diff_programs
 from leapsync.sync.common import PageContext, fit, incoming, parse_all, screen
 from leapsync.sync.meters import (

@@ -10,7 +10,7 @@ from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
-import orjson
+import msgspec
 
 from leapsync.lib import bulk
 from leapsync.sync.common import PageContext, fit
@@ -95,7 +95,11 @@ def identifier_values(record: Any, ctx: PageContext) -> dict[str, Any]:
         "leap_created_at": record.audit.created_at,
         "leap_updated_at": record.audit.updated_at,
     }
-    canonical = orjson.dumps(list(values.values()))
+    # Datetimes as isoformat text ("+00:00", where msgspec would write "Z"): the digests stored
+    # before stay valid, so the first sync after an upgrade does not re-read every meter.
+    canonical = msgspec.json.encode(
+        [v.isoformat() if isinstance(v, datetime) else v for v in values.values()]
+    )
     values["identifiers_hash"] = hashlib.blake2b(canonical, digest_size=16).hexdigest()
     return values
 

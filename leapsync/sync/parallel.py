@@ -31,7 +31,7 @@ from django.conf import settings
 from django.db import connection, connections
 from django.utils import timezone
 
-from leapsync.client import LeapClient
+from leapsync.leap.client import LeapClient
 from leapsync.models import RunStatus, SyncRun
 from leapsync.sync.runs import release
 

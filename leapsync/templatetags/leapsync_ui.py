@@ -10,19 +10,22 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from leapsync.leap.enums import EnrollmentStatus, ParticipationPreference
+
 register = template.Library()
 
-# One colour per status everywhere (CSS classes in static/leapsync/app.css). Enrollment statuses
-# first; then participation preferences, sync run statuses and action workflow states.
-BADGE_CLASSES = {
-    "ACTIVE": "ok",
-    "ELIGIBLE": "info",
-    "PENDING": "warn",
-    "INELIGIBLE": "bad",
-    "NOT_PARTICIPATING": "muted",
-    "PARTICIPATE": "ok",
-    "IDLE": "warn",
-    "DISENROLL": "bad",
+# One colour per status everywhere (CSS classes in static/leapsync/app.css): Leap's enrollment
+# statuses and participation preferences keyed by their enum, then our sync run statuses and
+# action workflow states (by value: this module imports no model).
+BADGE_CLASSES: dict[str, str] = {
+    EnrollmentStatus.ACTIVE: "ok",
+    EnrollmentStatus.ELIGIBLE: "info",
+    EnrollmentStatus.PENDING: "warn",
+    EnrollmentStatus.INELIGIBLE: "bad",
+    EnrollmentStatus.NOT_PARTICIPATING: "muted",
+    ParticipationPreference.PARTICIPATE: "ok",
+    ParticipationPreference.IDLE: "warn",
+    ParticipationPreference.DISENROLL: "bad",
     "succeeded": "ok",
     "running": "info",
     "failed": "bad",
@@ -32,7 +35,13 @@ BADGE_CLASSES = {
     "waiting_on_customer": "warn",
     "done": "ok",
 }
-BADGE_LABELS = {"NOT_PARTICIPATING": "NOT PARTICIPATING"}
+BADGE_LABELS = {EnrollmentStatus.NOT_PARTICIPATING: "NOT PARTICIPATING"}
+
+
+@register.filter
+def badge_class(value: str | None) -> str:
+    """The CSS class of `value`'s colour; unknown values (Leap may add some) get the neutral one."""
+    return f"badge-{BADGE_CLASSES.get(value or '', 'unknown')}"
 
 
 @register.simple_tag
@@ -40,9 +49,8 @@ def status_badge(value: str | None, label: str | None = None) -> str:
     """A coloured badge; unknown values (Leap may add some) get a neutral outlined badge."""
     if not value:
         return format_html('<span class="badge badge-none">{}</span>', "none")
-    css = BADGE_CLASSES.get(value, "unknown")
     text = label or BADGE_LABELS.get(value, value)
-    return format_html('<span class="badge badge-{}">{}</span>', css, text)
+    return format_html('<span class="badge {}">{}</span>', badge_class(value), text)
 
 
 @register.simple_tag

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-import orjson
+import msgspec
 
 # Bodies beyond this are refused; Leap's largest event (a market group's meter_ids) fits easily.
 MAX_BODY_BYTES = 256 * 1024
@@ -64,8 +64,8 @@ def parse_envelope(body: bytes) -> Envelope:
     """Read `{webhook_event_id, payload: {webhook_event_type, ...}}`; raise EnvelopeError."""
     try:
         text = body.decode("utf-8")
-        data = orjson.loads(body)
-    except (UnicodeDecodeError, orjson.JSONDecodeError):
+        data = msgspec.json.decode(body)
+    except (UnicodeDecodeError, msgspec.DecodeError):
         raise EnvelopeError("malformed_json", "body is not JSON") from None
     if not isinstance(data, dict) or not isinstance(data.get("payload"), dict):
         raise EnvelopeError("invalid_envelope", "body is not a Leap webhook envelope")

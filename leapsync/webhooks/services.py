@@ -20,7 +20,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
-from leapsync.client import LeapClient
+from leapsync.leap.client import LeapClient
 from leapsync.models import (
     RefreshStatus,
     RunStatus,

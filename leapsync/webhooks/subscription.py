@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from leapsync.client import LeapClient
+from leapsync.leap.client import LeapClient
 from leapsync.webhooks.envelope import REFRESH_TYPES, STORED_TYPES
 
 EVENT_TYPES = sorted(REFRESH_TYPES | STORED_TYPES)

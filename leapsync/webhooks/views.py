@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import orjson
+import msgspec
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -107,6 +107,9 @@ def webhook_event_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _pretty(body: str) -> str:
     try:
-        return orjson.dumps(orjson.loads(body), option=orjson.OPT_INDENT_2).decode()
-    except orjson.JSONDecodeError:
+        # Decoded and encoded again first, so that escapes such as \u00e9 read as the character.
+        return msgspec.json.format(
+            msgspec.json.encode(msgspec.json.decode(body)), indent=2
+        ).decode()
+    except msgspec.DecodeError:
         return body

@@ -12,7 +12,8 @@ from actions.catalogue import (
     load_catalogue,
     render_customer_email,
 )
-from actions.models import ActionCatalogueEntry, ActionType, Fixer
+from actions.models import ActionCatalogueEntry, Fixer
+from leapsync.leap.enums import ActionType
 from tests.meters.factories import RequiredActionFactory
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +28,7 @@ KNOWN = [
 
 def test_catalogue_seeds_every_spec_action_type():
     catalogue = load_catalogue()
-    for action_type in ActionType.values:
+    for action_type in ActionType:
         entry = catalogue[(action_type, "")]
         assert entry.title and entry.next_step and not entry.needs_review
 

@@ -44,7 +44,10 @@ def test_the_contracts_hold_on_the_code_as_it_is(tree_copy):
     ("module", "forbidden_import", "contract"),
     [
         ("meters/services.py", "import actions.services", "Domain apps point one way"),
-        ("leapsync/client.py", "import meters.models", "The vendor layer"),
+        ("leapsync/leap/client.py", "import meters.models", "The vendor layer"),
+        ("leapsync/leap/payloads/records.py", "import leapsync.sync", "The vendor layer"),
+        ("leapsync/simulator/core.py", "import leapsync.htmx", "The simulator imports nothing"),
+        ("leapsync/simulator/core.py", "import meters", "The simulator imports nothing"),
         ("leapsync/sync/runs.py", "import leapsync.dashboard", "The engine knows no page"),
         ("leapsync/sync/common.py", "import leapsync.sync.runs", "No import cycles"),
         ("leapsync/claims.py", "import enrollments.models", "The claim-once helper"),

@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 
-from leapsync.client import LeapClient
+from leapsync.leap.client import LeapClient
 from leapsync.simulator import LeapSimulator
 from leapsync.sync import sync_full, sync_refresh
 from tests.e2e.helpers import PASSWORD

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django_q.conf import Conf
 from django_q.tasks import async_task
 
-from leapsync.client import LeapClient
+from leapsync.leap.client import LeapClient
 from leapsync.leap.references import RULE as PARTNER_REFERENCE_RULE
 from meters import services
 from meters.models import MappingSource, Meter, PushStatus, Site

@@ -11,7 +11,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from enrollments.models import EnrollmentStatus
+from leapsync.leap.enums import EnrollmentStatus
 from leapsync.models import SyncRun
 from meters.models import EventKind, Meter, MeterEvent
 from tests.e2e.helpers import screenshot, sign_in

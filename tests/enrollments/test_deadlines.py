@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections import Counter
 from urllib.parse import urlsplit
 
+import msgspec
 from django.urls import reverse
 from django.utils import timezone
 
@@ -125,7 +125,7 @@ def test_roster_exports_match_the_roster(synced, simulator, ops_client):
     assert {r["meter_id"]: r["market_group_id"] for r in rows} == truth
     assert rows[0]["delivery_period_start"].endswith("Z")
     response = ops_client.get(reverse("enrollments:market_group_export", args=["json"]), params)
-    doc = json.loads(b"".join(response.streaming_content))
+    doc = msgspec.json.decode(b"".join(response.streaming_content))
     assert doc["format"] == "leapsync.market_group_roster.v1"
     assert {m["meter_id"]: m["market_group_id"] for m in doc["meters"]} == truth
     assert set(doc["meters"][0]) == set(rows[0])

@@ -14,25 +14,22 @@ from datetime import UTC, datetime, timedelta, timezone
 from uuid import UUID
 
 import httpx
-import orjson
+import msgspec
 import pytest
 
-from leapsync.client import (
-    BASE_URLS,
+from leapsync.leap.client import BASE_URLS, LeapClient, Page, build_search_body, resolve_base_url
+from leapsync.leap.errors import (
     LeapAuthError,
     LeapBadRequestError,
-    LeapClient,
     LeapError,
     LeapForbiddenError,
     LeapNotFoundError,
     LeapUnavailableError,
-    Page,
-    build_search_body,
-    resolve_base_url,
 )
 
 KEY = "sk_test_8d1f0c2a9b7e4c33a1f0deadbeefcafe"
 METER = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
+REFERENCE = "site-0042"
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -104,51 +101,29 @@ def test_from_settings_reads_leap_settings(settings):
 # --- endpoints ------------------------------------------------------------------------------------
 
 
-def test_get_meter_details_sends_auth_and_user_agent():
+def test_update_partner_reference_sends_auth_and_user_agent():
     handler, seen = sequence(httpx.Response(200, json={"meter_id": METER}))
     client, _ = make_client(handler)
-    assert client.get_meter_details(UUID(METER)) == {"meter_id": METER}
+    assert client.update_partner_reference(UUID(METER), "site-0042") == {"meter_id": METER}
     request = seen[0]
-    assert request.method == "GET"
-    assert request.url == f"https://leap.test/v2/meters/{METER}"
+    assert request.method == "PATCH"
+    assert request.url == f"https://leap.test/v1.1/meters/{METER}/partner_meter_ref"
     assert request.headers["Authorization"] == f"Bearer {KEY}"
     assert request.headers["User-Agent"].startswith("leapsync/")
+    assert msgspec.json.decode(request.content) == {"partner_reference": "site-0042"}
 
 
-def test_get_meter_enrollment_uses_enrollments_path():
-    handler, seen = sequence(httpx.Response(200, json={"meter_id": METER}))
+@pytest.mark.parametrize("reply", [httpx.Response(204), httpx.Response(200)])
+def test_update_partner_reference_accepts_an_empty_reply(reply):
+    handler, _ = sequence(reply)
     client, _ = make_client(handler)
-    assert client.get_meter_enrollment(METER)["meter_id"] == METER
-    assert seen[0].url.path == f"/v2/meters/{METER}/enrollments"
+    assert client.update_partner_reference(METER, "site-0042") == {}
 
 
-def test_get_meter_details_rejects_non_uuid_locally():
+def test_update_partner_reference_rejects_non_uuid_locally():
     client, _ = make_client(lambda request: pytest.fail("no request expected"))
     with pytest.raises(ValueError):
-        client.get_meter_details("../v1.1/webhooks")
-
-
-def test_update_partner_reference_uses_inferred_patch():
-    handler, seen = sequence(httpx.Response(200, json={"meter_id": METER}))
-    client, _ = make_client(handler)
-    client.update_partner_reference(METER, "site-0042")
-    assert seen[0].method == "PATCH"
-    assert seen[0].url.path == f"/v1.1/meters/{METER}/partner_meter_ref"
-    assert orjson.loads(seen[0].content) == {"partner_reference": "site-0042"}
-
-
-def test_update_partner_references_sends_bulk_body_and_accepts_empty_reply():
-    other = "046b6c7f-0b8a-43b9-b35d-6489e6daee91"
-    handler, seen = sequence(httpx.Response(204))
-    client, _ = make_client(handler)
-    assert client.update_partner_references([(UUID(METER), "site-1"), (other, "site-2")]) == {}
-    assert seen[0].url.path == "/v1.1/meters/partner_meter_ref"
-    assert orjson.loads(seen[0].content) == {
-        "meters": [
-            {"meter_id": METER, "partner_reference": "site-1"},
-            {"meter_id": other, "partner_reference": "site-2"},
-        ]
-    }
+        client.update_partner_reference("../v1.1/webhooks", "site-0042")
 
 
 @pytest.mark.parametrize("reference", ["ab", "x" * 257, "has/slash", "a{b}c", "why?"])
@@ -156,8 +131,6 @@ def test_update_partner_reference_validates_leap_pattern(reference):
     client, _ = make_client(lambda request: pytest.fail("no request expected"))
     with pytest.raises(ValueError):
         client.update_partner_reference(METER, reference)
-    with pytest.raises(ValueError):
-        client.update_partner_references([])
 
 
 # --- search and paging ----------------------------------------------------------------------------
@@ -204,7 +177,7 @@ def test_search_meter_details_pages_until_token_missing_or_empty(last_page):
     assert [p.number for p in pages] == [1, 2, 3]
     assert [m["n"] for p in pages for m in p.meters] == [1, 2, 3, 4, 5]
     assert pages[-1] == Page(meters=[{"n": 5}], next_page_token=None, number=3)
-    bodies = [orjson.loads(r.content) for r in seen]
+    bodies = [msgspec.json.decode(r.content) for r in seen]
     assert [b.get("page_token") for b in bodies] == [None, "t1", "t2"]
     assert all(b["page_size"] == 2 and b["tags"] == ["a"] for b in bodies)
     assert {r.url.path for r in seen} == {"/v2/meters/search"}
@@ -243,7 +216,7 @@ def test_request_retries_transient_statuses(status):
         httpx.Response(200, json={"meter_id": METER}),
     )
     client, delays = make_client(handler)
-    assert client.get_meter_details(METER) == {"meter_id": METER}
+    assert client.update_partner_reference(METER, REFERENCE) == {"meter_id": METER}
     assert len(seen) == 2 and len(delays) == 1
 
 
@@ -254,7 +227,7 @@ def test_request_honours_retry_after_seconds_capped_by_backoff_max():
         httpx.Response(200, json={}),
     )
     client, delays = make_client(handler, backoff_max=60)
-    client.get_meter_details(METER)
+    client.update_partner_reference(METER, REFERENCE)
     assert delays == [7.0, 60.0]
 
 
@@ -267,7 +240,7 @@ def test_request_honours_retry_after_http_date():
         httpx.Response(200, json={}),
     )
     client, delays = make_client(handler)
-    client.get_meter_details(METER)
+    client.update_partner_reference(METER, REFERENCE)
     assert 25 <= delays[0] <= 30
     assert delays[1] == 0
 
@@ -277,7 +250,7 @@ def test_request_ignores_garbage_retry_after():
         httpx.Response(429, headers={"Retry-After": "soon"}), httpx.Response(200, json={})
     )
     client, delays = make_client(handler, backoff_base=0.5)
-    client.get_meter_details(METER)
+    client.update_partner_reference(METER, REFERENCE)
     assert 0 <= delays[0] <= 0.5
 
 
@@ -294,7 +267,7 @@ def test_request_ignores_garbage_retry_after():
 def test_request_retries_timeouts_and_dropped_connections(failure):
     handler, seen = sequence(failure, httpx.Response(200, json={"ok": True}))
     client, delays = make_client(handler)
-    assert client.get_meter_details(METER) == {"ok": True}
+    assert client.update_partner_reference(METER, REFERENCE) == {"ok": True}
     assert len(seen) == 2 and len(delays) == 1
 
 
@@ -315,7 +288,7 @@ def test_backoff_is_exponential_with_full_jitter_within_bounds():
     handler = lambda request: httpx.Response(503)
     client, delays = make_client(handler, max_retries=8, backoff_base=0.5, backoff_max=10.0)
     with pytest.raises(LeapUnavailableError):
-        client.get_meter_details(METER)
+        client.update_partner_reference(METER, REFERENCE)
     assert len(delays) == 8
     for attempt, delay in enumerate(delays):
         assert 0 <= delay <= min(10.0, 0.5 * 2**attempt)
@@ -331,30 +304,30 @@ def test_request_gives_up_after_max_retries_with_last_cause():
     )
     client, delays = make_client(handler, max_retries=2)
     with pytest.raises(LeapUnavailableError) as info:
-        client.get_meter_enrollment(METER)
+        client.update_partner_reference(METER, REFERENCE)
     error = info.value
     assert len(seen) == 3 and len(delays) == 2
     assert error.status == 503
     assert "An error happened" in error.details["cause"]
-    assert error.details["path"] == f"/v2/meters/{METER}/enrollments"
+    assert error.details["path"] == f"/v1.1/meters/{METER}/partner_meter_ref"
     assert error.__cause__ is None and error.__suppress_context__
 
 
 def test_request_with_zero_retries_fails_at_once():
     client, delays = make_client(lambda request: httpx.Response(500, text="boom"), max_retries=0)
     with pytest.raises(LeapUnavailableError, match="after 1 attempt:"):
-        client.get_meter_details(METER)
+        client.update_partner_reference(METER, REFERENCE)
     assert delays == []
 
 
 def test_request_logs_one_warning_per_retry(caplog):
     handler, _ = sequence(httpx.Response(503), httpx.ReadTimeout("t"), httpx.Response(200, json={}))
     client, _ = make_client(handler)
-    with caplog.at_level(logging.WARNING, logger="leapsync.client"):
-        client.get_meter_details(METER)
-    records = [r for r in caplog.records if r.name == "leapsync.client"]
+    with caplog.at_level(logging.WARNING, logger="leapsync.leap.client"):
+        client.update_partner_reference(METER, REFERENCE)
+    records = [r for r in caplog.records if r.name == "leapsync.leap.client"]
     assert len(records) == 2
-    assert "GET" in records[0].getMessage() and "503" in records[0].getMessage()
+    assert "PATCH" in records[0].getMessage() and "503" in records[0].getMessage()
     assert "retry 2/5" in records[1].getMessage() and "timeout" in records[1].getMessage()
 
 
@@ -380,7 +353,7 @@ def test_client_errors_raise_typed_error_without_retry(status, cls, title, detai
     handler, seen = sequence(error_body(status, title, details))
     client, delays = make_client(handler)
     with pytest.raises(cls) as info:
-        client.get_meter_details(METER)
+        client.update_partner_reference(METER, REFERENCE)
     assert type(info.value) is cls
     assert (info.value.title, info.value.status, info.value.details) == (title, status, details)
     assert str(info.value) == f"{status} {title}: {details}"
@@ -396,13 +369,13 @@ def test_error_tolerates_plain_string_and_non_json_bodies():
     )
     client, _ = make_client(handler)
     with pytest.raises(LeapNotFoundError, match="Meter not found"):
-        client.get_meter_details(METER)
+        client.update_partner_reference(METER, REFERENCE)
     with pytest.raises(LeapForbiddenError, match="Forbidden"):
-        client.get_meter_details(METER)
+        client.update_partner_reference(METER, REFERENCE)
     with pytest.raises(LeapBadRequestError, match="Bad Request"):
-        client.get_meter_details(METER)
+        client.update_partner_reference(METER, REFERENCE)
     with pytest.raises(LeapBadRequestError) as info:
-        client.get_meter_details(METER)
+        client.update_partner_reference(METER, REFERENCE)
     assert info.value.details == {"details": ["a", "b"]}
 
 
@@ -445,7 +418,7 @@ def test_key_never_in_logs_or_errors(caplog):
     ):
         for _ in range(3):
             with pytest.raises(LeapError) as info:
-                client.get_meter_details(METER)
+                client.update_partner_reference(METER, REFERENCE)
             errors.append(info.value)
     assert [type(e) for e in errors] == [LeapBadRequestError, LeapAuthError, LeapUnavailableError]
     for record in caplog.records:
@@ -458,8 +431,10 @@ def test_key_never_in_logs_or_errors(caplog):
 
 
 class _JsonHandler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = orjson.dumps({"meter_id": METER, "echo": self.headers.get("Authorization", "")[:6]})
+    def do_PATCH(self) -> None:
+        body = msgspec.json.encode(
+            {"meter_id": METER, "echo": self.headers.get("Authorization", "")[:6]}
+        )
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -489,7 +464,7 @@ def test_key_not_in_httpx_debug_logs_over_a_real_transport(caplog, local_server)
         caplog.at_level(logging.DEBUG, logger="httpcore"),
         caplog.at_level(logging.DEBUG, logger="httpx"),
     ):
-        assert client.get_meter_details(METER)["echo"] == "Bearer"
+        assert client.update_partner_reference(METER, REFERENCE)["echo"] == "Bearer"
     assert any(r.name.startswith("httpcore") for r in caplog.records)
     assert any(r.name == "httpx" for r in caplog.records)
     assert KEY not in caplog.text
@@ -499,7 +474,7 @@ def test_key_not_in_httpx_debug_logs_over_a_real_transport(caplog, local_server)
 def test_connection_error_over_a_real_transport_hides_key(caplog):
     client = LeapClient("http://127.0.0.1:9", KEY, max_retries=1, sleep=lambda delay: None)
     with caplog.at_level(logging.DEBUG), pytest.raises(LeapUnavailableError) as info:
-        client.get_meter_details(METER)
+        client.update_partner_reference(METER, REFERENCE)
     assert KEY not in caplog.text
     assert KEY not in str(info.value) and KEY not in repr(info.value)
 
@@ -508,5 +483,5 @@ def test_request_does_not_really_sleep():
     handler, _ = sequence(*[httpx.Response(503)] * 3, httpx.Response(200, json={}))
     started = time.monotonic()
     client, delays = make_client(handler, backoff_base=30.0, backoff_max=300.0)
-    client.get_meter_details(METER)
+    client.update_partner_reference(METER, REFERENCE)
     assert len(delays) == 3 and time.monotonic() - started < 5

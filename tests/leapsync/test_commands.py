@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group, User
 from django.core.management import CommandError, call_command
 from django_q.models import Schedule
 
-from leapsync.client import LeapClient
+from leapsync.leap.client import LeapClient
 from leapsync.models import RunStatus, SyncRun
 from leapsync.tasks import SyncFailed, ensure_schedules, run_incremental, schedule_specs
 from meters.models import Meter

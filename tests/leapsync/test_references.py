@@ -51,6 +51,4 @@ def test_client_refuses_hostile_references_without_sending(value, code):
     before = meter.partner_reference
     with simulator_client(simulator) as client, pytest.raises(ValueError, match=re.escape(code)):
         client.update_partner_reference(meter.meter_id, value)
-    with simulator_client(simulator) as client, pytest.raises(ValueError, match=re.escape(code)):
-        client.update_partner_references([(meter.meter_id, value)])
     assert simulator.find(meter.meter_id).partner_reference == before

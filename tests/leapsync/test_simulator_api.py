@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import httpx
-import orjson
+import msgspec
 import pytest
 
 from leapsync.simulator import LeapSimulator, serve
@@ -157,8 +157,8 @@ def test_faults_transport_kinds_raise_like_sockets(fresh):
         client.post(ENROLLMENT_SEARCH, json={})
     fresh.faults(1.0, ["truncated"])
     response = client.post(ENROLLMENT_SEARCH, json={"page_size": 5})
-    with pytest.raises(orjson.JSONDecodeError):
-        orjson.loads(response.content)
+    with pytest.raises(msgspec.DecodeError):
+        msgspec.json.decode(response.content)
 
 
 def test_faults_rate_is_deterministic_and_rejects_unknown_kinds(fresh):

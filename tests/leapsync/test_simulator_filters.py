@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import orjson
+import msgspec
 import pytest
 
 from leapsync.simulator import LeapSimulator
@@ -209,7 +209,7 @@ INVALID_BODIES: list[tuple[str, Any]] = [
 @pytest.mark.parametrize(("name", "body"), INVALID_BODIES, ids=[c[0] for c in INVALID_BODIES])
 @pytest.mark.parametrize("path", [DETAILS_SEARCH, ENROLLMENT_SEARCH])
 def test_filter_invalid_body_is_400(sim, name, body, path):
-    response = client_for(sim).post(path, content=orjson.dumps(body))
+    response = client_for(sim).post(path, content=msgspec.json.encode(body))
     assert response.status_code == 400, response.text[:300]
     error = response.json()
     assert error["status"] == 400 and error["title"] and isinstance(error["details"], dict)

@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
+import msgspec
 import pytest
 
 from leapsync.simulator import LeapSimulator
@@ -185,18 +185,18 @@ def test_set_time_backwards_rerenders_periods():
 
 
 def test_determinism_same_seed_same_bytes_other_seed_differs():
-    a = orjson.dumps(LeapSimulator(meters=300, seed=5).truth())
-    b = orjson.dumps(LeapSimulator(meters=300, seed=5).truth())
-    c = orjson.dumps(LeapSimulator(meters=300, seed=6).truth())
+    a = msgspec.json.encode(LeapSimulator(meters=300, seed=5).truth())
+    b = msgspec.json.encode(LeapSimulator(meters=300, seed=5).truth())
+    c = msgspec.json.encode(LeapSimulator(meters=300, seed=6).truth())
     assert a == b and a != c
     x, y = LeapSimulator(meters=300, seed=5), LeapSimulator(meters=300, seed=5)
     assert x.mutate(0.2, seed=1) == y.mutate(0.2, seed=1)
-    assert orjson.dumps(x.truth()) == orjson.dumps(y.truth())
+    assert msgspec.json.encode(x.truth()) == msgspec.json.encode(y.truth())
 
 
 def test_send_nulls_switch_sends_explicit_nulls():
     sim = LeapSimulator(meters=300, seed=29)
-    plain = orjson.dumps(sim.truth())
+    plain = msgspec.json.encode(sim.truth())
     assert b":null" not in plain
     sim.set_send_nulls(True)
     nulls = sim.truth()
@@ -205,8 +205,10 @@ def test_send_nulls_switch_sends_explicit_nulls():
     assert all("market_group_id" in p for p in periods)
     assert any(v["details"].get("device", 0) is None for v in nulls.values())
     sim.set_send_nulls(False)
-    assert orjson.dumps(sim.truth()) == plain
-    assert b":null" in orjson.dumps(LeapSimulator(meters=50, seed=29, send_nulls=True).truth())
+    assert msgspec.json.encode(sim.truth()) == plain
+    assert b":null" in msgspec.json.encode(
+        LeapSimulator(meters=50, seed=29, send_nulls=True).truth()
+    )
 
 
 def test_periods_are_monthly_local_midnight_with_dst():
@@ -272,7 +274,7 @@ def test_edge_case_rates_at_2000_meters(population):
 
 
 def test_edge_cases_present_in_values(population):
-    text = orjson.dumps(population).decode()
+    text = msgspec.json.encode(population).decode()
     for needle in ("Zoë", "Ñúñez", "Łukasz", "Żółć", "<script>alert(1)</script>", "<b>", " & "):
         assert needle in text, needle
     ends = {

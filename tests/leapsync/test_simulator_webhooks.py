@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import orjson
+import msgspec
 import pytest
 
-from leapsync.client import LeapClient, LeapNotFoundError
+from leapsync.leap.client import LeapClient
+from leapsync.leap.errors import LeapNotFoundError
 from leapsync.simulator import LeapSimulator, serve
 from leapsync.simulator.events import EVENT_FOR_KIND
 from leapsync.simulator.webhooks import EVENT_TYPES, LEAP_RETRY_DELAYS
@@ -24,7 +25,7 @@ class Recorder:
         self.calls: list[tuple[str, dict, dict]] = []
 
     def __call__(self, url: str, headers: dict, body: bytes) -> int:
-        self.calls.append((url, headers, orjson.loads(body)))
+        self.calls.append((url, headers, msgspec.json.decode(body)))
         return self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
 
 
@@ -69,9 +70,12 @@ def test_webhooks_api_create_list_replace_delete(api):
 )
 def test_webhooks_api_rejects_bad_config(sim, config):
     status, _, body = sim.handle(
-        "POST", "/v1.1/webhooks", {"Authorization": f"Bearer {API_KEY}"}, orjson.dumps(config)
+        "POST",
+        "/v1.1/webhooks",
+        {"Authorization": f"Bearer {API_KEY}"},
+        msgspec.json.encode(config),
     )
-    assert status == 400 and set(orjson.loads(body)) == {"error", "message"}
+    assert status == 400 and set(msgspec.json.decode(body)) == {"error", "message"}
 
 
 def test_webhooks_api_needs_the_key(sim):
@@ -154,7 +158,7 @@ class _Receiver(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).bodies.append({"secret": self.headers.get("x-s"), **orjson.loads(body)})
+        type(self).bodies.append({"secret": self.headers.get("x-s"), **msgspec.json.decode(body)})
         status = type(self).answers.pop(0) if type(self).answers else 200
         self.send_response(status)
         self.send_header("Content-Length", "0")

@@ -60,7 +60,7 @@ def test_a_stream_held_elsewhere_is_held_until_its_holder_dies(simulator, leap):
 
 
 def test_leap_sync_exits_3_when_a_stream_is_busy(simulator, leap, settings, monkeypatch):
-    monkeypatch.setattr("leapsync.client.LeapClient.from_settings", lambda: leap)
+    monkeypatch.setattr("leapsync.leap.client.LeapClient.from_settings", lambda: leap)
     busy = pytest.raises(CommandError, match="skipped details")
     with stream_held_elsewhere(Stream.DETAILS), busy as raised:
         call_command("leap_sync", "--incremental", stdout=StringIO(), stderr=StringIO())
@@ -70,7 +70,7 @@ def test_leap_sync_exits_3_when_a_stream_is_busy(simulator, leap, settings, monk
 
 
 def test_scheduled_task_raises_when_a_stream_is_busy(simulator, leap, monkeypatch):
-    monkeypatch.setattr("leapsync.client.LeapClient.from_settings", lambda: leap)
+    monkeypatch.setattr("leapsync.leap.client.LeapClient.from_settings", lambda: leap)
     with stream_held_elsewhere(Stream.ENROLLMENTS), pytest.raises(SyncSkipped, match="skipped"):
         run_incremental()
 

@@ -8,14 +8,14 @@ import time
 import uuid
 
 import httpx
-import orjson
+import msgspec
 import pytest
 from django.db import connection
 from django.utils import timezone
 
-from leapsync.client import LeapClient
+from leapsync.leap.client import LeapClient
+from leapsync.leap.payloads import parse_datetime
 from leapsync.models import QuarantinedPayload, RunStatus, SyncCursor, SyncRun
-from leapsync.payloads import parse_datetime
 from leapsync.simulator import LeapSimulator
 from leapsync.sync import sync_full, sync_incremental, sync_refresh, sync_stale
 from leapsync.sync.common import PageContext, RunStats
@@ -88,7 +88,7 @@ def test_crash_mid_run_then_rerun_is_consistent(simulator, leap, monkeypatch, cr
 
 def _page_transport(meters: list) -> httpx.MockTransport:
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=orjson.dumps({"meters": meters}))
+        return httpx.Response(200, content=msgspec.json.encode({"meters": meters}))
 
     return httpx.MockTransport(handler)
 
@@ -177,13 +177,13 @@ class _LeavesOneOut(httpx.BaseTransport):
         self.asked_for: list[str] = []
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        body = orjson.loads(request.read())
+        body = msgspec.json.decode(request.read())
         if "meter_ids" in body:
             self.asked_for += body["meter_ids"]
             return self.by_ids or self.inner.handle_request(request)
-        page = orjson.loads(self.inner.handle_request(request).read())
+        page = msgspec.json.decode(self.inner.handle_request(request).read())
         page["meters"] = [m for m in page["meters"] if m["meter_id"] != self.left_out]
-        return httpx.Response(200, content=orjson.dumps(page))
+        return httpx.Response(200, content=msgspec.json.encode(page))
 
 
 def test_a_meter_left_out_of_a_listing_is_asked_for_before_being_flagged_missing(simulator, leap):
@@ -235,7 +235,7 @@ class _StrictAboutIds(httpx.BaseTransport):
         self.searches_by_ids = 0
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        ids = orjson.loads(request.read()).get("meter_ids")
+        ids = msgspec.json.decode(request.read()).get("meter_ids")
         if ids:
             self.searches_by_ids += 1
             if not set(ids) <= self.known:

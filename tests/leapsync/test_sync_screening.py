@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import httpx
-import orjson
+import msgspec
 import pytest
 
-from leapsync.client import LeapClient
+from leapsync.leap.client import LeapClient
+from leapsync.leap.payloads import parse_meter_details
 from leapsync.models import QuarantinedPayload, RunStatus
+from leapsync.simulator import LeapSimulator
 from leapsync.sync import common, sync_full
+from leapsync.sync.meters import identifier_values
 from meters.models import Meter, MeterEvent
 from tests.helpers import database_differences, truth_by_meter
 from tests.leapsync.conftest import API_KEY
@@ -69,8 +74,10 @@ def _page(*records: bytes) -> bytes:
 
 def test_leap_reformatting_its_json_is_processed_once_with_no_events(simulator):
     records = [payloads["details"] for payloads in truth_by_meter(simulator).values()][:20]
-    compact = _page(*(orjson.dumps(record) for record in records))
-    indented = _page(*(orjson.dumps(record, option=orjson.OPT_INDENT_2) for record in records))
+    compact = _page(*(msgspec.json.encode(record) for record in records))
+    indented = _page(
+        *(msgspec.json.format(msgspec.json.encode(record), indent=2) for record in records)
+    )
     sync_full(
         client=LeapClient("http://leap.test", API_KEY, transport=_transport(compact)),
         streams=["details"],
@@ -88,11 +95,11 @@ def test_records_of_unexpected_shapes_are_quarantined_and_the_run_goes_on(simula
     good = [payloads["enrollment"] for payloads in truth_by_meter(simulator).values()][:2]
     odd_audit = dict(good[1], audit="yesterday")  # not what screening reads: decoded in full
     page = _page(
-        orjson.dumps(good[0]),
+        msgspec.json.encode(good[0]),
         b'{"meter_id": 12345, "global_enrollment_status": "ACTIVE"}',
         b'"just a string"',
         b"[1, 2, 3]",
-        orjson.dumps(odd_audit),
+        msgspec.json.encode(odd_audit),
     )
     leap = LeapClient("http://leap.test", API_KEY, transport=_transport(page))
     (run,) = sync_full(client=leap, streams=["enrollments"])
@@ -111,3 +118,20 @@ def test_a_page_whose_meters_is_not_a_list_fails_the_run_cleanly():
     (run,) = sync_full(client=leap, streams=["details"])
     assert run.status == RunStatus.FAILED
     assert "'meters' is not a list" in run.error
+
+
+def test_identifier_digests_match_the_stored_ones():
+    # The digests stored by earlier versions: the identifiers of a stored meter are not re-read
+    # after an upgrade. Datetimes are hashed as isoformat text ("+00:00").
+    truth = LeapSimulator(meters=3, seed=5).truth()
+    digests = {
+        str(meter_id): identifier_values(
+            parse_meter_details(payloads["details"]), SimpleNamespace(stats=common.RunStats())
+        )["identifiers_hash"]
+        for meter_id, payloads in truth.items()
+    }
+    assert digests == {
+        "d8ffb126-7c52-444b-94cd-ad01f6d2a981": "d6d07698527d114ac2d781c50af0c766",
+        "d491b94b-1579-470f-8e27-0217a5a83d85": "4d5d34406ffb3dac92825fe7b8643d04",
+        "b29fb549-fe3f-4c8a-93d9-988986c3c812": "dce17726aee987b46f8f6d4c254785a1",
+    }

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import orjson
+import msgspec
 import pytest
 from django.test import Client
 from django.urls import reverse
 from django_q.conf import Conf
 
 from enrollments.models import MeterEnrollment
-from leapsync.client import LeapClient
+from leapsync.leap.client import LeapClient
 from leapsync.models import RefreshStatus, SyncRun, WebhookEvent, WebhookRefresh, WebhookState
 from leapsync.simulator import LeapSimulator, serve
 from leapsync.simulator.webhooks import EVENT_TYPES
@@ -62,7 +62,7 @@ def test_webhook_end_to_end_in_process(
     delivered: list[dict] = []
 
     def to_django(url: str, headers: dict, body: bytes) -> int:
-        delivered.append(orjson.loads(body))
+        delivered.append(msgspec.json.decode(body))
         return receiver.post(
             url, data=body, content_type="application/json", headers=headers
         ).status_code
@@ -108,7 +108,7 @@ def test_webhook_end_to_end_over_http(live_server, settings, ops_client, monkeyp
         )
         simulator.mutate(0.1, seed=8)
         assert simulator.webhooks.join(timeout=60)
-        delivered = [orjson.loads(d.body) for d in simulator.webhooks.deliveries]
+        delivered = [msgspec.json.decode(d.body) for d in simulator.webhooks.deliveries]
         assert all(d.delivered for d in simulator.webhooks.deliveries)
     finally:
         server.stop()

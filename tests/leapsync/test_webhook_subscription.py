@@ -7,7 +7,8 @@ import random
 import httpx
 import pytest
 
-from leapsync.client import WEBHOOKS_PATH, LeapClient, LeapUnavailableError
+from leapsync.leap.client import WEBHOOKS_PATH, LeapClient
+from leapsync.leap.errors import LeapUnavailableError
 from leapsync.simulator import LeapSimulator
 from leapsync.webhooks import subscription
 

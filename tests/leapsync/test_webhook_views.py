@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-import orjson
+import msgspec
 import pytest
 from django.urls import reverse
 from pytest_django.asserts import assertTemplateNotUsed, assertTemplateUsed
@@ -141,7 +141,7 @@ def test_webhook_pages_escape_leap_strings(ops_client):
         webhook_event_type=SCRIPT,
         partner_reference=SCRIPT,
         status=SCRIPT,
-        body=orjson.dumps({"x": SCRIPT}).decode(),
+        body=msgspec.json.encode({"x": SCRIPT}).decode(),
         meter_ids=[],
     )[0]
     for url in (LIST, reverse("webhooks:webhook_event_detail", args=[event.pk])):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-import orjson
+import msgspec
 from django.test import Client
 from django.urls import reverse
 
@@ -23,7 +23,7 @@ def envelope(event_type: str = "meter.enrollment.global-status.updated", **field
 
 def deliver(client: Client, body: dict | bytes, secret: str | None = SECRET, **headers):
     """POST one delivery the way Leap does: JSON body, our secret header."""
-    content = body if isinstance(body, bytes) else orjson.dumps(body)
+    content = body if isinstance(body, bytes) else msgspec.json.encode(body)
     if secret is not None:
         headers[HEADER] = secret
     return client.post(

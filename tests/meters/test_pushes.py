@@ -6,12 +6,13 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 
+import msgspec
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from leapsync import tasks
-from leapsync.client import LeapClient
+from leapsync.leap.client import LeapClient
 from leapsync.models import SyncRun
 from leapsync.sync import sync_full, sync_incremental, sync_refresh
 from meters import pushes, services
@@ -54,7 +55,7 @@ def test_push_accepted_updates_leap_and_the_meter_then_a_sync_confirms(
     change.refresh_from_db()
     assert change.push_status == PushStatus.ACCEPTED and change.pushed_at and change.attempts == 1
     assert not change.confirmed_at
-    assert '"partner_reference": "SITE-0001"' in change.leap_answer
+    assert msgspec.json.decode(change.leap_answer)["partner_reference"] == "SITE-0001"
     assert _leap_reference(simulator, synced) == "SITE-0001"
     meter = Meter.objects.get(pk=synced.pk)
     assert meter.partner_reference == "SITE-0001"
@@ -151,7 +152,7 @@ def test_push_refused_by_leap_is_labelled_leap_refused_with_its_answer(leap, syn
     assert change.push_status == PushStatus.REFUSED and change.attempts == 1
     assert change.get_push_status_display() == "Leap refused"
     assert "Leap refused" in change.error and "Meter not found" in change.error
-    assert '"status": 404' in change.leap_answer
+    assert msgspec.json.decode(change.leap_answer)["status"] == 404
     assert Meter.objects.get(pk=unknown.pk).partner_reference == "x-ref"
 
 

@@ -4,10 +4,10 @@ plainly when the vulnerability service could not be asked (it never passes silen
 from __future__ import annotations
 
 import importlib.util
-import json
 import subprocess
 from pathlib import Path
 
+import msgspec
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "audit_deps.py"
@@ -22,7 +22,7 @@ def audit(monkeypatch):
     def with_report(dependencies: list[dict] | None):
         def fake_run(report: Path) -> subprocess.CompletedProcess:
             if dependencies is not None:
-                report.write_text(json.dumps({"dependencies": dependencies, "fixes": []}))
+                report.write_bytes(msgspec.json.encode({"dependencies": dependencies, "fixes": []}))
             return subprocess.CompletedProcess([], 1, "", "connection refused")
 
         monkeypatch.setattr(module, "run_audit", fake_run)

@@ -7,14 +7,14 @@ import io
 import re
 
 import httpx
-import orjson
+import msgspec
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from leapsync.client import LeapClient
+from leapsync.leap.client import LeapClient
 from leapsync.models import RunStatus
 from leapsync.simulator import LeapSimulator
 from leapsync.sync import sync_full
@@ -35,13 +35,13 @@ def _hostile_transport(simulator: LeapSimulator) -> httpx.MockTransport:
     """Leap's answers with markup and spreadsheet formulas in every free-text field we show."""
     details, enrollments = [], []
     for payloads in truth_by_meter(simulator).values():
-        raw = orjson.loads(orjson.dumps(payloads["details"]))
+        raw = msgspec.json.decode(msgspec.json.encode(payloads["details"]))
         raw["partner_reference"] = f"{FORMULA}{raw['meter_id'][:8]}"
         raw["tags"] = [_poison("tag")]
         if raw.get("customer"):
             raw["customer"]["end_customer_name"] = _poison("name")
         details.append(raw)
-        enrollment = orjson.loads(orjson.dumps(payloads["enrollment"]))
+        enrollment = msgspec.json.decode(msgspec.json.encode(payloads["enrollment"]))
         for owned in (enrollment.get("required_actions") or {}).values():
             for action in owned:
                 action["action_description"] = _poison("description")
@@ -54,7 +54,7 @@ def _hostile_transport(simulator: LeapSimulator) -> httpx.MockTransport:
 
     def handler(request: httpx.Request) -> httpx.Response:
         meters = enrollments if "enrollments" in request.url.path else details
-        return httpx.Response(200, content=orjson.dumps({"meters": meters}))
+        return httpx.Response(200, content=msgspec.json.encode({"meters": meters}))
 
     return httpx.MockTransport(handler)
 

@@ -10,7 +10,7 @@ from django.test import Client, RequestFactory
 from django.urls import get_resolver
 from django.views.debug import ExceptionReporter
 
-from leapsync.client import LeapClient
+from leapsync.leap.client import LeapClient
 from leapsync.models import RunStatus
 from leapsync.simulator import LeapSimulator
 from leapsync.sync import sync_full

@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from leapsync import sync
-from leapsync.client import LeapClient
+from leapsync.leap.client import LeapClient
 from leapsync.models import RunStatus, Stream, SyncRun
 from leapsync.sync.common import RunStats
 from leapsync.tasks import describe

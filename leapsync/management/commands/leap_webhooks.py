@@ -8,7 +8,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.template.defaultfilters import pluralize
 
-from leapsync.client import LeapClient, LeapError
+from leapsync.leap.client import LeapClient
+from leapsync.leap.errors import LeapError
 from leapsync.webhooks import subscription
 
 

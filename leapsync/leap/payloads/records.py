@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast, dataclass_transform
 from uuid import UUID
 
 _T = TypeVar("_T")
 
 
+@dataclass_transform(frozen_default=True)
 def _record(cls: type[_T]) -> type[_T]:
     """A frozen, slotted dataclass whose __init__ stores fields through their slot descriptors.
 
@@ -22,17 +23,17 @@ def _record(cls: type[_T]) -> type[_T]:
     The class is otherwise the dataclass: same signature, equality, hash, repr and
     FrozenInstanceError on assignment.
     """
-    cls = dataclass(frozen=True, slots=True)(cls)
-    names = [field.name for field in fields(cls)]
-    namespace: dict[str, Any] = {f"_set_{name}": getattr(cls, name).__set__ for name in names}
+    record: Any = dataclass(frozen=True, slots=True)(cls)
+    names = [field.name for field in fields(record)]
+    namespace: dict[str, Any] = {f"_set_{name}": getattr(record, name).__set__ for name in names}
     lines = [f"def __init__(self, {', '.join(names)}):"]
     lines += [f"    _set_{name}(self, {name})" for name in names]
     exec("\n".join(lines), namespace)  # noqa: S102 - source built from field names
     init = namespace["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__module__ = cls.__module__
-    cls.__init__ = init
-    return cls
+    init.__qualname__ = f"{record.__qualname__}.__init__"
+    init.__module__ = record.__module__
+    record.__init__ = init
+    return cast(type[_T], record)
 
 
 @_record
@@ -59,7 +60,7 @@ class Customer:
     partner_offering_date: date | None
     is_in_wholesale_capacity_market: bool | None
     dispatch_option: str | None
-    billing: dict | None
+    billing: dict[str, Any] | None
     partner_customer_reference: str | None
 
 
@@ -89,14 +90,14 @@ class MeterDetails:
     is_archived: bool
     customer: Customer | None
     utility: Utility | None
-    device: dict | None
-    site: dict | None
-    caiso: dict | None
-    isone: dict | None
-    nyiso: dict | None
+    device: dict[str, Any] | None
+    site: dict[str, Any] | None
+    caiso: dict[str, Any] | None
+    isone: dict[str, Any] | None
+    nyiso: dict[str, Any] | None
     audit: Audit
     warnings: tuple[str, ...]
-    raw: dict
+    raw: dict[str, Any]
 
 
 @_record
@@ -154,4 +155,4 @@ class MeterEnrollment:
     program_enrollment: tuple[ProgramEnrollment, ...]
     required_actions: tuple[RequiredAction, ...]  # partner's first, then Leap's
     warnings: tuple[str, ...]
-    raw: dict
+    raw: dict[str, Any]

@@ -10,8 +10,14 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
+from leapsync.leap.enums import (
+    ACTION_TYPES,
+    ENROLLMENT_STATUSES,
+    PARTICIPATION_PREFERENCES,
+    PROGRAM_IDENTIFIERS,
+)
+
 from .common import IDENTIFIER_KEYS, _clean_identifiers, _identifiers, _parse
-from .enums import ACTION_TYPES, ENROLLMENT_STATUSES, PARTICIPATION_PREFERENCES, PROGRAM_IDENTIFIERS
 from .fields import (
     ESSENTIAL,
     REQUIRED,
@@ -101,7 +107,7 @@ def _deadline(ctx: _Ctx, value: Any, path: str) -> EnrollmentDeadline:
 
 # Programs repeat across meters too (same calendars, statuses and market groups): a clean one is
 # cached under its raw values, which determine the record once its keys are known to be clean.
-_PROGRAM_CACHE: dict[tuple, ProgramEnrollment] = {}
+_PROGRAM_CACHE: dict[tuple[Any, ...], ProgramEnrollment] = {}
 _PROGRAM_FIELDS = (
     "program_identifier",
     "delivery_period",
@@ -144,8 +150,8 @@ def _clean_program(value: Any) -> ProgramEnrollment | None:
     return program
 
 
-def _new_program(value: dict) -> ProgramEnrollment | None:
-    get = value.get
+def _new_program(value: dict[str, Any]) -> ProgramEnrollment | None:
+    get: Callable[[str], Any] = value.get
     start = well_formed_datetime(get("delivery_period_start_date_time"))
     end = well_formed_datetime(get("delivery_period_end_date_time"))
     program, status = get("program_identifier"), get("enrollment_status")
@@ -161,7 +167,7 @@ def _new_program(value: dict) -> ProgramEnrollment | None:
         return None
     if group_id is not None and (group_id := well_formed_uuid(group_id)) is None:
         return None
-    deadlines = [_clean_deadline(deadline) for deadline in get("enrollment_deadlines")]
+    deadlines: list[Any] = [_clean_deadline(deadline) for deadline in get("enrollment_deadlines")]
     if not all(deadlines):  # records are always true; `None in` would call their __eq__
         return None
     return ProgramEnrollment(
@@ -223,7 +229,7 @@ def _preference(ctx: _Ctx, value: Any, path: str) -> ParticipationPreference:
 
 
 # Actions repeat like programs do; cached the same way.
-_ACTION_CACHE: dict[tuple, RequiredAction] = {}
+_ACTION_CACHE: dict[tuple[Any, ...], RequiredAction] = {}
 _ACTION_FIELDS = (
     "program_identifier",
     "delivery_period",
@@ -308,11 +314,12 @@ def _owned_action(owner: str) -> Callable[[_Ctx, Any, str], RequiredAction]:
     return lambda ctx, value, path: _action(ctx, value, path, owner)
 
 
-def _clean_actions(ctx: _Ctx, value: dict) -> tuple[RequiredAction, ...]:
+def _clean_actions(ctx: _Ctx, value: dict[str, Any]) -> tuple[RequiredAction, ...]:
     """_required_actions for the usual case: both arrays clean (else the tolerant path)."""
-    partner, leap = value.get("partner"), value.get("leap")
+    partner: Any = value.get("partner")
+    leap: Any = value.get("leap")
     if value.keys() <= _ACTIONS_KEYS and partner.__class__ is list and leap.__class__ is list:
-        actions = [_clean_action(item, "partner") for item in partner]
+        actions: list[Any] = [_clean_action(item, "partner") for item in partner]
         actions += [_clean_action(item, "leap") for item in leap]
         if all(actions):  # records are always true; `None in` would call their __eq__
             return tuple(actions)
@@ -322,14 +329,15 @@ def _clean_actions(ctx: _Ctx, value: dict) -> tuple[RequiredAction, ...]:
 # --- the meter ------------------------------------------------------------------------------------
 
 
-def _build_enrollment(ctx: _Ctx, raw: dict, meter_id: UUID) -> MeterEnrollment:
+def _build_enrollment(ctx: _Ctx, raw: dict[str, Any], meter_id: UUID) -> MeterEnrollment:
     """The tolerant path for the whole payload."""
     _object(ctx, raw, _ENROLLMENT_KEYS, "")
     identifiers = _identifiers(ctx, raw, _ENROLLMENT_REQUIRED)
     status = _field(ctx, raw, "global_enrollment_status", "", ENROLLMENT_STATUSES, REQUIRED)
     preferences = _list(ctx, raw, "participation_preferences", "")
     programs = _list(ctx, raw, "program_enrollment", "", REQUIRED)
-    return MeterEnrollment(
+    # mypy cannot place the arguments that follow a *spread: the ignore is for that.
+    return MeterEnrollment(  # type: ignore[call-arg]
         meter_id,
         *identifiers,
         status,
@@ -341,10 +349,10 @@ def _build_enrollment(ctx: _Ctx, raw: dict, meter_id: UUID) -> MeterEnrollment:
     )
 
 
-def _fast_enrollment(ctx: _Ctx, raw: dict, meter_id: UUID) -> MeterEnrollment | None:
+def _fast_enrollment(ctx: _Ctx, raw: dict[str, Any], meter_id: UUID) -> MeterEnrollment | None:
     """The payload with a clean top level (items may still take the tolerant path); else None."""
     _object(ctx, raw, _ENROLLMENT_KEYS, "")  # the tolerant path reports these first too
-    get = raw.get
+    get: Callable[[str], Any] = raw.get
     status, actions = get("global_enrollment_status"), get("required_actions")
     preferences, programs = get("participation_preferences"), get("program_enrollment")
     if status.__class__ is not str or status not in ENROLLMENT_STATUSES:
@@ -358,7 +366,8 @@ def _fast_enrollment(ctx: _Ctx, raw: dict, meter_id: UUID) -> MeterEnrollment | 
     identifiers = _clean_identifiers(raw, _ENROLLMENT_REQUIRED)
     if identifiers is None:
         return None
-    return MeterEnrollment(
+    # mypy cannot place the arguments that follow a *spread: the ignore is for that.
+    return MeterEnrollment(  # type: ignore[call-arg]
         meter_id,
         *identifiers,
         status,

@@ -6,13 +6,14 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from uuid import UUID
 
-from .enums import (
+from leapsync.leap.enums import (
     CREATED_BY,
     CUSTOMER_CLASSIFICATIONS,
     LOAD_TYPES,
     METER_TYPES,
     TRANSMISSION_REGIONS,
 )
+
 from .fields import (
     OPTIONAL,
     REQUIRED,
@@ -40,7 +41,8 @@ _AUDIT_KEYS = frozenset({"created_by", "created_at", "updated_at"})
 _NO_AUDIT = Audit(created_by=None, created_at=None, updated_at=None)
 
 # The identifier fields, in the order both record classes declare them after meter_id, then audit.
-Identifiers = tuple[Any, ...]
+# The identifier fields in record order, spread into a record with *: typed loosely for that.
+Identifiers = Any
 
 
 def _meter_id(raw: Any) -> UUID:
@@ -79,7 +81,7 @@ def _clean_audit(value: Any) -> Audit | None:
     return Audit(created_by, created, updated)
 
 
-def _identifiers(ctx: _Ctx, raw: dict, required: frozenset[str]) -> Identifiers:
+def _identifiers(ctx: _Ctx, raw: dict[str, Any], required: frozenset[str]) -> Identifiers:
     """The tolerant path for the identifier block; warnings in the order the fields are read."""
 
     def level(key: str) -> int:
@@ -114,7 +116,7 @@ def _clean_texts(values: Any, known: frozenset[str] | None = None) -> tuple[str,
     return tuple(values)
 
 
-def _clean_identifiers(raw: dict, required: frozenset[str]) -> Identifiers | None:
+def _clean_identifiers(raw: dict[str, Any], required: frozenset[str]) -> Identifiers | None:
     """The identifier block when it needs no warning (`required`: the spec's list); else None."""
     get = raw.get
     region, classification = get("transmission_region"), get("customer_classification")
@@ -158,8 +160,8 @@ def _optional_texts(
 def _parse(
     raw: Any,
     strict: bool,
-    fast: Callable[[_Ctx, dict, UUID], _T | None],
-    build: Callable[[_Ctx, dict, UUID], _T],
+    fast: Callable[[_Ctx, dict[str, Any], UUID], _T | None],
+    build: Callable[[_Ctx, dict[str, Any], UUID], _T],
 ) -> _T:
     """Check the meter_id, then build the record.
 

@@ -14,7 +14,6 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-import orjson
 
 # Leap spells "no end" as a far-future instant (9000-01-01, 9000-12-31T23:59:59.999999999, 2099-...).
 OPEN_ENDED_YEAR = 2099
@@ -69,7 +68,7 @@ def _parse_datetime_text(value: str) -> datetime:
         raise PayloadError(f"not a valid date-time: {value[:64]!r}") from None
 
 
-def remember(cache: dict, key: Any, value: Any) -> None:
+def remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
     """cache[key] = value, emptying the cache first when it is full."""
     if len(cache) >= CACHE_SIZE:
         cache.clear()
@@ -184,5 +183,5 @@ def payload_hash(raw: Any) -> str:
     value), and converges.
     """
     if not isinstance(raw, bytes | bytearray | memoryview | msgspec.Raw):
-        raw = orjson.dumps(raw)
+        raw = msgspec.json.encode(raw)
     return hashlib.blake2b(raw, digest_size=16).hexdigest()

@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from .common import IDENTIFIER_KEYS, Identifiers, _clean_identifiers, _identifiers, _parse
-from .enums import (
+from leapsync.leap.enums import (
     CBL_METHODS,
     COMPANY_TYPES,
     DEVICE_TYPES,
@@ -20,6 +19,8 @@ from .enums import (
     UTILITIES,
     VOLTAGE_LEVELS,
 )
+
+from .common import IDENTIFIER_KEYS, Identifiers, _clean_identifiers, _identifiers, _parse
 from .fields import (
     OPTIONAL,
     REQUIRED,
@@ -149,7 +150,7 @@ _UTILITY_TEXT = (
 _UTILITY_KEYS = frozenset(_UTILITY_TEXT) | {"utility_name"}
 
 
-def _clean_texts(obj: dict, keys: tuple[str, ...]) -> tuple[str | None, ...] | None:
+def _clean_texts(obj: dict[str, Any], keys: tuple[str, ...]) -> tuple[str | None, ...] | None:
     """obj's values at `keys`, if each is a string of sane length or null; None otherwise."""
     values = tuple(map(obj.get, keys))
     for value in values:
@@ -163,7 +164,7 @@ def _clean_customer(ctx: _Ctx, value: Any) -> Customer | None:
     if value.__class__ is not dict or not value.keys() <= _CUSTOMER_KEYS:
         return None
     get = value.get
-    texts = _clean_texts(value, _CUSTOMER_TEXT)
+    texts: Any = _clean_texts(value, _CUSTOMER_TEXT)
     if texts is None or None in map(get, _ADDRESS_REQUIRED):
         return None
     offered, wholesale = get("partner_offering_date"), get("is_in_wholesale_capacity_market")
@@ -175,7 +176,10 @@ def _clean_customer(ctx: _Ctx, value: Any) -> Customer | None:
     if dispatch is not None and (dispatch.__class__ is not str or dispatch not in DISPATCH_OPTIONS):
         return None
     billing = _blob_field(ctx, value, "billing", _BILLING, "customer")
-    return Customer(*texts[:12], offered, wholesale, dispatch, billing, texts[12])
+    # mypy cannot place the arguments that follow a *spread: the ignore is for that.
+    return Customer(  # type: ignore[call-arg]
+        *texts[:12], offered, wholesale, dispatch, billing, texts[12]
+    )
 
 
 def _customer(ctx: _Ctx, value: Any, path: str) -> Customer:
@@ -221,7 +225,9 @@ _DETAILS_KEYS |= {"caiso", "isone", "nyiso"}
 _DETAILS_REQUIRED = frozenset({"is_archived", "meter_type", "transmission_region"})
 
 
-def _details(ctx: _Ctx, raw: dict, meter_id: UUID, identifiers: Identifiers) -> MeterDetails:
+def _details(
+    ctx: _Ctx, raw: dict[str, Any], meter_id: UUID, identifiers: Identifiers
+) -> MeterDetails:
     """The record, each part through its clean parser first; warnings in the field order."""
     customer = _clean_customer(ctx, raw.get("customer"))
     if customer is None:
@@ -230,7 +236,8 @@ def _details(ctx: _Ctx, raw: dict, meter_id: UUID, identifiers: Identifiers) -> 
     if utility is not None:
         utility = _clean_utility(utility) or _sub(ctx, raw, "utility", _utility)
     *block, audit = identifiers  # MeterDetails declares audit after the region blocks
-    return MeterDetails(
+    # mypy cannot place the arguments that follow a *spread: the ignore is for that.
+    return MeterDetails(  # type: ignore[call-arg]
         meter_id,
         *block,
         customer,
@@ -246,13 +253,13 @@ def _details(ctx: _Ctx, raw: dict, meter_id: UUID, identifiers: Identifiers) -> 
     )
 
 
-def _build_details(ctx: _Ctx, raw: dict, meter_id: UUID) -> MeterDetails:
+def _build_details(ctx: _Ctx, raw: dict[str, Any], meter_id: UUID) -> MeterDetails:
     """The tolerant path for the top level."""
     _object(ctx, raw, _DETAILS_KEYS, "")
     return _details(ctx, raw, meter_id, _identifiers(ctx, raw, _DETAILS_REQUIRED))
 
 
-def _fast_details(ctx: _Ctx, raw: dict, meter_id: UUID) -> MeterDetails | None:
+def _fast_details(ctx: _Ctx, raw: dict[str, Any], meter_id: UUID) -> MeterDetails | None:
     """The record when the top level needs no warning (parts may still); else None."""
     _object(ctx, raw, _DETAILS_KEYS, "")  # the tolerant path reports these first too
     identifiers = _clean_identifiers(raw, _DETAILS_REQUIRED)

@@ -85,7 +85,7 @@ def _uuid(ctx: _Ctx, value: Any, path: str, key: str) -> UUID:
     return parse_uuid(value)
 
 
-def _datetime(ctx: _Ctx, value: Any, path: str, key: str) -> datetime:
+def _datetime(ctx: _Ctx, value: Any, path: str, key: str) -> datetime | None:
     return parse_datetime_str(value) if value.__class__ is str else parse_datetime(value)
 
 
@@ -101,7 +101,12 @@ def _enum_value(ctx: _Ctx, value: Any, path: str, key: str, known: frozenset[str
 
 
 def _field(
-    ctx: _Ctx, obj: dict, key: str, path: str, kind: _Kind | frozenset, level: int = OPTIONAL
+    ctx: _Ctx,
+    obj: dict[str, Any],
+    key: str,
+    path: str,
+    kind: _Kind | frozenset[str],
+    level: int = OPTIONAL,
 ) -> Any:
     """obj[key] converted by `kind` (a frozenset kind is an enum; unknown values are kept).
 
@@ -111,7 +116,7 @@ def _field(
     if value.__class__ is str and value:
         if kind is _text and len(value) <= HUGE_STRING:
             return value
-        if kind.__class__ is frozenset and value in kind:
+        if isinstance(kind, frozenset) and value in kind:
             return value
     if value is None or (value == "" and kind is not _text):
         if level == ESSENTIAL:
@@ -130,7 +135,7 @@ def _field(
         return None
 
 
-def _list(ctx: _Ctx, obj: dict, key: str, path: str, level: int = OPTIONAL) -> list:
+def _list(ctx: _Ctx, obj: dict[str, Any], key: str, path: str, level: int = OPTIONAL) -> list[Any]:
     """obj[key] as a list; absent or null is an empty one."""
     value = obj.get(key)
     if value is None:
@@ -145,7 +150,9 @@ def _list(ctx: _Ctx, obj: dict, key: str, path: str, level: int = OPTIONAL) -> l
     return []
 
 
-def _items(ctx: _Ctx, values: list, where: str, parse: Callable[[_Ctx, Any, str], Any]) -> tuple:
+def _items(
+    ctx: _Ctx, values: list[Any], where: str, parse: Callable[[_Ctx, Any, str], Any]
+) -> tuple[Any, ...]:
     """Parse each item; an unusable one is dropped with a warning instead of failing the meter."""
     out = []
     for value in values:
@@ -158,11 +165,11 @@ def _items(ctx: _Ctx, values: list, where: str, parse: Callable[[_Ctx, Any, str]
 
 def _each(
     ctx: _Ctx,
-    values: list,
+    values: list[Any],
     where: str,
     fast: Callable[[Any], Any],
     parse: Callable[[_Ctx, Any, str], Any],
-) -> tuple:
+) -> tuple[Any, ...]:
     """Like _items, but each item first goes through `fast` (None: take the tolerant `parse`)."""
     out = []
     for value in values:
@@ -177,7 +184,7 @@ def _each(
     return tuple(out)
 
 
-def _object(ctx: _Ctx, value: Any, known: frozenset[str], path: str) -> dict:
+def _object(ctx: _Ctx, value: Any, known: frozenset[str], path: str) -> dict[str, Any]:
     """`value` as a JSON object, each key outside `known` reported (and kept in raw)."""
     if not isinstance(value, dict):
         raise _Invalid(f"expected object, got {type(value).__name__}")
@@ -193,7 +200,9 @@ def _string_item(ctx: _Ctx, value: Any, where: str) -> str:
     return _text(ctx, value, where, "")
 
 
-def _strings(ctx: _Ctx, obj: dict, key: str, level: int, known: frozenset | None = None) -> tuple:
+def _strings(
+    ctx: _Ctx, obj: dict[str, Any], key: str, level: int, known: frozenset[str] | None = None
+) -> tuple[Any, ...]:
     values = _items(ctx, _list(ctx, obj, key, "", level), f"{key}[]", _string_item)
     for value in values:
         if known is not None and value not in known:
@@ -255,7 +264,7 @@ def _accepted(kind: Any, required: bool) -> frozenset[type]:
     return classes if required else classes | {type(None)}
 
 
-def _blob(ctx: _Ctx, value: Any, path: str, spec: _Blob) -> dict:
+def _blob(ctx: _Ctx, value: Any, path: str, spec: _Blob) -> dict[str, Any]:
     """The tolerant path: a copy of the blob without the values that fail their check."""
     obj = _object(ctx, value, spec.known, path)
     clean = dict(obj)
@@ -276,16 +285,16 @@ def _blob(ctx: _Ctx, value: Any, path: str, spec: _Blob) -> dict:
     return clean
 
 
-def _blob_item(spec: _Blob) -> Callable[[_Ctx, Any, str], dict]:
+def _blob_item(spec: _Blob) -> Callable[[_Ctx, Any, str], dict[str, Any]]:
     return lambda ctx, value, where: _blob(ctx, value, where, spec)
 
 
-def _clean_blob(value: Any, spec: _Blob) -> dict | None:
+def _clean_blob(value: Any, spec: _Blob) -> dict[str, Any] | None:
     """A copy of a blob that needs no cleaning, or None: then _blob must report the problems."""
     if value.__class__ is not dict or not spec.required <= value.keys():
         return None
     accepts, enums = spec.accepts, spec.enums
-    nested: dict[str, list] = {}
+    nested: dict[str, list[Any]] = {}
     for key, item in value.items():
         cls = item.__class__
         if cls not in accepts.get(key, ()):
@@ -302,7 +311,9 @@ def _clean_blob(value: Any, spec: _Blob) -> dict | None:
     return {**value, **nested} if nested else dict(value)
 
 
-def _blob_field(ctx: _Ctx, obj: dict, key: str, spec: _Blob, path: str = "") -> dict | None:
+def _blob_field(
+    ctx: _Ctx, obj: dict[str, Any], key: str, spec: _Blob, path: str = ""
+) -> dict[str, Any] | None:
     """The optional blob obj[key], cleaned; see _blob."""
     value = obj.get(key)
     if value is None:
@@ -314,7 +325,12 @@ def _blob_field(ctx: _Ctx, obj: dict, key: str, spec: _Blob, path: str = "") -> 
 
 
 def _sub(
-    ctx: _Ctx, raw: dict, key: str, parse: Callable, level: int = OPTIONAL, path: str = ""
+    ctx: _Ctx,
+    raw: dict[str, Any],
+    key: str,
+    parse: Callable[..., Any],
+    level: int = OPTIONAL,
+    path: str = "",
 ) -> Any:
     """A nested object: a malformed one is dropped with a warning (absent if REQUIRED: warned)."""
     where = _join(path, key)

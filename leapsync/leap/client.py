@@ -6,7 +6,7 @@ import email.utils
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from importlib import metadata
@@ -16,8 +16,8 @@ from uuid import UUID
 
 import httpx
 import msgspec
-import orjson
 
+from leapsync.leap.errors import ERRORS_BY_STATUS, LeapError, LeapUnavailableError
 from leapsync.leap.references import reference_problem
 
 logger = logging.getLogger(__name__)
@@ -54,60 +54,11 @@ def resolve_base_url(value: str) -> str:
     raise ValueError(f"Leap base URL must be one of {sorted(BASE_URLS)} or an http(s) URL")
 
 
-class LeapError(Exception):
-    """An error answer from Leap: its `title`, the HTTP `status` and Leap's `details` object."""
-
-    def __init__(self, title: str, status: int | None = None, details: Mapping | None = None):
-        self.title = title
-        self.status = status
-        self.details = dict(details or {})
-        super().__init__(title)
-
-    def __str__(self) -> str:
-        return f"{self.status} {self.title}: {self.details}"
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(title={self.title!r}, status={self.status!r}, "
-            f"details={self.details!r})"
-        )
-
-    def __reduce__(self) -> tuple:
-        # Task queues pickle exceptions; the default would drop status and details.
-        return (type(self), (self.title, self.status, self.details))
-
-
-class LeapBadRequestError(LeapError):
-    """400: Leap rejected the request (e.g. a malformed meter id or filter)."""
-
-
-class LeapAuthError(LeapError):
-    """401: the API key is missing or not valid."""
-
-
-class LeapForbiddenError(LeapError):
-    """403: the key lacks the permission, or belongs to the other environment."""
-
-
-class LeapNotFoundError(LeapError):
-    """404: no such meter."""
-
-
-class LeapUnavailableError(LeapError):
-    """429, 5xx, timeouts, dropped connections or unparseable bodies, still failing after retries."""
-
-
-_ERRORS_BY_STATUS: dict[int, type[LeapError]] = {
-    400: LeapBadRequestError,
-    401: LeapAuthError,
-    403: LeapForbiddenError,
-    404: LeapNotFoundError,
-}
-
-
 # A search page read only one level deep: each meter record stays JSON text (msgspec.Raw) until
 # the sync finds it changed. Decoding a page into dicts costs more than the rest of screening it.
 _PAGE = msgspec.json.Decoder(dict[str, msgspec.Raw])
+# Anything msgspec cannot encode natively (it never is in a request we build) is sent as its str.
+_ENCODER = msgspec.json.Encoder(enc_hook=str)
 _RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw] | None)
 
 
@@ -143,29 +94,19 @@ class _Retryable:
 # --- Partner-reference update: an INFERENCE, not a published contract ---------------------------
 # Leap's public index lists "Update partner reference for a meter" and "... for multiple meters"
 # (ReadMe slugs patchv11meterswithmeter_idpartner_meter_ref / patchv11meterspartner_meter_ref), but
-# neither the path nor the body is published. The paths below follow the slug scheme that maps to
-# Leap's confirmed /v1.1/enrollment/... paths; the bodies are our best guess. Confirm both with
+# neither the path nor the body is published. The path below follows the slug scheme that maps to
+# Leap's confirmed /v1.1/enrollment/... paths; the body is our best guess. Confirm both with
 # Leap before enabling writes against production; everything inferred lives in this block only.
 PARTNER_REFERENCE_METHOD = "PATCH"
 PARTNER_REFERENCE_PATH = "/v1.1/meters/{meter_id}/partner_meter_ref"
-PARTNER_REFERENCES_BULK_PATH = "/v1.1/meters/partner_meter_ref"
 
 
-def _partner_reference_request(meter_id: UUID | str, partner_reference: str) -> tuple[str, dict]:
+def _partner_reference_request(
+    meter_id: UUID | str, partner_reference: str
+) -> tuple[str, dict[str, Any]]:
     """Path and body for the inferred single-meter update."""
     path = PARTNER_REFERENCE_PATH.format(meter_id=_meter_uuid(meter_id))
     return path, {"partner_reference": _checked_partner_reference(partner_reference)}
-
-
-def _partner_references_request(items: Sequence[tuple[UUID | str, str]]) -> tuple[str, dict]:
-    """Path and body for the inferred bulk update."""
-    if not items:
-        raise ValueError("no partner references to update")
-    meters = [
-        {"meter_id": str(_meter_uuid(m)), "partner_reference": _checked_partner_reference(ref)}
-        for m, ref in items
-    ]
-    return PARTNER_REFERENCES_BULK_PATH, {"meters": meters}
 
 
 # --- end of the inference ------------------------------------------------------------------------
@@ -268,7 +209,7 @@ class LeapClient:
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
         self.base_url = resolve_base_url(base_url)
-        self._options = {
+        self._options: dict[str, Any] = {
             "base_url": base_url,
             "api_key": api_key,
             "transport": transport,
@@ -340,14 +281,6 @@ class LeapClient:
 
     # --- endpoints --------------------------------------------------------------------------------
 
-    def get_meter_details(self, meter_id: UUID | str) -> dict:
-        """GET /v2/meters/{id}: the bare MeterDetailsResponse object."""
-        return self._request("GET", f"/v2/meters/{_meter_uuid(meter_id)}")
-
-    def get_meter_enrollment(self, meter_id: UUID | str) -> dict:
-        """GET /v2/meters/{id}/enrollments: the bare MeterEnrollmentResponse object."""
-        return self._request("GET", f"/v2/meters/{_meter_uuid(meter_id)}/enrollments")
-
     def search_meter_details(
         self, filters: Mapping[str, Any] | None = None, *, raw: bool = False
     ) -> Iterator[Page]:
@@ -360,19 +293,16 @@ class LeapClient:
         """POST /v2/meters/enrollments/search, one Page at a time (see search_meter_details)."""
         return self._search("/v2/meters/enrollments/search", filters, raw=raw)
 
-    def update_partner_reference(self, meter_id: UUID | str, partner_reference: str) -> dict:
+    def update_partner_reference(
+        self, meter_id: UUID | str, partner_reference: str
+    ) -> dict[str, Any]:
         """Set one meter's partner_reference (inferred endpoint, see the block above)."""
         path, body = _partner_reference_request(meter_id, partner_reference)
         return self._request(PARTNER_REFERENCE_METHOD, path, body)
 
-    def update_partner_references(self, items: Sequence[tuple[UUID | str, str]]) -> dict:
-        """Set many meters' partner_reference in one call (inferred endpoint, see above)."""
-        path, body = _partner_references_request(items)
-        return self._request(PARTNER_REFERENCE_METHOD, path, body)
-
     # --- Webhooks API: the subscription Leap delivers our events through ---------------------------
 
-    def list_webhooks(self) -> list[dict]:
+    def list_webhooks(self) -> list[dict[str, Any]]:
         """GET /v1.1/webhooks: every subscription ({webhook_id, receiver_url, event_types, headers})."""
         webhooks = self._request("GET", WEBHOOKS_PATH).get("webhooks") or []
         if not isinstance(webhooks, list):
@@ -387,7 +317,7 @@ class LeapClient:
         backoff the list is read again, and a subscription with the same receiver_url and event
         types is taken as the one that POST created. Only when none is there is the POST resent.
         """
-        content = orjson.dumps(config)
+        content = _ENCODER.encode(config)
         attempt = 0
         while True:
             outcome = self._attempt("POST", WEBHOOKS_PATH, content)
@@ -407,7 +337,7 @@ class LeapClient:
                 )
             attempt += 1
 
-    def _matching_webhook(self, config: Mapping[str, Any]) -> dict | None:
+    def _matching_webhook(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
         """The subscription at Leap with `config`'s receiver_url and event types, if any."""
         wanted = (config.get("receiver_url"), sorted(config.get("event_types") or []))
         for webhook in self.list_webhooks():
@@ -415,15 +345,15 @@ class LeapClient:
                 return webhook
         return None
 
-    def replace_webhook(self, webhook_id: UUID | str, config: Mapping[str, Any]) -> dict:
+    def replace_webhook(self, webhook_id: UUID | str, config: Mapping[str, Any]) -> dict[str, Any]:
         """PUT /v1.1/webhooks/{id}: REPLACES the whole config (read it first and merge)."""
         return self._request("PUT", f"{WEBHOOKS_PATH}/{_meter_uuid(webhook_id)}", config)
 
-    def delete_webhook(self, webhook_id: UUID | str) -> dict:
+    def delete_webhook(self, webhook_id: UUID | str) -> dict[str, Any]:
         """DELETE /v1.1/webhooks/{id}."""
         return self._request("DELETE", f"{WEBHOOKS_PATH}/{_meter_uuid(webhook_id)}")
 
-    def test_webhook(self, webhook_id: UUID | str, event: Mapping[str, Any]) -> dict:
+    def test_webhook(self, webhook_id: UUID | str, event: Mapping[str, Any]) -> dict[str, Any]:
         """POST /v1.1/webhooks/{id}/test: Leap sends `event` and reports what our receiver said."""
         return self._request("POST", f"{WEBHOOKS_PATH}/{_meter_uuid(webhook_id)}/test", event)
 
@@ -436,7 +366,7 @@ class LeapClient:
             if raw:
                 data = self._request("POST", path, body, decode=_PAGE.decode)
                 meters, token = _raw_meters(data.get("meters"), path), data.get("next_page_token")
-                token = orjson.loads(bytes(token)) if token is not None else None
+                token = msgspec.json.decode(token) if token is not None else None
             else:
                 data = self._request("POST", path, body)
                 meters, token = data.get("meters") or [], data.get("next_page_token")
@@ -456,15 +386,15 @@ class LeapClient:
         self,
         method: str,
         path: str,
-        body: Mapping | None = None,
+        body: Mapping[str, Any] | None = None,
         *,
-        decode: Callable[[bytes], dict] | None = None,
-    ) -> dict:
+        decode: Callable[[bytes], dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
         """Send with bounded retries; return the JSON object or raise a LeapError.
 
         `decode` replaces the default decoding (into plain dicts and lists) of a success body.
         """
-        content = orjson.dumps(body) if body is not None else None
+        content = _ENCODER.encode(body) if body is not None else None
         attempt = 0
         while True:
             outcome = self._attempt(method, path, content, decode)
@@ -494,8 +424,8 @@ class LeapClient:
         method: str,
         path: str,
         content: bytes | None,
-        decode: Callable[[bytes], dict] | None = None,
-    ) -> dict | _Retryable:
+        decode: Callable[[bytes], dict[str, Any]] | None = None,
+    ) -> dict[str, Any] | _Retryable:
         headers = {"Content-Type": "application/json"} if content is not None else None
         try:
             response = self._http.request(method, path, content=content, headers=headers)
@@ -517,16 +447,17 @@ class LeapClient:
         return self._success_body(method, response, decode)
 
     def _success_body(
-        self, method: str, response: httpx.Response, decode: Callable[[bytes], dict] | None
-    ) -> dict | _Retryable:
+        self,
+        method: str,
+        response: httpx.Response,
+        decode: Callable[[bytes], dict[str, Any]] | None,
+    ) -> dict[str, Any] | _Retryable:
         if not response.content and (response.status_code == 204 or method == "PATCH"):
             return {}
         try:
-            data = (decode or orjson.loads)(response.content)
-        except (orjson.JSONDecodeError, msgspec.DecodeError):
+            data = (decode or msgspec.json.decode)(response.content)
+        except msgspec.DecodeError:  # ValidationError too: a page that is not an object
             return _Retryable("unparseable JSON body", response.status_code)
-        except msgspec.ValidationError:
-            return _Retryable("JSON body is not an object", response.status_code)
         if not isinstance(data, dict):
             return _Retryable("JSON body is not an object", response.status_code)
         return data
@@ -539,15 +470,15 @@ class LeapClient:
 
     def _error(self, response: httpx.Response) -> LeapError:
         title, details = self._error_parts(response)
-        cls = _ERRORS_BY_STATUS.get(response.status_code, LeapError)
+        cls = ERRORS_BY_STATUS.get(response.status_code, LeapError)
         return cls(title, response.status_code, details)
 
-    def _error_parts(self, response: httpx.Response) -> tuple[str, dict]:
+    def _error_parts(self, response: httpx.Response) -> tuple[str, dict[str, Any]]:
         """Title and details from Leap's {title, status, details}, a plain string, or anything."""
         fallback = response.reason_phrase or f"HTTP {response.status_code}"
         try:
-            body = orjson.loads(response.content) if response.content else None
-        except orjson.JSONDecodeError:
+            body = msgspec.json.decode(response.content) if response.content else None
+        except msgspec.DecodeError:
             body = response.text[:500]
         if isinstance(body, dict) and "title" not in body and isinstance(body.get("message"), str):
             title, details = body["message"][:500], {"error": body.get("error")}  # Webhooks API
@@ -566,9 +497,10 @@ class LeapClient:
     def _redact(self, text: str) -> str:
         return text.replace(self._api_key, "***")
 
-    def _redact_details(self, details: dict) -> dict:
+    def _redact_details(self, details: dict[str, Any]) -> dict[str, Any]:
         # A proxy or a debug page could echo the request back; never carry the key onwards.
-        dumped = orjson.dumps(details, default=str).decode()
+        dumped = _ENCODER.encode(details).decode()
         if self._api_key not in dumped:
             return details
-        return orjson.loads(self._redact(dumped))
+        redacted: dict[str, Any] = msgspec.json.decode(self._redact(dumped))
+        return redacted
