@@ -7,14 +7,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from leapsync.models import (
-    QuarantinedPayload,
-    SyncCursor,
-    SyncRun,
-    WebhookEvent,
-    WebhookRefresh,
-    WebhookRejection,
-)
+from leapsync.models import QuarantinedPayload, SyncCursor, SyncRun
 from meters.admin import ViewOnlyAdmin
 
 
@@ -65,27 +58,6 @@ class QuarantinedPayloadAdmin(ViewOnlyAdmin):
     list_filter = ["stream"]
     search_fields = ["meter_id", "error"]
     list_select_related = ["run"]
-
-
-@admin.register(WebhookEvent)
-class WebhookEventAdmin(ViewOnlyAdmin):
-    list_display = ["received_at", "webhook_event_type", "webhook_event_id", "state", "refresh"]
-    list_filter = ["state", "webhook_event_type"]
-    search_fields = ["webhook_event_id", "partner_reference", "market_group_id"]
-    list_select_related = ["refresh"]
-    raw_id_fields = ["refresh"]
-
-
-@admin.register(WebhookRefresh)
-class WebhookRefreshAdmin(ViewOnlyAdmin):
-    list_display = ["pk", "status", "created_at", "finished_at", "event_count", "meter_count"]
-    list_filter = ["status"]
-    raw_id_fields = ["details_run", "enrollments_run"]
-
-
-@admin.register(WebhookRejection)
-class WebhookRejectionAdmin(ViewOnlyAdmin):
-    list_display = ["reason", "count", "last_at"]
 
 
 # axes registers its own admin (the import above made sure it did first); ours adds the unlock.

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "django_q",
     "django_tables2",
     "leapsync",
+    "leapsync.webhooks",
     "meters",
     "enrollments",
     "actions",

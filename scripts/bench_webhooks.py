@@ -136,7 +136,7 @@ def _burst(base: str, args: argparse.Namespace) -> tuple[list[float], dict[int, 
 
 
 _COUNT_REFRESHES = (
-    "from leapsync.models import WebhookEvent, WebhookRefresh; "
+    "from leapsync.webhooks.models import WebhookEvent, WebhookRefresh; "
     "print(WebhookRefresh.objects.count(), WebhookEvent.objects.count())"
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q, QuerySet
 
-from leapsync.models import WebhookEvent, WebhookState
+from leapsync.webhooks.models import WebhookEvent, WebhookState
 
 
 class WebhookEventFilterSet(django_filters.FilterSet):

@@ -21,19 +21,17 @@ from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from leapsync.leap.client import LeapClient
-from leapsync.models import (
+from leapsync.models import RunStatus, Stream, SyncRun
+from leapsync.sync import sync_refresh
+from leapsync.sync.locks import held_streams
+from leapsync.webhooks.envelope import REFRESH_TYPES, STORED_TYPES, Envelope
+from leapsync.webhooks.models import (
     RefreshStatus,
-    RunStatus,
-    Stream,
-    SyncRun,
     WebhookEvent,
     WebhookRefresh,
     WebhookRejection,
     WebhookState,
 )
-from leapsync.sync import sync_refresh
-from leapsync.sync.locks import held_streams
-from leapsync.webhooks.envelope import REFRESH_TYPES, STORED_TYPES, Envelope
 
 logger = logging.getLogger("leapsync.webhooks")
 

@@ -12,10 +12,10 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from leapsync.htmx import wants_partial
-from leapsync.models import RefreshStatus, WebhookEvent, WebhookRefresh, WebhookRejection
 from leapsync.tables import configure_table
 from leapsync.webhooks.envelope import MAX_BODY_BYTES, EnvelopeError, parse_envelope
 from leapsync.webhooks.filters import WebhookEventFilterSet
+from leapsync.webhooks.models import RefreshStatus, WebhookEvent, WebhookRefresh, WebhookRejection
 from leapsync.webhooks.services import count_rejection, receive_event, secret_problem
 from leapsync.webhooks.tables import WebhookEventTable
 
@@ -79,14 +79,14 @@ def _refuse(status: int, error: str, message: str) -> JsonResponse:
 
 
 @require_GET
-@permission_required("leapsync.view_webhookevent", raise_exception=True)
+@permission_required("webhooks.view_webhookevent", raise_exception=True)
 @vary_on_headers("HX-Request")
 def webhook_event_list(request: HttpRequest) -> HttpResponse:
     filterset = WebhookEventFilterSet(request.GET, queryset=WebhookEvent.objects.for_list())
     table = configure_table(request, WebhookEventTable(filterset.qs), per_page=50)
     context = {"filterset": filterset, "table": table}
     if wants_partial(request):
-        return render(request, "leapsync/partials/webhook_events.html", context)
+        return render(request, "webhooks/partials/webhook_events.html", context)
     context |= {
         "rejections": list(WebhookRejection.objects.all()),
         "waiting": WebhookRefresh.objects.filter(status=RefreshStatus.QUEUED).first(),
@@ -94,15 +94,15 @@ def webhook_event_list(request: HttpRequest) -> HttpResponse:
         "receiver_url": settings.LEAP_WEBHOOK_URL,
         "header": settings.LEAP_WEBHOOK_HEADER,
     }
-    return render(request, "leapsync/webhookevent_list.html", context)
+    return render(request, "webhooks/webhookevent_list.html", context)
 
 
 @require_GET
-@permission_required("leapsync.view_webhookevent", raise_exception=True)
+@permission_required("webhooks.view_webhookevent", raise_exception=True)
 def webhook_event_detail(request: HttpRequest, pk: int) -> HttpResponse:
     event = get_object_or_404(WebhookEvent.objects.for_list().defer(None), pk=pk)
     context = {"event": event, "body": _pretty(event.body)}
-    return render(request, "leapsync/webhookevent_detail.html", context)
+    return render(request, "webhooks/webhookevent_detail.html", context)
 
 
 def _pretty(body: str) -> str:

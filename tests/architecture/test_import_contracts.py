@@ -53,6 +53,8 @@ def test_the_contracts_hold_on_the_code_as_it_is(tree_copy):
         ("leapsync/claims.py", "import enrollments.models", "The claim-once helper"),
         ("actions/notify/deadlines.py", "import actions.notify.customer", "Each email flow"),
         ("actions/inbox.py", "import actions.tables", "Actions' domain rules"),
+        ("meters/models.py", "import leapsync.webhooks.models", "The webhooks app sits above"),
+        ("leapsync/webhooks/models.py", "import leapsync.webhooks.services", "Inside the webhooks"),
     ],
 )
 def test_a_forbidden_import_fails_lint(tree_copy, module, forbidden_import, contract):

@@ -15,10 +15,11 @@ from django_q.conf import Conf
 
 from enrollments.models import MeterEnrollment
 from leapsync.leap.client import LeapClient
-from leapsync.models import RefreshStatus, SyncRun, WebhookEvent, WebhookRefresh, WebhookState
+from leapsync.models import SyncRun
 from leapsync.simulator import LeapSimulator, serve
 from leapsync.simulator.webhooks import EVENT_TYPES
 from leapsync.sync import sync_full
+from leapsync.webhooks.models import RefreshStatus, WebhookEvent, WebhookRefresh, WebhookState
 from leapsync.webhooks.services import run_refresh
 from tests.leapsync.conftest import API_KEY
 from tests.leapsync.webhook_helpers import HEADER, SECRET

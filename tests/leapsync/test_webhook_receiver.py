@@ -11,14 +11,14 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from leapsync.models import (
+from leapsync.webhooks.envelope import MAX_BODY_BYTES
+from leapsync.webhooks.models import (
     RefreshStatus,
     WebhookEvent,
     WebhookRefresh,
     WebhookRejection,
     WebhookState,
 )
-from leapsync.webhooks.envelope import MAX_BODY_BYTES
 from tests.leapsync.webhook_helpers import HEADER, SECRET, deliver, envelope
 
 pytestmark = pytest.mark.django_db

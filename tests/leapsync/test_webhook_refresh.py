@@ -5,14 +5,9 @@ from __future__ import annotations
 import pytest
 from django_q.models import Schedule
 
-from leapsync.models import (
-    RefreshStatus,
-    SyncRun,
-    WebhookEvent,
-    WebhookRefresh,
-    WebhookState,
-)
+from leapsync.models import SyncRun
 from leapsync.sync import sync_full
+from leapsync.webhooks.models import RefreshStatus, WebhookEvent, WebhookRefresh, WebhookState
 from leapsync.webhooks.services import DEFER_SECONDS, queue_refresh, run_refresh
 from meters.models import Meter
 from tests.helpers import database_differences, stream_held_elsewhere

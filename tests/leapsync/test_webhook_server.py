@@ -92,7 +92,9 @@ def _rejections(database: Path) -> dict[str, int]:
 
 def test_a_chunked_event_within_the_limit_is_stored(server):
     client, _database = server
-    body = msgspec.json.encode(envelope(meter_id=str(uuid.uuid4()), global_enrollment_status="ACTIVE"))
+    body = msgspec.json.encode(
+        envelope(meter_id=str(uuid.uuid4()), global_enrollment_status="ACTIVE")
+    )
     first, again = _chunked(client, body), _chunked(client, body)
     event_id = msgspec.json.decode(body)["webhook_event_id"]
     assert (first.status_code, first.json()) == (200, {"received": event_id, "duplicate": False})

@@ -9,14 +9,8 @@ import pytest
 from django.urls import reverse
 from pytest_django.asserts import assertTemplateNotUsed, assertTemplateUsed
 
-from leapsync.models import (
-    RunStatus,
-    SyncRun,
-    WebhookEvent,
-    WebhookRefresh,
-    WebhookRejection,
-    WebhookState,
-)
+from leapsync.models import RunStatus, SyncRun
+from leapsync.webhooks.models import WebhookEvent, WebhookRefresh, WebhookRejection, WebhookState
 from leapsync.webhooks.tables import WebhookEventTable
 from tests.helpers import count_get_queries
 
@@ -73,7 +67,7 @@ def test_webhook_list_full_page(ops_client):
     WebhookRejection.objects.create(reason="wrong_secret", count=7)
     response = ops_client.get(LIST)
     assert response.status_code == 200
-    assertTemplateUsed(response, "leapsync/webhookevent_list.html")
+    assertTemplateUsed(response, "webhooks/webhookevent_list.html")
     content = response.content.decode()
     assert "wrong_secret" in content and ">7<" in content
     assert f"details #{event.refresh.details_run_id}" in content
@@ -84,8 +78,8 @@ def test_webhook_list_full_page(ops_client):
 def test_webhook_list_fragment(ops_client):
     make_events(2)
     response = ops_client.get(LIST, headers=HTMX)
-    assertTemplateUsed(response, "leapsync/partials/webhook_events.html")
-    assertTemplateNotUsed(response, "leapsync/webhookevent_list.html")
+    assertTemplateUsed(response, "webhooks/partials/webhook_events.html")
+    assertTemplateNotUsed(response, "webhooks/webhookevent_list.html")
     assert 'id="webhook-events"' in response.content.decode()
 
 

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 import pytest
 
 from actions.models import RequiredAction
-from leapsync.models import SyncRun, WebhookEvent, WebhookState
+from leapsync.models import SyncRun
 from leapsync.simulator import LeapSimulator
 from leapsync.sync import sync_full
+from leapsync.webhooks.models import WebhookEvent, WebhookState
 from meters.models import Meter, PartnerReferenceChange, Site
 from tests.helpers import API_KEY, at_the_simulators_clock, simulator_client
 

@@ -175,7 +175,7 @@ def test_customer_email_preview_shows_leap_markup_as_text(hostile_customer_actio
 def test_customer_email_html_part_sent_shows_leap_markup_as_text(hostile_customer_action):
     """The email itself: the HTML part made from the text template escapes what Leap sent."""
     from actions.catalogue import load_catalogue
-    from actions.notify import notify_customer
+    from actions.notify.customer import notify_customer
 
     user = get_user_model().objects.create_user("sender", password="unused-pass-1")
     outcome = notify_customer(hostile_customer_action, load_catalogue(), token="t" * 32, actor=user)

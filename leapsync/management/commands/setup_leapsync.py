@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand
 from leapsync.tasks import ensure_schedules
 
 # App models whose rows staff may read: every role sees the whole inventory.
-VIEW_APPS = ("meters", "enrollments", "actions", "leapsync")
+VIEW_APPS = ("meters", "enrollments", "actions", "leapsync", "webhooks")
 # What Operations may change beyond viewing (mappings, partner_reference, action workflow).
 OPERATIONS_PERMISSIONS = (
     "meters.change_meter",
