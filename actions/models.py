@@ -33,6 +33,10 @@ class RequiredActionQuerySet(models.QuerySet):
     def open(self) -> RequiredActionQuerySet:
         return self.filter(resolved_at__isnull=True)
 
+    def open_for_partner(self) -> RequiredActionQuerySet:
+        """Open actions the partner must work (the meters list counts them per meter)."""
+        return self.open().filter(owner=ActionOwner.PARTNER)
+
     def for_inbox(self) -> RequiredActionQuerySet:
         """Rows of the actions inbox and its CSV export: meter, site and assignee joined.
 

@@ -80,11 +80,12 @@ class MeterQuerySet(models.QuerySet):
         Site and enrollment are one-to-one joins; the open partner action count is a subquery
         (a join would multiply rows); the raw Leap JSON, large and unused in lists, is deferred.
         """
-        from actions.models import ActionOwner, RequiredAction  # actions imports this module
-
+        # The actions app is above this one: reach its model through the reverse relation,
+        # never by import (actions.models imports this module).
+        actions = self.model._meta.get_field("required_actions").related_model
         open_actions = (
-            RequiredAction.objects.open()
-            .filter(meter=models.OuterRef("pk"), owner=ActionOwner.PARTNER)
+            actions.objects.open_for_partner()
+            .filter(meter=models.OuterRef("pk"))
             .order_by()
             .values("meter")
             .annotate(n=models.Count("pk"))
