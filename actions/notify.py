@@ -44,8 +44,8 @@ from actions.models import (
     RequiredAction,
     WorkflowStatus,
 )
-from leapsync.emails import render_email, send_email
 from leapsync.sync import batched
+from leapsync.ui.emails import render_email, send_email
 
 logger = logging.getLogger("actions.notify")
 ALERT_DAYS_BEFORE = 3

@@ -12,7 +12,7 @@ from django.utils.safestring import mark_safe
 
 from actions.catalogue import Catalogue, entry_for
 from actions.models import Fixer, RequiredAction, WorkflowStatus
-from leapsync.templatetags.leapsync_ui import status_badge
+from leapsync.ui.templatetags.leapsync_ui import status_badge
 
 FIXER_BADGES = {Fixer.CUSTOMER: "info", Fixer.OPERATIONS: "warn", Fixer.LEAP: "muted"}
 

@@ -9,7 +9,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from enrollments.models import ParticipationPeriod, ParticipationPreference, ProgramEnrollment
-from leapsync.filters import BoundedNumberFilter
+from leapsync.ui.filters import BoundedNumberFilter
 from meters.filters import parse_uuid
 from meters.models import TransmissionRegion
 

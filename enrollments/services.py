@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from enrollments.digest import Digest, build_digest
 from enrollments.models import DigestSubscription, SentDigest, SentDigestStatus
-from leapsync.emails import render_email, send_email
+from leapsync.ui.emails import render_email, send_email
 
 logger = logging.getLogger(__name__)
 # A claim this old whose send never finished (the worker died) is taken over by the next run.

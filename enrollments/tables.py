@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from enrollments.models import ParticipationPeriod
-from leapsync.templatetags.leapsync_ui import status_badge
+from leapsync.ui.templatetags.leapsync_ui import status_badge
 
 
 class TransitionTable(tables.Table):

@@ -18,7 +18,7 @@ from enrollments.models import (
     ParticipationPreference,
     ProgramEnrollment,
 )
-from leapsync.filters import BoundedDateFilter, BoundedIsoDateTimeFilter, BoundedNumberFilter
+from leapsync.ui.filters import BoundedDateFilter, BoundedIsoDateTimeFilter, BoundedNumberFilter
 from meters.models import CustomerClassification, Meter, MeterType, Site, TransmissionRegion
 
 # Leap's published load_type enum; values Leap adds later still match through the free tag-like

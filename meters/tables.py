@@ -8,7 +8,7 @@ from django.utils.dateformat import format as date_format
 from django.utils.html import conditional_escape, format_html
 from django.utils.timezone import localtime
 
-from leapsync.templatetags.leapsync_ui import status_badge
+from leapsync.ui.templatetags.leapsync_ui import status_badge
 from meters.models import Meter, MeterType, Site
 
 METER_TYPE_LABELS = dict(MeterType.choices)

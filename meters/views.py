@@ -23,10 +23,10 @@ from django.views.decorators.vary import vary_on_headers
 from django_q.tasks import async_task
 
 from actions.models import ActionType
-from leapsync.htmx import wants_partial
 from leapsync.models import RunStatus, SyncRun
 from leapsync.sync import STREAMS
-from leapsync.tables import configure_table, fetch_page_rows
+from leapsync.ui.htmx import wants_partial
+from leapsync.ui.tables import configure_table, fetch_page_rows
 from meters.details import detail_sections, timeline
 from meters.exports import EXPORT_COLUMNS, export_row
 from meters.filters import MeterFilterSet, parse_uuid

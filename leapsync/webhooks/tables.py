@@ -8,7 +8,7 @@ from django.utils.html import format_html, format_html_join
 from django_tables2 import Table
 
 from leapsync.models import WebhookEvent
-from leapsync.templatetags.leapsync_ui import status_badge
+from leapsync.ui.templatetags.leapsync_ui import status_badge
 
 METERS_SHOWN = 3
 STATE_BADGES = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django_tables2 import utils
 
-from leapsync import tables
+from leapsync.ui import tables
 
 
 class Column:
