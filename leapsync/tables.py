@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import django_tables2 as tables
-from django_tables2 import Table
 
 from leapsync.models import SyncRun
+from leapsync.ui.tables import Table
 from leapsync.ui.templatetags.leapsync_ui import status_badge
 
 
