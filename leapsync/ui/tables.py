@@ -96,7 +96,11 @@ def _caller(fn: Callable[..., Any]) -> Callable[[dict[str, Any]], Any]:
 
 
 def _cell(row: BoundRow, column: BoundColumn, render: Callable[[dict[str, Any]], Any]) -> str:
-    """`row.get_cell(column.name)`, calling the column's render method through `render`."""
+    """`row.get_cell(column.name)`, calling the column's render method through `render`.
+
+    Mirrors django-tables2 3.0's `BoundRow._call_render`; tests/leapsync/test_ui_tables.py
+    compares the result with `row.items()`, so an upgrade that changes it fails there.
+    """
 
     def call_render(bound_column: BoundColumn, value: Any = None) -> Any:
         kwargs = row._optional_cell_arguments(bound_column, value)
