@@ -13,8 +13,8 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from actions.models import ActionCatalogueEntry, Fixer, RequiredAction
-from leapsync.emails import plain_text
 from leapsync.leap.enums import ActionType, labels
+from leapsync.ui.emails import plain_text
 
 Catalogue = dict[tuple[str, str], ActionCatalogueEntry]
 # Admin-edited templates get the default tags and filters only, no app libraries; HTML

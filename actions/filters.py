@@ -13,7 +13,8 @@ from actions.models import (
     WorkflowStatus,
 )
 from leapsync.leap.enums import ActionType, TransmissionRegion, choices
-from meters.filters import DEADLINE_BUCKETS, deadline_bucket, parse_uuid
+from leapsync.ui.filters import SearchFilter
+from meters.filters import DEADLINE_BUCKETS, deadline_bucket
 
 ASSIGNEE_SPECIAL = (("me", "Me"), ("none", "Nobody"))
 
@@ -36,7 +37,14 @@ def assignee_choices() -> list[tuple[str, str]]:
 class ActionFilterSet(django_filters.FilterSet):
     """Every filter of the inbox; `request` is needed for "assigned to me"."""
 
-    q = django_filters.CharFilter(method="search", label="Search")
+    q = SearchFilter(
+        "meter__partner_reference__icontains",
+        "meter__end_customer_name__icontains",
+        "meter__end_customer_company_name__icontains",
+        "meter__site__name__icontains",
+        "action_description__icontains",
+        uuid_field="meter__meter_id",
+    )
     action_type = django_filters.MultipleChoiceFilter(choices=choices(ActionType), label="Type")
     action_code = django_filters.CharFilter(lookup_expr="iexact", label="Code")
     program = django_filters.CharFilter(
@@ -62,22 +70,6 @@ class ActionFilterSet(django_filters.FilterSet):
     class Meta:
         model = RequiredAction
         fields: list[str] = []
-
-    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        value = value.strip()
-        if not value:
-            return queryset
-        query = (
-            Q(meter__partner_reference__icontains=value)
-            | Q(meter__end_customer_name__icontains=value)
-            | Q(meter__end_customer_company_name__icontains=value)
-            | Q(meter__site__name__icontains=value)
-            | Q(action_description__icontains=value)
-        )
-        meter_id = parse_uuid(value)
-        if meter_id is not None:
-            query |= Q(meter__meter_id=meter_id)
-        return queryset.filter(query)
 
     def by_assignee(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         if value == "none":

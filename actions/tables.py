@@ -12,12 +12,13 @@ from django.utils.safestring import mark_safe
 
 from actions.catalogue import Catalogue, entry_for
 from actions.models import Fixer, RequiredAction
-from leapsync.templatetags.leapsync_ui import status_badge
+from leapsync.ui.tables import Table
+from leapsync.ui.templatetags.leapsync_ui import status_badge
 
 FIXER_BADGES = {Fixer.CUSTOMER: "info", Fixer.OPERATIONS: "warn", Fixer.LEAP: "muted"}
 
 
-class ActionTable(tables.Table):
+class ActionTable(Table):
     select = tables.CheckBoxColumn(accessor="pk", attrs={"th__input": {"aria-label": "Select all"}})
     deadline = tables.Column(
         accessor="enrollment_deadline_date_time",
@@ -71,6 +72,13 @@ class ActionTable(tables.Table):
         self.catalogue = catalogue
         self.last_sync = last_sync
         self.now = timezone.now()
+
+    def render_select(self, record: RequiredAction) -> str:
+        return format_html(
+            '<input type="checkbox" name="pk" value="{}" aria-label="Select action {}">',
+            record.pk,
+            record.pk,
+        )
 
     def render_deadline(self, record: RequiredAction, value: datetime) -> str:
         when = timezone.localtime(value).strftime("%Y-%m-%d %H:%M")

@@ -31,9 +31,9 @@ from actions.notify import customer
 from actions.notify.common import Outcome
 from actions.services import add_note, assign, set_due_date, set_status
 from actions.tables import ActionTable
-from leapsync.htmx import wants_partial
-from leapsync.security import email_preview_response
-from leapsync.tables import configure_table
+from leapsync.ui.htmx import wants_partial
+from leapsync.ui.security import email_preview_response
+from leapsync.ui.tables import configure_table
 
 CHANGE = "actions.change_requiredaction"
 # Parts of the action page that refresh themselves after an "action-changed" event. The

@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import django_filters
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from enrollments.models import ParticipationPeriod, ProgramEnrollment
-from leapsync.filters import BoundedNumberFilter
 from leapsync.leap.enums import ParticipationPreference, TransmissionRegion, choices
-from meters.filters import parse_uuid
+from leapsync.ui.filters import BoundedNumberFilter, SearchFilter
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -32,7 +31,13 @@ class TransitionFilterSet(django_filters.FilterSet):
         label="Region",
     )
     program = django_filters.CharFilter(method="by_program", label="Program")
-    q = django_filters.CharFilter(method="search", label="Search")
+    q = SearchFilter(
+        "meter__partner_reference__icontains",
+        "meter__end_customer_name__icontains",
+        "reason__icontains",
+        "meter__site__external_id__iexact",
+        uuid_field="meter__meter_id",
+    )
 
     class Meta:
         model = ParticipationPeriod
@@ -70,18 +75,3 @@ class TransitionFilterSet(django_filters.FilterSet):
             meter=OuterRef("meter"), listed=True, program_identifier__iexact=value
         )
         return queryset.filter(Exists(rows))
-
-    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        value = value.strip()
-        if not value:
-            return queryset
-        query = (
-            Q(meter__partner_reference__icontains=value)
-            | Q(meter__end_customer_name__icontains=value)
-            | Q(reason__icontains=value)
-            | Q(meter__site__external_id__iexact=value)
-        )
-        meter_id = parse_uuid(value)
-        if meter_id is not None:
-            query |= Q(meter__meter_id=meter_id)
-        return queryset.filter(query)

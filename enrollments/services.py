@@ -12,7 +12,7 @@ from django.utils import timezone
 from enrollments.digest import Digest, build_digest
 from enrollments.models import DigestSubscription, SentDigest, SentDigestStatus
 from leapsync import claims
-from leapsync.emails import render_email, send_email
+from leapsync.ui.emails import render_email, send_email
 
 logger = logging.getLogger(__name__)
 EMAIL_NAME = "digest"

@@ -7,10 +7,11 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from enrollments.models import ParticipationPeriod
-from leapsync.templatetags.leapsync_ui import status_badge
+from leapsync.ui.tables import Table
+from leapsync.ui.templatetags.leapsync_ui import status_badge
 
 
-class TransitionTable(tables.Table):
+class TransitionTable(Table):
     transition_at = tables.DateTimeColumn(
         verbose_name="When", format="Y-m-d H:i T", order_by=("transition_at", "meter__meter_id")
     )

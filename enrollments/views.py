@@ -27,9 +27,9 @@ from enrollments.roster import build_roster, previous_period, roster_rows
 from enrollments.services import render_digest, save_subscription
 from enrollments.tables import TransitionTable
 from leapsync.dashboard import cached
-from leapsync.htmx import wants_partial
-from leapsync.security import email_preview_response
-from leapsync.tables import configure_table
+from leapsync.ui.htmx import wants_partial
+from leapsync.ui.security import email_preview_response
+from leapsync.ui.tables import configure_table
 from meters.exports import neutralise
 
 VIEW = "enrollments.view_programenrollment"

@@ -9,6 +9,3 @@ class LeapsyncConfig(AppConfig):
 
     def ready(self) -> None:
         from leapsync import lookups  # noqa: F401  (registers the `__any` lookup)
-        from leapsync.tables import remember_render_signatures
-
-        remember_render_signatures()

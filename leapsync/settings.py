@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_q",
     "django_tables2",
+    "leapsync.ui",
     "leapsync",
     "leapsync.webhooks",
     "meters",
@@ -80,8 +81,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "leapsync.security.ContentSecurityPolicyMiddleware",
-    "leapsync.security.RefuseNulInQueryMiddleware",
+    "leapsync.ui.security.ContentSecurityPolicyMiddleware",
+    "leapsync.ui.security.RefuseNulInQueryMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -16,9 +16,10 @@ from django.views.decorators.vary import vary_on_headers
 from django_q.tasks import async_task
 
 from leapsync import dashboard as figures
-from leapsync.htmx import wants_partial
 from leapsync.models import RunStatus, SyncRun
-from leapsync.tables import SyncRunTable, configure_table
+from leapsync.tables import SyncRunTable
+from leapsync.ui.htmx import wants_partial
+from leapsync.ui.tables import configure_table
 
 QUARANTINE_SHOWN = 100
 RUN_TASKS = {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, time, timedelta
-from uuid import UUID
 
 import django_filters
 from django import forms
@@ -13,7 +12,6 @@ from django.utils import timezone
 
 from actions.models import ActionOwner, RequiredAction
 from enrollments.models import ParticipationPeriod, ProgramEnrollment
-from leapsync.filters import BoundedDateFilter, BoundedIsoDateTimeFilter, BoundedNumberFilter
 from leapsync.leap.enums import (
     ActionType,
     CustomerClassification,
@@ -23,6 +21,13 @@ from leapsync.leap.enums import (
     ParticipationPreference,
     TransmissionRegion,
     choices,
+)
+from leapsync.ui.filters import (
+    BoundedDateFilter,
+    BoundedIsoDateTimeFilter,
+    BoundedNumberFilter,
+    SearchFilter,
+    parse_uuid,
 )
 from meters.models import Meter, Site
 
@@ -73,12 +78,46 @@ def deadline_bucket(bucket: str, now: datetime | None = None) -> Q:
     }[bucket]
 
 
+def _mapped_to_sites_matching(value: str) -> Q:
+    """Meters mapped to a site whose name, external_id or account number matches `value`.
+
+    The matching sites' ids are looked up first (one query), so that on PostgreSQL every
+    branch of the search's OR has an index (the trigram ones of migration 0005, and the site
+    foreign key's) and a search with few matches reads only those. A join, or a subquery, in the
+    OR would make it read every meter. Past SITE_IDS_INLINED matching sites, a subquery.
+    """
+    sites = Site.objects.filter(
+        Q(name__icontains=value)
+        | Q(external_id__iexact=value)
+        | Q(utility_account_number__iexact=value)
+    ).values_list("pk", flat=True)
+    ids = list(sites[: SITE_IDS_INLINED + 1])
+    if len(ids) > SITE_IDS_INLINED:
+        return Q(site__in=sites)
+    return Q(site_id__in=ids) if ids else Q(pk__in=[])
+
+
+def meter_search() -> SearchFilter:
+    """The meters' free-text search, of the meters list and of the mapping review queue."""
+    return SearchFilter(
+        "partner_reference__icontains",
+        "end_customer_name__icontains",
+        "end_customer_company_name__icontains",
+        "street_1__icontains",
+        "city__icontains",
+        "postal_code__iexact",
+        "electric_service_account_number__icontains",
+        uuid_field="meter_id",
+        also=_mapped_to_sites_matching,
+    )
+
+
 class MeterFilterSet(django_filters.FilterSet):
     """Every filter of the meters list; the page shows PRIMARY ones first, the rest folded."""
 
     PRIMARY = ("q", "global_status", "region", "meter_type", "program", "program_status")
 
-    q = django_filters.CharFilter(method="search", label="Search")
+    q = meter_search()
     # distinct=False on the multi-value filters: they follow one-to-one or plain columns, so
     # rows never repeat, and DISTINCT would make PostgreSQL sort every matching row (≈1 s at
     # 100,000 meters) before it can return one page.
@@ -179,24 +218,6 @@ class MeterFilterSet(django_filters.FilterSet):
         queryset = super().filter_queryset(queryset)
         return self._by_action_rows(self._by_program_rows(queryset))
 
-    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        value = value.strip()
-        if not value:
-            return queryset
-        query = (
-            Q(partner_reference__icontains=value)
-            | Q(end_customer_name__icontains=value)
-            | Q(end_customer_company_name__icontains=value)
-            | Q(street_1__icontains=value)
-            | Q(city__icontains=value)
-            | Q(postal_code__iexact=value)
-            | Q(electric_service_account_number__icontains=value)
-        )
-        meter_id = parse_uuid(value)
-        if meter_id is not None:
-            query |= Q(meter_id=meter_id)
-        return queryset.filter(query | _mapped_to_sites_matching(value))
-
     def by_program_row(self, queryset: QuerySet, name: str, value: object) -> QuerySet:
         return queryset  # applied together in `_by_program_rows`
 
@@ -291,34 +312,8 @@ class MeterFilterSet(django_filters.FilterSet):
         return queryset.filter(Exists(periods))
 
 
-def _mapped_to_sites_matching(value: str) -> Q:
-    """Meters mapped to a site whose name, external_id or account number matches `value`.
-
-    The matching sites' ids are looked up first (one query), so that on PostgreSQL every
-    branch of the search's OR has an index (the trigram ones of migration 0005, and the site
-    foreign key's) and a search with few matches reads only those. A join, or a subquery, in the
-    OR would make it read every meter. Past SITE_IDS_INLINED matching sites, a subquery.
-    """
-    sites = Site.objects.filter(
-        Q(name__icontains=value)
-        | Q(external_id__iexact=value)
-        | Q(utility_account_number__iexact=value)
-    ).values_list("pk", flat=True)
-    ids = list(sites[: SITE_IDS_INLINED + 1])
-    if len(ids) > SITE_IDS_INLINED:
-        return Q(site__in=sites)
-    return Q(site_id__in=ids) if ids else Q(pk__in=[])
-
-
 def _open_partner_actions() -> QuerySet:
     return RequiredAction.objects.open().filter(meter=OuterRef("pk"), owner=ActionOwner.PARTNER)
-
-
-def parse_uuid(value: str) -> UUID | None:
-    try:
-        return UUID(value.strip())
-    except ValueError:
-        return None
 
 
 QUEUE_CHOICES = (
@@ -335,7 +330,7 @@ class ReviewQueueFilterSet(django_filters.FilterSet):
     show = django_filters.ChoiceFilter(
         choices=QUEUE_CHOICES, method="by_show", empty_label=None, label="Show"
     )
-    q = django_filters.CharFilter(method="search", label="Search")
+    q = meter_search()
     global_status = django_filters.MultipleChoiceFilter(
         field_name="enrollment__global_enrollment_status",
         choices=choices(EnrollmentStatus),
@@ -354,9 +349,6 @@ class ReviewQueueFilterSet(django_filters.FilterSet):
         super().__init__(data, *args, **kwargs)
         self.form.fields["global_status"].widget.attrs["size"] = 3
 
-    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return MeterFilterSet.search(self, queryset, name, value)
-
     def by_show(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         if value == "unmapped":
             return queryset.filter(site__isnull=True, no_site_yet=False)
@@ -368,7 +360,14 @@ class ReviewQueueFilterSet(django_filters.FilterSet):
 
 
 class SiteFilterSet(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="search", label="Search")
+    q = SearchFilter(
+        "external_id__icontains",
+        "name__icontains",
+        "street__icontains",
+        "city__icontains",
+        "postal_code__iexact",
+        "utility_account_number__iexact",
+    )
     mapped = django_filters.ChoiceFilter(
         empty_label="Any",
         method="by_mapped",
@@ -379,19 +378,6 @@ class SiteFilterSet(django_filters.FilterSet):
     class Meta:
         model = Site
         fields = []
-
-    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        value = value.strip()
-        if not value:
-            return queryset
-        return queryset.filter(
-            Q(external_id__icontains=value)
-            | Q(name__icontains=value)
-            | Q(street__icontains=value)
-            | Q(city__icontains=value)
-            | Q(postal_code__iexact=value)
-            | Q(utility_account_number__iexact=value)
-        )
 
     def by_mapped(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         exists = Exists(Meter.objects.filter(site=OuterRef("pk")))

@@ -13,8 +13,9 @@ from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from leapsync.htmx import wants_partial
-from meters.filters import MeterFilterSet, ReviewQueueFilterSet, parse_uuid
+from leapsync.ui.filters import parse_uuid
+from leapsync.ui.htmx import wants_partial
+from meters.filters import MeterFilterSet, ReviewQueueFilterSet
 from meters.forms import BulkAcceptForm
 from meters.matching import search_sites, suggest
 from meters.models import MappingSource, Meter, Site

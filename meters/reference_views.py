@@ -14,8 +14,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from leapsync.htmx import wants_partial
-from meters.filters import parse_uuid
+from leapsync.ui.filters import parse_uuid
+from leapsync.ui.htmx import wants_partial
 from meters.forms import PartnerReferenceForm, SeenForm
 from meters.models import Meter, PartnerReferenceChange, PushStatus, open_changes
 from meters.services import (

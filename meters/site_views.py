@@ -14,8 +14,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from leapsync.htmx import wants_partial
-from leapsync.tables import configure_table
+from leapsync.ui.htmx import wants_partial
+from leapsync.ui.tables import configure_table
 from meters.filters import SiteFilterSet
 from meters.forms import SiteImportForm
 from meters.imports import ImportFileError, ImportReport, import_sites

@@ -9,14 +9,15 @@ from django.utils.html import conditional_escape, format_html
 from django.utils.timezone import localtime
 
 from leapsync.leap.enums import MeterType, labels
-from leapsync.templatetags.leapsync_ui import status_badge
+from leapsync.ui.tables import Table
+from leapsync.ui.templatetags.leapsync_ui import status_badge
 from meters.models import Meter, Site
 
 METER_TYPE_LABELS = labels(MeterType)
 EMPTY = "—"  # django-tables2's default for an empty cell
 
 
-class MeterTable(tables.Table):
+class MeterTable(Table):
     """The meters list: columns, headers and sorting; `page_cells` renders the page's rows.
 
     Every sort ends with `meter_id`, so rows with equal values keep one order from page to page.
@@ -68,15 +69,15 @@ class MeterTable(tables.Table):
         order_by_field = "sort"
         attrs = {"id": "meters"}
 
-    def page_cells(self) -> list[list[str]]:
-        """The page's rows as HTML cells, in column order.
+    def page_cells(self) -> list[list[tuple[str, str]]]:
+        """The page's rows as HTML cells (no <td> attributes), in column order.
 
-        Built directly rather than through django-tables2's cells, which inspect each render
-        method's signature and build attributes for every cell (~60 % of the page's CPU time).
+        Built directly rather than through django-tables2's cells, which resolve accessors and
+        call render methods for every cell (~60 % of the page's CPU time).
         """
         names = [column.name for column in self.columns]
         rows = [meter_cells(row.record) for row in self.page.object_list]
-        return [[cells[name] for name in names] for cells in rows]
+        return [[("", cells[name]) for name in names] for cells in rows]
 
 
 def meter_cells(meter: Meter) -> dict[str, str]:
@@ -114,7 +115,7 @@ def meter_cells(meter: Meter) -> dict[str, str]:
     }
 
 
-class SiteTable(tables.Table):
+class SiteTable(Table):
     external_id = tables.Column(
         verbose_name="external_id", linkify=("meters:site_detail", {"pk": tables.A("pk")})
     )

@@ -22,14 +22,15 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_q.tasks import async_task
 
-from leapsync.htmx import wants_partial
 from leapsync.leap.enums import ActionType, labels
 from leapsync.models import RunStatus, SyncRun
 from leapsync.sync import STREAMS
-from leapsync.tables import configure_table, fetch_page_rows
+from leapsync.ui.filters import parse_uuid
+from leapsync.ui.htmx import wants_partial
+from leapsync.ui.tables import configure_table, fetch_page_rows
 from meters.details import detail_sections, timeline
 from meters.exports import EXPORT_COLUMNS, export_row
-from meters.filters import MeterFilterSet, parse_uuid
+from meters.filters import MeterFilterSet
 from meters.matching import suggest
 from meters.models import Meter, MeterEvent, open_changes
 from meters.tables import MeterTable

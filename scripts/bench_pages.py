@@ -164,6 +164,10 @@ def _pages() -> list[tuple[str, str, str]]:
         ("meters list, page 200", "ops", f"{meters}?page=200"),
         ("meter page (most open actions)", "ops", f"{meters}{busiest}/"),
         ("meter page (typical)", "ops", f"{meters}{sample.meter_id}/"),
+        # Tables rendered cell by cell by django-tables2 (the meters list builds its own cells).
+        ("actions inbox", "ops", "/actions/"),
+        ("participation changes", "ops", "/enrollments/participation/"),
+        ("sync runs", "ops", "/sync/"),
         ("admin changelist, Meter", "admin", "/admin/meters/meter/"),
         ("admin changelist, Meter, search", "admin", f"/admin/meters/meter/?q={surname}"),
         (

@@ -11,7 +11,7 @@ from actions.catalogue import entry_for, load_catalogue
 from actions.models import ActionEmail, ActionNote, EmailKind, EmailStatus, NoteKind, RequiredAction
 from actions.notify.claims import claim_email
 from actions.notify.common import Outcome, alert_recipients, error_text, record_failure
-from leapsync.emails import send_email
+from leapsync.ui.emails import send_email
 
 
 def send_alert(action: RequiredAction, kind: str, key: str, reason: str) -> Outcome:

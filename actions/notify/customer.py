@@ -30,7 +30,7 @@ from actions.models import (
 )
 from actions.notify.claims import claim_email
 from actions.notify.common import BulkSummary, Outcome, error_text, record_failure
-from leapsync.emails import render_email, send_email
+from leapsync.ui.emails import render_email, send_email
 
 
 def customer_email_problem(action: RequiredAction, entry: ActionCatalogueEntry) -> str:

@@ -33,8 +33,8 @@ from actions.models import (
 from actions.notify import claims
 from actions.notify.claims import IN_BATCH
 from actions.notify.common import alert_recipients, error_text, operations_emails
-from leapsync.emails import send_email
 from leapsync.lib.iterables import batched
+from leapsync.ui.emails import send_email
 
 logger = logging.getLogger("actions.notify")
 ALERT_DAYS_BEFORE = 3

@@ -5,9 +5,9 @@ from __future__ import annotations
 import django_tables2 as tables
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
-from django_tables2 import Table
 
-from leapsync.templatetags.leapsync_ui import status_badge
+from leapsync.ui.tables import Table
+from leapsync.ui.templatetags.leapsync_ui import status_badge
 from leapsync.webhooks.models import WebhookEvent
 
 METERS_SHOWN = 3

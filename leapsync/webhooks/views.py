@@ -11,8 +11,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from leapsync.htmx import wants_partial
-from leapsync.tables import configure_table
+from leapsync.ui.htmx import wants_partial
+from leapsync.ui.tables import configure_table
 from leapsync.webhooks.envelope import MAX_BODY_BYTES, EnvelopeError, parse_envelope
 from leapsync.webhooks.filters import WebhookEventFilterSet
 from leapsync.webhooks.models import RefreshStatus, WebhookEvent, WebhookRefresh, WebhookRejection

@@ -55,6 +55,7 @@ def test_the_contracts_hold_on_the_code_as_it_is(tree_copy):
         ("actions/inbox.py", "import actions.tables", "Actions' domain rules"),
         ("meters/models.py", "import leapsync.webhooks.models", "The webhooks app sits above"),
         ("leapsync/webhooks/models.py", "import leapsync.webhooks.services", "Inside the webhooks"),
+        ("leapsync/ui/htmx.py", "import leapsync.models", "The shared web helpers"),
     ],
 )
 def test_a_forbidden_import_fails_lint(tree_copy, module, forbidden_import, contract):

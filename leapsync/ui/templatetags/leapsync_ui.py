@@ -1,4 +1,4 @@
-"""Template tags shared by every page: status badges, navigation links, query strings."""
+"""Template tags shared by every page: status badges, navigation links, ages."""
 
 from __future__ import annotations
 
@@ -73,18 +73,6 @@ def nav_link(context: template.Context, name: str, label: str) -> str:
     return format_html(
         '<a href="{}"{}>{}</a>', url, mark_safe(' aria-current="page"') if current else "", label
     )
-
-
-@register.simple_tag(takes_context=True)
-def query_with(context: template.Context, **params: object) -> str:
-    """The current query string with some parameters replaced (empty values drop them)."""
-    query = context["request"].GET.copy()
-    for key, value in params.items():
-        query.pop(key, None)
-        if value not in (None, ""):
-            query[key] = value
-    encoded = query.urlencode()
-    return f"?{encoded}" if encoded else "?"
 
 
 @register.filter

@@ -1,0 +1,1 @@
+"""Shared web helpers: HTMX, tables, filters, template tags, emails, CSP. Imports no model."""

@@ -1,0 +1,93 @@
+"""Shared filters: the free-text search, and filters bounded to what the database can take.
+
+A query string is anyone's to write. A number past 64 bits, or an instant before year 1 once
+moved to UTC, would reach the ORM and answer 500; with the bounded filters the form is invalid instead,
+django-filter leaves that one filter out, and the page shows the field's error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time
+from typing import Any
+from uuid import UUID
+
+import django_filters
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db.models import Q, QuerySet
+
+# Far beyond any date Leap sends, and far enough inside years 1 to 9999 (Python's and the
+# databases' range) that a filter's arithmetic on a date (the next day, another time zone)
+# stays inside it.
+EARLIEST_DATE = date(1900, 1, 1)
+LATEST_DATE = date(2999, 12, 31)
+
+
+class BoundedNumberFilter(django_filters.NumberFilter):
+    """A number filter that must be given its bounds: a number outside them is a form error."""
+
+    def __init__(self, *args: Any, min_value: int, max_value: int, **kwargs: Any) -> None:
+        super().__init__(*args, min_value=min_value, max_value=max_value, **kwargs)
+
+
+class BoundedDateFilter(django_filters.DateFilter):
+    """A date between EARLIEST_DATE and LATEST_DATE."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        bounds = [MinValueValidator(EARLIEST_DATE), MaxValueValidator(LATEST_DATE)]
+        super().__init__(*args, validators=bounds, **kwargs)
+
+
+class BoundedIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 instant within the dates of BoundedDateFilter, whatever its time zone."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        bounds = [
+            MinValueValidator(datetime.combine(EARLIEST_DATE, time.min, tzinfo=UTC)),
+            MaxValueValidator(datetime.combine(LATEST_DATE, time.max, tzinfo=UTC)),
+        ]
+        super().__init__(*args, validators=bounds, **kwargs)
+
+
+class SearchFilter(django_filters.CharFilter):
+    """The free-text `q` filter: one OR of lookups, each given the stripped text.
+
+    `lookups` are ORM lookups (`"name__icontains"`, `"postal_code__iexact"`). When the text is
+    a UUID, `uuid_field` also matches it exactly (a pasted meter_id). `also(text)` adds one
+    more alternative that a lookup cannot say. Blank text leaves the queryset unchanged.
+    """
+
+    def __init__(
+        self,
+        *lookups: str,
+        uuid_field: str | None = None,
+        also: Callable[[str], Q] | None = None,
+        label: str = "Search",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(label=label, **kwargs)
+        self.lookups = lookups
+        self.uuid_field = uuid_field
+        self.also = also
+
+    def filter(self, qs: QuerySet, value: str | None) -> QuerySet:
+        value = (value or "").strip()
+        if not value:
+            return qs
+        query = Q()
+        for lookup in self.lookups:
+            query |= Q(**{lookup: value})
+        uuid = parse_uuid(value) if self.uuid_field else None
+        if uuid is not None:
+            query |= Q(**{self.uuid_field: uuid})
+        if self.also is not None:
+            query |= self.also(value)
+        return qs.filter(query)
+
+
+def parse_uuid(value: str) -> UUID | None:
+    """`value` as a UUID (surrounding blanks ignored), or None if it is not one."""
+    try:
+        return UUID(value.strip())
+    except ValueError:
+        return None
