@@ -46,7 +46,7 @@ def test_the_contracts_hold_on_the_code_as_it_is(tree_copy):
         ("meters/services.py", "import actions.services", "Domain apps point one way"),
         ("leapsync/leap/client.py", "import meters.models", "The vendor layer"),
         ("leapsync/leap/payloads/records.py", "import leapsync.sync", "The vendor layer"),
-        ("leapsync/simulator/core.py", "import leapsync.htmx", "The simulator imports nothing"),
+        ("leapsync/simulator/core.py", "import leapsync.ui.htmx", "The simulator imports nothing"),
         ("leapsync/simulator/core.py", "import meters", "The simulator imports nothing"),
         ("leapsync/sync/runs.py", "import leapsync.dashboard", "The engine knows no page"),
         ("leapsync/sync/common.py", "import leapsync.sync.runs", "No import cycles"),
