@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django import template
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -53,21 +53,10 @@ def status_badge(value: str | None, label: str | None = None) -> str:
     return format_html('<span class="badge {}">{}</span>', badge_class(value), text)
 
 
-@register.simple_tag
-def nav_url(name: str) -> str:
-    """The URL of a page, or "" while that page does not exist yet (navigation shows it disabled)."""
-    try:
-        return reverse(name)
-    except NoReverseMatch:
-        return ""
-
-
 @register.simple_tag(takes_context=True)
 def nav_link(context: template.Context, name: str, label: str) -> str:
-    """A navigation entry: a link marked current on its pages, or disabled until the page exists."""
-    url = nav_url(name)
-    if not url:
-        return format_html('<span aria-disabled="true" title="Not available yet">{}</span>', label)
+    """A navigation entry: a link, marked current on its pages."""
+    url = reverse(name)
     path = context["request"].path
     current = path == url if url == "/" else path.startswith(url)
     return format_html(
