@@ -6,21 +6,15 @@ link carries (`meters_params`), so a number and the list behind it agree.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode
+from datetime import datetime, timedelta
 
-from django.db import connection
 from django.db.models import Count, Q
-from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
-from actions.models import ActionOwner, RequiredAction
 from enrollments.models import EnrollmentDeadline, ProgramEnrollment
 from leapsync.leap.enums import EnrollmentStatus
-from meters.models import Meter
+from meters.counts import IN_LEAP, Figure, meters_url
 
 COUNTED_STATUSES = (
     EnrollmentStatus.ACTIVE,
@@ -28,7 +22,6 @@ COUNTED_STATUSES = (
     EnrollmentStatus.PENDING,
     EnrollmentStatus.INELIGIBLE,
 )
-IN_LEAP = {"missing": "false"}
 
 
 @dataclass
@@ -50,13 +43,6 @@ class Period:
 
 
 @dataclass
-class Figure:
-    label: str
-    value: int
-    url: str
-
-
-@dataclass
 class Deadline:
     """One enrollment deadline of a period, with its meters by status and blocked meters."""
 
@@ -73,10 +59,6 @@ class ProgramDeadlines:
     current: Period | None
     next: Period | None
     deadlines: list[Deadline]
-
-
-def meters_url(params: dict[str, str]) -> str:
-    return f"{reverse('meters:meter_list')}?{urlencode({**params, **IN_LEAP})}"
 
 
 def listed_periods() -> list[Period]:
@@ -140,7 +122,10 @@ def program_deadlines(now: datetime, programs: list[str] | None = None) -> list[
 
 
 def deadlines_of(periods: list[Period]) -> list[Deadline]:
-    """The deadlines of `periods`, soonest first, each with its status and blocked counts."""
+    """The deadlines of `periods`, soonest first, each with its meters by status.
+
+    `blocked` is left for the read side (leapsync.dashboard.deadlines), which knows actions.
+    """
     if not periods:
         return []
     keys = {(p.program, p.name, p.start): p for p in periods}
@@ -179,12 +164,11 @@ def deadlines_of(periods: list[Period]) -> list[Deadline]:
             Figure(
                 status,
                 row[status.lower()],
-                meters_url({**period.params, "deadline": day, "program_status": status}),
+                meters_url({**period.params, "deadline": day, "program_status": status, **IN_LEAP}),
             )
             for status in COUNTED_STATUSES
         ]
         deadlines.append(deadline)
-    _count_blocked(deadlines)
     return deadlines
 
 
@@ -199,84 +183,6 @@ def _periods_q(periods: list[Period], prefix: str = "") -> Q:
             }
         )
     return query
-
-
-def blocked_params(deadline: Deadline) -> dict[str, str]:
-    """Meters list parameters: in the period, with an open partner action of the program due
-    by the deadline."""
-    return {
-        **deadline.period.params,
-        "action_program": deadline.period.program,
-        "action_due_by": deadline.deadline.isoformat(),
-    }
-
-
-def blocking_actions(program: str, due_by: datetime):
-    """Open partner actions of `program` due by `due_by` (the meters list's action filters)."""
-    return RequiredAction.objects.open().filter(
-        owner=ActionOwner.PARTNER,
-        program_identifier__iexact=program,
-        enrollment_deadline_date_time__lte=due_by,
-    )
-
-
-def _count_blocked(deadlines: list[Deadline]) -> None:
-    """One query: per deadline, meters in its period blocked by an open partner action.
-
-    A meter is blocked for a deadline when it is listed in the deadline's period and has an
-    open partner action of the program due by the deadline, i.e. when its earliest such
-    action is due by then. So the database counts meters per (program, period, earliest
-    due date), a few hundred rows whatever the number of meters, and each deadline sums
-    the rows due by it. (Counting with two correlated subqueries per deadline and meter took
-    29 s at 100,000 meters.)
-    """
-    if not deadlines:
-        return
-    counts: dict[tuple[str, str], list[tuple[datetime, int]]] = defaultdict(list)
-    with connection.cursor() as cursor:
-        cursor.execute(_BLOCKED_SQL, [ActionOwner.PARTNER.value])
-        for program, period, first_due, meters in cursor.fetchall():
-            counts[(program, period)].append((_as_datetime(first_due), meters))
-    for d in deadlines:
-        rows = counts.get((d.period.program.upper(), d.period.name.upper()), ())
-        blocked = sum(meters for first_due, meters in rows if first_due <= d.deadline)
-        d.blocked = Figure("blocked", blocked, meters_url(blocked_params(d)))
-
-
-def _as_datetime(value: datetime | str) -> datetime:
-    """A timestamp from a raw query: SQLite hands back UTC as naive ISO text."""
-    if isinstance(value, datetime):
-        return value
-    parsed = parse_datetime(value)
-    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
-
-
-# The meters list's filters behind `blocked_params` (program and period matched without regard
-# to case, open partner actions of the program, meters still in Leap), grouped.
-_BLOCKED_SQL = f"""
-    SELECT program, period, first_due, COUNT(*)
-    FROM (
-        SELECT DISTINCT
-            pe.meter_id,
-            UPPER(pe.program_identifier) AS program,
-            UPPER(pe.delivery_period) AS period,
-            action.first_due
-        FROM (
-            SELECT meter_id, UPPER(program_identifier) AS program,
-                   MIN(enrollment_deadline_date_time) AS first_due
-            FROM {RequiredAction._meta.db_table}
-            WHERE resolved_at IS NULL AND owner = %s
-            GROUP BY meter_id, UPPER(program_identifier)
-        ) action
-        JOIN {ProgramEnrollment._meta.db_table} pe
-            ON pe.meter_id = action.meter_id
-            AND UPPER(pe.program_identifier) = action.program
-            AND pe.listed
-        JOIN {Meter._meta.db_table} meter
-            ON meter.id = action.meter_id AND NOT meter.missing_from_leap
-    ) blocked
-    GROUP BY program, period, first_due
-"""
 
 
 @dataclass

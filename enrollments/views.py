@@ -18,15 +18,15 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from enrollments import deadlines as periods_
-from enrollments.digest import build_digest
 from enrollments.exports import csv_lines, json_chunks
 from enrollments.filters import TransitionFilterSet
 from enrollments.forms import DigestSubscriptionForm
 from enrollments.models import DigestSubscription
-from enrollments.roster import build_roster, previous_period, roster_rows
-from enrollments.services import render_digest, save_subscription
+from enrollments.roster import roster_rows
+from enrollments.services import save_subscription
 from enrollments.tables import TransitionTable
-from leapsync.dashboard import cached
+from leapsync.dashboard import store
+from leapsync.dashboard.digest import build_digest, render_digest
 from leapsync.ui.htmx import wants_partial
 from leapsync.ui.security import email_preview_response
 from leapsync.ui.tables import configure_table
@@ -45,8 +45,14 @@ def _zone() -> str:
 @permission_required(VIEW, raise_exception=True)
 def deadline_list(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
-    programs = cached("deadlines", lambda: periods_.program_deadlines(now))
-    context = {"programs": programs, "now": now, "zone": _zone()}
+    stored = store.figures(store.DEADLINES)
+    context = {
+        "programs": stored.value if stored else [],
+        "computed_at": stored.computed_at if stored else None,
+        "computing": stored is None,
+        "now": now,
+        "zone": _zone(),
+    }
     return render(request, "enrollments/deadline_list.html", context)
 
 
@@ -54,14 +60,23 @@ def deadline_list(request: HttpRequest) -> HttpResponse:
 @permission_required(VIEW, raise_exception=True)
 def deadline_calendar(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
-    context = {"days": periods_.calendar(now, 60), "now": now, "zone": _zone()}
+    stored = store.figures(store.CALENDAR)
+    context = {
+        "days": stored.value if stored else [],
+        "computed_at": stored.computed_at if stored else None,
+        "computing": stored is None,
+        "now": now,
+        "zone": _zone(),
+    }
     return render(request, "enrollments/deadline_calendar.html", context)
 
 
-def _chosen_period(request: HttpRequest) -> tuple[dict, periods_.Period | None]:
-    """The programs and their listed periods, and the period `?program=&period=` picks
-    (default: the first program's current period, found from dates)."""
-    grouped = periods_.by_program(cached("periods", periods_.listed_periods))
+def _chosen_period(request: HttpRequest) -> tuple[dict, periods_.Period | None, bool]:
+    """The programs and their listed periods, the period `?program=&period=` picks (default:
+    the first program's current period, found from dates), and whether the list of periods
+    is still being computed."""
+    stored = store.figures(store.PERIODS)
+    grouped = periods_.by_program(stored.value if stored else [])
     program = request.GET.get("program") or next(iter(grouped), "")
     options = grouped.get(program, [])
     name = request.GET.get("period")
@@ -69,23 +84,24 @@ def _chosen_period(request: HttpRequest) -> tuple[dict, periods_.Period | None]:
     if chosen is None and not name:
         current, upcoming = periods_.current_and_next(options, timezone.now())
         chosen = current or upcoming or next(iter(options), None)
-    return grouped, chosen
+    return grouped, chosen, stored is None
 
 
 @require_GET
 @permission_required(VIEW, raise_exception=True)
 @vary_on_headers("HX-Request")
 def market_group_list(request: HttpRequest) -> HttpResponse:
-    grouped, period = _chosen_period(request)
+    grouped, period, computing = _chosen_period(request)
     roster = None
     if period:
-        key = f"roster:{period.program}:{period.name}:{period.start.isoformat()}"
-        roster = cached(key, lambda: build_roster(period, previous_period(period)))
+        stored = store.figures(store.roster_name(period))
+        roster, computing = (stored.value, False) if stored else (None, True)
     context = {
         "grouped": grouped,
         "period": period,
         "program": period.program if period else request.GET.get("program", ""),
         "roster": roster,
+        "computing": computing,
         "zone": _zone(),
     }
     page = (
@@ -102,7 +118,7 @@ def market_group_export(request: HttpRequest, fmt: str) -> StreamingHttpResponse
     """The chosen period's roster, streamed (format in docs/exports.md)."""
     if fmt not in ("csv", "json"):
         raise Http404("Unknown export format")
-    _, period = _chosen_period(request)
+    _, period, _ = _chosen_period(request)
     if period is None:
         raise Http404("No such delivery period")
     rows = roster_rows(period).iterator(chunk_size=2000)

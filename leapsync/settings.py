@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "leapsync.ui",
     "leapsync",
     "leapsync.webhooks",
+    "leapsync.dashboard",
     "meters",
     "enrollments",
     "actions",
@@ -137,9 +138,9 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
 DATABASES["default"].setdefault("CONN_MAX_AGE", 0 if DEBUG else 60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-# The dashboard's, deadlines' and roster's figures are cached (leapsync/dashboard.py). gunicorn
-# runs several worker processes: in production they share one cache (files in DATA_DIR by
-# default; CACHE_URL to a cache server across machines), or each would compute every figure.
+# The cache: sign-in throttling (leapsync/signin.py) and the figures' "recompute queued" marks.
+# gunicorn runs several worker processes: in production they share one cache (files in DATA_DIR
+# by default; CACHE_URL to a cache server across machines).
 CACHES = {
     "default": env.cache_url(
         "CACHE_URL",

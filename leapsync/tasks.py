@@ -58,7 +58,7 @@ def remove_stale_site_uploads() -> str:
 
 def send_digests() -> str:
     """Send the managers' digests due today; each period at most once, failures retried."""
-    from enrollments.services import send_due_digests
+    from leapsync.dashboard.digest import send_due_digests
 
     outcomes = send_due_digests()
     return "; ".join(f"{o.username} {o.period} {o.status}" for o in outcomes) or "none due"
@@ -140,6 +140,14 @@ def schedule_specs() -> list[ScheduleSpec]:
             func="leapsync.tasks.remove_stale_site_uploads",
             schedule_type=Schedule.MINUTES,
             minutes=60,
+        ),
+        ScheduleSpec(
+            # Every minute: it recomputes only what a finished run, an edit or the clock made
+            # out of date (leapsync.dashboard.store), so figures follow a sync within a minute.
+            name="dashboard: figures",
+            func="leapsync.dashboard.tasks.refresh_figures",
+            schedule_type=Schedule.MINUTES,
+            minutes=1,
         ),
     ]
 

@@ -15,7 +15,8 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_q.tasks import async_task
 
-from leapsync import dashboard as figures
+from leapsync.dashboard import store
+from leapsync.dashboard.figures import recent_events, sync_health
 from leapsync.models import RunStatus, SyncRun
 from leapsync.tables import SyncRunTable
 from leapsync.ui.htmx import wants_partial
@@ -32,11 +33,13 @@ RUN_TASKS = {
 @permission_required("meters.view_meter", raise_exception=True)
 def dashboard(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
+    stored = store.figures(store.DASHBOARD)
     context = {
-        **figures.inventory_figures(now),
-        "health": figures.sync_health(now),
+        **(stored.value if stored else {}),
+        "computing": stored is None,
+        "health": sync_health(now),
         "freshness_minutes": settings.SYNC_FRESHNESS_MINUTES,
-        "events": figures.recent_events(),
+        "events": recent_events(),
     }
     return render(request, "leapsync/dashboard.html", context)
 

@@ -21,9 +21,9 @@ def _empty_cache():
 
 @pytest.fixture(autouse=True)
 def _figures_in_the_request(monkeypatch):
-    """Cached figures are recomputed in the view, not in a thread: a thread has a connection
-    of its own and cannot see the rows a test made in its (uncommitted) transaction."""
-    monkeypatch.setattr("leapsync.dashboard.RECOMPUTE_IN_BACKGROUND", False)
+    """Out-of-date figures are recomputed in the view, not queued: the cluster's task would
+    have a connection of its own and could not see the rows a test made in its transaction."""
+    monkeypatch.setattr("leapsync.dashboard.store.REFRESH_INLINE", True)
 
 
 @pytest.fixture

@@ -273,3 +273,13 @@ def count_get_queries(client, url: str, headers: dict[str, str] | None = None) -
         response = client.get(url, headers=headers or {})
     assert response.status_code == 200, response.status_code
     return len(captured.captured_queries)
+
+
+def count_figure_queries(*names: str) -> int:
+    """Queries the figures task runs to recompute `names` (which must be out of date)."""
+    from leapsync.dashboard import store
+
+    with CaptureQueriesContext(connection) as captured:
+        done = store.refresh(list(names))
+    assert sorted(done) == sorted(names), done
+    return len(captured.captured_queries)

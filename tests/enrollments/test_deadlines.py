@@ -13,9 +13,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from enrollments.deadlines import current_and_next, listed_periods, program_deadlines
+from leapsync.dashboard import store
+from leapsync.dashboard.deadlines import deadlines_page
 from leapsync.models import Stream, SyncMode, SyncRun
 from leapsync.sync import sync_incremental, sync_refresh
-from tests.helpers import count_get_queries
+from tests.helpers import count_figure_queries, count_get_queries
 
 
 def _truth_periods(simulator) -> dict:
@@ -33,7 +35,7 @@ def _truth_periods(simulator) -> dict:
 
 def _busiest_current_period():
     now = timezone.now()
-    programs = program_deadlines(now)
+    programs = deadlines_page(now)
     item = max(programs, key=lambda p: p.current.meters if p.current else 0)
     return item, now
 
@@ -151,18 +153,24 @@ def test_deadline_and_roster_query_counts_are_flat(synced, simulator, ops_client
         roster_url,
         reverse("enrollments:transition_list") + "?days=120",
     ]
-    few = [count_get_queries(ops_client, url) for url in urls]
+    few = [count_get_queries(ops_client, url) for url in urls]  # computes and stores them
+    few = [count_get_queries(ops_client, url) for url in urls]  # reads them
     few.append(count_get_queries(ops_client, roster_url, {"HX-Request": "true"}))
+    names = [store.DEADLINES, store.CALENDAR, store.PERIODS, store.roster_name(item.current)]
+    simulator.mutate(0.1, seed=3)
+    sync_incremental(client=synced)
+    few_task = count_figure_queries(*names)
     for _ in range(3):
         simulator.add_meter()
     simulator.mutate(0.5, seed=9)
     sync_incremental(client=synced)
+    assert count_figure_queries(*names) == few_task
     more = [count_get_queries(ops_client, url) for url in urls]
     more.append(count_get_queries(ops_client, roster_url, {"HX-Request": "true"}))
     assert more == few
-    # session, user, perms (2) + the figures' cache key (runs, last event) + periods, deadlines
-    # by status, blocked meters
-    assert few[0] <= 10
+    # session, user, perms (2), groups (navigation) + the figures' state (3) + the stored set:
+    # nothing is aggregated in the request
+    assert few[0] <= 9
 
 
 def test_roster_shows_a_few_meters_per_group_and_links_to_all_of_them(

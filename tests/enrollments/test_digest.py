@@ -14,9 +14,8 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from enrollments.digest import build_digest
 from enrollments.models import DigestCadence, DigestSubscription, SentDigest, SentDigestStatus
-from enrollments.services import render_digest, send_due_digests
+from leapsync.dashboard.digest import build_digest, render_digest, send_due_digests
 from leapsync.sync import sync_incremental
 from leapsync.tasks import send_digests
 from meters.models import EventKind, MeterEvent

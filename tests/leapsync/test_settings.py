@@ -57,8 +57,8 @@ def test_malformed_boolean_names_the_variable():
 
 
 def test_production_web_workers_share_one_cache_by_default(tmp_path):
-    """gunicorn's workers are processes: a per-process cache would make each compute every
-    cached figure itself (measured under load: seconds per dashboard view)."""
+    """gunicorn's workers are processes: with a per-process cache, sign-in throttling would
+    count each worker's failures apart, and each would queue its own figures recompute."""
     show = "from django.conf import settings; print(settings.CACHES['default']['BACKEND'])"
     result = _manage("shell", "-c", show, DATA_DIR=str(tmp_path), **PRODUCTION)
     assert result.returncode == 0, result.stderr

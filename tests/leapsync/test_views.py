@@ -10,10 +10,11 @@ from django.urls import reverse
 from django.utils import timezone
 from pytest_django.asserts import assertTemplateNotUsed, assertTemplateUsed
 
+from leapsync.dashboard import store
 from leapsync.models import QuarantinedPayload, RunStatus, SyncCursor, SyncRun
 from leapsync.sync import sync_full, sync_incremental
 from meters.models import EventKind, MeterEvent
-from tests.helpers import count_get_queries
+from tests.helpers import count_figure_queries, count_get_queries
 from tests.meters.factories import (
     MeterEventFactory,
     MeterFactory,
@@ -165,8 +166,12 @@ def test_dashboard_alerts_market_group_moves_with_a_link_to_the_roster(ops_clien
 
 
 def test_dashboard_query_count_is_flat(ops_client):
+    """The view reads stored figures; the task computes them: neither grows with the data."""
     for _ in range(2):
         MeterEventFactory(meter=MeterFactory(status="ACTIVE", open_actions=1))
+    store.refresh()
+    MeterEventFactory()
+    few_task = count_figure_queries(store.DASHBOARD)
     few = count_get_queries(ops_client, reverse("dashboard"))
     for _ in range(20):
         meter = MeterFactory(status="PENDING", open_actions=2)
@@ -174,7 +179,11 @@ def test_dashboard_query_count_is_flat(ops_client):
         RequiredActionFactory(meter=meter, owner="leap")
     make_run()
     make_run(stream="enrollments", status=RunStatus.FAILED)
+    assert count_figure_queries(store.DASHBOARD) == few_task
     assert count_get_queries(ops_client, reverse("dashboard")) == few
+    # session, user, perms (2), figures' state (3) and the stored set, the sync health,
+    # recent events: nothing is aggregated in the request
+    assert few <= 15
 
 
 # --- sync pages ---------------------------------------------------------------------------

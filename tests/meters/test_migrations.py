@@ -10,9 +10,10 @@ from django.apps import apps
 from django.utils import timezone
 
 from actions import inbox
-from enrollments import digest, roster
+from enrollments import roster
 from enrollments.deadlines import Period
-from leapsync import dashboard
+from leapsync.dashboard import digest
+from leapsync.dashboard import figures as dashboard
 from meters.models import Meter, MeterEvent, PartnerReferenceChange, PushStatus
 from tests.meters.factories import MeterEventFactory, MeterFactory, RequiredActionFactory
 

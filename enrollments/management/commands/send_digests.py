@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.template.defaultfilters import pluralize
 
-from enrollments.services import send_due_digests
+from leapsync.dashboard.digest import send_due_digests
 
 
 class Command(BaseCommand):

@@ -1,11 +1,14 @@
 """The managers' deadline digest: what one subscriber would read today, built without sending.
 
-`build_digest(user, today)` only reads; enrollments.services sends it. Every item carries an
-absolute link (settings.SITE_URL) back into the UI.
+`build_digest(user, today)` only reads; `send_due_digests` sends each due subscription its
+digest once per period (the claim: enrollments.services). Every item carries an absolute link
+(settings.SITE_URL) back into the UI. It lives on the read side because a deadline's blocked
+meters join enrollments with actions.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
@@ -15,14 +18,8 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from enrollments.deadlines import (
-    Deadline,
-    Period,
-    blocking_actions,
-    by_program,
-    deadlines_of,
-    listed_periods,
-)
+from enrollments import services
+from enrollments.deadlines import Deadline, Period, by_program, deadlines_of, listed_periods
 from enrollments.models import (
     DigestCadence,
     DigestSubscription,
@@ -31,10 +28,14 @@ from enrollments.models import (
     SentDigestStatus,
 )
 from enrollments.roster import market_group_events
-from leapsync.dashboard import StreamHealth, sync_health
+from leapsync.dashboard.deadlines import blocking_actions, count_blocked
+from leapsync.dashboard.figures import StreamHealth, sync_health
 from leapsync.leap.enums import EnrollmentStatus, ParticipationPreference
+from leapsync.ui.emails import render_email, send_email
 from meters.models import EventKind, MeterEvent
 
+logger = logging.getLogger(__name__)
+EMAIL_NAME = "digest"
 TOP_BLOCKED = 5
 LISTED = 20
 DEFAULT_WINDOW = 14
@@ -165,6 +166,7 @@ def _since(subscription: DigestSubscription | None, now: datetime) -> datetime:
 
 def _deadlines(periods: list[Period], now: datetime, until: datetime) -> list[DigestDeadline]:
     upcoming = [d for d in deadlines_of(periods) if now <= d.deadline < until]
+    count_blocked(upcoming)
     for d in upcoming:
         for figure in [*d.statuses, d.blocked]:
             figure.url = absolute(figure.url)
@@ -275,3 +277,58 @@ def _transitions(programs: list[str], now: datetime, window: int) -> Listed:
             "url": absolute(reverse("meters:meter_detail", args=[p.meter.meter_id])),
         },
     )
+
+
+@dataclass
+class Outcome:
+    username: str
+    period: str
+    status: str  # "sent", "failed", "skipped" (already sent or being sent), "dry-run"
+    subject: str = ""
+    error: str = ""
+
+
+def digest_context(digest: Digest) -> dict:
+    return {"digest": digest}
+
+
+def render_digest(digest: Digest) -> tuple[str, str, str]:
+    """(subject, text, html): exactly what `send_due_digests` would send."""
+    return render_email(EMAIL_NAME, digest_context(digest))
+
+
+def send_due_digests(
+    today: date | None = None, *, dry_run: bool = False, username: str | None = None
+) -> list[Outcome]:
+    """Send each due subscription its digest for the current period, at most once.
+
+    The period's SentDigest row is claimed first (unique per subscription and period); a
+    sent or in-flight claim is skipped, a failed one is retried. Errors are recorded on the
+    row, never raised, so one bad address does not stop the others.
+    """
+    today = today or timezone.localdate()
+    outcomes = []
+    for subscription in services.due_subscriptions(today, username):
+        period = subscription.period_key(today)
+        if dry_run:
+            subject, _, _ = render_digest(build_digest(subscription.user, today))
+            outcomes.append(Outcome(subscription.user.get_username(), period, "dry-run", subject))
+            continue
+        outcomes.append(_send_one(subscription, period, today))
+    return outcomes
+
+
+def _send_one(subscription: DigestSubscription, period: str, today: date) -> Outcome:
+    name = subscription.user.get_username()
+    claim = services.claim_period(subscription, period, timezone.now())
+    if claim is None:
+        return Outcome(name, period, "skipped")
+    try:
+        digest = build_digest(subscription.user, today)
+        message = send_email(EMAIL_NAME, digest_context(digest), [subscription.user.email])
+    except Exception as exc:
+        logger.exception("digest for %s (%s) failed", name, period)
+        services.finish_claim(claim, SentDigestStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+        return Outcome(name, period, "failed", error=str(exc))
+    services.finish_claim(claim, SentDigestStatus.SENT, subject=message.subject)
+    return Outcome(name, period, "sent", message.subject)

@@ -1,14 +1,13 @@
-"""The dashboard's cached figures: reused while nothing changes, recomputed after a change.
+"""The stored figures: reused while nothing changes, recomputed by a task after a change.
 
-In production the view after a change shows the previous figures while a thread computes the
-new ones (the last test); elsewhere the tests compute them in the view (tests/conftest.py).
+In production a view with out-of-date figures shows them and queues the figures task (the
+tests at the end); elsewhere the tests compute them in the view (tests/conftest.py).
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 import time_machine
@@ -16,14 +15,18 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
-from leapsync import dashboard
-from leapsync.dashboard import CACHE_SECONDS
+from enrollments.deadlines import Period
+from leapsync.dashboard import store
+from leapsync.dashboard.models import FigureSet
+from leapsync.dashboard.tasks import refresh_figures
 from leapsync.models import RunStatus, SyncRun
+from leapsync.tasks import ensure_schedules
 from meters.services import map_meter
 from tests.helpers import count_get_queries
 from tests.meters.factories import MeterEventFactory, MeterFactory, SiteFactory
 
 pytestmark = pytest.mark.django_db
+MAX_AGE_SECONDS = store.MAX_AGE.total_seconds()
 
 
 def active_count(client) -> int:
@@ -40,7 +43,7 @@ def test_dashboard_figures_are_reused_while_nothing_changes(ops_client):
     url = reverse("dashboard")
     computed = count_get_queries(ops_client, url)
     reused = count_get_queries(ops_client, url)
-    # A factory row writes no event and no run: nothing tells the cache, so the figure stays.
+    # A factory row writes no event and no run: nothing says the figures are out of date.
     MeterFactory(status="ACTIVE")
     assert active_count(ops_client) == 1
     # The whole-inventory aggregates (statuses and deltas, 2 readiness, 4 deadline buckets,
@@ -99,7 +102,7 @@ def test_during_a_running_sync_figures_are_recomputed_once_per_period_not_per_pa
     MeterEventFactory()
     SyncRun.objects.filter(pk=details.pk).update(pages=1)
     assert active_count(ops_client) == 0  # pages and events of a run don't recompute them
-    with time_machine.travel(timezone.now() + timedelta(seconds=CACHE_SECONDS)):
+    with time_machine.travel(timezone.now() + timedelta(seconds=MAX_AGE_SECONDS)):
         assert active_count(ops_client) == 1
         MeterFactory(status="ACTIVE")
         finished = {"status": RunStatus.SUCCEEDED, "finished_at": timezone.now()}
@@ -113,102 +116,83 @@ def test_dashboard_figures_expire_so_time_buckets_roll_over(ops_client):
     MeterFactory(status="ACTIVE")
     assert active_count(ops_client) == 1
     MeterFactory(status="ACTIVE")
-    with time_machine.travel(timezone.now() + timedelta(seconds=CACHE_SECONDS + 1)):
+    with time_machine.travel(timezone.now() + timedelta(seconds=MAX_AGE_SECONDS + 1)):
         assert active_count(ops_client) == 2
 
 
-def test_while_one_view_recomputes_the_figures_others_get_the_previous_ones(ops_client):
-    from django.core.cache import cache
+@pytest.fixture
+def queued(monkeypatch):
+    """As in production: a view queues the figures task (here: records it) and never computes."""
+    monkeypatch.setattr(store, "REFRESH_INLINE", False)
+    with mock.patch("leapsync.dashboard.store.async_task") as async_task:
+        yield async_task
 
+
+def test_with_no_figures_stored_the_page_says_so_and_queues_the_task(ops_client, queued):
     MeterFactory(status="ACTIVE")
+    with mock.patch("leapsync.dashboard.figures.status_figures", side_effect=AssertionError):
+        response = ops_client.get(reverse("dashboard"))
+    assert response.status_code == 200
+    assert "being computed" in response.content.decode()
+    assert queued.call_args.args == (store.TASK, [store.DASHBOARD])
+    refresh_figures()  # the worker's turn
     assert active_count(ops_client) == 1
+
+
+def test_out_of_date_figures_are_shown_while_the_task_is_queued_once(ops_client, queued):
     MeterFactory(status="ACTIVE")
-    MeterEventFactory()  # the figures are out of date now
-    cache.add("leapsync:cached:computing", True)  # as if another worker were at it
-    assert active_count(ops_client) == 1
-    cache.delete("leapsync:cached:computing")
+    refresh_figures()
+    MeterEventFactory(meter=MeterFactory(status="ACTIVE"))  # out of date now
+    with mock.patch("leapsync.dashboard.figures.status_figures", side_effect=AssertionError):
+        assert active_count(ops_client) == 1  # the stored figures, at once
+        assert active_count(ops_client) == 1
+    assert queued.call_count == 1  # queued once, not once per view
+    refresh_figures()
     assert active_count(ops_client) == 2
 
 
-@pytest.mark.django_db(transaction=True)
-def test_out_of_date_figures_are_shown_while_a_thread_recomputes_them(ops_client, monkeypatch):
-    monkeypatch.setattr(dashboard, "RECOMPUTE_IN_BACKGROUND", True)
+def test_the_task_recomputes_only_what_is_out_of_date():
     MeterFactory(status="ACTIVE")
-    assert active_count(ops_client) == 1  # nothing cached yet: computed in the view
-    MeterFactory(status="ACTIVE")
+    first = refresh_figures()
+    assert all(name in first for name in store.ALWAYS)
+    assert "none out of date" in refresh_figures()
     MeterEventFactory()
-    assert active_count(ops_client) == 1  # the previous figures, at once
-    for worker in threading.enumerate():
-        if worker.name == "recompute dashboard":
-            worker.join(timeout=30)
-    assert active_count(ops_client) == 2  # the thread's figures
-    assert active_count(ops_client) == 2
+    assert "dashboard" in refresh_figures()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_failed_recompute_keeps_the_previous_figures_and_frees_the_lock(
-    ops_client, monkeypatch, caplog
-):
-    from django.core.cache import cache
-
-    monkeypatch.setattr(dashboard, "RECOMPUTE_IN_BACKGROUND", True)
+def test_a_failed_computation_keeps_the_previous_figures(caplog):
     MeterFactory(status="ACTIVE")
-    assert active_count(ops_client) == 1
-    MeterEventFactory(meter=MeterFactory(status="ACTIVE"))
-    monkeypatch.setattr(dashboard, "status_figures", _fail)
-    assert active_count(ops_client) == 1
-    for worker in threading.enumerate():
-        if worker.name == "recompute dashboard":
-            worker.join(timeout=30)
-    assert "recomputing leapsync:cached:dashboard failed" in caplog.text
-    assert cache.get("leapsync:cached:computing") is None
-    monkeypatch.undo()
-    monkeypatch.setattr(dashboard, "RECOMPUTE_IN_BACKGROUND", False)
-    assert active_count(ops_client) == 2
+    refresh_figures()
+    before = store.read(store.DASHBOARD)
+    MeterEventFactory()
+    with mock.patch("leapsync.dashboard.figures.status_figures", side_effect=RuntimeError("x")):
+        done = store.refresh()
+    assert store.DASHBOARD not in done and store.DEADLINES in done  # the others still go
+    assert "computing the figures dashboard failed" in caplog.text
+    assert store.read(store.DASHBOARD).computed_at == before.computed_at
 
 
-def _fail(now):
-    raise RuntimeError("database went away")
-
-
-def test_what_an_earlier_release_cached_is_never_read(ops_client):
-    from django.core.cache import cache
-
-    # A shared cache outlives deploys: entries of another shape sit under the same name.
-    cache.set("leapsync:cached:dashboard", ("leapsync:figures:abc", 0.0, "old"))
-    cache.set("leapsync:cached:deadlines", "anything")
+def test_figures_an_earlier_release_stored_are_never_read(ops_client):
+    FigureSet.objects.create(
+        name=store.DASHBOARD,
+        format=store.FORMAT - 1,
+        state="",
+        computed_at=timezone.now(),
+        data=b"not a pickle of today's shape",
+    )
     MeterFactory(status="ACTIVE")
+    assert store.read(store.DASHBOARD) is None
     assert active_count(ops_client) == 1
-    assert ops_client.get(reverse("enrollments:deadline_list")).status_code == 200
 
 
-def test_one_figure_at_a_time_is_recomputed_site_wide(ops_client):
-    from django.core.cache import cache
-
-    MeterFactory(status="ACTIVE")
-    assert active_count(ops_client) == 1
-    MeterEventFactory(meter=MeterFactory(status="ACTIVE"))
-    cache.add(dashboard.RECOMPUTING, "deadlines", dashboard.LOCK_SECONDS)  # another figure's turn
-    assert active_count(ops_client) == 1  # the previous figures, not a second recompute
-    cache.delete(dashboard.RECOMPUTING)
-    assert active_count(ops_client) == 2
+def test_rosters_of_periods_no_longer_listed_are_dropped():
+    start = timezone.now()
+    gone = store.roster_name(Period("PJM", "2020-01", start, None))
+    FigureSet.objects.create(name=gone, format=store.FORMAT, state="", computed_at=start, data=b"")
+    store.refresh()
+    assert not FigureSet.objects.filter(name=gone).exists()
 
 
-def test_with_nothing_cached_a_view_waits_for_the_one_computing(ops_client, monkeypatch):
-    from django.core.cache import cache
-
-    MeterFactory(status="ACTIVE")
-    cache.add(dashboard.RECOMPUTING, "dashboard", dashboard.LOCK_SECONDS)
-    waited = []
-
-    def sleep(seconds):  # meanwhile, the other view finishes
-        waited.append(seconds)
-        entry = (dashboard._figures_state(), time.time(), "their figures")
-        cache.set("leapsync:cached:x", entry, version=dashboard.ENTRY_FORMAT)
-
-    monkeypatch.setattr(dashboard.time, "sleep", sleep)
-    assert dashboard.cached("x", lambda: "my figures") == "their figures"
-    assert waited
-    cache.delete("leapsync:cached:x", version=dashboard.ENTRY_FORMAT)
-    cache.delete(dashboard.RECOMPUTING)
-    assert dashboard.cached("x", lambda: "my figures") == "my figures"
+def test_the_figures_task_runs_every_minute():
+    schedules = {s.func: s for s, _ in ensure_schedules()}
+    assert schedules["leapsync.dashboard.tasks.refresh_figures"].minutes == 1

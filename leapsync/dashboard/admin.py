@@ -1,0 +1,13 @@
+"""Admin for the stored figures: what each set was computed from, and when (read-only)."""
+
+from django.contrib import admin
+
+from leapsync.dashboard.models import FigureSet
+from meters.admin import ViewOnlyAdmin
+
+
+@admin.register(FigureSet)
+class FigureSetAdmin(ViewOnlyAdmin):
+    list_display = ["name", "computed_at", "state", "format"]
+    search_fields = ["name"]
+    exclude = ["data"]
