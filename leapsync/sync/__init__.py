@@ -10,10 +10,10 @@ callers read the returned runs' `status`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypedDict
 from uuid import UUID
 
 from django.conf import settings
@@ -22,7 +22,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from enrollments.models import MeterEnrollment
-from leapsync.leap.client import LeapClient
+from leapsync.leap.client import LeapClient, Page
 from leapsync.leap.errors import LeapError, LeapNotFoundError
 from leapsync.lib.iterables import batched
 from leapsync.models import Stream, SyncMode, SyncRun
@@ -48,7 +48,25 @@ REFRESH_BATCH = 1000
 DEADLOCK_RETRIES = 3
 
 Progress = Callable[[SyncRun, RunStats], None]
-_APPLY = {Stream.DETAILS: apply_details_page, Stream.ENROLLMENTS: apply_enrollments_page}
+_APPLY: dict[str, Callable[[list[Any], PageContext], None]] = {
+    Stream.DETAILS: apply_details_page,
+    Stream.ENROLLMENTS: apply_enrollments_page,
+}
+
+
+class SearchFilters(TypedDict, total=False):
+    """The filters a run sends Leap's search (none: every meter)."""
+
+    meter_ids: list[UUID]
+    last_modified_date_time: datetime
+
+
+class _Search(Protocol):
+    """`LeapClient.search_meter_details` or `search_meter_enrollments`."""
+
+    def __call__(
+        self, filters: Mapping[str, Any] | None = None, *, raw: bool = False
+    ) -> Iterator[Page]: ...
 
 
 def sync_full(
@@ -118,7 +136,9 @@ def sync_refresh(
 ) -> list[SyncRun]:
     """Re-read the given meters (batches of 1000 ids); ids Leap does not return are missing."""
     ids = sorted({UUID(str(meter_id)) for meter_id in meter_ids})
-    filters = [{"meter_ids": list(batch)} for batch in batched(ids, REFRESH_BATCH)]
+    filters: list[SearchFilters] = [
+        {"meter_ids": list(batch)} for batch in batched(ids, REFRESH_BATCH)
+    ]
     return [
         _run(
             stream, mode, filters, client=client, trigger=trigger, progress=progress, requested=ids
@@ -148,7 +168,7 @@ def sync_stale(
     )
 
 
-def stale_meter_ids(now: datetime | None = None) -> QuerySet:
+def stale_meter_ids(now: datetime | None = None) -> QuerySet[MeterEnrollment, UUID]:
     """meter_ids whose enrollment answer has rolled over by `now` (default: our clock)."""
     return MeterEnrollment.objects.filter(stale_after__lte=now or timezone.now()).values_list(
         "meter__meter_id", flat=True
@@ -158,7 +178,7 @@ def stale_meter_ids(now: datetime | None = None) -> QuerySet:
 def _run(
     stream: str,
     mode: str,
-    filter_list: list[dict[str, Any]],
+    filter_list: list[SearchFilters],
     *,
     client: LeapClient | None,
     trigger: str,
@@ -197,7 +217,7 @@ def _run(
 
 def _consume(
     stream: str,
-    pages: Iterable,
+    pages: Iterable[Page],
     run: SyncRun,
     stats: RunStats,
     planner: PlannerStatistics,
@@ -298,7 +318,7 @@ def save_progress(run: SyncRun, stats: RunStats) -> None:
     run.save(update_fields=[*SyncRun.COUNTERS, "warnings", "cursor_reached"])
 
 
-def _pages(client: LeapClient, stream: str, filter_list: list[dict[str, Any]]) -> Iterator:
+def _pages(client: LeapClient, stream: str, filter_list: list[SearchFilters]) -> Iterator[Page]:
     search = (
         client.search_meter_details if stream == Stream.DETAILS else client.search_meter_enrollments
     )
@@ -306,7 +326,7 @@ def _pages(client: LeapClient, stream: str, filter_list: list[dict[str, Any]]) -
         yield from _search_by_ids(search, filters)
 
 
-def _search_by_ids(search: Callable, filters: dict[str, Any]) -> Iterator:
+def _search_by_ids(search: _Search, filters: SearchFilters) -> Iterator[Page]:
     """`search(filters)`'s pages; with a meter_ids filter, tolerant of Leap's 404.
 
     Leap's spec declares 404 "Meter not found" on both search endpoints without saying when: a
@@ -332,7 +352,7 @@ def _search_by_ids(search: Callable, filters: dict[str, Any]) -> Iterator:
         yield from pages
 
 
-def _stored_ids(stream: str, among: list[UUID] | None = None):
+def _stored_ids(stream: str, among: list[UUID] | None = None) -> Iterator[tuple[int, UUID]]:
     """(pk, meter_id) of meters this stream has stored and not yet flagged missing."""
     meters = Meter.objects.filter(missing_from_leap=False)
     if stream == Stream.DETAILS:

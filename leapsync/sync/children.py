@@ -5,15 +5,17 @@ Stored rows arrive as dicts (from `.values()`); new rows leave as dicts for `bul
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from actions.models import RequiredAction
 from enrollments.models import ParticipationPeriod, ProgramEnrollment
 from leapsync.leap.payloads import MeterEnrollment as EnrollmentRecord
+from leapsync.leap.payloads import ProgramEnrollment as PeriodRecord
 from leapsync.leap.payloads import is_open_ended
-from leapsync.sync.common import PageContext, fit
+from leapsync.sync.common import PageContext, Row, fit
 from meters.models import EventKind
 
 if TYPE_CHECKING:
@@ -26,7 +28,7 @@ def diff_programs(
     record: EnrollmentRecord,
     writes: PageWrites,
     ctx: PageContext,
-    stored: list[dict],
+    stored: list[Row],
     *,
     track: bool,
 ) -> None:
@@ -43,7 +45,7 @@ def diff_programs(
             stats.warn("delivery period listed twice for one meter; the first copy was used")
             continue
         listed.add(key)
-        row = {
+        row: Row = {
             "meter_id": pk,
             "program_identifier": program,
             "delivery_period": fit(
@@ -71,8 +73,8 @@ def diff_programs(
     ]
 
 
-def _deadlines(period: Any) -> list[dict]:
-    unique: dict[datetime, dict] = {}
+def _deadlines(period: PeriodRecord) -> list[Row]:
+    unique: dict[datetime, Row] = {}
     for deadline in period.enrollment_deadlines:
         unique.setdefault(
             deadline.enrollment_deadline_date_time,
@@ -84,7 +86,9 @@ def _deadlines(period: Any) -> list[dict]:
     return list(unique.values())
 
 
-def _period_events(meter_id: UUID, old: dict, new: dict, record: Any, ctx: PageContext) -> None:
+def _period_events(
+    meter_id: UUID, old: Row, new: Row, record: EnrollmentRecord, ctx: PageContext
+) -> None:
     about = {
         "program_identifier": new["program_identifier"],
         "delivery_period": new["delivery_period"],
@@ -112,7 +116,7 @@ def _period_events(meter_id: UUID, old: dict, new: dict, record: Any, ctx: PageC
         )
 
 
-def _group(row: dict) -> str:
+def _group(row: Row) -> str:
     if row["market_group_id"] is None and not row["market_group_name"]:
         return ""
     return f"{row['market_group_name']} ({row['market_group_id'] or 'no id'})"
@@ -124,7 +128,7 @@ def diff_actions(
     record: EnrollmentRecord,
     writes: PageWrites,
     ctx: PageContext,
-    stored: list[dict],
+    stored: list[Row],
     *,
     track: bool,
 ) -> None:
@@ -133,7 +137,7 @@ def diff_actions(
     listed = set()
     stats = ctx.stats
     for action in record.required_actions:
-        row = {
+        row: Row = {
             "meter_id": pk,
             "owner": action.owner,
             "program_identifier": fit(
@@ -179,11 +183,11 @@ def diff_actions(
             )
 
 
-def _action_key(row: dict) -> tuple[str, str, str, str]:
+def _action_key(row: Row) -> tuple[str, str, str, str]:
     return (row["owner"], row["program_identifier"], row["action_type"], row["action_code"])
 
 
-def _action_about(row: dict) -> dict[str, str]:
+def _action_about(row: Row) -> dict[str, str]:
     """The action's natural key, as its events keep it."""
     return {
         name: row[name] for name in ("owner", "action_code", "action_type", "program_identifier")
@@ -196,12 +200,12 @@ def diff_participation(
     record: EnrollmentRecord,
     writes: PageWrites,
     ctx: PageContext,
-    stored: list[dict],
+    stored: list[Row],
     *,
     track: bool,
 ) -> None:
     """Replace the meter's participation schedule when it differs from Leap's."""
-    new_rows: dict[tuple, dict] = {}
+    new_rows: dict[tuple[datetime, str], Row] = {}
     for period in record.participation_preferences:
         preference = fit(
             ParticipationPeriod,
@@ -242,7 +246,7 @@ def diff_participation(
     writes.participation += new_rows.values()
 
 
-def _schedule(rows) -> list[list[str]]:
+def _schedule(rows: Iterable[Row]) -> list[list[str]]:
     def iso(value: datetime | None) -> str:
         return value.isoformat() if value else ""
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Self
+from typing import Any, Protocol, Self, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -24,6 +24,22 @@ MAX_DISTINCT_WARNINGS = 200
 # The MeterEvent columns naming what a change belongs to (a delivery period, an action).
 EVENT_PARTS = ("program_identifier", "delivery_period", "owner", "action_type", "action_code")
 
+# A table row by column name: what `.values()` reads and `bulk.write` takes.
+Row = dict[str, Any]
+
+
+class ParsedRecord(Protocol):
+    """What `parse_all` reads of a parsed record (MeterDetails or MeterEnrollment)."""
+
+    @property
+    def meter_id(self) -> UUID: ...
+
+    @property
+    def warnings(self) -> tuple[str, ...]: ...
+
+
+R = TypeVar("R", bound=ParsedRecord)
+
 
 class SeenMeters:
     """The meter_ids a run has seen (to flag the stored ones it has not), as 128-bit integers.
@@ -38,7 +54,7 @@ class SeenMeters:
     def __init__(self) -> None:
         self._ints: set[int] = set()
 
-    def update(self, meter_ids) -> None:
+    def update(self, meter_ids: Iterable[UUID]) -> None:
         self._ints.update(meter_id.int for meter_id in meter_ids)
 
     def __ior__(self, other: SeenMeters) -> Self:
@@ -64,7 +80,7 @@ class RunStats:
     quarantined: int = 0
     missing: int = 0
     events: int = 0
-    warnings: Counter = field(default_factory=Counter)
+    warnings: Counter[str] = field(default_factory=Counter)
     cursor_reached: datetime | None = None
     seen: SeenMeters = field(default_factory=SeenMeters)
 
@@ -100,8 +116,16 @@ class RunStats:
         run.cursor_reached = self.cursor_reached
 
 
-_COUNTERS = ("pages", "meters_seen", "created", "updated", "unchanged", "quarantined")
-_COUNTERS += ("missing", "events")
+_COUNTERS = (
+    "pages",
+    "meters_seen",
+    "created",
+    "updated",
+    "unchanged",
+    "quarantined",
+    "missing",
+    "events",
+)
 
 
 @dataclass
@@ -115,7 +139,7 @@ class PageContext:
     run: SyncRun
     stats: RunStats
     now: datetime
-    events: list[tuple[UUID, dict[str, Any]]] = field(default_factory=list)
+    events: list[tuple[UUID, Row]] = field(default_factory=list)
     quarantine: list[QuarantinedPayload] = field(default_factory=list)
 
     def event(
@@ -192,7 +216,7 @@ class Incoming:
     """One record of a page, read only as far as screening needs: its meter, stamps, digest."""
 
     meter_id: UUID | None
-    stamps: tuple
+    stamps: tuple[datetime | None, ...]
     digest: str
     raw: Any  # the record's JSON text, or the decoded record once `payload()` has run
 
@@ -230,17 +254,19 @@ def incoming(raws: list[Any]) -> list[Incoming]:
                 items.append(Incoming(_uuid(key.meter_id), stamps, digest, raw))
                 continue
             raw = _decoded(raw)
-        audit = raw.get("audit") if isinstance(raw, dict) else None
+        decoded_audit = raw.get("audit") if isinstance(raw, dict) else None
         stamps = (
-            _stamps(audit.get("updated_at"), audit.get("created_at"))
-            if isinstance(audit, dict)
+            _stamps(decoded_audit.get("updated_at"), decoded_audit.get("created_at"))
+            if isinstance(decoded_audit, dict)
             else ()
         )
         items.append(Incoming(meter_id_of(raw), stamps, digest, raw))
     return items
 
 
-def screen(items: list[Incoming], stored_hash: Callable[[UUID], str | None], ctx: PageContext):
+def screen(
+    items: list[Incoming], stored_hash: Callable[[UUID], str | None], ctx: PageContext
+) -> tuple[list[UUID], list[tuple[Any, str]]]:
     """Split a page into (unchanged meter_ids, changed records decoded, with their digest).
 
     Comparing digests of the records' text first means unchanged meters (most of any full
@@ -269,7 +295,7 @@ def _uuid(value: str | None) -> UUID | None:
         return None
 
 
-def _stamps(*values: Any) -> tuple:
+def _stamps(*values: Any) -> tuple[datetime | None, ...]:
     """Leap's audit timestamps that parse (the cursor is taken from them)."""
     stamps = []
     for value in values:
@@ -287,9 +313,11 @@ def meter_id_of(raw: Any) -> UUID | None:
         return None
 
 
-def parse_all(changed: list[tuple[Any, str]], parse, ctx: PageContext) -> list:
+def parse_all(
+    changed: list[tuple[Any, str]], parse: Callable[[Any], R], ctx: PageContext
+) -> list[tuple[R, str]]:
     """Parse the changed records; one that cannot be used is quarantined and the page goes on."""
-    records = []
+    records: list[tuple[R, str]] = []
     seen_in_page: set[UUID] = set()
     for raw, digest in changed:
         try:
@@ -324,7 +352,10 @@ def fit(model: type[models.Model], name: str, value: str | None, stats: RunStats
 
 @functools.cache
 def _max_length(model: type[models.Model], name: str) -> int | None:
-    return model._meta.get_field(name).max_length
+    column = model._meta.get_field(name)
+    if not isinstance(column, models.Field):  # a relation's reverse side or a generic key
+        raise TypeError(f"{model._meta.label}.{name} is not a column")
+    return column.max_length
 
 
 # An event's value as JSON text, keys sorted; a type msgspec does not know is written as its str.

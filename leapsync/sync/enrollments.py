@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 
 from actions.models import RequiredAction
 from enrollments.models import (
@@ -21,7 +22,7 @@ from leapsync.leap.payloads import MeterEnrollment as EnrollmentRecord
 from leapsync.leap.payloads import parse_meter_enrollment
 from leapsync.lib import bulk
 from leapsync.sync.children import diff_actions, diff_participation, diff_programs
-from leapsync.sync.common import PageContext, fit, incoming, parse_all, screen
+from leapsync.sync.common import PageContext, Row, fit, incoming, parse_all, screen
 from leapsync.sync.meters import (
     StoredMeter,
     clear_missing,
@@ -38,6 +39,8 @@ from meters.services import map_by_reference
 
 ACTION_KEY = ("meter_id", "owner", "program_identifier", "action_type", "action_code")
 PROGRAM_KEY = ("meter_id", "program_identifier", "delivery_period_start_date_time")
+# A delivery period's PROGRAM_KEY values: (meter pk, program_identifier, start).
+ProgramKey = tuple[int, str, datetime]
 
 
 @dataclass
@@ -56,15 +59,15 @@ class PageWrites:
 
     now: datetime
     fresh: set[int]  # meters seen by this stream for the first time: no stored child rows
-    enrollments: list[dict] = field(default_factory=list)
-    programs: list[dict] = field(default_factory=list)
+    enrollments: list[Row] = field(default_factory=list)
+    programs: list[Row] = field(default_factory=list)
     unlisted_program_ids: list[int] = field(default_factory=list)
     relisted_program_ids: list[int] = field(default_factory=list)
-    deadlines: dict[tuple, list[dict]] = field(default_factory=dict)
-    actions: list[dict] = field(default_factory=list)
+    deadlines: dict[ProgramKey, list[Row]] = field(default_factory=dict)
+    actions: list[Row] = field(default_factory=list)
     resolved_action_ids: list[int] = field(default_factory=list)
     participation_replaced: list[int] = field(default_factory=list)
-    participation: list[dict] = field(default_factory=list)
+    participation: list[Row] = field(default_factory=list)
 
 
 def apply_enrollments_page(raws: list[Any], ctx: PageContext) -> None:
@@ -142,15 +145,16 @@ def _write_children(changed: list[ChangedMeter], pks: dict[UUID, int], ctx: Page
     writes = PageWrites(now=ctx.now, fresh=set(meter_pks) - set(tracked))
     for item in changed:
         pk = pks[item.meter_id]
-        track = _tracked(item)
-        if track and item.previous.global_enrollment_status != (
+        previous = item.previous if _tracked(item) else None
+        track = previous is not None
+        if previous is not None and previous.global_enrollment_status != (
             item.record.global_enrollment_status or ""
         ):
             ctx.event(
                 item.meter_id,
                 EventKind.GLOBAL_STATUS,
                 field_name="global_enrollment_status",
-                old=item.previous.global_enrollment_status,
+                old=previous.global_enrollment_status,
                 new=item.record.global_enrollment_status,
                 leap_updated_at=item.record.audit.updated_at,
             )
@@ -166,14 +170,18 @@ def _tracked(item: ChangedMeter) -> bool:
     return item.previous is not None and item.previous.enrollment_hash is not None
 
 
-def _grouped(model, meter_pks: list[int], *columns: str) -> dict[int, list[dict]]:
-    groups: dict[int, list[dict]] = defaultdict(list)
+def _grouped(
+    model: type[ProgramEnrollment | RequiredAction | ParticipationPeriod],
+    meter_pks: list[int],
+    *columns: str,
+) -> dict[int, list[Row]]:
+    groups: dict[int, list[Row]] = defaultdict(list)
     for row in model.objects.filter(meter_id__any=meter_pks).values("meter_id", *columns):
         groups[row["meter_id"]].append(row)
     return groups
 
 
-def _enrollment_row(pk: int, item: ChangedMeter, ctx: PageContext) -> dict[str, Any]:
+def _enrollment_row(pk: int, item: ChangedMeter, ctx: PageContext) -> Row:
     return {
         "meter_id": pk,
         "global_enrollment_status": fit(
@@ -241,7 +249,14 @@ def _flush_writes(writes: PageWrites, meter_pks: list[int]) -> None:
         bulk.write(ParticipationPeriod, writes.participation)
 
 
-def _upsert(model, rows: list[dict], fresh: set[int], *, conflict, update) -> None:
+def _upsert(
+    model: type[models.Model],
+    rows: list[Row],
+    fresh: set[int],
+    *,
+    conflict: Sequence[str],
+    update: Sequence[str],
+) -> None:
     """Plain inserts for first-seen meters' rows, upserts for the rest."""
     bulk.write(model, [row for row in rows if row["meter_id"] in fresh])
     bulk.write(
@@ -296,12 +311,12 @@ def _flush_programs(writes: PageWrites, meter_pks: list[int]) -> None:
     )
 
 
-def _allocate_fresh_program_ids(writes: PageWrites) -> dict[tuple, int]:
+def _allocate_fresh_program_ids(writes: PageWrites) -> dict[ProgramKey, int]:
     """On PostgreSQL, key first-seen meters' periods in advance: no read-back for deadlines."""
     fresh = [row for row in writes.programs if row["meter_id"] in writes.fresh]
     if not fresh or connection.vendor != "postgresql":
         return {}
-    ids = {}
+    ids: dict[ProgramKey, int] = {}
     for row, pk in zip(fresh, bulk.allocate_ids(ProgramEnrollment, len(fresh)), strict=True):
         row["id"] = pk
         ids[tuple(row[name] for name in PROGRAM_KEY)] = pk

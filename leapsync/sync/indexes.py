@@ -22,7 +22,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 
 from actions.models import RequiredAction
 from enrollments.models import (
@@ -38,7 +38,7 @@ logger = logging.getLogger("leapsync.sync")
 
 # The tables each stream fills. Both write MeterEvent; the details stream, which creates most
 # meters' first-seen events, looks after it.
-TABLES = {
+TABLES: dict[str, tuple[type[models.Model], ...]] = {
     Stream.DETAILS: (Meter, MeterEvent),
     Stream.ENROLLMENTS: (
         MeterEnrollment,

@@ -24,14 +24,19 @@ import logging
 import os
 import socket
 from contextlib import suppress
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
+from typing import TYPE_CHECKING
 
 from django.db import DatabaseError, connection
 from django.db.models import Q
 from django.utils import timezone
 
 from leapsync.models import Stream, SyncCursor, SyncRun
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg.rows import TupleRow
 
 logger = logging.getLogger("leapsync.sync")
 
@@ -40,7 +45,7 @@ logger = logging.getLogger("leapsync.sync")
 LOCK_STALE_AFTER = timedelta(minutes=15)
 # The advisory lock's two keys: leapsync's namespace ("LS") and the stream.
 ADVISORY_NAMESPACE = 0x4C53
-ADVISORY_KEYS = {Stream.DETAILS: 1, Stream.ENROLLMENTS: 2}
+ADVISORY_KEYS: dict[str, int] = {Stream.DETAILS: 1, Stream.ENROLLMENTS: 2}
 
 
 # --- who holds it --------------------------------------------------------------------------------
@@ -116,7 +121,7 @@ class AdvisoryLock(StreamLock):
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
-        self._connection = None
+        self._connection: psycopg.Connection[TupleRow] | None = None
 
     def acquire(self, run: SyncRun) -> bool:
         if not self._try_lock():
@@ -130,16 +135,23 @@ class AdvisoryLock(StreamLock):
     def still_held(self) -> bool:
         """True while our lock connection lives; after it dropped (a database restart), only
         if the lock could be taken again before anyone else took it."""
+        if self._connection_alive():
+            return True
+        logger.warning("the %s lock's connection dropped; taking the lock again", self.stream)
+        self._close()
+        try:
+            return self._try_lock()
+        except DatabaseError:
+            return False
+
+    def _connection_alive(self) -> bool:
+        if self._connection is None:  # dropped before, and not taken again since
+            return False
         try:
             self._connection.execute("SELECT 1")
-            return True
         except Exception:  # noqa: BLE001 - any failure of that connection means it is gone
-            logger.warning("the %s lock's connection dropped; taking the lock again", self.stream)
-            self._close()
-            try:
-                return self._try_lock()
-            except DatabaseError:
-                return False
+            return False
+        return True
 
     def release(self) -> None:
         if self._connection is None:
@@ -154,9 +166,9 @@ class AdvisoryLock(StreamLock):
 
     def _try_lock(self) -> bool:
         self._connection = open_lock_connection()
-        (taken,) = self._connection.execute(
+        [(taken,)] = self._connection.execute(  # one row of one column
             "SELECT pg_try_advisory_lock(%s, %s)", self._keys()
-        ).fetchone()
+        ).fetchall()
         if not taken:
             self._close()
         return bool(taken)
@@ -168,7 +180,7 @@ class AdvisoryLock(StreamLock):
             self._connection = None
 
 
-def open_lock_connection():
+def open_lock_connection() -> psycopg.Connection[TupleRow]:
     """A new autocommit connection with the default database's settings (no transaction
     ever stays open on it, so it holds nothing but the lock)."""
     import psycopg
@@ -191,7 +203,7 @@ def stream_lock(stream: str) -> StreamLock:
 # --- is it held? (read-only: /readyz, the Sync page, webhook refreshes) --------------------------
 
 
-def _lease_alive(holder: str, heartbeat_at) -> bool:
+def _lease_alive(holder: str, heartbeat_at: datetime | None) -> bool:
     alive = identity_alive(holder)
     if alive is False:
         return False

@@ -12,6 +12,7 @@ from uuid import UUID
 
 import msgspec
 
+from leapsync.leap.payloads import MeterDetails, MeterEnrollment
 from leapsync.lib import bulk
 from leapsync.sync.common import PageContext, fit
 from meters.models import EventKind, Meter
@@ -35,11 +36,18 @@ class StoredMeter:
 
     @property
     def partner_reference(self) -> str:
-        return self.identifiers["partner_reference"]
+        value: str = self._identifiers()["partner_reference"]
+        return value
 
     @property
     def is_archived(self) -> bool:
-        return self.identifiers["is_archived"]
+        value: bool = self._identifiers()["is_archived"]
+        return value
+
+    def _identifiers(self) -> dict[str, Any]:
+        if self.identifiers is None:
+            raise TypeError("identifiers not loaded (see load_identifiers)")
+        return self.identifiers
 
 
 _STORED = ("pk", "missing_from_leap", "details_hash", "identifiers_hash")
@@ -76,7 +84,7 @@ def load_identifiers(stored: dict[UUID, StoredMeter], rows: Iterable[dict[str, A
         stored[row[0]].identifiers = dict(zip(names, row[1:], strict=True))
 
 
-def identifier_values(record: Any, ctx: PageContext) -> dict[str, Any]:
+def identifier_values(record: MeterDetails | MeterEnrollment, ctx: PageContext) -> dict[str, Any]:
     """The identifier columns both Leap responses carry, taken from a parsed record."""
     stats = ctx.stats
     values = {

@@ -83,9 +83,10 @@ def run_streams(
 def _report(reader: Connection) -> int | None:
     """The pk of the run a child finished, or None if it died before reporting."""
     try:
-        return reader.recv()
+        run_pk: int = reader.recv()  # what `_child` sends
     except EOFError:
         return None
+    return run_pk
 
 
 def _stop(processes: Iterable[BaseProcess]) -> None:

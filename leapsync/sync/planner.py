@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from django.db import connection
+from django.db import connection, models
 
 from actions.models import RequiredAction
 from enrollments.models import (
@@ -30,7 +30,7 @@ logger = logging.getLogger("leapsync.sync")
 FIRST_ANALYZE_AT = 5000
 GROWTH_FACTOR = 8
 
-TABLES = {
+TABLES: dict[str, tuple[type[models.Model], ...]] = {
     Stream.DETAILS: (Meter, MeterEvent),
     Stream.ENROLLMENTS: (
         Meter,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import queue
 import threading
 from collections.abc import Iterator
@@ -9,7 +10,14 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-_DONE = object()
+
+class _Done(enum.Enum):
+    """The marker the producer queues after the last page (with the source's error, if any)."""
+
+    DONE = enum.auto()
+
+
+_DONE = _Done.DONE
 
 
 def prefetched(pages: Iterator[T], depth: int = 2) -> Iterator[T]:
@@ -19,10 +27,10 @@ def prefetched(pages: Iterator[T], depth: int = 2) -> Iterator[T]:
     decoded. Errors from the source surface here, in order; leaving the loop early stops the
     thread at its next page.
     """
-    ready: queue.Queue = queue.Queue(maxsize=depth)
+    ready: queue.Queue[tuple[T | _Done, BaseException | None]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
-    def hand_over(item: tuple) -> bool:
+    def hand_over(item: tuple[T | _Done, BaseException | None]) -> bool:
         """Queue an item unless the consumer has gone; never block past its departure."""
         while not stop.is_set():
             try:
