@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs
 
 import msgspec
 
+from .protocol import Simulator
 from .timeutil import fmt_us, parse_rfc3339
-
-if TYPE_CHECKING:
-    from .core import LeapSimulator
 
 PREFIX = "/_simulator/"
 TRUTH_PAGE_MAX = 10_000
@@ -33,10 +31,10 @@ def _fail(status: int, title: str) -> Response:
     return _reply({"title": title, "status": status, "details": {}}, status)
 
 
-def dispatch(sim: LeapSimulator, method: str, route: str, query: str, body: bytes) -> Response:
+def dispatch(sim: Simulator, method: str, route: str, query: str, body: bytes) -> Response:
     """Serve a control route (the caller holds the simulator lock)."""
     name = route.removeprefix(PREFIX)
-    handlers: dict[tuple[str, str], Callable[[LeapSimulator, dict[str, Any]], Response]] = {
+    handlers: dict[tuple[str, str], Callable[[Simulator, dict[str, Any]], Response]] = {
         ("POST", "mutate"): _mutate,
         ("POST", "rollover"): lambda s, b: _reply({"now": fmt_us(s.rollover())}),
         ("POST", "clock"): _clock,
@@ -74,7 +72,7 @@ def _number(data: dict[str, Any], key: str, default: float | None = None) -> flo
     return float(value)
 
 
-def _mutate(sim: LeapSimulator, data: dict[str, Any]) -> Response:
+def _mutate(sim: Simulator, data: dict[str, Any]) -> Response:
     fraction = _number(data, "fraction", 0.01)
     seed = data.get("seed", 0)
     if not 0.0 <= fraction <= 1.0 or isinstance(seed, bool) or not isinstance(seed, int):
@@ -82,7 +80,7 @@ def _mutate(sim: LeapSimulator, data: dict[str, Any]) -> Response:
     return _reply(sim.mutate(fraction, seed))
 
 
-def _clock(sim: LeapSimulator, data: dict[str, Any]) -> Response:
+def _clock(sim: Simulator, data: dict[str, Any]) -> Response:
     if "set" in data:
         when = parse_rfc3339(data["set"]) if isinstance(data["set"], str) else None
         if when is None:
@@ -94,7 +92,7 @@ def _clock(sim: LeapSimulator, data: dict[str, Any]) -> Response:
     return _reply({"now": fmt_us(sim.advance(timedelta(seconds=seconds)))})
 
 
-def _faults(sim: LeapSimulator, data: dict[str, Any]) -> Response:
+def _faults(sim: Simulator, data: dict[str, Any]) -> Response:
     kinds = data.get("kinds")
     if kinds is not None and not (
         isinstance(kinds, list) and all(isinstance(k, str) for k in kinds)
@@ -109,7 +107,7 @@ def _faults(sim: LeapSimulator, data: dict[str, Any]) -> Response:
     return _reply(sim.fault_plan.describe())
 
 
-def _send_nulls(sim: LeapSimulator, data: dict[str, Any]) -> Response:
+def _send_nulls(sim: Simulator, data: dict[str, Any]) -> Response:
     value = data.get("send_nulls")
     if not isinstance(value, bool):
         raise ControlError("send_nulls must be a boolean")
@@ -117,7 +115,7 @@ def _send_nulls(sim: LeapSimulator, data: dict[str, Any]) -> Response:
     return _reply({"send_nulls": value})
 
 
-def _reference_updates(sim: LeapSimulator, data: dict[str, Any]) -> Response:
+def _reference_updates(sim: Simulator, data: dict[str, Any]) -> Response:
     """{"apply": false}: partner_reference updates are answered with success, not applied."""
     value = data.get("apply")
     if not isinstance(value, bool):
@@ -126,7 +124,7 @@ def _reference_updates(sim: LeapSimulator, data: dict[str, Any]) -> Response:
     return _reply({"apply": value})
 
 
-def _truth(sim: LeapSimulator, query: str) -> Response:
+def _truth(sim: Simulator, query: str) -> Response:
     params = parse_qs(query)
     try:
         offset = int(params.get("offset", ["0"])[0])

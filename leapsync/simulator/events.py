@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
+from .protocol import Simulator
 from .state import MeterState
-
-if TYPE_CHECKING:
-    from .core import LeapSimulator
 
 GLOBAL_STATUS = "meter.enrollment.global-status.updated"
 REQUIRED_ACTIONS = "meter.enrollment.required-actions.updated"
@@ -32,7 +30,7 @@ EVENT_FOR_KIND = {
 
 
 def events_for(
-    sim: LeapSimulator, changed: list[tuple[MeterState, str]]
+    sim: Simulator, changed: list[tuple[MeterState, str]]
 ) -> list[tuple[str, dict[str, Any]]]:
     """(event type, payload fields) for each change that Leap announces by webhook."""
     events = []

@@ -6,16 +6,14 @@ import random
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .catalog import ACTION_KINDS, PLACES, PROGRAMS, REGION_TZ
 from .enrollment import PERIODS_SHOWN
 from .generate import GROUPS_PER_POOL, new_program, weighted
+from .protocol import Simulator
 from .state import ACTIVE, ActionState, MeterState, Participation
 from .timeutil import fmt_s, fmt_us, local_midnight
-
-if TYPE_CHECKING:
-    from .core import LeapSimulator
 
 NEW_METER_SHARE = 0.05
 STATUSES = (ACTIVE, "ELIGIBLE", "INELIGIBLE", "PENDING", "NOT_PARTICIPATING")
@@ -23,7 +21,7 @@ Mutation = Callable[[random.Random, MeterState, int], str]
 
 
 def apply_mutations(
-    sim: LeapSimulator,
+    sim: Simulator,
     fraction: float,
     seed: int,
     changed: list[tuple[MeterState, str]] | None = None,
@@ -58,7 +56,7 @@ def apply_mutations(
     }
 
 
-def _mutate_one(sim: LeapSimulator, rng: random.Random, m: MeterState) -> str:
+def _mutate_one(sim: Simulator, rng: random.Random, m: MeterState) -> str:
     name = weighted(rng, tuple(_WEIGHTS.items()))
     if name == "partner_reference":
         value = None if rng.random() < 0.1 else f"ref-{rng.getrandbits(32):08x}"

@@ -24,9 +24,9 @@ import msgspec
 from leapsync.leap.references import LEAP_PATTERN, LEAP_RULE
 
 from .filters import UUID_RE
+from .protocol import Simulator
 
 if TYPE_CHECKING:
-    from .core import LeapSimulator
     from .state import MeterState
 
 Response = tuple[int, dict[str, str], bytes]
@@ -43,7 +43,7 @@ def _error(status: int, title: str, details: dict[str, Any] | None = None) -> Re
     return _json(status, {"title": title, "status": status, "details": details or {}})
 
 
-def route(sim: LeapSimulator, method: str, path: str, body: bytes) -> Response | None:
+def route(sim: Simulator, method: str, path: str, body: bytes) -> Response | None:
     """Serve the inferred routes; None when `path` is not one of them."""
     match = _SINGLE.match(path)
     if path != _BULK and match is None:
@@ -70,7 +70,7 @@ def _problem(meter_id: Any, value: Any) -> str | None:
     return None
 
 
-def _single(sim: LeapSimulator, meter_id: str, data: dict[str, Any]) -> Response:
+def _single(sim: Simulator, meter_id: str, data: dict[str, Any]) -> Response:
     value: Any = data.get("partner_reference")
     problem = _problem(meter_id, value)
     if problem is not None:
@@ -82,12 +82,12 @@ def _single(sim: LeapSimulator, meter_id: str, data: dict[str, Any]) -> Response
     return _json(200, {"meter_id": meter.meter_id, "partner_reference": value})
 
 
-def _apply(sim: LeapSimulator, meter: MeterState, value: str) -> None:
+def _apply(sim: Simulator, meter: MeterState, value: str) -> None:
     if sim.apply_reference_updates:
         sim.set_partner_reference(meter, value)
 
 
-def _bulk(sim: LeapSimulator, data: dict[str, Any]) -> Response:
+def _bulk(sim: Simulator, data: dict[str, Any]) -> Response:
     items = data.get("meters")
     if not isinstance(items, list) or not 1 <= len(items) <= BULK_MAX:
         return _error(400, f"meters must be a list of 1 to {BULK_MAX} items")

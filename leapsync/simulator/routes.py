@@ -6,7 +6,7 @@ import hmac
 import logging
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import msgspec
@@ -15,9 +15,7 @@ from . import control, partner_reference, webhooks
 from .faults import INTERNAL_ERROR, InjectedFault, fault_response
 from .filters import UUID_RE, FilterError, parse_filter
 from .paging import TokenError
-
-if TYPE_CHECKING:
-    from .core import LeapSimulator
+from .protocol import Simulator
 
 Response = tuple[int, dict[str, str], bytes]
 JSON = {"Content-Type": "application/json"}
@@ -42,7 +40,7 @@ def ok(body: bytes) -> Response:
 
 
 def dispatch(
-    sim: LeapSimulator,
+    sim: Simulator,
     method: str,
     path: str,
     headers: dict[str, str],
@@ -76,7 +74,7 @@ def dispatch(
     return _truncate(response) if fault == "truncated" else response
 
 
-def _authorized(sim: LeapSimulator, headers: dict[str, str]) -> bool:
+def _authorized(sim: Simulator, headers: dict[str, str]) -> bool:
     value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
     scheme, _, key = value.partition(" ")
     expected = sim.api_key.encode()
@@ -89,7 +87,7 @@ def _truncate(response: Response) -> Response:
     return status, {**headers, "Content-Length": str(len(body))}, body[: len(body) // 2]
 
 
-def _api(sim: LeapSimulator, method: str, route: str, body: bytes) -> Response:
+def _api(sim: Simulator, method: str, route: str, body: bytes) -> Response:
     searches: dict[str, Callable[[Any], bytes]] = {
         "/v2/meters/search": sim.details_bytes,
         "/v2/meters/enrollments/search": sim.enrollment_bytes,
@@ -115,7 +113,7 @@ def _not_allowed(route: str) -> Response:
     return error(405, "Method Not Allowed", {"path": route})
 
 
-def _get_meter(sim: LeapSimulator, meter_id: str, render: Callable[[Any], bytes]) -> Response:
+def _get_meter(sim: Simulator, meter_id: str, render: Callable[[Any], bytes]) -> Response:
     if not UUID_RE.match(meter_id):
         return error(400, "Meter id is not a UUID", {"meter_id": meter_id})
     meter = sim.find(meter_id)
@@ -124,7 +122,7 @@ def _get_meter(sim: LeapSimulator, meter_id: str, render: Callable[[Any], bytes]
     return ok(render(meter))
 
 
-def _search(sim: LeapSimulator, render: Callable[[Any], bytes], body: bytes) -> Response:
+def _search(sim: Simulator, render: Callable[[Any], bytes], body: bytes) -> Response:
     try:
         meter_filter = parse_filter(body)
         return ok(sim.search(meter_filter, render))

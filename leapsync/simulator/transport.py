@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import httpx
 
 from .faults import InjectedFault
-
-if TYPE_CHECKING:
-    from .core import LeapSimulator
+from .protocol import Simulator
 
 
 class SimulatorTransport(httpx.BaseTransport):
     """Acts out faults the way a socket would fail: 'slow' times out, 'dropped' breaks protocol."""
 
-    def __init__(self, simulator: LeapSimulator) -> None:
+    def __init__(self, simulator: Simulator) -> None:
         self.simulator = simulator
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
