@@ -6,8 +6,8 @@ Stored rows arrive as dicts (from `.values()`); new rows leave as dicts for `bul
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 from actions.models import RequiredAction
@@ -18,8 +18,25 @@ from leapsync.leap.payloads import is_open_ended
 from leapsync.sync.common import PageContext, Row, fit
 from meters.models import EventKind
 
-if TYPE_CHECKING:
-    from leapsync.sync.enrollments import PageWrites
+# A delivery period's PROGRAM_KEY values: (meter pk, program_identifier, start).
+ProgramKey = tuple[int, str, datetime]
+
+
+@dataclass
+class PageWrites:
+    """Every child-row write of a page, collected first and then issued in bulk."""
+
+    now: datetime
+    fresh: set[int]  # meters seen by this stream for the first time: no stored child rows
+    enrollments: list[Row] = field(default_factory=list)
+    programs: list[Row] = field(default_factory=list)
+    unlisted_program_ids: list[int] = field(default_factory=list)
+    relisted_program_ids: list[int] = field(default_factory=list)
+    deadlines: dict[ProgramKey, list[Row]] = field(default_factory=dict)
+    actions: list[Row] = field(default_factory=list)
+    resolved_action_ids: list[int] = field(default_factory=list)
+    participation_replaced: list[int] = field(default_factory=list)
+    participation: list[Row] = field(default_factory=list)
 
 
 def diff_programs(

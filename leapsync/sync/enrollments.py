@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -21,7 +21,13 @@ from enrollments.models import (
 from leapsync.leap.payloads import MeterEnrollment as EnrollmentRecord
 from leapsync.leap.payloads import parse_meter_enrollment
 from leapsync.lib import bulk
-from leapsync.sync.children import diff_actions, diff_participation, diff_programs
+from leapsync.sync.children import (
+    PageWrites,
+    ProgramKey,
+    diff_actions,
+    diff_participation,
+    diff_programs,
+)
 from leapsync.sync.common import PageContext, Row, fit, incoming, parse_all, screen
 from leapsync.sync.meters import (
     StoredMeter,
@@ -39,8 +45,6 @@ from meters.services import map_by_reference
 
 ACTION_KEY = ("meter_id", "owner", "program_identifier", "action_type", "action_code")
 PROGRAM_KEY = ("meter_id", "program_identifier", "delivery_period_start_date_time")
-# A delivery period's PROGRAM_KEY values: (meter pk, program_identifier, start).
-ProgramKey = tuple[int, str, datetime]
 
 
 @dataclass
@@ -51,23 +55,6 @@ class ChangedMeter:
     record: EnrollmentRecord
     digest: str
     previous: StoredMeter | None
-
-
-@dataclass
-class PageWrites:
-    """Every child-row write of a page, collected first and then issued in bulk."""
-
-    now: datetime
-    fresh: set[int]  # meters seen by this stream for the first time: no stored child rows
-    enrollments: list[Row] = field(default_factory=list)
-    programs: list[Row] = field(default_factory=list)
-    unlisted_program_ids: list[int] = field(default_factory=list)
-    relisted_program_ids: list[int] = field(default_factory=list)
-    deadlines: dict[ProgramKey, list[Row]] = field(default_factory=dict)
-    actions: list[Row] = field(default_factory=list)
-    resolved_action_ids: list[int] = field(default_factory=list)
-    participation_replaced: list[int] = field(default_factory=list)
-    participation: list[Row] = field(default_factory=list)
 
 
 def apply_enrollments_page(raws: list[Any], ctx: PageContext) -> None:
