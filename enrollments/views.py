@@ -41,18 +41,21 @@ def _zone() -> str:
     return settings.TIME_ZONE
 
 
+def _figures(key: str, name: str) -> dict[str, object]:
+    """The stored figure set `name` as `key` (empty while it is being computed), with its time."""
+    stored = store.figures(name)
+    return {
+        key: stored.value if stored else [],
+        "computed_at": stored.computed_at if stored else None,
+        "computing": stored is None,
+    }
+
+
 @require_GET
 @permission_required(VIEW, raise_exception=True)
 def deadline_list(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
-    stored = store.figures(store.DEADLINES)
-    context = {
-        "programs": stored.value if stored else [],
-        "computed_at": stored.computed_at if stored else None,
-        "computing": stored is None,
-        "now": now,
-        "zone": _zone(),
-    }
+    context = {**_figures("programs", store.DEADLINES), "now": now, "zone": _zone()}
     return render(request, "enrollments/deadline_list.html", context)
 
 
@@ -60,14 +63,7 @@ def deadline_list(request: HttpRequest) -> HttpResponse:
 @permission_required(VIEW, raise_exception=True)
 def deadline_calendar(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
-    stored = store.figures(store.CALENDAR)
-    context = {
-        "days": stored.value if stored else [],
-        "computed_at": stored.computed_at if stored else None,
-        "computing": stored is None,
-        "now": now,
-        "zone": _zone(),
-    }
+    context = {**_figures("days", store.CALENDAR), "now": now, "zone": _zone()}
     return render(request, "enrollments/deadline_calendar.html", context)
 
 

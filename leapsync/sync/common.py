@@ -116,16 +116,8 @@ class RunStats:
         run.cursor_reached = self.cursor_reached
 
 
-_COUNTERS = (
-    "pages",
-    "meters_seen",
-    "created",
-    "updated",
-    "unchanged",
-    "quarantined",
-    "missing",
-    "events",
-)
+# The counters a page adds up; the warnings' count is summed from the messages instead.
+_COUNTERS: tuple[str, ...] = tuple(name for name in SyncRun.COUNTERS if name != "warnings_count")
 
 
 @dataclass
