@@ -6,6 +6,7 @@ number and the list behind it can never disagree.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
@@ -22,6 +23,9 @@ from leapsync.models import RunStatus, Stream, SyncCursor, SyncRun
 from meters.counts import IN_LEAP, Figure, meters_url
 from meters.filters import DEADLINE_BUCKETS, MeterFilterSet
 from meters.models import EventKind, Meter, MeterEvent
+
+# The dashboard's status changes are against this long ago.
+DELTA_WINDOW = timedelta(days=1)
 
 
 def filtered_count(params: dict[str, str]) -> int:
@@ -43,25 +47,14 @@ def inventory_figures(now: datetime) -> dict:
 
 
 def status_figures(now: datetime) -> list[Figure]:
-    """Meters (still in Leap) by global status, with the net change over the last 24 hours."""
+    """Meters (still in Leap) by global status, with the change against 24 hours ago."""
     counts = dict(
         MeterEnrollment.objects.filter(meter__missing_from_leap=False)
         .values_list("global_enrollment_status")
         .annotate(n=Count("pk"))
         .order_by()
     )
-    deltas: dict[str, int] = {}
-    changes = (
-        MeterEvent.objects.filter(
-            kind=EventKind.GLOBAL_STATUS, observed_at__gte=now - timedelta(days=1)
-        )
-        .values_list("old", "new")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-    for old, new, n in changes:
-        deltas[old] = deltas.get(old, 0) - n
-        deltas[new] = deltas.get(new, 0) + n
+    deltas = status_deltas(now - DELTA_WINDOW)
     statuses = [s.value for s in EnrollmentStatus] + sorted(
         s for s in counts if s and s not in ENROLLMENT_STATUSES
     )
@@ -75,6 +68,53 @@ def status_figures(now: datetime) -> list[Figure]:
         )
         for status in statuses
     ]
+
+
+# The events that change which status figure a meter counts in.
+_COUNT_CHANGES = (
+    EventKind.FIRST_SEEN,
+    EventKind.GLOBAL_STATUS,
+    EventKind.MISSING,
+    EventKind.RETURNED,
+)
+
+
+def status_deltas(since: datetime) -> dict[str, int]:
+    """Per global status: meters counted in it now minus meters counted in it at `since`.
+
+    A meter is counted in a status when it is in Leap and its enrollment has that status. Only
+    meters with an event since `since` can count differently then; for each, its state then is
+    rebuilt from its earliest events since: not there yet if first seen since; the `old` of
+    its first status change; in Leap unless its first missing/returned event is a return. (A
+    meter first seen before `since` whose enrollment arrived only after it, with no event, is
+    taken to have had its status then too.)
+    """
+    changed = MeterEvent.objects.filter(kind__in=_COUNT_CHANGES, observed_at__gte=since)
+    then: dict[int, dict[str, object]] = {}
+    events = changed.order_by("meter_id", "observed_at", "pk").values_list(
+        "meter_id", "kind", "old"
+    )
+    for meter, kind, old in events.iterator(chunk_size=5000):
+        state = then.setdefault(meter, {})
+        if kind == EventKind.FIRST_SEEN:
+            state["absent"] = True
+        elif kind == EventKind.GLOBAL_STATUS:
+            state.setdefault("status", old)
+        else:
+            state.setdefault("absent", kind == EventKind.RETURNED)
+    deltas: Counter[str] = Counter()
+    now = Meter.objects.filter(pk__in=changed.values("meter_id")).values_list(
+        "pk", "missing_from_leap", "enrollment__global_enrollment_status"
+    )
+    for pk, missing, status in now.iterator(chunk_size=5000):
+        state = then[pk]
+        if not missing and status is not None:
+            deltas[status] += 1
+        if not state.get("absent", missing):
+            before = state.get("status", status)
+            if before is not None:
+                deltas[str(before)] -= 1
+    return dict(deltas)
 
 
 def readiness_figures() -> list[Figure]:

@@ -21,6 +21,7 @@ from leapsync.dashboard.models import FigureSet
 from leapsync.dashboard.tasks import refresh_figures
 from leapsync.models import RunStatus, SyncRun
 from leapsync.tasks import ensure_schedules
+from meters.models import EventKind
 from meters.services import map_meter
 from tests.helpers import count_get_queries
 from tests.meters.factories import MeterEventFactory, MeterFactory, SiteFactory
@@ -196,3 +197,57 @@ def test_rosters_of_periods_no_longer_listed_are_dropped():
 def test_the_figures_task_runs_every_minute():
     schedules = {s.func: s for s, _ in ensure_schedules()}
     assert schedules["leapsync.dashboard.tasks.refresh_figures"].minutes == 1
+
+
+def _counts() -> dict[str, int]:
+    from enrollments.models import MeterEnrollment
+
+    rows = MeterEnrollment.objects.filter(meter__missing_from_leap=False)
+    return {s: rows.filter(global_enrollment_status=s).count() for s in ("ACTIVE", "PENDING")}
+
+
+def _change_status(meter, old: str, new: str) -> None:
+    meter.enrollment.global_enrollment_status = new
+    meter.enrollment.save()
+    MeterEventFactory(meter=meter, old=old, new=new)
+
+
+def test_the_24_hour_change_is_the_count_now_minus_the_count_a_day_ago():
+    """A scripted day: new meters, status changes back and forth, one gone, one back."""
+    from leapsync.dashboard.figures import status_figures
+
+    day_ago = timezone.now() - timedelta(days=1)
+    with time_machine.travel(day_ago - timedelta(hours=1)):
+        old = [MeterFactory(status="ACTIVE") for _ in range(4)]
+        pending = MeterFactory(status="PENDING")
+        gone_before = MeterFactory(status="ACTIVE", missing_from_leap=True)
+    before = _counts()
+    assert before == {"ACTIVE": 4, "PENDING": 1}
+    # Within the last day:
+    for _ in range(3):  # new meters (the first sync: every meter is new)
+        MeterEventFactory(meter=MeterFactory(status="ACTIVE"), kind=EventKind.FIRST_SEEN)
+    _change_status(old[0], "ACTIVE", "PENDING")
+    _change_status(old[1], "ACTIVE", "PENDING")
+    _change_status(old[1], "PENDING", "ACTIVE")  # and back: no change over the day
+    _change_status(pending, "PENDING", "ACTIVE")
+    old[2].missing_from_leap = True
+    old[2].save()
+    MeterEventFactory(meter=old[2], kind=EventKind.MISSING, old="False", new="True")
+    gone_before.missing_from_leap = False
+    gone_before.save()
+    MeterEventFactory(meter=gone_before, kind=EventKind.RETURNED, old="True", new="False")
+    after = _counts()
+    figures = {f.status: f for f in status_figures(timezone.now())}
+    for status in ("ACTIVE", "PENDING"):
+        assert figures[status].value == after[status]
+        assert figures[status].delta == after[status] - before[status], status
+    assert figures["ACTIVE"].delta == 3 - 1 + 1 - 1 + 1  # new, to PENDING, from PENDING, gone, back
+
+
+def test_on_the_first_sync_every_meter_counts_as_new():
+    from leapsync.dashboard.figures import status_figures
+
+    for status in ("ACTIVE", "ACTIVE", "PENDING"):
+        MeterEventFactory(meter=MeterFactory(status=status), kind=EventKind.FIRST_SEEN)
+    figures = {f.status: f for f in status_figures(timezone.now())}
+    assert (figures["ACTIVE"].delta, figures["PENDING"].delta) == (2, 1)
