@@ -121,17 +121,27 @@ class EnrollmentDeadline(models.Model):
 
 class ParticipationPeriodQuerySet(models.QuerySet):
     def transitions(self, start: datetime, end: datetime) -> ParticipationPeriodQuerySet:
-        """Changes of participation in [start, end): a period beginning (the meter goes to its
-        preference), or an IDLE period ending (the meter goes back to PARTICIPATE).
+        """Changes of participation in [start, end), one row each: a period beginning (the meter
+        goes to its preference), or an IDLE period ending with no period after it (the meter
+        goes back to PARTICIPATE).
 
         Annotates `transition_to` and `transition_at`; meter and site are joined for lists.
         """
         starts = models.Q(start_time__gte=start, start_time__lt=end)
+        # An IDLE window's end is a change back to PARTICIPATE only when no period of the
+        # meter starts right then: that period's start is the change (to PARTICIPATE, once;
+        # or to DISENROLL, not back to PARTICIPATE).
+        followed = ParticipationPeriod.objects.filter(
+            meter=models.OuterRef("meter"), start_time=models.OuterRef("end_time")
+        )
         idle_ends = models.Q(
-            participation_preference=ParticipationPreference.IDLE,
-            is_open_ended=False,
-            end_time__gte=start,
-            end_time__lt=end,
+            models.Q(
+                participation_preference=ParticipationPreference.IDLE,
+                is_open_ended=False,
+                end_time__gte=start,
+                end_time__lt=end,
+            ),
+            ~models.Exists(followed),
         )
         return (
             self.filter(starts | idle_ends)
