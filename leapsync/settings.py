@@ -38,8 +38,29 @@ def _env_int(name: str, default: int, minimum: int = 0) -> int:
     return value
 
 
-# A missing variable must never weaken production: DEBUG is off unless asked for.
-DEBUG = _env_bool("DEBUG", False)
+# Variables only a production deployment sets: while any is set, nothing runs on development
+# defaults.
+PRODUCTION_VARIABLES = (
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "CSRF_TRUSTED_ORIGINS",
+    "LEAP_BASE_URL",
+    "LEAP_WEBHOOK_SECRET",
+    "LEAP_WEBHOOK_URL",
+)
+
+
+def _development_tool() -> bool:
+    """Whether this process is a development tool (`manage.py leap_simulator`: it serves no
+    page of ours and reads no data) started where no production setting is in play."""
+    return bool(env.str("LEAPSYNC_DEVELOPMENT_TOOL", default="")) and not any(
+        env.str(name, default="").strip() for name in PRODUCTION_VARIABLES
+    )
+
+
+# A missing variable must never weaken production: DEBUG is off unless asked for, or unless a
+# development tool runs with no production setting at all (then there is no production to weaken).
+DEBUG = _env_bool("DEBUG", _development_tool())
 
 _DEV_SECRET_KEY = "django-insecure-leapsync-development-only"
 SECRET_KEY = env.str("SECRET_KEY", default="")
