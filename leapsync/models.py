@@ -71,6 +71,10 @@ class SyncRun(models.Model):
     cursor_used = models.DateTimeField(null=True, blank=True)
     cursor_reached = models.DateTimeField(null=True, blank=True)
     requested_meters = models.PositiveIntegerField(default=0)
+    # How many pages the run is expected to read, set when it starts: an estimate (the last
+    # full run's pages, or the requested meters over the page size); None when there is none
+    # (an incremental run: Leap's lists carry no total count).
+    pages_expected = models.PositiveIntegerField(null=True, blank=True)
     pages = models.PositiveIntegerField(default=0)
     meters_seen = models.PositiveIntegerField(default=0)
     created = models.PositiveIntegerField(default=0)
@@ -97,6 +101,10 @@ class SyncRun(models.Model):
 
     class Meta:
         ordering = ["-started_at", "-id"]
+        permissions = [
+            # Operations; a full sync (add_syncrun) stays with admins.
+            ("start_sync", "Can start an incremental sync or a targeted refresh"),
+        ]
         indexes = [
             # Sync page and dashboard health: latest runs per stream and status.
             models.Index(
