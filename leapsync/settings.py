@@ -5,7 +5,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.validators import validate_email
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -284,6 +285,15 @@ SYNC_INCREMENTAL_MINUTES = _env_int("SYNC_INCREMENTAL_MINUTES", 60, minimum=1)
 SYNC_FULL_CRON = env.str("SYNC_FULL_CRON", default="30 2 * * *")
 SYNC_STALE_CRON = env.str("SYNC_STALE_CRON", default="0 5 * * *")
 SYNC_FRESHNESS_MINUTES = _env_int("SYNC_FRESHNESS_MINUTES", 180, minimum=1)
+# Where sync alerts go (leapsync/alerts.py): these addresses, else the Operations group's.
+SYNC_ALERT_EMAILS = [a.strip() for a in env.list("SYNC_ALERT_EMAILS", default=[]) if a.strip()]
+for _address in SYNC_ALERT_EMAILS:
+    try:
+        validate_email(_address)
+    except ValidationError:
+        raise ImproperlyConfigured(
+            f"SYNC_ALERT_EMAILS must be comma-separated email addresses, got {_address!r}"
+        ) from None
 # Run the details and enrollments streams in two processes at once (PostgreSQL only).
 SYNC_PARALLEL_STREAMS = env.bool("SYNC_PARALLEL_STREAMS", default=True)
 
