@@ -64,7 +64,10 @@ PYEOF
 fi
 
 echo "Starting the django-q2 cluster (scheduled syncs) ..."
-setsid $PY manage.py qcluster >var/log/qcluster.log 2>&1 &
+# `setsid` in Python: not every system has setsid(1). No job control here, so the child does not
+# lead a process group and may start a session; exec keeps its pid, the one in $!.
+OWN_SESSION='import os, sys; os.setsid(); os.execv(sys.argv[1], sys.argv[1:])'
+$PY -c "$OWN_SESSION" $PY manage.py qcluster >var/log/qcluster.log 2>&1 &
 cluster=$!
 
 echo
