@@ -22,7 +22,7 @@ from django_q.tasks import async_task
 from leapsync import dashboard as figures
 from leapsync import syncpage
 from leapsync.forms import MeterRefreshForm
-from leapsync.models import SyncRun
+from leapsync.models import RunStatus, SyncRun
 from leapsync.tables import SyncRunTable
 from leapsync.ui.htmx import wants_partial
 from leapsync.ui.tables import configure_table
@@ -77,10 +77,19 @@ def _sync_page(request: HttpRequest, refresh_form: MeterRefreshForm) -> HttpResp
 @vary_on_headers("HX-Request")
 def sync_run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(SyncRun, pk=pk)
+    progress = (
+        syncpage.run_progress(run, timezone.now()) if run.status == RunStatus.RUNNING else None
+    )
     if wants_partial(request):
-        return render(request, "leapsync/partials/sync_run.html", {"run": run})
+        context = {"run": run, "progress": progress}
+        return render(request, "leapsync/partials/sync_run.html", context)
     quarantine = list(run.quarantine.all()[:QUARANTINE_SHOWN])
-    context = {"run": run, "quarantine": quarantine, "quarantine_shown": QUARANTINE_SHOWN}
+    context = {
+        "run": run,
+        "progress": progress,
+        "quarantine": quarantine,
+        "quarantine_shown": QUARANTINE_SHOWN,
+    }
     return render(request, "leapsync/syncrun_detail.html", context)
 
 

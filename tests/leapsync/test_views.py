@@ -234,11 +234,18 @@ def test_sync_run_detail_shows_counts_warnings_and_quarantine(manager_client):
 
 
 def test_sync_run_detail_running_fragment_polls(ops_client):
-    run = make_run(status=RunStatus.RUNNING, pages=3)
+    run = make_run(status=RunStatus.RUNNING, pages=3, pages_expected=12)
     response = ops_client.get(reverse("sync_run_detail", args=[run.pk]), headers=HTMX)
     assertTemplateUsed(response, "leapsync/partials/sync_run.html")
     assertTemplateNotUsed(response, "leapsync/syncrun_detail.html")
-    assert "every 2s" in response.content.decode()
+    content = response.content.decode()
+    assert "every 2s" in content
+    assert '<progress max="100" value="25"' in content and "3 of about 12 pages" in content
+    done = make_run(pages=12, pages_expected=12)
+    assert (
+        "<progress"
+        not in ops_client.get(reverse("sync_run_detail", args=[done.pk])).content.decode()
+    )
 
 
 def test_sync_run_detail_query_count_is_flat(ops_client):
