@@ -46,7 +46,11 @@ def problems(now: datetime) -> list[str]:
     for fresh in stream_freshness(now):
         if fresh.stale:
             last = fresh.last_success
-            when = f"last success {last.finished_at:%Y-%m-%d %H:%M %Z}" if last else "never synced"
+            when = (
+                f"last success {timezone.localtime(last.finished_at):%Y-%m-%d %H:%M %Z}"
+                if last
+                else "never synced"
+            )
             found.append(
                 f"{fresh.label}: stale, no success in {settings.SYNC_FRESHNESS_MINUTES} min "
                 f"({when})"

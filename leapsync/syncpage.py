@@ -84,7 +84,7 @@ def queued_run(token: str, now: datetime) -> QueuedRun | None:
     runs = list(SyncRun.objects.filter(trigger=f"{UI_TRIGGER}{token}").order_by("pk"))
     task = Task.objects.filter(name__endswith=f"({token})").only("success", "result").first()
     if task is not None:
-        error = "" if task.success or runs else _first_line(task.result)
+        error = "" if task.success or runs else _last_line(task.result)
         return QueuedRun(token, "done", runs, error)
     if not runs:
         return QueuedRun(token, "queued")
@@ -94,7 +94,8 @@ def queued_run(token: str, now: datetime) -> QueuedRun | None:
     return QueuedRun(token, "running", runs)
 
 
-def _first_line(result: Any) -> str:
+def _last_line(result: Any) -> str:
+    """A failed task's result is its traceback: the last line names the error."""
     text = str(result or "The task failed.").strip().splitlines()
     return text[-1][:300] if text else "The task failed."
 
