@@ -7,7 +7,13 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from leapsync.models import QuarantinedPayload, SyncCursor, SyncRun
+from leapsync.models import (
+    QuarantinedPayload,
+    SyncAlertEmail,
+    SyncCursor,
+    SyncIncident,
+    SyncRun,
+)
 from meters.admin import ViewOnlyAdmin
 
 
@@ -50,6 +56,31 @@ class SyncRunAdmin(ViewOnlyAdmin):
 @admin.register(SyncCursor)
 class SyncCursorAdmin(ViewOnlyAdmin):
     list_display = ["stream", "cursor", "last_success", "locked_by", "heartbeat_at"]
+
+
+class SyncAlertEmailInline(admin.TabularInline):
+    model = SyncAlertEmail
+    extra = 0
+    fields = ["kind", "status", "claimed_at", "sent_at", "attempts", "to", "error"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(SyncIncident)
+class SyncIncidentAdmin(ViewOnlyAdmin):
+    list_display = ["pk", "opened_at", "closed_at", "is_open"]
+    list_filter = ["is_open"]
+    inlines = [SyncAlertEmailInline]
+
+
+@admin.register(SyncAlertEmail)
+class SyncAlertEmailAdmin(ViewOnlyAdmin):
+    list_display = ["incident", "kind", "status", "claimed_at", "sent_at", "attempts", "to"]
+    list_filter = ["kind", "status"]
+    list_select_related = ["incident"]
 
 
 @admin.register(QuarantinedPayload)

@@ -71,6 +71,10 @@ class SyncRun(models.Model):
     cursor_used = models.DateTimeField(null=True, blank=True)
     cursor_reached = models.DateTimeField(null=True, blank=True)
     requested_meters = models.PositiveIntegerField(default=0)
+    # How many pages the run is expected to read, set when it starts: an estimate (the last
+    # full run's pages, or the requested meters over the page size); None when there is none
+    # (an incremental run: Leap's lists carry no total count).
+    pages_expected = models.PositiveIntegerField(null=True, blank=True)
     pages = models.PositiveIntegerField(default=0)
     meters_seen = models.PositiveIntegerField(default=0)
     created = models.PositiveIntegerField(default=0)
@@ -97,6 +101,10 @@ class SyncRun(models.Model):
 
     class Meta:
         ordering = ["-started_at", "-id"]
+        permissions = [
+            # Operations; a full sync (add_syncrun) stays with admins.
+            ("start_sync", "Can start an incremental sync or a targeted refresh"),
+        ]
         indexes = [
             # Sync page and dashboard health: latest runs per stream and status.
             models.Index(
@@ -133,3 +141,63 @@ class QuarantinedPayload(models.Model):
 
     def __str__(self) -> str:
         return f"{self.meter_id or '?'}: {self.error[:80]}"
+
+
+class SyncIncident(models.Model):
+    """One spell of ill health of the sync: from the check that found a stream's last full or
+    incremental run failed, or its data older than SYNC_FRESHNESS_MINUTES, to the check that
+    found every stream healthy again. At most one is open. Written only by leapsync.alerts.
+    """
+
+    opened_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    is_open = models.BooleanField(default=True)
+    # What was wrong, as the check that opened it saw it (one line per problem).
+    reason = models.TextField()
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_open"], condition=models.Q(is_open=True), name="one_open_sync_incident"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"sync incident #{self.pk} ({'open' if self.is_open else 'closed'})"
+
+
+class AlertEmailStatus(models.TextChoices):
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed (sent again at the next check)"
+
+
+class SyncAlertEmail(models.Model):
+    """The alert, or the "recovered" email, of one incident: claimed once (leapsync.claims), so
+    each is sent once however many checks and runs see the incident. Written by leapsync.alerts.
+    """
+
+    class Kind(models.TextChoices):
+        ALERT = "alert", "Alert"
+        RECOVERED = "recovered", "Recovered"
+
+    incident = models.ForeignKey(SyncIncident, on_delete=models.CASCADE, related_name="emails")
+    kind = models.CharField(max_length=16, choices=Kind)
+    status = models.CharField(max_length=16, choices=AlertEmailStatus)
+    claimed_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    to = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-claimed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident", "kind"], name="one_sync_alert_email_per_kind"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} email of incident #{self.incident_id} ({self.status})"

@@ -5,7 +5,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.validators import validate_email
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -38,8 +39,29 @@ def _env_int(name: str, default: int, minimum: int = 0) -> int:
     return value
 
 
-# A missing variable must never weaken production: DEBUG is off unless asked for.
-DEBUG = _env_bool("DEBUG", False)
+# Variables only a production deployment sets: while any is set, nothing runs on development
+# defaults.
+PRODUCTION_VARIABLES = (
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "CSRF_TRUSTED_ORIGINS",
+    "LEAP_BASE_URL",
+    "LEAP_WEBHOOK_SECRET",
+    "LEAP_WEBHOOK_URL",
+)
+
+
+def _development_tool() -> bool:
+    """Whether this process is a development tool (`manage.py leap_simulator`: it serves no
+    page of ours and reads no data) started where no production setting is in play."""
+    return bool(env.str("LEAPSYNC_DEVELOPMENT_TOOL", default="")) and not any(
+        env.str(name, default="").strip() for name in PRODUCTION_VARIABLES
+    )
+
+
+# A missing variable must never weaken production: DEBUG is off unless asked for, or unless a
+# development tool runs with no production setting at all (then there is no production to weaken).
+DEBUG = _env_bool("DEBUG", _development_tool())
 
 _DEV_SECRET_KEY = "django-insecure-leapsync-development-only"
 SECRET_KEY = env.str("SECRET_KEY", default="")
@@ -264,6 +286,15 @@ SYNC_INCREMENTAL_MINUTES = _env_int("SYNC_INCREMENTAL_MINUTES", 60, minimum=1)
 SYNC_FULL_CRON = env.str("SYNC_FULL_CRON", default="30 2 * * *")
 SYNC_STALE_CRON = env.str("SYNC_STALE_CRON", default="0 5 * * *")
 SYNC_FRESHNESS_MINUTES = _env_int("SYNC_FRESHNESS_MINUTES", 180, minimum=1)
+# Where sync alerts go (leapsync/alerts.py): these addresses, else the Operations group's.
+SYNC_ALERT_EMAILS = [a.strip() for a in env.list("SYNC_ALERT_EMAILS", default=[]) if a.strip()]
+for _address in SYNC_ALERT_EMAILS:
+    try:
+        validate_email(_address)
+    except ValidationError:
+        raise ImproperlyConfigured(
+            f"SYNC_ALERT_EMAILS must be comma-separated email addresses, got {_address!r}"
+        ) from None
 # Run the details and enrollments streams in two processes at once (PostgreSQL only).
 SYNC_PARALLEL_STREAMS = env.bool("SYNC_PARALLEL_STREAMS", default=True)
 

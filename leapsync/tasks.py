@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -9,10 +10,12 @@ from django.conf import settings
 from django.template.defaultfilters import pluralize
 from django_q.models import Schedule
 
-from leapsync import sync
+from leapsync import alerts, sync
 from leapsync.leap.client import LeapClient
 from leapsync.models import RunStatus, SyncRun
 from leapsync.webhooks.services import run_refresh
+
+logger = logging.getLogger("leapsync.tasks")
 
 
 class SyncFailed(RuntimeError):
@@ -70,13 +73,28 @@ def digest_cron() -> str:
     return f"{int(minute)} {int(hour)} * * *"
 
 
+def check_sync_alerts() -> str:
+    """One alert when the sync turns unhealthy, one email when it recovers (leapsync.alerts)."""
+    return alerts.check()
+
+
 def _outcome(runs: list[SyncRun]) -> str:
+    _check_alerts_after_runs()
     summary = "; ".join(describe(run) for run in runs)
     if any(run.status == RunStatus.FAILED for run in runs):
         raise SyncFailed(summary)
     if any(run.status == RunStatus.SKIPPED for run in runs):
         raise SyncSkipped(summary)
     return summary
+
+
+def _check_alerts_after_runs() -> None:
+    """Right after a sync task's runs, rather than at the next scheduled check; a failure here
+    is logged and never changes the task's own outcome."""
+    try:
+        alerts.check()
+    except Exception:
+        logger.exception("sync alerts: the check after the runs failed")
 
 
 def describe(run: SyncRun) -> str:
@@ -121,6 +139,13 @@ def schedule_specs() -> list[ScheduleSpec]:
             func="leapsync.tasks.run_stale",
             schedule_type=Schedule.CRON,
             cron=settings.SYNC_STALE_CRON,
+        ),
+        ScheduleSpec(
+            # Also checked after every sync task; this catches data going stale with no run.
+            name="leapsync: sync alerts",
+            func="leapsync.tasks.check_sync_alerts",
+            schedule_type=Schedule.MINUTES,
+            minutes=10,
         ),
         ScheduleSpec(
             name="enrollments: managers' deadline digests",

@@ -12,6 +12,7 @@ urlpatterns = [
     path("enrollments/", include("enrollments.urls")),
     path("sync/", views.sync_run_list, name="sync_run_list"),
     path("sync/run/", views.sync_run_start, name="sync_run_start"),
+    path("sync/refresh/", views.sync_refresh_start, name="sync_refresh_start"),
     path("sync/<int:pk>/", views.sync_run_detail, name="sync_run_detail"),
     path("webhooks/", include("leapsync.webhooks.urls")),
     path("healthz", health.healthz, name="healthz"),

@@ -1,13 +1,17 @@
-"""Site-wide pages: the dashboard and the sync pages (runs, one run, run now)."""
+"""Site-wide pages: the dashboard and the Sync pages (runs and progress, one run, start a run)."""
 
 from __future__ import annotations
+
+import secrets
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.exceptions import TooManyFieldsSent
+from django.core.exceptions import PermissionDenied, TooManyFieldsSent
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 from django.views import defaults
@@ -15,8 +19,10 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_q.tasks import async_task
 
+from leapsync import syncpage
 from leapsync.dashboard import store
 from leapsync.dashboard.figures import recent_events, sync_health
+from leapsync.forms import MeterRefreshForm
 from leapsync.models import RunStatus, SyncRun
 from leapsync.tables import SyncRunTable
 from leapsync.ui.htmx import wants_partial
@@ -27,6 +33,7 @@ RUN_TASKS = {
     "incremental": "leapsync.tasks.run_incremental",
     "full": "leapsync.tasks.run_full",
 }
+REFRESH_TASK = "leapsync.tasks.refresh_meters"
 
 
 @require_GET
@@ -48,18 +55,24 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @permission_required("leapsync.view_syncrun", raise_exception=True)
 @vary_on_headers("HX-Request")
 def sync_run_list(request: HttpRequest) -> HttpResponse:
+    """The runs, live progress while one goes, freshness; the full page adds the schedules and
+    what the user may start."""
+    if wants_partial(request):
+        return render(request, "leapsync/partials/sync_runs.html", _sync_context(request))
+    return _sync_page(request, MeterRefreshForm())
+
+
+def _sync_context(request: HttpRequest) -> dict:
     table = configure_table(request, SyncRunTable(SyncRun.objects.all()), per_page=30)
-    context = {
-        "table": table,
-        "running": SyncRun.objects.filter(status=RunStatus.RUNNING).exists(),
-        "queued": request.GET.get("queued") == "1",
+    return {"table": table, **syncpage.live(request.GET.get("queued", ""), timezone.now())}
+
+
+def _sync_page(request: HttpRequest, refresh_form: MeterRefreshForm) -> HttpResponse:
+    context = _sync_context(request) | {
+        "schedules": syncpage.schedules(timezone.now()),
+        "refresh_form": refresh_form,
     }
-    page = (
-        "leapsync/partials/sync_runs.html"
-        if wants_partial(request)
-        else "leapsync/syncrun_list.html"
-    )
-    return render(request, page, context)
+    return render(request, "leapsync/syncrun_list.html", context)
 
 
 @require_GET
@@ -67,26 +80,54 @@ def sync_run_list(request: HttpRequest) -> HttpResponse:
 @vary_on_headers("HX-Request")
 def sync_run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(SyncRun, pk=pk)
+    progress = (
+        syncpage.run_progress(run, timezone.now()) if run.status == RunStatus.RUNNING else None
+    )
     if wants_partial(request):
-        return render(request, "leapsync/partials/sync_run.html", {"run": run})
+        context = {"run": run, "progress": progress}
+        return render(request, "leapsync/partials/sync_run.html", context)
     quarantine = list(run.quarantine.all()[:QUARANTINE_SHOWN])
-    context = {"run": run, "quarantine": quarantine, "quarantine_shown": QUARANTINE_SHOWN}
+    context = {
+        "run": run,
+        "progress": progress,
+        "quarantine": quarantine,
+        "quarantine_shown": QUARANTINE_SHOWN,
+    }
     return render(request, "leapsync/syncrun_detail.html", context)
 
 
 @require_POST
-@permission_required("leapsync.add_syncrun", raise_exception=True)
+@permission_required("leapsync.start_sync", raise_exception=True)
 def sync_run_start(request: HttpRequest) -> HttpResponse:
-    """Queue a full or incremental sync on the django-q2 cluster (admins only)."""
+    """Queue an incremental (Operations) or a full sync (admins: add_syncrun) on the cluster."""
     mode = request.POST.get("mode", "")
     if mode not in RUN_TASKS:
         messages.error(request, "Unknown sync mode.")
         return redirect("sync_run_list")
-    async_task(RUN_TASKS[mode], trigger="ui", task_name=f"leapsync: {mode} sync (UI)")
-    messages.success(
-        request, f"{mode.capitalize()} sync queued; it starts when a worker picks it up."
-    )
-    return redirect(f"{reverse('sync_run_list')}?queued=1")
+    if mode == "full" and not request.user.has_perm("leapsync.add_syncrun"):
+        raise PermissionDenied("A full sync is started by an admin.")
+    return _queue(request, RUN_TASKS[mode], f"{mode} sync")
+
+
+@require_POST
+@permission_required("leapsync.start_sync", raise_exception=True)
+def sync_refresh_start(request: HttpRequest) -> HttpResponse:
+    """Queue a targeted refresh of the meter_ids given (the request never calls Leap)."""
+    form = MeterRefreshForm(request.POST)
+    if not form.is_valid():
+        return _sync_page(request, form)
+    meter_ids = form.cleaned_data["meter_ids"]
+    label = f"targeted refresh of {len(meter_ids)} meter{pluralize(len(meter_ids))}"
+    return _queue(request, REFRESH_TASK, label, meter_ids)
+
+
+def _queue(request: HttpRequest, task: str, label: str, *args: object) -> HttpResponse:
+    """Queue `task` once the request's writes commit; the page then follows it by its token."""
+    token = secrets.token_hex(8)
+    trigger, name = f"{syncpage.UI_TRIGGER}{token}", syncpage.task_name(token, label)
+    transaction.on_commit(lambda: async_task(task, *args, trigger=trigger, task_name=name))
+    messages.success(request, f"{label.capitalize()} queued; this page follows it.")
+    return redirect(f"{reverse('sync_run_list')}?queued={token}")
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:

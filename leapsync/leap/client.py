@@ -239,6 +239,11 @@ class LeapClient:
             },
         )
 
+    @property
+    def page_size(self) -> int:
+        """Meters per search page asked for (Leap may send fewer)."""
+        return self._page_size
+
     @classmethod
     def from_settings(cls, **overrides: Any) -> LeapClient:
         """A client configured from settings.LEAP_*; keyword overrides win."""

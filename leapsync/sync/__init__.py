@@ -25,7 +25,7 @@ from enrollments.models import MeterEnrollment
 from leapsync.leap.client import LeapClient, Page
 from leapsync.leap.errors import LeapError, LeapNotFoundError
 from leapsync.lib.iterables import batched
-from leapsync.models import Stream, SyncMode, SyncRun
+from leapsync.models import RunStatus, Stream, SyncMode, SyncRun
 from leapsync.sync.common import PageContext, RunStats
 from leapsync.sync.details import apply_details_page
 from leapsync.sync.enrollments import apply_enrollments_page
@@ -193,6 +193,8 @@ def _run(
     try:
         with relaxed_commits(), stream_run(stream, mode, trigger=trigger, stats=stats) as run:
             run.requested_meters = len(requested or ())
+            run.pages_expected = expected_pages(stream, mode, filter_list, client.page_size)
+            run.save(update_fields=["requested_meters", "pages_expected"])
             with deferred_for_first_load(stream, mode):
                 pages = prefetched(_pages(client, stream, filter_list))
                 _consume(stream, pages, run, stats, planner, progress)
@@ -312,8 +314,29 @@ def relaxed_commits() -> Iterator[None]:
             cursor.execute("SET synchronous_commit TO DEFAULT")
 
 
+def expected_pages(
+    stream: str, mode: str, filter_list: list[dict[str, Any]], page_size: int
+) -> int | None:
+    """About how many pages a run will read, for the Sync page's progress (None: no idea).
+
+    Leap's lists carry no total count. A full run reads about as many pages as the stream's
+    last full run did; a targeted or stale refresh, its meter_ids over the page size. How
+    many meters an incremental run will find changed is unknown until its last page.
+    """
+    if mode == SyncMode.FULL:
+        last = SyncRun.objects.filter(
+            stream=stream, mode=SyncMode.FULL, status=RunStatus.SUCCEEDED
+        ).values_list("pages", flat=True)
+        return last.first() or None
+    if mode in (SyncMode.REFRESH, SyncMode.STALE):
+        sizes = [len(filters.get("meter_ids") or ()) for filters in filter_list]
+        return sum(-(-size // page_size) for size in sizes) or None
+    return None
+
+
 def save_progress(run: SyncRun, stats: RunStats) -> None:
-    """After each page, store the counters so far: the sync page shows them while a run goes."""
+    """After each page (one UPDATE), store the counters so far: the Sync page shows them while
+    the run goes."""
     stats.save_onto(run)
     run.save(update_fields=[*SyncRun.COUNTERS, "warnings", "cursor_reached"])
 

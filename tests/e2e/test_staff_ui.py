@@ -137,7 +137,7 @@ def test_leap_text_with_markup_shows_as_text(page, users, synced):
 def test_sync_pages_render(page, users, synced):
     sign_in(page, users["ops"])
     page.goto("/sync/")
-    assert page.get_by_role("heading", level=1).inner_text() == "Sync runs"
+    assert page.get_by_role("heading", level=1).inner_text() == "Sync"
     screenshot(page, "07-sync-runs")
     run = SyncRun.objects.order_by("pk").first()
     page.goto(reverse("sync_run_detail", args=[run.pk]))

@@ -127,3 +127,24 @@ def test_a_sign_in_limit_of_zero_is_refused():
     result = _manage("check", LOGIN_FAILURE_LIMIT="0", **PRODUCTION)
     assert result.returncode != 0
     assert "LOGIN_FAILURE_LIMIT must be at least 1" in result.stderr
+
+
+def test_the_simulator_runs_in_a_fresh_shell_with_development_defaults():
+    """The README's `manage.py leap_simulator ...` needs no variable: it serves no page of ours."""
+    result = _manage("leap_simulator", "--help")
+    assert result.returncode == 0, result.stderr
+    assert "--meters" in result.stdout
+
+
+def test_the_simulator_gets_no_development_default_once_a_production_setting_is_in_play():
+    result = _manage("leap_simulator", "--help", ALLOWED_HOSTS="leapsync.example.com")
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+    result = _manage("leap_simulator", "--help", LEAP_BASE_URL="production")
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_other_commands_get_no_development_default():
+    result = _manage("setup_leapsync", "--help")
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr

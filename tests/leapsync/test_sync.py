@@ -169,3 +169,26 @@ def test_stale_lock_of_a_dead_run_is_taken_over(simulator, leap):
     assert details.status == RunStatus.SUCCEEDED
     dead.refresh_from_db()
     assert dead.status == RunStatus.FAILED and "Abandoned" in dead.error
+
+
+def test_a_run_shows_its_progress_and_expected_pages_while_it_goes(simulator, leap):
+    """The Sync page reads a running run's row: counters page by page, and the estimate."""
+    seen = []
+
+    def progress(run, stats):
+        row = SyncRun.objects.get(pk=run.pk)
+        seen.append((row.pages, row.meters_seen, row.pages_expected))
+
+    first = sync_full(client=leap, streams=("details",), progress=progress)[0]
+    assert seen[:2] == [(1, 50, None), (2, 100, None)]  # no full run before: no estimate
+    seen.clear()
+    sync_full(client=leap, streams=("details",), progress=progress)
+    assert seen[0] == (1, 50, first.pages)
+    seen.clear()
+    sync_incremental(client=leap, streams=("details",), progress=progress)
+    assert {expected for *_, expected in seen} <= {None}  # Leap says nothing of how many changed
+    meter_ids = simulator.meter_ids()[:120]
+    seen.clear()
+    run = sync_refresh(meter_ids, client=leap, streams=("details",), progress=progress)[0]
+    assert seen[0][2] == 3 == run.pages_expected  # 120 meter_ids, 50 a page
+    assert run.requested_meters == 120

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from unittest import mock
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
+from django_q.models import Task
 from pytest_django.asserts import assertTemplateNotUsed, assertTemplateUsed
 
 from leapsync.dashboard import store
@@ -240,11 +243,18 @@ def test_sync_run_detail_shows_counts_warnings_and_quarantine(manager_client):
 
 
 def test_sync_run_detail_running_fragment_polls(ops_client):
-    run = make_run(status=RunStatus.RUNNING, pages=3)
+    run = make_run(status=RunStatus.RUNNING, pages=3, pages_expected=12)
     response = ops_client.get(reverse("sync_run_detail", args=[run.pk]), headers=HTMX)
     assertTemplateUsed(response, "leapsync/partials/sync_run.html")
     assertTemplateNotUsed(response, "leapsync/syncrun_detail.html")
-    assert "every 2s" in response.content.decode()
+    content = response.content.decode()
+    assert "every 2s" in content
+    assert '<progress max="100" value="25"' in content and "3 of about 12 pages" in content
+    done = make_run(pages=12, pages_expected=12)
+    assert (
+        "<progress"
+        not in ops_client.get(reverse("sync_run_detail", args=[done.pk])).content.decode()
+    )
 
 
 def test_sync_run_detail_query_count_is_flat(ops_client):
@@ -256,21 +266,66 @@ def test_sync_run_detail_query_count_is_flat(ops_client):
 
 
 @pytest.mark.parametrize("mode,task", [("incremental", "run_incremental"), ("full", "run_full")])
-def test_sync_run_start_queues_for_admins(admin_client, mode, task):
+def test_sync_run_start_queues_for_admins(
+    admin_client, mode, task, django_capture_on_commit_callbacks
+):
     assert "Run full now" in admin_client.get(reverse("sync_run_list")).content.decode()
-    with mock.patch("leapsync.views.async_task") as queued:
+    with (
+        mock.patch("leapsync.views.async_task") as queued,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         response = admin_client.post(reverse("sync_run_start"), {"mode": mode})
     queued.assert_called_once()
     assert queued.call_args.args[0] == f"leapsync.tasks.{task}"
-    assert queued.call_args.kwargs["trigger"] == "ui"
-    assert response.status_code == 302 and "queued=1" in response["Location"]
+    token = response["Location"].split("queued=")[1]
+    assert queued.call_args.kwargs["trigger"] == f"ui:{token}"
+    assert queued.call_args.kwargs["task_name"].endswith(f"({token})")
 
 
-def test_sync_run_start_forbidden_for_operations(ops_client):
+def test_operations_start_an_incremental_sync_but_not_a_full_one(
+    ops_client, django_capture_on_commit_callbacks
+):
+    page = ops_client.get(reverse("sync_run_list")).content.decode()
+    assert "Run incremental now" in page and "Run full now" not in page
+    with (
+        mock.patch("leapsync.views.async_task") as queued,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        full = ops_client.post(reverse("sync_run_start"), {"mode": "full"})
+        assert full.status_code == 403
+        assertTemplateUsed(full, "403.html")
+        queued.assert_not_called()
+        response = ops_client.post(reverse("sync_run_start"), {"mode": "incremental"})
+    assert response.status_code == 302 and "?queued=" in response["Location"]
+    assert queued.call_args.args[0] == "leapsync.tasks.run_incremental"
+
+
+def test_starting_a_sync_takes_the_permission_not_a_group(
+    groups, django_capture_on_commit_callbacks
+):
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+
+    user = get_user_model().objects.create_user("perm-only", password="unused-pass-1")
+    client = Client()
+    client.force_login(user)
+    assert client.post(reverse("sync_run_start"), {"mode": "incremental"}).status_code == 403
+    user.user_permissions.add(Permission.objects.get(codename="start_sync"))
+    with (
+        mock.patch("leapsync.views.async_task") as queued,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = client.post(reverse("sync_run_start"), {"mode": "incremental"})
+    assert response.status_code == 302
+    queued.assert_called_once()
+
+
+def test_managers_may_start_nothing(manager_client):
+    page = manager_client.get(reverse("sync_run_list")).content.decode()
+    assert "Run incremental now" not in page and "sync/refresh/" not in page
     with mock.patch("leapsync.views.async_task") as queued:
-        response = ops_client.post(reverse("sync_run_start"), {"mode": "full"})
-    assert response.status_code == 403
-    assertTemplateUsed(response, "403.html")
+        for name, data in (("sync_run_start", {"mode": "incremental"}), ("sync_refresh_start", {})):
+            assert manager_client.post(reverse(name), data).status_code == 403
     queued.assert_not_called()
 
 
@@ -278,6 +333,133 @@ def test_sync_run_start_rejects_unknown_modes(admin_client):
     with mock.patch("leapsync.views.async_task") as queued:
         admin_client.post(reverse("sync_run_start"), {"mode": "everything"})
     queued.assert_not_called()
+
+
+def test_operations_queue_a_targeted_refresh_without_calling_leap(
+    ops_client, django_capture_on_commit_callbacks
+):
+    one, two = "7c9e6679-7425-40de-944b-e07fc1f90ae7", "0b1e6a4c-2f4e-4a39-9d0e-3f5c2f6f0a11"
+    with (
+        mock.patch("leapsync.views.async_task") as queued,
+        mock.patch("leapsync.leap.client.LeapClient._request", side_effect=AssertionError),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = ops_client.post(
+            reverse("sync_refresh_start"), {"meter_ids": f"{one.upper()},\n{two} {one}"}
+        )
+    assert response.status_code == 302
+    token = response["Location"].split("queued=")[1]
+    queued.assert_called_once()
+    assert queued.call_args.args == ("leapsync.tasks.refresh_meters", sorted([one, two]))
+    assert queued.call_args.kwargs["trigger"] == f"ui:{token}"
+
+
+@pytest.mark.parametrize("given", ["not-a-meter " + SCRIPT, "", ", ,"])
+def test_targeted_refresh_refuses_what_is_not_a_meter_id(ops_client, given):
+    with mock.patch("leapsync.views.async_task") as queued:
+        response = ops_client.post(reverse("sync_refresh_start"), {"meter_ids": given})
+    assert response.status_code == 200
+    assertTemplateUsed(response, "leapsync/syncrun_list.html")
+    assert response.context["refresh_form"].errors
+    assert SCRIPT not in response.content.decode()
+    queued.assert_not_called()
+
+
+def test_targeted_refresh_takes_at_most_one_batch(ops_client):
+    ids = " ".join(str(uuid.uuid4()) for _ in range(1001))
+    with mock.patch("leapsync.views.async_task") as queued:
+        response = ops_client.post(reverse("sync_refresh_start"), {"meter_ids": ids})
+    assert "at most 1000" in response.content.decode()
+    queued.assert_not_called()
+
+
+def _finished(run: SyncRun, ago: timedelta = timedelta(seconds=1)) -> None:
+    SyncRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.SUCCEEDED, finished_at=timezone.now() - ago
+    )
+
+
+def test_sync_page_shows_live_progress_against_the_estimate(ops_client):
+    run = make_run(status=RunStatus.RUNNING, pages=4, pages_expected=10, meters_seen=2000)
+    SyncRun.objects.filter(pk=run.pk).update(started_at=timezone.now() - timedelta(seconds=20))
+    make_run(stream="enrollments", mode="incremental", status=RunStatus.RUNNING, pages=2)
+    content = ops_client.get(reverse("sync_run_list"), headers=HTMX).content.decode()
+    assert '<progress max="100" value="40"' in content
+    assert "4 of about 10 pages" in content and "estimated" in content
+    assert "100 meters/s" in content  # 2000 meters in 20 s
+    assert "elapsed 20 s" in content and "ETA 30 s" in content  # 6 pages to go at 5 s a page
+    assert "no estimate" in content  # the incremental run
+    assert 'hx-trigger="every 2s"' in content
+
+
+def test_sync_page_follows_a_queued_run_to_its_outcome_then_stops_polling(ops_client):
+    url = f"{reverse('sync_run_list')}?queued=0123456789abcdef"
+    content = ops_client.get(url, headers=HTMX).content.decode()
+    assert "Queued: waiting for a worker" in content and 'hx-trigger="every 5s"' in content
+
+    details = make_run(status=RunStatus.RUNNING, trigger="ui:0123456789abcdef", pages=1)
+    content = ops_client.get(url, headers=HTMX).content.decode()
+    assert "Queued" not in content and "is running" in content
+    assert 'hx-trigger="every 2s"' in content
+
+    _finished(details)
+    enrollments = make_run(
+        stream="enrollments", status=RunStatus.FAILED, trigger="ui:0123456789abcdef"
+    )
+    SyncRun.objects.filter(pk=enrollments.pk).update(error="LeapError: " + SCRIPT)
+    Task.objects.create(
+        id="f" * 32,
+        name="leapsync: full sync from the Sync page (0123456789abcdef)",
+        func="leapsync.tasks.run_full",
+        started=timezone.now(),
+        stopped=timezone.now(),
+        success=False,
+    )
+    content = ops_client.get(url, headers=HTMX).content.decode()
+    assert "Queued" not in content and "did not complete" in content
+    assert f"#{details.pk}" in content and f"#{enrollments.pk}" in content
+    assert SCRIPT not in content and "LeapError" in content
+    assert "hx-trigger" not in content  # nothing runs: the page stops asking
+
+
+def test_sync_page_says_when_the_queued_task_failed_before_any_run(ops_client):
+    Task.objects.create(
+        id="e" * 32,
+        name="leapsync: incremental sync from the Sync page (00000000000000aa)",
+        func="leapsync.tasks.run_incremental",
+        started=timezone.now(),
+        stopped=timezone.now(),
+        success=False,
+        result="Traceback ...\nImproperlyConfigured: " + SCRIPT,
+    )
+    url = f"{reverse('sync_run_list')}?queued=00000000000000aa"
+    content = ops_client.get(url, headers=HTMX).content.decode()
+    assert "did not complete" in content and "ImproperlyConfigured" in content
+    assert SCRIPT not in content and "hx-trigger" not in content
+
+
+def test_sync_page_ignores_a_token_it_did_not_make(ops_client):
+    content = ops_client.get(f"{reverse('sync_run_list')}?queued=1", headers=HTMX).content
+    assert b"Queued" not in content and b"hx-trigger" not in content
+
+
+def test_sync_page_shows_schedules_and_each_streams_freshness(ops_client, settings):
+    settings.SYNC_FRESHNESS_MINUTES = 60
+    fresh = make_run()
+    SyncCursor.objects.create(stream="details", last_success=fresh)
+    old = make_run(stream="enrollments")
+    SyncRun.objects.filter(pk=old.pk).update(finished_at=timezone.now() - timedelta(hours=2))
+    SyncCursor.objects.create(stream="enrollments", last_success=old)
+    response = ops_client.get(reverse("sync_run_list"))
+    freshness = {f.stream: f.stale for f in response.context["freshness"]}
+    assert freshness == {"details": False, "enrollments": True}
+    content = response.content.decode()
+    assert "older than 60 min" in content
+    names = [row.schedule.name for row in response.context["schedules"]]
+    assert "leapsync: incremental sync" in names and "leapsync: full sync" in names
+    incremental = next(r for r in response.context["schedules"] if "incremental" in r.schedule.name)
+    assert incremental.timing == "every 60 min" and not incremental.overdue
+    assert "every 60 min" in content and incremental.schedule.func in content
 
 
 def test_runs_store_their_progress_page_by_page(leap):

@@ -35,7 +35,9 @@ PUBLIC, NO_METHOD = "ok ok ok ok ok", "405 405 405 405 405"
 EXPECTED: dict[str, tuple[dict[str, str], str, str]] = {
     "dashboard": ({}, VIEWERS, GET_ONLY),
     "sync_run_list": ({}, VIEWERS, GET_ONLY),
-    "sync_run_start": ({}, POST_ONLY, "login 403 403 403 ok"),
+    # Operations start an incremental sync (a full one is refused inside: admins only).
+    "sync_run_start": ({}, POST_ONLY, OPS),
+    "sync_refresh_start": ({}, POST_ONLY, OPS),
     "sync_run_detail": ({"pk": "run"}, VIEWERS, GET_ONLY),
     "healthz": ({}, PUBLIC, NO_METHOD),
     "readyz": ({}, PUBLIC, NO_METHOD),  # fresh: the samples were just synced

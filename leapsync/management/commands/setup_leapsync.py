@@ -9,8 +9,10 @@ from leapsync.tasks import ensure_schedules
 
 # App models whose rows staff may read: every role sees the whole inventory.
 VIEW_APPS = ("meters", "enrollments", "actions", "leapsync", "webhooks")
-# What Operations may change beyond viewing (mappings, partner_reference, action workflow).
+# What Operations may change beyond viewing (mappings, partner_reference, action workflow),
+# and start: an incremental sync or a targeted refresh (a full sync stays with admins).
 OPERATIONS_PERMISSIONS = (
+    "leapsync.start_sync",
     "meters.change_meter",
     "meters.add_site",
     "meters.change_site",

@@ -1,8 +1,8 @@
-"""Template tags shared by every page: status badges, navigation links, ages."""
+"""Template tags shared by every page: status badges, navigation links, ages, durations."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django import template
 from django.urls import reverse
@@ -77,3 +77,16 @@ def age(value: datetime | None) -> str:
     if seconds < 48 * 3600:
         return f"{seconds // 3600} h"
     return f"{seconds // 86400} d"
+
+
+@register.filter
+def duration(value: timedelta | None) -> str:
+    """A span of time, compactly: "45 s", "2 min 05 s", "1 h 03 min"; "—" when unknown."""
+    if value is None:
+        return "—"
+    seconds = max(int(value.total_seconds()), 0)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
