@@ -10,9 +10,7 @@ by a process that died) for monitoring and alerts.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
@@ -20,7 +18,8 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from leapsync.models import RunStatus, Stream, SyncCursor, SyncRun
+from leapsync.freshness import stream_freshness
+from leapsync.models import RunStatus, Stream, SyncRun
 from leapsync.sync.locks import held_streams
 
 logger = logging.getLogger("leapsync.health")
@@ -45,19 +44,14 @@ def stream_states() -> dict[str, str]:
     was killed; the next run will mark it abandoned). stale: its last successful run finished
     longer ago than SYNC_FRESHNESS_MINUTES (or never).
     """
-    since = timezone.now() - timedelta(minutes=settings.SYNC_FRESHNESS_MINUTES)
-    finished = dict(
-        SyncCursor.objects.filter(last_success__isnull=False).values_list(
-            "stream", "last_success__finished_at"
-        )
-    )
+    stale = {f.stream for f in stream_freshness(timezone.now()) if f.stale}
     running = set(SyncRun.objects.filter(status=RunStatus.RUNNING).values_list("stream", flat=True))
     stuck = running - held_streams()
     states = {}
     for stream in Stream.values:
         if stream in stuck:
             states[stream] = "stuck"
-        elif finished.get(stream) is None or finished[stream] < since:
+        elif stream in stale:
             states[stream] = "stale"
         else:
             states[stream] = "fresh"

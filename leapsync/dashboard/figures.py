@@ -11,15 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.db.models import Count, Max, Min
 from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
 
 from enrollments.models import EnrollmentDeadline, MeterEnrollment
+from leapsync.freshness import stream_freshness
 from leapsync.leap.enums import ENROLLMENT_STATUSES, EnrollmentStatus
-from leapsync.models import RunStatus, Stream, SyncCursor, SyncRun
+from leapsync.models import RunStatus, SyncRun
 from meters.counts import IN_LEAP, Figure, meters_url
 from meters.filters import DEADLINE_BUCKETS, MeterFilterSet
 from meters.models import EventKind, Meter, MeterEvent
@@ -167,20 +167,16 @@ class StreamHealth:
 
 
 def sync_health(now: datetime) -> list[StreamHealth]:
-    cursors = {c.stream: c for c in SyncCursor.objects.select_related("last_success")}
-    freshness = timedelta(minutes=settings.SYNC_FRESHNESS_MINUTES)
+    """Each stream's freshness (leapsync.freshness), with its latest and latest failed run."""
     health = []
-    for stream, label in Stream.choices:
-        cursor = cursors.get(stream)
-        success = cursor.last_success if cursor else None
-        finished = success.finished_at if success else None
-        runs = SyncRun.objects.filter(stream=stream)
+    for fresh in stream_freshness(now):
+        runs = SyncRun.objects.filter(stream=fresh.stream)
         health.append(
             StreamHealth(
-                stream=stream,
-                label=label,
-                last_success=success,
-                stale=finished is None or now - finished > freshness,
+                stream=fresh.stream,
+                label=fresh.label,
+                last_success=fresh.last_success,
+                stale=fresh.stale,
                 last_failure=runs.filter(status=RunStatus.FAILED).first(),
                 latest=runs.first(),
             )
