@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Coalesce
+
+from leapsync.lib.search import search_column
 
 
 class MappingSource(models.TextChoices):
@@ -28,6 +33,24 @@ class SiteQuerySet(models.QuerySet):
         )
 
 
+def fill_search_columns(
+    instance: models.Model, update_fields: Iterable[str] | None
+) -> list[str] | None:
+    """Write `instance`'s SEARCH_COLUMNS from their sources before a save; the fields to save.
+
+    Called by `save()`, so admin, forms, services and factories keep the columns current;
+    the bulk writers (the sync, the site import) fill them in their row dicts instead. With
+    `update_fields`, a column is refreshed, and saved, only when one of its sources is.
+    """
+    saving = None if update_fields is None else set(update_fields)
+    for column, sources in instance.SEARCH_COLUMNS.items():
+        if saving is None or saving & set(sources):
+            setattr(instance, column, search_column(getattr(instance, s) for s in sources))
+            if saving is not None:
+                saving.add(column)
+    return None if saving is None else sorted(saving)
+
+
 class Site(models.Model):
     """One of the partner's own sites or customers, imported from the partner's systems.
 
@@ -46,6 +69,8 @@ class Site(models.Model):
     imported_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The fields of SEARCH_COLUMNS folded (leapsync.lib.search): what the free-text search reads.
+    search_text = models.TextField(blank=True, editable=False)
 
     # The columns a CSV import writes (and compares, so re-importing a file changes nothing).
     IMPORTED_FIELDS = (
@@ -58,6 +83,16 @@ class Site(models.Model):
         "utility_account_number",
         "notes",
     )
+    SEARCH_COLUMNS = {
+        "search_text": (
+            "external_id",
+            "name",
+            "street",
+            "city",
+            "postal_code",
+            "utility_account_number",
+        ),
+    }
 
     objects = SiteQuerySet.as_manager()
 
@@ -71,6 +106,10 @@ class Site(models.Model):
 
     def __str__(self) -> str:
         return f"{self.external_id} {self.name}".strip()
+
+    def save(self, *args: Any, update_fields: Iterable[str] | None = None, **kwargs: Any) -> None:
+        update_fields = fill_search_columns(self, update_fields)
+        super().save(*args, update_fields=update_fields, **kwargs)
 
 
 class MeterQuerySet(models.QuerySet):
@@ -188,6 +227,11 @@ class Meter(models.Model):
     utility_name = models.CharField(max_length=64, blank=True)
     electric_service_account_number = models.CharField(max_length=128, blank=True)
     device_type = models.CharField(max_length=64, blank=True)
+    # The customer, address and account fields (SEARCH_COLUMNS) folded, and partner_reference
+    # folded (leapsync.lib.search): what the free-text search reads. Two columns, because the
+    # two streams write partner_reference and only the details stream writes the others.
+    search_text = models.TextField(blank=True, editable=False)
+    search_reference = models.TextField(blank=True, editable=False)
 
     leap_created_by = models.CharField(max_length=32, blank=True)
     leap_created_at = models.DateTimeField(null=True, blank=True)
@@ -234,6 +278,7 @@ class Meter(models.Model):
         "leap_created_at",
         "leap_updated_at",
         "identifiers_hash",
+        "search_reference",
     )
     DETAILS_FIELDS = (
         "end_customer_name",
@@ -248,6 +293,7 @@ class Meter(models.Model):
         "utility_name",
         "electric_service_account_number",
         "device_type",
+        "search_text",
         "details_raw",
         "details_hash",
         "details_synced_at",
@@ -259,6 +305,18 @@ class Meter(models.Model):
         "missing_from_leap",
         "missing_since",
     )
+    SEARCH_COLUMNS = {
+        "search_text": (
+            "end_customer_name",
+            "end_customer_company_name",
+            "street_1",
+            "street_2",
+            "city",
+            "postal_code",
+            "electric_service_account_number",
+        ),
+        "search_reference": ("partner_reference",),
+    }
 
     # Stored in place of the digests after a local write of a Leap field (a partner_reference
     # Leap accepted): no payload digest equals it, so the next sync re-applies Leap's record,
@@ -289,6 +347,10 @@ class Meter(models.Model):
 
     def __str__(self) -> str:
         return str(self.meter_id)
+
+    def save(self, *args: Any, update_fields: Iterable[str] | None = None, **kwargs: Any) -> None:
+        update_fields = fill_search_columns(self, update_fields)
+        super().save(*args, update_fields=update_fields, **kwargs)
 
 
 class EventKind(models.TextChoices):

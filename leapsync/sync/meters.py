@@ -13,6 +13,7 @@ from uuid import UUID
 import msgspec
 
 from leapsync.lib import bulk
+from leapsync.lib.search import search_column
 from leapsync.sync.common import PageContext, fit
 from meters.models import EventKind, Meter
 
@@ -101,6 +102,8 @@ def identifier_values(record: Any, ctx: PageContext) -> dict[str, Any]:
         [v.isoformat() if isinstance(v, datetime) else v for v in values.values()]
     )
     values["identifiers_hash"] = hashlib.blake2b(canonical, digest_size=16).hexdigest()
+    # Derived from the values above, so out of the digest: it changes only when they do.
+    values["search_reference"] = search_column([values["partner_reference"]])
     return values
 
 

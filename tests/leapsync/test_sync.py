@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.http import QueryDict
 
 from actions.models import RequiredAction, WorkflowStatus
 from enrollments.models import MeterEnrollment, ProgramEnrollment
 from leapsync.models import RunStatus, SyncCursor, SyncMode, SyncRun
 from leapsync.sync import sync_full, sync_incremental, sync_refresh, sync_stale
+from meters.filters import MeterFilterSet
 from meters.models import EventKind, Meter, MeterEvent
 from tests.helpers import database_differences, stream_held_elsewhere
 
@@ -169,3 +171,18 @@ def test_stale_lock_of_a_dead_run_is_taken_over(simulator, leap):
     assert details.status == RunStatus.SUCCEEDED
     dead.refresh_from_db()
     assert dead.status == RunStatus.FAILED and "Abandoned" in dead.error
+
+
+def test_sync_keeps_the_search_columns_of_both_streams_current(simulator, leap):
+    sync_full(client=leap)
+    renamed, referenced = simulator.meters()[:2]
+    renamed.details_patch = {("customer", "end_customer_name"): "Nguyễn Văn An"}
+    simulator.touch(renamed)
+    simulator.set_partner_reference(referenced, "Łukasz-Żółć-7")
+    simulator.touch(referenced)
+    sync_incremental(client=leap, now=simulator.now)
+    assert database_differences(simulator) == []  # every meter's columns match its fields
+    found = MeterFilterSet(QueryDict("q=NGUYEN van"), queryset=Meter.objects.all()).qs
+    assert [str(m.meter_id) for m in found] == [renamed.meter_id]
+    found = MeterFilterSet(QueryDict("q=lukasz-zolc"), queryset=Meter.objects.all()).qs
+    assert [str(m.meter_id) for m in found] == [referenced.meter_id]
