@@ -89,6 +89,14 @@ class SearchFilter(django_filters.CharFilter):
         return qs.filter(query)
 
 
+def is_filtered(filterset: django_filters.FilterSet) -> bool:
+    """Whether a filter narrows the set: one was given a valid value (invalid ones are left out)."""
+    if not filterset.is_bound:
+        return False
+    filterset.is_valid()  # cleans the form, as filtering does
+    return any(value not in (None, "", [], ()) for value in filterset.form.cleaned_data.values())
+
+
 def parse_uuid(value: str) -> UUID | None:
     """`value` as a UUID (surrounding blanks ignored), or None if it is not one."""
     try:
