@@ -25,7 +25,8 @@ from django_q.tasks import async_task
 from leapsync.leap.enums import ActionType, labels
 from leapsync.models import RunStatus, SyncRun
 from leapsync.sync import STREAMS
-from leapsync.ui.filters import parse_uuid
+from leapsync.ui.counts import count_rows
+from leapsync.ui.filters import is_filtered, parse_uuid
 from leapsync.ui.htmx import wants_partial
 from leapsync.ui.tables import configure_table, fetch_page_rows
 from meters.details import detail_sections, timeline
@@ -48,7 +49,9 @@ ACTION_TYPE_LABELS = labels(ActionType)
 @vary_on_headers("HX-Request")
 def meter_list(request: HttpRequest) -> HttpResponse:
     filterset = MeterFilterSet(request.GET, queryset=Meter.objects.all())
-    table = configure_table(request, MeterTable(filterset.qs.only("pk")))
+    keys = filterset.qs.only("pk")
+    total = count_rows(keys, filtered=is_filtered(filterset))
+    table = configure_table(request, MeterTable(keys), total=total)
     fetch_page_rows(table, Meter.objects.for_list())
     page = (
         "meters/partials/meter_table.html" if wants_partial(request) else "meters/meter_list.html"
@@ -57,6 +60,7 @@ def meter_list(request: HttpRequest) -> HttpResponse:
     context = {
         "filterset": filterset,
         "table": table,
+        "total": total.describe("meter", "meters"),
         "more_filters_used": any(request.GET.get(name) for name in folded),
     }
     return render(request, page, context)

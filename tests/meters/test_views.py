@@ -124,19 +124,81 @@ def test_meter_list_query_count_is_flat(ops_client, headers):
         MeterFactory(status="ACTIVE", open_actions=2, site=SiteFactory())
     assert count_get_queries(ops_client, url, headers) == few
     # session, user, user perms, group perms, user groups, the sites matching the search, the
-    # page's keys (+1 look-ahead, no COUNT), the page's rows with joins and open-action counts
-    assert few <= 8
+    # total (a COUNT capped at EXACT_UP_TO rows), the page's keys, the page's rows with joins
+    # and open-action counts
+    assert few <= 9
 
 
-def test_meter_list_pages_without_counting(ops_client):
+def _total_and_pages(response) -> tuple[str, list]:
+    page = response.context["table"].page
+    return response.context["total"], page.numbers
+
+
+def test_meter_list_shows_the_total_and_numbers_the_pages(ops_client):
     MeterFactory.create_batch(55)
     response = ops_client.get(list_url(page=2))
     page = response.context["table"].page
     assert page.number == 2 and len(page.object_list) == 5 and not page.has_next()
+    assert _total_and_pages(response) == ("55 meters", [1, 2])
+    content = response.content.decode()
+    assert "55 meters</strong> · page 2 of 2" in content
+    assert 'href="?page=1" hx-get="?page=1"' in content and 'aria-label="Page 1">1</a>' in content
+
+
+def test_meter_list_total_counts_the_filtered_set_capped(ops_client, monkeypatch):
+    MeterFactory.create_batch(3, transmission_region="PJM")
+    MeterFactory(transmission_region="ERCOT")
+    assert ops_client.get(list_url(region="PJM")).context["total"] == "3 meters"
+    assert ops_client.get(list_url(region="ERCOT")).context["total"] == "1 meter"
+    monkeypatch.setattr("leapsync.ui.counts.EXACT_UP_TO", 2)
     with CaptureQueriesContext(connection) as captured:
-        first = ops_client.get(list_url())
-    assert first.context["table"].page.has_next()
-    assert not [q for q in captured.captured_queries if q["sql"].startswith("SELECT COUNT(")]
+        response = ops_client.get(list_url(region="PJM"))
+    assert response.context["total"] == "more than 2 meters"
+    (count,) = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT COUNT(")]
+    assert "LIMIT 3" in count  # never reads more than the cap (and one row to know it)
+
+
+@pytest.mark.postgres
+def test_meter_list_total_of_a_large_table_is_postgresqls_estimate(ops_client, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("the estimate is PostgreSQL's (reltuples)")
+    MeterFactory.create_batch(30)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE meters_meter")
+    assert ops_client.get(list_url()).context["total"] == "30 meters"
+    monkeypatch.setattr("leapsync.ui.counts.ESTIMATE_ABOVE", 20)
+    with CaptureQueriesContext(connection) as captured:
+        response = ops_client.get(list_url())
+    assert response.context["total"] == "about 30 meters"
+    assert "about 30 meters" in response.content.decode()
+    plan = " ".join(q["sql"] for q in captured.captured_queries if "reltuples" in q["sql"])
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + plan.replace("%", "%%"))
+        explained = "\n".join(row[0] for row in cursor.fetchall())
+    assert "never executed" in explained  # the table was not counted
+
+
+@pytest.mark.parametrize("headers", [{}, HTMX])
+def test_meter_list_page_past_the_end_shows_the_last_page_and_says_so(ops_client, headers):
+    MeterFactory.create_batch(55)
+    response = ops_client.get(list_url(page=9999), headers=headers)
+    page = response.context["table"].page
+    assert page.number == 2 and len(page.object_list) == 5
+    assert "Page 9,999 is past the end: showing the last page, 2." in response.content.decode()
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "9" * 5000])
+def test_meter_list_page_that_is_no_number_shows_the_first_page_and_says_so(ops_client, value):
+    MeterFactory.create_batch(3)
+    response = ops_client.get(list_url(page=value))
+    assert response.status_code == 200 and response.context["table"].page.number == 1
+    note = response.context["table"].page.note
+    assert note.startswith("There is no page “") and note.endswith("”: showing page 1.")
+
+
+def test_meter_list_page_note_is_escaped(ops_client):
+    response = ops_client.get(list_url(page="<b>x"))
+    assert "There is no page “&lt;b&gt;x”" in response.content.decode()
 
 
 def _sortable_meters() -> None:
