@@ -309,6 +309,53 @@ def test_meter_search_otherwise_lists_the_matches(ops_client):
     assert len(list(response.context["table"].paginated_rows)) == 2
 
 
+SHORT = "0002d62f"
+WHOLE = "0002d62f-1a2b-4c3d-8e4f-001122334455"
+
+
+@pytest.mark.parametrize("typed", [SHORT, "0002D6", "0002d62f-1a", WHOLE, WHOLE.replace("-", "")])
+def test_meter_search_short_or_whole_id_goes_to_the_meter(ops_client, typed):
+    meter = MeterFactory(meter_id=WHOLE)
+    MeterFactory(meter_id="0002d700-0000-4000-8000-000000000000")
+    response = ops_client.get(reverse("meters:meter_search"), {"q": typed})
+    assert response.status_code == 302 and response["Location"] == detail_url(meter)
+
+
+def test_meter_search_htmx_is_told_to_go_to_the_meter(ops_client):
+    meter = MeterFactory(meter_id=WHOLE)
+    response = ops_client.get(reverse("meters:meter_search"), {"q": SHORT}, headers=HTMX)
+    assert response.status_code == 200 and response["HX-Redirect"] == detail_url(meter)
+
+
+def test_meter_search_ambiguous_short_id_lists_the_meters(ops_client):
+    MeterFactory(meter_id=WHOLE)
+    MeterFactory(meter_id="0002d62f-ffff-4000-8000-000000000000")
+    response = ops_client.get(reverse("meters:meter_search"), {"q": SHORT}, follow=True)
+    assert response.redirect_chain[-1][0] == list_url(q=SHORT)
+    assert len(list(response.context["table"].paginated_rows)) == 2
+
+
+@pytest.mark.parametrize("headers", [{}, HTMX])
+def test_meter_list_search_for_one_meters_id_goes_to_the_meter(ops_client, headers):
+    meter = MeterFactory(meter_id=WHOLE)
+    MeterFactory(meter_id="0002d700-0000-4000-8000-000000000000")
+    response = ops_client.get(list_url(q="0002d62f-1a"), headers=headers)
+    if headers:
+        assert response.status_code == 200 and response["HX-Redirect"] == detail_url(meter)
+    else:
+        assert response.status_code == 302 and response["Location"] == detail_url(meter)
+
+
+def test_meter_list_search_stays_on_the_list_unless_an_id_is_the_one_match(ops_client):
+    MeterFactory(meter_id=WHOLE, end_customer_name="Cafe 0002d6")
+    MeterFactory(meter_id="0002d62f-ffff-4000-8000-000000000000")
+    assert ops_client.get(list_url(q=SHORT)).status_code == 200  # two meters
+    assert ops_client.get(list_url(q="cafe")).status_code == 200  # one, by name
+    # One meter, found by its name rather than its id: the list shows it.
+    MeterFactory(meter_id="aaaaaaaa-0000-4000-8000-000000000000", end_customer_name="bbbbbb12")
+    assert ops_client.get(list_url(q="bbbbbb")).status_code == 200
+
+
 # --- meter page ---------------------------------------------------------------------------
 
 
