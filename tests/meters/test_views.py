@@ -270,6 +270,26 @@ def test_meter_export_streams_exactly_the_filtered_set(ops_client):
     assert all(row["global_enrollment_status"] == "ACTIVE" for row in rows)
 
 
+@pytest.mark.parametrize(
+    ("sort", "expected"),
+    [
+        ("-end_customer_name", ["Cy", "Bo", "Al"]),
+        ("end_customer_name", ["Al", "Bo", "Cy"]),
+        ("address", ["Bo", "Cy", "Al"]),
+        ("-meter_id", ["Bo", "Al", "Cy"]),
+        ("", ["Cy", "Al", "Bo"]),
+    ],
+)
+def test_meter_export_follows_the_lists_sort(ops_client, sort, expected):
+    MeterFactory(meter_id=uuid.UUID(int=2), end_customer_name="Al", city="Zurich")
+    MeterFactory(meter_id=uuid.UUID(int=3), end_customer_name="Bo", city="Athens")
+    MeterFactory(meter_id=uuid.UUID(int=1), end_customer_name="Cy", city="Berlin")
+    rows = _csv(ops_client.get(reverse("meters:meter_export"), {"sort": sort}))
+    assert [row["end_customer_name"] for row in rows] == expected
+    listed = ops_client.get(list_url(sort=sort)).context["table"].paginated_rows
+    assert [row.record.end_customer_name for row in listed] == expected
+
+
 @pytest.mark.parametrize("value", ['=HYPERLINK("x")', "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"])
 def test_meter_export_neutralises_formulas(ops_client, value):
     MeterFactory(end_customer_name=value, partner_reference=value)
