@@ -18,7 +18,36 @@ class MappingSource(models.TextChoices):
     MANUAL = "manual", "Chosen by hand"
 
 
-class SiteQuerySet(models.QuerySet):
+class SearchColumnsQuerySet(models.QuerySet):
+    """A QuerySet whose bulk writes keep the model's SEARCH_COLUMNS current, as save() does."""
+
+    def bulk_create(self, objs: Iterable[models.Model], *args: Any, **kwargs: Any) -> list:
+        objs = list(objs)
+        for obj in objs:
+            fill_search_columns(obj, None)
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = _with_search_columns(self.model, kwargs["update_fields"])
+        return super().bulk_create(objs, *args, **kwargs)
+
+    def bulk_update(
+        self, objs: Iterable[models.Model], fields: Iterable[str], *args: Any, **kwargs: Any
+    ) -> int:
+        objs, fields = list(objs), list(fields)
+        for obj in objs:
+            fill_search_columns(obj, fields)
+        return super().bulk_update(objs, _with_search_columns(self.model, fields), *args, **kwargs)
+
+
+def _with_search_columns(model: type[models.Model], fields: Iterable[str]) -> list[str]:
+    fields = list(fields)
+    return fields + [
+        column
+        for column, sources in model.SEARCH_COLUMNS.items()
+        if column not in fields and set(sources) & set(fields)
+    ]
+
+
+class SiteQuerySet(SearchColumnsQuerySet):
     def for_list(self) -> SiteQuerySet:
         """Rows of the sites list, with their mapped-meter count as a subquery (no row fan-out)."""
         counts = (
@@ -38,9 +67,11 @@ def fill_search_columns(
 ) -> list[str] | None:
     """Write `instance`'s SEARCH_COLUMNS from their sources before a save; the fields to save.
 
-    Called by `save()`, so admin, forms, services and factories keep the columns current;
-    the bulk writers (the sync, the site import) fill them in their row dicts instead. With
-    `update_fields`, a column is refreshed, and saved, only when one of its sources is.
+    Called by `save()`, `bulk_create()` and `bulk_update()`, so admin, forms, services and
+    factories keep the columns current; the row-dict writers (the sync, the site import: see
+    leapsync.lib.bulk) fill them in their rows instead, and an `update()` of a source field must
+    set its column too. With `update_fields`, a column is refreshed, and saved, only when one of
+    its sources is.
     """
     saving = None if update_fields is None else set(update_fields)
     for column, sources in instance.SEARCH_COLUMNS.items():
@@ -112,7 +143,7 @@ class Site(models.Model):
         super().save(*args, update_fields=update_fields, **kwargs)
 
 
-class MeterQuerySet(models.QuerySet):
+class MeterQuerySet(SearchColumnsQuerySet):
     def for_list(self) -> MeterQuerySet:
         """Rows of the meters list and its CSV export.
 

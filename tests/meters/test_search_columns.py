@@ -75,3 +75,13 @@ def test_migration_fills_the_search_columns_of_stored_rows():
     assert meter.search_text == expected and "francois" in expected
     assert meter.search_reference == "d-7"
     assert site.search_text == "e-1\noresund"
+
+
+def test_bulk_create_and_bulk_update_fold_too():
+    Site.objects.bulk_create([Site(external_id="B-1", name="Zoë's Café")])
+    assert Site.objects.get(external_id="B-1").search_text == "b-1\nzoe's cafe"
+    meter = MeterFactory(end_customer_name="Ann", partner_reference="r-1")
+    meter.end_customer_name = "Łukasz"
+    Meter.objects.bulk_update([meter], ["end_customer_name"])
+    meter.refresh_from_db()
+    assert meter.search_text.startswith("lukasz\n") and meter.search_reference == "r-1"
