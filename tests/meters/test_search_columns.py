@@ -85,3 +85,19 @@ def test_bulk_create_and_bulk_update_fold_too():
     Meter.objects.bulk_update([meter], ["end_customer_name"])
     meter.refresh_from_db()
     assert meter.search_text.startswith("lukasz\n") and meter.search_reference == "r-1"
+
+
+@pytest.mark.parametrize(("name", "typed"), [("meter", "nguyen"), ("site", "DEPOT lodz")])
+def test_admin_changelists_search_like_the_pages(admin_client, name, typed):
+    meter = MeterFactory(end_customer_name="Nguyễn Văn An", site=SiteFactory(name="Dépôt Łódź"))
+    MeterFactory(site=SiteFactory())
+    response = admin_client.get(reverse(f"admin:meters_{name}_changelist"), {"q": typed})
+    found = list(response.context["cl"].result_list)
+    assert found == [meter if name == "meter" else meter.site]
+
+
+def test_admin_meter_changelist_finds_a_short_id(admin_client):
+    meter = MeterFactory(meter_id="0002d62f-1a2b-4c3d-8e4f-001122334455")
+    MeterFactory()
+    response = admin_client.get(reverse("admin:meters_meter_changelist"), {"q": "0002d62f"})
+    assert list(response.context["cl"].result_list) == [meter]
