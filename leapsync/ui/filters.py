@@ -57,8 +57,9 @@ class SearchFilter(django_filters.CharFilter):
     `folded` are normalised search columns (`search_text`, `meter__search_reference`): they
     match the text folded, whatever its accents and case. `lookups` are plain ORM lookups
     (`"webhook_event_id__icontains"`), given the stripped text. `uuid_field` matches a meter id
-    as the pages show it: whole, or its first 6 or more hex digits, dashes or not. `also(text)`
-    adds one more alternative that neither can say. Blank text leaves the queryset unchanged.
+    as the pages show it: whole, or its first 6 or more hex digits, with or without its dashes
+    (`leapsync.lib.search.id_range`). `also(text)` adds one more alternative that neither can
+    say. Blank text leaves the queryset unchanged.
     """
 
     def __init__(
