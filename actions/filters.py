@@ -38,11 +38,8 @@ class ActionFilterSet(django_filters.FilterSet):
     """Every filter of the inbox; `request` is needed for "assigned to me"."""
 
     q = SearchFilter(
-        "meter__partner_reference__icontains",
-        "meter__end_customer_name__icontains",
-        "meter__end_customer_company_name__icontains",
-        "meter__site__name__icontains",
         "action_description__icontains",
+        folded=("meter__search_text", "meter__search_reference", "meter__site__search_text"),
         uuid_field="meter__meter_id",
     )
     action_type = django_filters.MultipleChoiceFilter(choices=choices(ActionType), label="Type")

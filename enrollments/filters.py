@@ -32,10 +32,8 @@ class TransitionFilterSet(django_filters.FilterSet):
     )
     program = django_filters.CharFilter(method="by_program", label="Program")
     q = SearchFilter(
-        "meter__partner_reference__icontains",
-        "meter__end_customer_name__icontains",
         "reason__icontains",
-        "meter__site__external_id__iexact",
+        folded=("meter__search_text", "meter__search_reference", "meter__site__search_text"),
         uuid_field="meter__meter_id",
     )
 

@@ -1,10 +1,27 @@
 """Admin for meters, sites and their history."""
 
 from django.contrib import admin
-from django.db.models import Count
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 
+from leapsync.lib.search import id_range, text_query
 from meters.models import Meter, MeterEvent, PartnerReferenceChange, Site
+
+
+class FoldedSearchAdmin(admin.ModelAdmin):
+    """The changelist's search is the pages' one: the normalised columns, accents ignored."""
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        search_term = search_term.strip()
+        if not search_term:
+            return queryset, False
+        query = text_query(search_term, folded=tuple(self.model.SEARCH_COLUMNS))
+        bounds = id_range(search_term) if self.model is Meter else None
+        if bounds is not None:
+            query |= Q(meter_id__range=bounds)
+        return queryset.filter(query), False
 
 
 class ViewOnlyAdmin(admin.ModelAdmin):
@@ -21,9 +38,9 @@ class ViewOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Site)
-class SiteAdmin(admin.ModelAdmin):
+class SiteAdmin(FoldedSearchAdmin):
     list_display = ["external_id", "name", "city", "utility_name", "meter_count", "imported_at"]
-    search_fields = ["external_id", "name", "street", "utility_account_number", "postal_code"]
+    search_fields = ["search_text"]  # shows the search box; FoldedSearchAdmin searches
     list_filter = ["utility_name", "state_or_province_code"]
 
     def get_queryset(self, request: HttpRequest):
@@ -35,7 +52,7 @@ class SiteAdmin(admin.ModelAdmin):
 
 
 @admin.register(Meter)
-class MeterAdmin(admin.ModelAdmin):
+class MeterAdmin(FoldedSearchAdmin):
     list_display = [
         "meter_id",
         "partner_reference",
@@ -56,13 +73,7 @@ class MeterAdmin(admin.ModelAdmin):
         "missing_from_leap",
         "mapping_source",
     ]
-    search_fields = [
-        "=meter_id",
-        "partner_reference",
-        "end_customer_name",
-        "street_1",
-        "electric_service_account_number",
-    ]
+    search_fields = ["search_text"]  # shows the search box; FoldedSearchAdmin searches
     list_select_related = ["site"]
     autocomplete_fields = ["site"]
     raw_id_fields = ["mapped_by"]

@@ -22,6 +22,7 @@ from leapsync.leap.enums import (
     TransmissionRegion,
     choices,
 )
+from leapsync.lib.search import text_query
 from leapsync.ui.filters import (
     BoundedDateFilter,
     BoundedIsoDateTimeFilter,
@@ -79,37 +80,28 @@ def deadline_bucket(bucket: str, now: datetime | None = None) -> Q:
 
 
 def _mapped_to_sites_matching(value: str) -> Q:
-    """Meters mapped to a site whose name, external_id or account number matches `value`.
+    """Meters mapped to a site whose search text (name, external_id, address, account) matches.
 
     The matching sites' ids are looked up first (one query), so that on PostgreSQL every
-    branch of the search's OR has an index (the trigram ones of migration 0005, and the site
+    branch of the search's OR has an index (the trigram ones of migration 0010, and the site
     foreign key's) and a search with few matches reads only those. A join, or a subquery, in the
     OR would make it read every meter. Past SITE_IDS_INLINED matching sites, a subquery.
     """
-    sites = Site.objects.filter(
-        Q(name__icontains=value)
-        | Q(external_id__iexact=value)
-        | Q(utility_account_number__iexact=value)
-    ).values_list("pk", flat=True)
+    sites = Site.objects.filter(text_query(value, folded=SITE_SEARCH)).values_list("pk", flat=True)
     ids = list(sites[: SITE_IDS_INLINED + 1])
     if len(ids) > SITE_IDS_INLINED:
         return Q(site__in=sites)
     return Q(site_id__in=ids) if ids else Q(pk__in=[])
 
 
+# The normalised search columns of a meter, and of a site (leapsync.lib.search).
+METER_SEARCH = tuple(Meter.SEARCH_COLUMNS)
+SITE_SEARCH = tuple(Site.SEARCH_COLUMNS)
+
+
 def meter_search() -> SearchFilter:
     """The meters' free-text search, of the meters list and of the mapping review queue."""
-    return SearchFilter(
-        "partner_reference__icontains",
-        "end_customer_name__icontains",
-        "end_customer_company_name__icontains",
-        "street_1__icontains",
-        "city__icontains",
-        "postal_code__iexact",
-        "electric_service_account_number__icontains",
-        uuid_field="meter_id",
-        also=_mapped_to_sites_matching,
-    )
+    return SearchFilter(folded=METER_SEARCH, uuid_field="meter_id", also=_mapped_to_sites_matching)
 
 
 class MeterFilterSet(django_filters.FilterSet):
@@ -360,14 +352,7 @@ class ReviewQueueFilterSet(django_filters.FilterSet):
 
 
 class SiteFilterSet(django_filters.FilterSet):
-    q = SearchFilter(
-        "external_id__icontains",
-        "name__icontains",
-        "street__icontains",
-        "city__icontains",
-        "postal_code__iexact",
-        "utility_account_number__iexact",
-    )
+    q = SearchFilter(folded=SITE_SEARCH)
     mapped = django_filters.ChoiceFilter(
         empty_label="Any",
         method="by_mapped",

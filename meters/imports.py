@@ -15,6 +15,7 @@ from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from leapsync.lib import bulk
+from leapsync.lib.search import search_column
 from meters.models import Site
 
 BATCH_SIZE = 2000
@@ -184,6 +185,7 @@ def _apply(batch: list[dict[str, str]], report: ImportReport, dry_run: bool) -> 
         )
     }
     now = timezone.now()
+    search_fields = Site.SEARCH_COLUMNS["search_text"]
     writes = []
     for values in batch:
         old = stored.get(values["external_id"])
@@ -196,7 +198,9 @@ def _apply(batch: list[dict[str, str]], report: ImportReport, dry_run: bool) -> 
         else:
             report.unchanged += 1
             continue
-        writes.append({**values, "imported_at": now, "updated_at": now})
+        # Columns the file lacks keep their stored values: the search text reads those too.
+        search_text = search_column({**(old or {}), **values}.get(n) for n in search_fields)
+        writes.append({**values, "search_text": search_text, "imported_at": now, "updated_at": now})
     if writes and not dry_run:
         # Plain row dicts, one statement per batch (COPY on PostgreSQL): model instances and
         # the ORM's per-value preparation cost more than the database work at 100k rows.
@@ -204,7 +208,7 @@ def _apply(batch: list[dict[str, str]], report: ImportReport, dry_run: bool) -> 
             Site,
             writes,
             conflict=["external_id"],
-            update=[*names, "imported_at", "updated_at"],
+            update=[*names, "search_text", "imported_at", "updated_at"],
         )
 
 

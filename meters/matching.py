@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from django.db.models import Q
 from rapidfuzz import fuzz
 
+from leapsync.lib.search import text_query
 from meters.models import Meter, Site
 
 # Street-type and direction words as USPS abbreviates them, so "Main Street" == "Main St".
@@ -221,15 +222,9 @@ def suggest(meters: Sequence[Meter], limit: int = SUGGESTIONS_SHOWN) -> dict[int
 
 
 def search_sites(text: str, limit: int = 20) -> list[Site]:
-    """Sites whose id, name, street, postal code or account contains `text` (the site picker)."""
+    """Sites whose search text (id, name, address, postal code, account) holds `text`."""
     text = text.strip()
     if not text:
         return []
-    query = (
-        Q(external_id__icontains=text)
-        | Q(name__icontains=text)
-        | Q(street__icontains=text)
-        | Q(postal_code__iexact=text)
-        | Q(utility_account_number__iexact=text)
-    )
+    query = text_query(text, folded=tuple(Site.SEARCH_COLUMNS))
     return list(Site.objects.filter(query).order_by("external_id")[:limit])

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Coalesce
+
+from leapsync.lib.search import search_column
 
 
 class MappingSource(models.TextChoices):
@@ -13,7 +18,36 @@ class MappingSource(models.TextChoices):
     MANUAL = "manual", "Chosen by hand"
 
 
-class SiteQuerySet(models.QuerySet):
+class SearchColumnsQuerySet(models.QuerySet):
+    """A QuerySet whose bulk writes keep the model's SEARCH_COLUMNS current, as save() does."""
+
+    def bulk_create(self, objs: Iterable[models.Model], *args: Any, **kwargs: Any) -> list:
+        objs = list(objs)
+        for obj in objs:
+            fill_search_columns(obj, None)
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = _with_search_columns(self.model, kwargs["update_fields"])
+        return super().bulk_create(objs, *args, **kwargs)
+
+    def bulk_update(
+        self, objs: Iterable[models.Model], fields: Iterable[str], *args: Any, **kwargs: Any
+    ) -> int:
+        objs, fields = list(objs), list(fields)
+        for obj in objs:
+            fill_search_columns(obj, fields)
+        return super().bulk_update(objs, _with_search_columns(self.model, fields), *args, **kwargs)
+
+
+def _with_search_columns(model: type[models.Model], fields: Iterable[str]) -> list[str]:
+    fields = list(fields)
+    return fields + [
+        column
+        for column, sources in model.SEARCH_COLUMNS.items()
+        if column not in fields and set(sources) & set(fields)
+    ]
+
+
+class SiteQuerySet(SearchColumnsQuerySet):
     def for_list(self) -> SiteQuerySet:
         """Rows of the sites list, with their mapped-meter count as a subquery (no row fan-out)."""
         counts = (
@@ -26,6 +60,26 @@ class SiteQuerySet(models.QuerySet):
         return self.annotate(
             meter_count=Coalesce(models.Subquery(counts, output_field=models.IntegerField()), 0)
         )
+
+
+def fill_search_columns(
+    instance: models.Model, update_fields: Iterable[str] | None
+) -> list[str] | None:
+    """Write `instance`'s SEARCH_COLUMNS from their sources before a save; the fields to save.
+
+    Called by `save()`, `bulk_create()` and `bulk_update()`, so admin, forms, services and
+    factories keep the columns current; the row-dict writers (the sync, the site import: see
+    leapsync.lib.bulk) fill them in their rows instead, and an `update()` of a source field must
+    set its column too. With `update_fields`, a column is refreshed, and saved, only when one of
+    its sources is.
+    """
+    saving = None if update_fields is None else set(update_fields)
+    for column, sources in instance.SEARCH_COLUMNS.items():
+        if saving is None or saving & set(sources):
+            setattr(instance, column, search_column(getattr(instance, s) for s in sources))
+            if saving is not None:
+                saving.add(column)
+    return None if saving is None else sorted(saving)
 
 
 class Site(models.Model):
@@ -46,6 +100,8 @@ class Site(models.Model):
     imported_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The fields of SEARCH_COLUMNS folded (leapsync.lib.search): what the free-text search reads.
+    search_text = models.TextField(blank=True, editable=False)
 
     # The columns a CSV import writes (and compares, so re-importing a file changes nothing).
     IMPORTED_FIELDS = (
@@ -58,6 +114,16 @@ class Site(models.Model):
         "utility_account_number",
         "notes",
     )
+    SEARCH_COLUMNS = {
+        "search_text": (
+            "external_id",
+            "name",
+            "street",
+            "city",
+            "postal_code",
+            "utility_account_number",
+        ),
+    }
 
     objects = SiteQuerySet.as_manager()
 
@@ -72,8 +138,12 @@ class Site(models.Model):
     def __str__(self) -> str:
         return f"{self.external_id} {self.name}".strip()
 
+    def save(self, *args: Any, update_fields: Iterable[str] | None = None, **kwargs: Any) -> None:
+        update_fields = fill_search_columns(self, update_fields)
+        super().save(*args, update_fields=update_fields, **kwargs)
 
-class MeterQuerySet(models.QuerySet):
+
+class MeterQuerySet(SearchColumnsQuerySet):
     def for_list(self) -> MeterQuerySet:
         """Rows of the meters list and its CSV export.
 
@@ -188,6 +258,11 @@ class Meter(models.Model):
     utility_name = models.CharField(max_length=64, blank=True)
     electric_service_account_number = models.CharField(max_length=128, blank=True)
     device_type = models.CharField(max_length=64, blank=True)
+    # The customer, address and account fields (SEARCH_COLUMNS) folded, and partner_reference
+    # folded (leapsync.lib.search): what the free-text search reads. Two columns, because the
+    # two streams write partner_reference and only the details stream writes the others.
+    search_text = models.TextField(blank=True, editable=False)
+    search_reference = models.TextField(blank=True, editable=False)
 
     leap_created_by = models.CharField(max_length=32, blank=True)
     leap_created_at = models.DateTimeField(null=True, blank=True)
@@ -234,6 +309,7 @@ class Meter(models.Model):
         "leap_created_at",
         "leap_updated_at",
         "identifiers_hash",
+        "search_reference",
     )
     DETAILS_FIELDS = (
         "end_customer_name",
@@ -248,6 +324,7 @@ class Meter(models.Model):
         "utility_name",
         "electric_service_account_number",
         "device_type",
+        "search_text",
         "details_raw",
         "details_hash",
         "details_synced_at",
@@ -259,6 +336,18 @@ class Meter(models.Model):
         "missing_from_leap",
         "missing_since",
     )
+    SEARCH_COLUMNS = {
+        "search_text": (
+            "end_customer_name",
+            "end_customer_company_name",
+            "street_1",
+            "street_2",
+            "city",
+            "postal_code",
+            "electric_service_account_number",
+        ),
+        "search_reference": ("partner_reference",),
+    }
 
     # Stored in place of the digests after a local write of a Leap field (a partner_reference
     # Leap accepted): no payload digest equals it, so the next sync re-applies Leap's record,
@@ -289,6 +378,10 @@ class Meter(models.Model):
 
     def __str__(self) -> str:
         return str(self.meter_id)
+
+    def save(self, *args: Any, update_fields: Iterable[str] | None = None, **kwargs: Any) -> None:
+        update_fields = fill_search_columns(self, update_fields)
+        super().save(*args, update_fields=update_fields, **kwargs)
 
 
 class EventKind(models.TextChoices):

@@ -20,12 +20,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect
 from django_q.tasks import async_task
+from django_tables2 import RequestConfig
 
 from leapsync.leap.enums import ActionType, labels
+from leapsync.lib.search import id_range
 from leapsync.models import RunStatus, SyncRun
 from leapsync.sync import STREAMS
-from leapsync.ui.filters import parse_uuid
+from leapsync.ui.counts import count_rows
+from leapsync.ui.filters import is_filtered
 from leapsync.ui.htmx import wants_partial
 from leapsync.ui.tables import configure_table, fetch_page_rows
 from meters.details import detail_sections, timeline
@@ -48,7 +52,12 @@ ACTION_TYPE_LABELS = labels(ActionType)
 @vary_on_headers("HX-Request")
 def meter_list(request: HttpRequest) -> HttpResponse:
     filterset = MeterFilterSet(request.GET, queryset=Meter.objects.all())
-    table = configure_table(request, MeterTable(filterset.qs.only("pk")))
+    keys = filterset.qs.only("pk", "meter_id")
+    total = count_rows(keys, filtered=is_filtered(filterset))
+    table = configure_table(request, MeterTable(keys), total=total)
+    only = _only_meter_asked_for(request, table)
+    if only is not None:
+        return _go_to(request, reverse("meters:meter_detail", args=[only]))
     fetch_page_rows(table, Meter.objects.for_list())
     page = (
         "meters/partials/meter_table.html" if wants_partial(request) else "meters/meter_list.html"
@@ -57,17 +66,36 @@ def meter_list(request: HttpRequest) -> HttpResponse:
     context = {
         "filterset": filterset,
         "table": table,
+        "total": total.describe("meter", "meters"),
         "more_filters_used": any(request.GET.get(name) for name in folded),
     }
     return render(request, page, context)
 
 
+def _only_meter_asked_for(request: HttpRequest, table: MeterTable) -> UUID | None:
+    """The meter_id, when the search is a meter id (whole or a prefix) and it is the one match."""
+    bounds = id_range(request.GET.get("q", ""))
+    rows = table.page.object_list
+    if bounds is None or table.page.number != 1 or table.page.has_next() or len(rows) != 1:
+        return None
+    meter_id = rows[0].record.meter_id
+    return meter_id if bounds[0] <= meter_id <= bounds[1] else None
+
+
+def _go_to(request: HttpRequest, url: str) -> HttpResponse:
+    """Redirect; an HTMX request is told to load the page itself (a 302 would be swapped in)."""
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
 @require_GET
 @permission_required("meters.view_meter", raise_exception=True)
 def meter_export(request: HttpRequest) -> StreamingHttpResponse:
-    """Exactly the filtered set as CSV, streamed in chunks so memory stays flat at any size."""
+    """Exactly the filtered set as CSV, in the list's order (`?sort=`), streamed in chunks so
+    memory stays flat at any size."""
     filterset = MeterFilterSet(request.GET, queryset=Meter.objects.for_list())
-    rows = filterset.qs.order_by("pk").iterator(chunk_size=2000)
+    table = MeterTable(filterset.qs)
+    RequestConfig(request, paginate=False).configure(table)
+    rows = table.data.data.iterator(chunk_size=2000)
     filename = f"meters-{timezone.localtime():%Y%m%d-%H%M}.csv"
     response = StreamingHttpResponse(_csv_lines(rows), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -92,20 +120,22 @@ class _Echo:
 @require_GET
 @permission_required("meters.view_meter", raise_exception=True)
 def meter_search(request: HttpRequest) -> HttpResponse:
-    """The global search box: straight to the meter on an exact match, else the filtered list."""
+    """The global search box: straight to the meter on an exact match, else the filtered list.
+
+    An exact match is the one meter whose id is the text (whole, or its first 6 or more hex
+    digits as the pages show it), or whose partner_reference or account number it is.
+    """
     q = request.GET.get("q", "").strip()
     # A NUL byte can match nothing, and PostgreSQL refuses it in a query parameter.
     if q and "\x00" not in q:
-        meter_id = parse_uuid(q)
-        exact = (
-            Q(meter_id=meter_id)
-            if meter_id
-            else (Q(partner_reference=q) | Q(electric_service_account_number=q))
-        )
+        exact = Q(partner_reference=q) | Q(electric_service_account_number=q)
+        bounds = id_range(q)
+        if bounds is not None:
+            exact |= Q(meter_id__range=bounds)
         matches = list(Meter.objects.filter(exact).values_list("meter_id", flat=True)[:2])
         if len(matches) == 1:
-            return redirect("meters:meter_detail", meter_id=matches[0])
-    return redirect(f"{reverse('meters:meter_list')}?{request.GET.urlencode()}")
+            return _go_to(request, reverse("meters:meter_detail", args=[matches[0]]))
+    return _go_to(request, f"{reverse('meters:meter_list')}?{request.GET.urlencode()}")
 
 
 @require_GET

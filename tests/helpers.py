@@ -20,6 +20,7 @@ from actions.models import RequiredAction
 from enrollments.models import EnrollmentDeadline, ParticipationPeriod, ProgramEnrollment
 from leapsync.leap.client import LeapClient
 from leapsync.leap.payloads import parse_meter_details, parse_meter_enrollment, payload_hash
+from leapsync.lib.search import search_column
 from leapsync.models import RunStatus, SyncCursor, SyncMode, SyncRun
 from leapsync.simulator import LeapSimulator
 from leapsync.simulator.timeutil import DEFAULT_START
@@ -192,6 +193,10 @@ def _meter_differences(meter: Meter, payloads: dict) -> list[str]:
         for name, value in expected.items():
             if getattr(meter, name) != value:
                 problems.append(f"{meter.meter_id}: {name} {getattr(meter, name)!r} != {value!r}")
+    for column, sources in Meter.SEARCH_COLUMNS.items():
+        folded = search_column(getattr(meter, name) for name in sources)
+        if getattr(meter, column) != folded:
+            problems.append(f"{meter.meter_id}: {column} {getattr(meter, column)!r} != {folded!r}")
     if "enrollment" in payloads:
         enrollment = getattr(meter, "enrollment", None)
         if enrollment is None or enrollment.enrollment_hash != payload_hash(payloads["enrollment"]):

@@ -7,6 +7,7 @@ from typing import Any
 from django.db import transaction
 
 from leapsync.leap.payloads import MeterDetails, parse_meter_details
+from leapsync.lib.search import search_column
 from leapsync.sync.common import PageContext, fit, incoming, parse_all, screen
 from leapsync.sync.meters import (
     StoredMeter,
@@ -72,7 +73,7 @@ def details_values(record: MeterDetails, digest: str, ctx: PageContext) -> dict[
     def text(name: str, value: Any) -> str:
         return fit(Meter, name, value, stats)
 
-    return {
+    values = {
         "end_customer_name": text("end_customer_name", customer and customer.end_customer_name),
         "end_customer_email": text("end_customer_email", customer and customer.end_customer_email),
         "end_customer_phone_number": text(
@@ -99,3 +100,7 @@ def details_values(record: MeterDetails, digest: str, ctx: PageContext) -> dict[
         "details_hash": digest,
         "details_synced_at": ctx.now,
     }
+    values["search_text"] = search_column(
+        values[name] for name in Meter.SEARCH_COLUMNS["search_text"]
+    )
+    return values

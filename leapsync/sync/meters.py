@@ -14,6 +14,7 @@ import msgspec
 
 from leapsync.leap.payloads import MeterDetails, MeterEnrollment
 from leapsync.lib import bulk
+from leapsync.lib.search import search_column
 from leapsync.sync.common import PageContext, fit
 from meters.models import EventKind, Meter
 
@@ -109,6 +110,8 @@ def identifier_values(record: MeterDetails | MeterEnrollment, ctx: PageContext) 
         [v.isoformat() if isinstance(v, datetime) else v for v in values.values()]
     )
     values["identifiers_hash"] = hashlib.blake2b(canonical, digest_size=16).hexdigest()
+    # Derived from the values above, so out of the digest: it changes only when they do.
+    values["search_reference"] = search_column([values["partner_reference"]])
     return values
 
 

@@ -16,6 +16,8 @@ import django_filters
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import Q, QuerySet
 
+from leapsync.lib.search import id_range, text_query
+
 # Far beyond any date Leap sends, and far enough inside years 1 to 9999 (Python's and the
 # databases' range) that a filter's arithmetic on a date (the next day, another time zone)
 # stays inside it.
@@ -50,16 +52,20 @@ class BoundedIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
 
 
 class SearchFilter(django_filters.CharFilter):
-    """The free-text `q` filter: one OR of lookups, each given the stripped text.
+    """The free-text `q` filter of every list: one OR, built by `leapsync.lib.search`.
 
-    `lookups` are ORM lookups (`"name__icontains"`, `"postal_code__iexact"`). When the text is
-    a UUID, `uuid_field` also matches it exactly (a pasted meter_id). `also(text)` adds one
-    more alternative that a lookup cannot say. Blank text leaves the queryset unchanged.
+    `folded` are normalised search columns (`search_text`, `meter__search_reference`): they
+    match the text folded, whatever its accents and case. `lookups` are plain ORM lookups
+    (`"webhook_event_id__icontains"`), given the stripped text. `uuid_field` matches a meter id
+    as the pages show it: whole, or its first 6 or more hex digits, with or without its dashes
+    (`leapsync.lib.search.id_range`). `also(text)` adds one more alternative that neither can
+    say. Blank text leaves the queryset unchanged.
     """
 
     def __init__(
         self,
         *lookups: str,
+        folded: tuple[str, ...] = (),
         uuid_field: str | None = None,
         also: Callable[[str], Q] | None = None,
         label: str = "Search",
@@ -67,6 +73,7 @@ class SearchFilter(django_filters.CharFilter):
     ) -> None:
         super().__init__(label=label, **kwargs)
         self.lookups = lookups
+        self.folded = folded
         self.uuid_field = uuid_field
         self.also = also
 
@@ -74,15 +81,21 @@ class SearchFilter(django_filters.CharFilter):
         value = (value or "").strip()
         if not value:
             return qs
-        query = Q()
-        for lookup in self.lookups:
-            query |= Q(**{lookup: value})
-        uuid = parse_uuid(value) if self.uuid_field else None
-        if uuid is not None:
-            query |= Q(**{self.uuid_field: uuid})
+        query = text_query(value, folded=self.folded, lookups=self.lookups)
+        bounds = id_range(value) if self.uuid_field else None
+        if bounds is not None:
+            query |= Q(**{f"{self.uuid_field}__range": bounds})
         if self.also is not None:
             query |= self.also(value)
         return qs.filter(query)
+
+
+def is_filtered(filterset: django_filters.FilterSet) -> bool:
+    """Whether a filter narrows the set: one was given a valid value (invalid ones are left out)."""
+    if not filterset.is_bound:
+        return False
+    filterset.is_valid()  # cleans the form, as filtering does
+    return any(value not in (None, "", [], ()) for value in filterset.form.cleaned_data.values())
 
 
 def parse_uuid(value: str) -> UUID | None:

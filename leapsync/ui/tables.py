@@ -1,4 +1,5 @@
-"""Shared tables: the base Table of templates/ui/table.html, ordering, count-free pages."""
+"""Shared tables: the base Table of templates/ui/table.html, ordering, numbered or count-free
+pages."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import django_tables2 as tables
-from django.core.paginator import EmptyPage, PageNotAnInteger
+from django.core.paginator import EmptyPage, Page, Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.safestring import mark_safe
@@ -15,38 +16,98 @@ from django_tables2.columns import BoundColumn
 from django_tables2.rows import BoundRow
 from django_tables2.utils import signature
 
+from leapsync.ui.counts import Total
+
 # OFFSET is a signed 64-bit integer in PostgreSQL and SQLite: a page past it is past the end
 # of any table, and asking the database for it raises (bigint out of range, OverflowError).
+# The look-ahead reads one row past the page: that row's offset must fit too.
 MAX_OFFSET = 2**63 - 1
 
 
-def configure_table(request: HttpRequest, table: tables.Table, per_page: int = 50) -> tables.Table:
-    """Order by `?sort=`, paginate by `?page=` without COUNT(*) (fast at millions of rows).
+def configure_table(
+    request: HttpRequest, table: tables.Table, per_page: int = 50, *, total: Total | None = None
+) -> tables.Table:
+    """Order by `?sort=`, paginate by `?page=`; with an exact `total`, number every page.
 
-    The page size is fixed on purpose: a `per_page` from the URL could ask for every row. A
-    page past the last one, or no page number at all, shows the first page.
+    Without one (or with an estimate) the pages are count-free (LazyPaginator: one row read
+    past the page says whether another follows), fast at millions of rows. The page size is
+    fixed on purpose: a `per_page` from the URL could ask for every row. A page past the last
+    one shows the last page, and a page that is no number the first, each with a `page.note`
+    saying so; only then does a count-free list count its rows.
     """
     RequestConfig(request, paginate=False).configure(table)
-    page = page_number(request.GET.get(table.prefixed_page_field), per_page)
-    try:
-        table.paginate(paginator_class=LazyPaginator, per_page=per_page, page=page)
-    except (EmptyPage, PageNotAnInteger):
-        table.paginate(paginator_class=LazyPaginator, per_page=per_page, page=1)
+    number, note = page_number(request.GET.get(table.prefixed_page_field))
+    if total is not None and total.exact:
+        last = max(1, -(-total.value // per_page))
+        if number > last:
+            number, note = last, past_the_end(number, last)
+        table.paginate(
+            paginator_class=CountedPaginator, per_page=per_page, page=number, count=total.value
+        )
+    else:
+        try:
+            if number >= MAX_OFFSET // per_page:  # no database can be asked for its rows
+                raise EmptyPage(number)
+            table.paginate(paginator_class=LazyPaginator, per_page=per_page, page=number)
+        except EmptyPage:
+            count = len(table.data)  # past the end: only now is the count worth its cost
+            last = max(1, -(-count // per_page))
+            table.paginate(
+                paginator_class=CountedPaginator, per_page=per_page, page=last, count=count
+            )
+            note = past_the_end(number, last)
+    table.page.note = note
+    table.page.total = total
+    table.page.numbers = page_links(table.page)
     return table
 
 
-def page_number(value: str | None, per_page: int) -> int:
-    """`value` as a page number whose rows the database can be asked for, else 1.
-
-    Without a row count the last page is unknown; beyond the 64-bit OFFSET it is certainly
-    passed, so such a page is answered like any page past the end.
-    """
+def page_number(value: str | None) -> tuple[int, str]:
+    """`value` as a page number (1 when there is none), and a note when it is no page number."""
+    if value is None or value == "":
+        return 1, ""
     try:
-        page = int(value or 1)
+        page = int(value)
     except ValueError:  # not a number, or more digits than int() reads
-        return 1
-    # The look-ahead reads one row past the page: that row's offset must fit too.
-    return page if 1 <= page < MAX_OFFSET // per_page else 1
+        page = 0
+    if page < 1:
+        return 1, f"There is no page “{value[:40]}”: showing page 1."
+    return page, ""
+
+
+def past_the_end(asked: int, last: int) -> str:
+    return f"Page {asked:,} is past the end: showing the last page, {last:,}."
+
+
+class CountedPaginator(Paginator):
+    """A Paginator told its row count (counted once, capped or not, by the caller)."""
+
+    def __init__(self, object_list: Any, per_page: int, *, count: int, **kwargs: Any) -> None:
+        super().__init__(object_list, per_page, **kwargs)
+        self._known_count = count
+
+    @property
+    def count(self) -> int:
+        return self._known_count
+
+
+def page_links(page: Page) -> list[int | None]:
+    """The page numbers the pager links, None where it elides some (`1 … 4 5 6 7 8 … 250`).
+
+    A count-free list knows its pages only up to the next one.
+    """
+    paginator = page.paginator
+    last = page.number + 1 if page.has_next() else page.number
+    if not isinstance(paginator, LazyPaginator):
+        last = paginator.num_pages
+    numbers: list[int | None] = []
+    for number in sorted(
+        {1, *range(max(1, page.number - 2), min(last, page.number + 2) + 1), last}
+    ):
+        if numbers and number - (numbers[-1] or 0) > 1:
+            numbers.append(None)
+        numbers.append(number)
+    return numbers
 
 
 def fetch_page_rows(table: tables.Table, queryset: QuerySet) -> tables.Table:

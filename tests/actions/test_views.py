@@ -24,7 +24,7 @@ from actions.models import (
 )
 from actions.services import reconcile
 from tests.helpers import count_get_queries
-from tests.meters.factories import MeterFactory, RequiredActionFactory
+from tests.meters.factories import MeterFactory, RequiredActionFactory, SiteFactory
 
 pytestmark = pytest.mark.django_db
 LIST = reverse("actions:action_list")
@@ -326,3 +326,11 @@ def test_meter_page_links_to_action_page(ops_client, customer_action):
 def test_inbox_open_action_count_matches_db(ops_client):
     RequiredActionFactory.create_batch(3)
     assert RequiredAction.objects.open().count() == 3
+
+
+@pytest.mark.parametrize("typed", ["ZOE dubois", "Dépôt Nord", "ref-42", "lovelace"])
+def test_action_list_search_ignores_accents_and_case(ops_client, customer_action, typed):
+    site = SiteFactory(name="Depot Nord")
+    other = RequiredActionFactory(meter=MeterFactory(end_customer_name="Zoë Dubois", site=site))
+    rows = [r.record for r in ops_client.get(LIST, {"q": typed}).context["table"].page.object_list]
+    assert rows == [customer_action if typed in ("ref-42", "lovelace") else other]

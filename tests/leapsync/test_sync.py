@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.http import QueryDict
 
 from actions.models import RequiredAction, WorkflowStatus
 from enrollments.models import MeterEnrollment, ProgramEnrollment
 from leapsync.models import RunStatus, SyncCursor, SyncMode, SyncRun
 from leapsync.sync import sync_full, sync_incremental, sync_refresh, sync_stale
+from meters.filters import MeterFilterSet
 from meters.models import EventKind, Meter, MeterEvent
 from tests.helpers import database_differences, stream_held_elsewhere
 
@@ -192,3 +194,18 @@ def test_a_run_shows_its_progress_and_expected_pages_while_it_goes(simulator, le
     run = sync_refresh(meter_ids, client=leap, streams=("details",), progress=progress)[0]
     assert seen[0][2] == 3 == run.pages_expected  # 120 meter_ids, 50 a page
     assert run.requested_meters == 120
+
+
+def test_sync_keeps_the_search_columns_of_both_streams_current(simulator, leap):
+    sync_full(client=leap)
+    renamed, referenced = simulator.meters()[:2]
+    renamed.details_patch = {("customer", "end_customer_name"): "Nguyễn Văn An"}
+    simulator.touch(renamed)
+    simulator.set_partner_reference(referenced, "Łukasz-Żółć-7")
+    simulator.touch(referenced)
+    sync_incremental(client=leap, now=simulator.now)
+    assert database_differences(simulator) == []  # every meter's columns match its fields
+    found = MeterFilterSet(QueryDict("q=NGUYEN van"), queryset=Meter.objects.all()).qs
+    assert [str(m.meter_id) for m in found] == [renamed.meter_id]
+    found = MeterFilterSet(QueryDict("q=lukasz-zolc"), queryset=Meter.objects.all()).qs
+    assert [str(m.meter_id) for m in found] == [referenced.meter_id]

@@ -51,6 +51,46 @@ def test_q_searches_identifiers_names_addresses_and_accounts(plain):
     assert "plain" in matching(q="  ")
 
 
+ACCENTED = [
+    ("end_customer_name", "Nguyễn Văn An", "NGUYEN van"),
+    ("end_customer_company_name", "Société Générale", "societe generale"),
+    ("street_1", "12 Calle San José", "san jose"),
+    ("city", "Łódź", "Lodz"),
+    ("electric_service_account_number", "ÅB-Ø1", "ab-o1"),
+    ("partner_reference", "Łukasz-7", "lukasz-7"),
+]
+
+
+@pytest.mark.parametrize(("field", "stored", "typed"), ACCENTED)
+def test_q_ignores_accents_and_case(plain, field, stored, typed):
+    MeterFactory(**({"partner_reference": "hit"} | {field: stored}))
+    assert matching(q=typed) == ({stored} if field == "partner_reference" else {"hit"})
+    # And the other way round: accents typed, none stored.
+    MeterFactory(partner_reference="plain-twin", end_customer_name="Francois Nguyen")
+    assert matching(q="François NGUYỄN") == {"plain-twin"}
+
+
+@pytest.mark.parametrize(
+    ("site", "typed"),
+    [({"name": "Dépôt Łukasz"}, "depot lukasz"), ({"external_id": "SITE-ÉTÉ-9"}, "site-ete")],
+)
+def test_q_finds_meters_by_their_sites_ignoring_accents(plain, site, typed):
+    MeterFactory(partner_reference="hit", site=SiteFactory(**site))
+    assert matching(q=typed) == {"hit"}
+
+
+@pytest.mark.parametrize("typed", ["0002d62f", "0002D6", "0002d62f-1a", "0002d62f1a2b"])
+def test_q_finds_a_meter_by_a_short_id(plain, typed):
+    MeterFactory(partner_reference="hit", meter_id="0002d62f-1a2b-4c3d-8e4f-001122334455")
+    MeterFactory(partner_reference="next", meter_id="0002d700-0000-4000-8000-000000000000")
+    assert matching(q=typed) == {"hit"}
+
+
+def test_q_short_ids_need_six_hex_digits(plain):
+    MeterFactory(partner_reference="hit", meter_id="0002d62f-1a2b-4c3d-8e4f-001122334455")
+    assert matching(q="0002d") == set()
+
+
 @pytest.mark.parametrize("inlined", [1000, 1])
 def test_q_finds_meters_by_their_sites_with_few_or_many_matching_sites(plain, monkeypatch, inlined):
     # Few matching sites are inlined as ids (indexable); past the limit, a subquery.

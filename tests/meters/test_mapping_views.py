@@ -307,3 +307,13 @@ def test_nav_lights_up_sites_not_meters(ops_client):
     content = ops_client.get(reverse("meters:site_list")).content.decode()
     assert f'href="{reverse("meters:site_list")}" aria-current="page"' in content
     assert f'href="{reverse("meters:meter_list")}" aria-current="page"' not in content
+
+
+@pytest.mark.parametrize("typed", ["HARBOR foods", "Hárbor", "s-77", "1 Main"])
+def test_site_picker_search_ignores_accents_and_case(ops_client, typed):
+    SiteFactory(external_id="S-77", name="Hårbor Fóods", street="1 Main St")
+    meter = MeterFactory()
+    response = ops_client.get(
+        reverse("meters:site_search"), {"meter": meter.meter_id, "site_q": typed}, headers=HTMX
+    )
+    assert "S-77" in response.content.decode()

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from meters.models import Meter, Site
 from meters.uploads import upload_dir, upload_path
-from tests.meters.factories import MeterFactory
+from tests.meters.factories import MeterFactory, SiteFactory
 from tests.meters.test_imports import BAD_ENDINGS, _good_rows
 
 pytestmark = pytest.mark.django_db
@@ -162,3 +162,11 @@ def test_site_import_session_forgets_uploads_whose_file_was_removed(ops_client):
     upload_path(swept["upload"]).unlink()  # as the daily removal does
     kept = _upload(ops_client, b"external_id,name\nS-2,b\n")
     assert set(ops_client.session["site_imports"]) == {kept["upload"]}
+
+
+@pytest.mark.parametrize("typed", ["lodz", "ŁÓDŹ", "ul. piotrkowska", "ext-ąę"])
+def test_site_list_search_ignores_accents_and_case(ops_client, typed):
+    SiteFactory(external_id="EXT-ĄĘ-1", name="Łódź Depot", street="ul. Piotrkowska 1")
+    SiteFactory(external_id="OTHER", name="Warsaw")
+    rows = ops_client.get(reverse("meters:site_list"), {"q": typed}).context["table"].page
+    assert [row.record.external_id for row in rows.object_list] == ["EXT-ĄĘ-1"]

@@ -124,19 +124,81 @@ def test_meter_list_query_count_is_flat(ops_client, headers):
         MeterFactory(status="ACTIVE", open_actions=2, site=SiteFactory())
     assert count_get_queries(ops_client, url, headers) == few
     # session, user, user perms, group perms, user groups, the sites matching the search, the
-    # page's keys (+1 look-ahead, no COUNT), the page's rows with joins and open-action counts
-    assert few <= 8
+    # total (a COUNT capped at EXACT_UP_TO rows), the page's keys, the page's rows with joins
+    # and open-action counts
+    assert few <= 9
 
 
-def test_meter_list_pages_without_counting(ops_client):
+def _total_and_pages(response) -> tuple[str, list]:
+    page = response.context["table"].page
+    return response.context["total"], page.numbers
+
+
+def test_meter_list_shows_the_total_and_numbers_the_pages(ops_client):
     MeterFactory.create_batch(55)
     response = ops_client.get(list_url(page=2))
     page = response.context["table"].page
     assert page.number == 2 and len(page.object_list) == 5 and not page.has_next()
+    assert _total_and_pages(response) == ("55 meters", [1, 2])
+    content = response.content.decode()
+    assert "55 meters</strong> · page 2 of 2" in content
+    assert 'href="?page=1" hx-get="?page=1"' in content and 'aria-label="Page 1">1</a>' in content
+
+
+def test_meter_list_total_counts_the_filtered_set_capped(ops_client, monkeypatch):
+    MeterFactory.create_batch(3, transmission_region="PJM")
+    MeterFactory(transmission_region="ERCOT")
+    assert ops_client.get(list_url(region="PJM")).context["total"] == "3 meters"
+    assert ops_client.get(list_url(region="ERCOT")).context["total"] == "1 meter"
+    monkeypatch.setattr("leapsync.ui.counts.EXACT_UP_TO", 2)
     with CaptureQueriesContext(connection) as captured:
-        first = ops_client.get(list_url())
-    assert first.context["table"].page.has_next()
-    assert not [q for q in captured.captured_queries if q["sql"].startswith("SELECT COUNT(")]
+        response = ops_client.get(list_url(region="PJM"))
+    assert response.context["total"] == "more than 2 meters"
+    (count,) = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT COUNT(")]
+    assert "LIMIT 3" in count  # never reads more than the cap (and one row to know it)
+
+
+@pytest.mark.postgres
+def test_meter_list_total_of_a_large_table_is_postgresqls_estimate(ops_client, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("the estimate is PostgreSQL's (reltuples)")
+    MeterFactory.create_batch(30)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE meters_meter")
+    assert ops_client.get(list_url()).context["total"] == "30 meters"
+    monkeypatch.setattr("leapsync.ui.counts.ESTIMATE_ABOVE", 20)
+    with CaptureQueriesContext(connection) as captured:
+        response = ops_client.get(list_url())
+    assert response.context["total"] == "about 30 meters"
+    assert "about 30 meters" in response.content.decode()
+    plan = " ".join(q["sql"] for q in captured.captured_queries if "reltuples" in q["sql"])
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + plan.replace("%", "%%"))
+        explained = "\n".join(row[0] for row in cursor.fetchall())
+    assert "never executed" in explained  # the table was not counted
+
+
+@pytest.mark.parametrize("headers", [{}, HTMX])
+def test_meter_list_page_past_the_end_shows_the_last_page_and_says_so(ops_client, headers):
+    MeterFactory.create_batch(55)
+    response = ops_client.get(list_url(page=9999), headers=headers)
+    page = response.context["table"].page
+    assert page.number == 2 and len(page.object_list) == 5
+    assert "Page 9,999 is past the end: showing the last page, 2." in response.content.decode()
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "9" * 5000])
+def test_meter_list_page_that_is_no_number_shows_the_first_page_and_says_so(ops_client, value):
+    MeterFactory.create_batch(3)
+    response = ops_client.get(list_url(page=value))
+    assert response.status_code == 200 and response.context["table"].page.number == 1
+    note = response.context["table"].page.note
+    assert note.startswith("There is no page “") and note.endswith("”: showing page 1.")
+
+
+def test_meter_list_page_note_is_escaped(ops_client):
+    response = ops_client.get(list_url(page="<b>x"))
+    assert "There is no page “&lt;b&gt;x”" in response.content.decode()
 
 
 def _sortable_meters() -> None:
@@ -208,6 +270,26 @@ def test_meter_export_streams_exactly_the_filtered_set(ops_client):
     assert all(row["global_enrollment_status"] == "ACTIVE" for row in rows)
 
 
+@pytest.mark.parametrize(
+    ("sort", "expected"),
+    [
+        ("-end_customer_name", ["Cy", "Bo", "Al"]),
+        ("end_customer_name", ["Al", "Bo", "Cy"]),
+        ("address", ["Bo", "Cy", "Al"]),
+        ("-meter_id", ["Bo", "Al", "Cy"]),
+        ("", ["Cy", "Al", "Bo"]),
+    ],
+)
+def test_meter_export_follows_the_lists_sort(ops_client, sort, expected):
+    MeterFactory(meter_id=uuid.UUID(int=2), end_customer_name="Al", city="Zurich")
+    MeterFactory(meter_id=uuid.UUID(int=3), end_customer_name="Bo", city="Athens")
+    MeterFactory(meter_id=uuid.UUID(int=1), end_customer_name="Cy", city="Berlin")
+    rows = _csv(ops_client.get(reverse("meters:meter_export"), {"sort": sort}))
+    assert [row["end_customer_name"] for row in rows] == expected
+    listed = ops_client.get(list_url(sort=sort)).context["table"].paginated_rows
+    assert [row.record.end_customer_name for row in listed] == expected
+
+
 @pytest.mark.parametrize("value", ['=HYPERLINK("x")', "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"])
 def test_meter_export_neutralises_formulas(ops_client, value):
     MeterFactory(end_customer_name=value, partner_reference=value)
@@ -245,6 +327,53 @@ def test_meter_search_otherwise_lists_the_matches(ops_client):
     response = ops_client.get(reverse("meters:meter_search"), {"q": "shared"}, follow=True)
     assert response.redirect_chain[-1][0] == list_url(q="shared")
     assert len(list(response.context["table"].paginated_rows)) == 2
+
+
+SHORT = "0002d62f"
+WHOLE = "0002d62f-1a2b-4c3d-8e4f-001122334455"
+
+
+@pytest.mark.parametrize("typed", [SHORT, "0002D6", "0002d62f-1a", WHOLE, WHOLE.replace("-", "")])
+def test_meter_search_short_or_whole_id_goes_to_the_meter(ops_client, typed):
+    meter = MeterFactory(meter_id=WHOLE)
+    MeterFactory(meter_id="0002d700-0000-4000-8000-000000000000")
+    response = ops_client.get(reverse("meters:meter_search"), {"q": typed})
+    assert response.status_code == 302 and response["Location"] == detail_url(meter)
+
+
+def test_meter_search_htmx_is_told_to_go_to_the_meter(ops_client):
+    meter = MeterFactory(meter_id=WHOLE)
+    response = ops_client.get(reverse("meters:meter_search"), {"q": SHORT}, headers=HTMX)
+    assert response.status_code == 200 and response["HX-Redirect"] == detail_url(meter)
+
+
+def test_meter_search_ambiguous_short_id_lists_the_meters(ops_client):
+    MeterFactory(meter_id=WHOLE)
+    MeterFactory(meter_id="0002d62f-ffff-4000-8000-000000000000")
+    response = ops_client.get(reverse("meters:meter_search"), {"q": SHORT}, follow=True)
+    assert response.redirect_chain[-1][0] == list_url(q=SHORT)
+    assert len(list(response.context["table"].paginated_rows)) == 2
+
+
+@pytest.mark.parametrize("headers", [{}, HTMX])
+def test_meter_list_search_for_one_meters_id_goes_to_the_meter(ops_client, headers):
+    meter = MeterFactory(meter_id=WHOLE)
+    MeterFactory(meter_id="0002d700-0000-4000-8000-000000000000")
+    response = ops_client.get(list_url(q="0002d62f-1a"), headers=headers)
+    if headers:
+        assert response.status_code == 200 and response["HX-Redirect"] == detail_url(meter)
+    else:
+        assert response.status_code == 302 and response["Location"] == detail_url(meter)
+
+
+def test_meter_list_search_stays_on_the_list_unless_an_id_is_the_one_match(ops_client):
+    MeterFactory(meter_id=WHOLE, end_customer_name="Cafe 0002d6")
+    MeterFactory(meter_id="0002d62f-ffff-4000-8000-000000000000")
+    assert ops_client.get(list_url(q=SHORT)).status_code == 200  # two meters
+    assert ops_client.get(list_url(q="cafe")).status_code == 200  # one, by name
+    # One meter, found by its name rather than its id: the list shows it.
+    MeterFactory(meter_id="aaaaaaaa-0000-4000-8000-000000000000", end_customer_name="bbbbbb12")
+    assert ops_client.get(list_url(q="bbbbbb")).status_code == 200
 
 
 # --- meter page ---------------------------------------------------------------------------
