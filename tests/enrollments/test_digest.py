@@ -194,3 +194,17 @@ def test_preview_html_is_the_email_with_inline_styles_and_no_scripts(synced, man
     assert "style-src 'unsafe-inline'" in policy and "default-src 'none'" in policy
     assert "sandbox" in policy and not [d for d in policy if d.startswith("script-src")]
     assert 'style="' in response.content.decode() and "Sync health" in response.content.decode()
+
+
+def test_preview_says_where_the_links_point(db, manager_client, settings):
+    settings.SITE_URL = "http://127.0.0.1:8100"
+    response = manager_client.get(reverse("enrollments:digest_preview"))
+    page = response.content.decode()
+    assert "http://127.0.0.1:8100/enrollments/deadlines/" in response.context["text"]
+    assert "<code>http://127.0.0.1:8100</code>" in page
+    assert "This page is served on <code>http://testserver</code>" in page
+    settings.SITE_URL = "http://testserver"
+    assert (
+        "This page is served on"
+        not in manager_client.get(response.request["PATH_INFO"]).content.decode()
+    )
