@@ -18,6 +18,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
+from actions.catalogue import Catalogue, entry_for, load_catalogue
 from enrollments import services
 from enrollments.deadlines import Deadline, Period, by_program, deadlines_of, listed_periods
 from enrollments.models import (
@@ -49,7 +50,7 @@ def absolute(path: str) -> str:
 class Blocked:
     meter_id: object
     customer: str
-    action: str
+    title: str  # the action's name in the catalogue
     code: str
     due: datetime | None
     assignee: str
@@ -170,10 +171,11 @@ def _deadlines(periods: list[Period], now: datetime, until: datetime) -> list[Di
     for d in upcoming:
         for figure in [*d.statuses, d.blocked]:
             figure.url = absolute(figure.url)
-    return [DigestDeadline(d, _top_blocked(d)) for d in upcoming]
+    catalogue = load_catalogue() if upcoming else {}
+    return [DigestDeadline(d, _top_blocked(d, catalogue)) for d in upcoming]
 
 
-def _top_blocked(deadline: Deadline) -> list[Blocked]:
+def _top_blocked(deadline: Deadline, catalogue: Catalogue) -> list[Blocked]:
     period = deadline.period
     in_period = ProgramEnrollment.objects.filter(
         meter=OuterRef("meter"),
@@ -191,7 +193,7 @@ def _top_blocked(deadline: Deadline) -> list[Blocked]:
         Blocked(
             meter_id=a.meter.meter_id,
             customer=a.meter.end_customer_name,
-            action=a.action_type,
+            title=entry_for(a, catalogue).title,
             code=a.action_code,
             due=a.enrollment_deadline_date_time,
             assignee=a.assignee.get_username() if a.assignee else "",

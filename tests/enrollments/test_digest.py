@@ -14,6 +14,8 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
+from actions.catalogue import entry_for, load_catalogue
+from actions.models import RequiredAction
 from enrollments.models import DigestCadence, DigestSubscription, SentDigest, SentDigestStatus
 from leapsync.dashboard.digest import build_digest, render_digest, send_due_digests
 from leapsync.sync import sync_incremental
@@ -207,4 +209,20 @@ def test_preview_says_where_the_links_point(db, manager_client, settings):
     assert (
         "This page is served on"
         not in manager_client.get(response.request["PATH_INFO"]).content.decode()
+    )
+
+
+def test_blocked_actions_show_their_catalogue_names(synced, manager):
+    item = next(d for d in build_digest(manager, timezone.localdate()).deadlines if d.blocked)
+    action = RequiredAction.objects.filter(
+        meter__meter_id=item.blocked[0].meter_id, action_code=item.blocked[0].code
+    ).first()
+    entry = entry_for(action, load_catalogue())
+    entry.title = "Re-authorise <b>utility</b> access"
+    entry.save()
+    _, text, html = render_digest(build_digest(manager, timezone.localdate()))
+    assert f"Re-authorise <b>utility</b> access ({action.action_code})" in text
+    assert (
+        f"Re-authorise &lt;b&gt;utility&lt;/b&gt; access (<code>{action.action_code}</code>)"
+        in html
     )
