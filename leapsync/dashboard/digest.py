@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
@@ -59,12 +59,20 @@ class Blocked:
 
 @dataclass
 class DigestDeadline:
+    """A deadline with its first TOP_BLOCKED blocked meters (its `blocked` figure counts all)."""
+
     deadline: Deadline
     blocked: list[Blocked]
 
     @property
     def url(self) -> str:
         return absolute(f"{reverse('enrollments:deadline_list')}#{self.deadline.period.program}")
+
+    @property
+    def more_blocked(self) -> int:
+        """Blocked meters not listed; the figure's url lists them all."""
+        figure = self.deadline.blocked
+        return max(figure.value - len(self.blocked), 0) if figure else 0
 
 
 @dataclass
@@ -176,6 +184,8 @@ def _deadlines(periods: list[Period], now: datetime, until: datetime) -> list[Di
 
 
 def _top_blocked(deadline: Deadline, catalogue: Catalogue) -> list[Blocked]:
+    """The first TOP_BLOCKED blocked meters (soonest due first), each with its first blocking
+    action: one line per meter, as the `blocked` figure counts meters."""
     period = deadline.period
     in_period = ProgramEnrollment.objects.filter(
         meter=OuterRef("meter"),
@@ -183,9 +193,16 @@ def _top_blocked(deadline: Deadline, catalogue: Catalogue) -> list[Blocked]:
         program_identifier__iexact=period.program,
         delivery_period__iexact=period.name,
     )
+    blocking = blocking_actions(period.program, deadline.deadline)
+    first_of_meter = blocking.filter(meter=OuterRef("meter")).order_by(
+        "enrollment_deadline_date_time", "id"
+    )
     actions = (
-        blocking_actions(period.program, deadline.deadline)
-        .filter(Exists(in_period), meter__missing_from_leap=False)
+        blocking.filter(
+            Exists(in_period),
+            meter__missing_from_leap=False,
+            pk=Subquery(first_of_meter.values("pk")[:1]),
+        )
         .select_related("meter", "assignee")
         .order_by("enrollment_deadline_date_time", "meter__meter_id", "id")[:TOP_BLOCKED]
     )

@@ -13,14 +13,17 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from actions.catalogue import entry_for, load_catalogue
 from actions.models import RequiredAction
 from enrollments.models import DigestCadence, DigestSubscription, SentDigest, SentDigestStatus
+from leapsync.dashboard import digest as digest_module
 from leapsync.dashboard.digest import build_digest, render_digest, send_due_digests
 from leapsync.sync import sync_incremental
 from leapsync.tasks import send_digests
 from meters.models import EventKind, MeterEvent
+from tests.meters.factories import RequiredActionFactory
 
 
 @pytest.fixture
@@ -224,5 +227,40 @@ def test_blocked_actions_show_their_catalogue_names(synced, manager):
     assert f"Re-authorise <b>utility</b> access ({action.action_code})" in text
     assert (
         f"Re-authorise &lt;b&gt;utility&lt;/b&gt; access (<code>{action.action_code}</code>)"
+        in html
+    )
+
+
+def _item(digest, deadline):
+    key = (deadline.period.program, deadline.period.name, deadline.deadline)
+    return next(
+        d
+        for d in digest.deadlines
+        if (d.deadline.period.program, d.deadline.period.name, d.deadline.deadline) == key
+    )
+
+
+def test_a_deadline_lists_its_first_blocked_meters_and_links_to_all(synced, manager, monkeypatch):
+    monkeypatch.setattr(digest_module, "TOP_BLOCKED", 2)
+    digest = build_digest(manager, timezone.localdate())
+    item = next(d for d in digest.deadlines if d.deadline.blocked.value >= 3)
+    listed = RequiredAction.objects.filter(
+        meter__meter_id=item.blocked[0].meter_id, action_code=item.blocked[0].code
+    ).first()
+    RequiredActionFactory(  # a second blocking action does not list its meter twice
+        meter=listed.meter,
+        program_identifier=listed.program_identifier,
+        enrollment_deadline_date_time=listed.enrollment_deadline_date_time,
+    )
+    digest = build_digest(manager, timezone.localdate())
+    item = _item(digest, item.deadline)
+    figure = item.deadline.blocked
+    assert len({b.meter_id for b in item.blocked}) == len(item.blocked) == 2
+    assert item.more_blocked == figure.value - 2
+    assert figure.url.startswith("http://127.0.0.1:8000/meters/?")
+    _, text, html = render_digest(digest)
+    assert f"... and {figure.value - 2} more: {figure.url}" in text
+    assert (
+        f'<a href="{escape(figure.url)}" style="color:#0b5cad;">… and {figure.value - 2} more</a>'
         in html
     )
