@@ -87,6 +87,7 @@ class Listed:
 @dataclass
 class Digest:
     user: object
+    recipient: str  # the subscription's address, else the user's
     today: date
     now: datetime
     window_days: int
@@ -139,6 +140,7 @@ def build_digest(user, today: date) -> Digest:
     ]
     return Digest(
         user=user,
+        recipient=subscription.recipient if subscription else user.email,
         today=today,
         now=now,
         window_days=window,
@@ -344,7 +346,7 @@ def _send_one(subscription: DigestSubscription, period: str, today: date) -> Out
         return Outcome(name, period, "skipped")
     try:
         digest = build_digest(subscription.user, today)
-        message = send_email(EMAIL_NAME, digest_context(digest), [subscription.user.email])
+        message = send_email(EMAIL_NAME, digest_context(digest), [subscription.recipient])
     except Exception as exc:
         logger.exception("digest for %s (%s) failed", name, period)
         services.finish_claim(claim, SentDigestStatus.FAILED, error=f"{type(exc).__name__}: {exc}")

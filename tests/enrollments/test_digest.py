@@ -10,6 +10,7 @@ from email import policy
 import pytest
 from aiosmtpd.controller import Controller
 from django.contrib.auth import get_user_model
+from django.core import mail
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
@@ -264,3 +265,49 @@ def test_a_deadline_lists_its_first_blocked_meters_and_links_to_all(synced, mana
         f'<a href="{escape(figure.url)}" style="color:#0b5cad;">… and {figure.value - 2} more</a>'
         in html
     )
+
+
+def test_a_chosen_address_gets_the_digest(db, manager, manager_client):
+    manager.digest_subscription.email = "team-deadlines@example.com"
+    manager.digest_subscription.save()
+    assert [o.status for o in send_due_digests()] == ["sent"]
+    (message,) = mail.outbox
+    assert message.to == ["team-deadlines@example.com"]
+
+
+def test_without_a_chosen_address_the_users_own_gets_it(db, manager):
+    assert [o.status for o in send_due_digests()] == ["sent"]
+    assert mail.outbox[0].to == ["mia@example.com"]
+
+
+def test_a_user_without_email_is_sent_to_the_chosen_address(db, manager):
+    manager.email = ""
+    manager.save()
+    assert send_due_digests() == []
+    manager.digest_subscription.email = "mia.elsewhere@example.com"
+    manager.digest_subscription.save()
+    assert [o.status for o in send_due_digests()] == ["sent"]
+    assert mail.outbox[0].to == ["mia.elsewhere@example.com"]
+
+
+def test_subscription_form_saves_a_valid_address_and_refuses_another(manager_client):
+    save = reverse("enrollments:digest_subscription_save")
+    form = {"cadence": "daily", "weekday": "0", "window_days": "14", "is_active": "on"}
+    response = manager_client.post(save, {**form, "email": "not an address"})
+    assert response.status_code == 200 and "email" in response.context["form"].errors
+    assert not DigestSubscription.objects.exists()
+    manager_client.post(save, {**form, "email": "team@example.com"})
+    assert DigestSubscription.objects.get(user__username="max").email == "team@example.com"
+    page = manager_client.get(reverse("enrollments:digest_subscription")).content.decode()
+    assert "<strong>team@example.com</strong> (chosen below)" in page
+    assert 'value="team@example.com"' in page
+    preview = manager_client.get(reverse("enrollments:digest_preview"))
+    assert preview.context["recipient"] == "team@example.com"
+    assert "<dt>To</dt><dd>team@example.com</dd>" in preview.content.decode()
+
+
+def test_everyone_table_shows_where_each_digest_goes(admin_client, manager):
+    manager.digest_subscription.email = "team@example.com"
+    manager.digest_subscription.save()
+    page = admin_client.get(reverse("enrollments:digest_subscription")).content.decode()
+    assert "team@example.com" in page and "mia@example.com" not in page
