@@ -63,6 +63,34 @@ def test_notify_refuses_without_customer_email(customer_action, ops_user):
     assert mail.outbox == [] and not ActionEmail.objects.exists()
 
 
+def test_notify_refuses_until_the_partners_contact_is_configured(
+    customer_action, ops_user, settings
+):
+    """Without it the email would end with "Questions?" and nothing after it."""
+    settings.PARTNER_SUPPORT_EMAIL = settings.PARTNER_SUPPORT_URL = ""
+    email, problem = customer.preview_customer_email(customer_action, load_catalogue())
+    assert email is None and "PARTNER_SUPPORT_EMAIL or PARTNER_SUPPORT_URL" in problem
+    outcome = _send(customer_action, ops_user)
+    assert outcome.result == "refused" and outcome.message == problem
+    assert customer.bulk_preview([customer_action]).counts == {"refused": 1}
+    bulk = customer.notify_customers([customer_action], token=TOKEN, actor=ops_user)
+    assert bulk.counts == {"refused": 1}
+    assert mail.outbox == [] and not ActionEmail.objects.exists()
+
+
+@pytest.mark.parametrize("setting", ["PARTNER_SUPPORT_EMAIL", "PARTNER_SUPPORT_URL"])
+def test_notify_sends_with_either_contact_and_names_it(
+    customer_action, ops_user, settings, setting
+):
+    settings.PARTNER_SUPPORT_EMAIL = settings.PARTNER_SUPPORT_URL = ""
+    value = "help@partner.example" if setting.endswith("EMAIL") else "https://partner.example/help"
+    setattr(settings, setting, value)
+    assert _send(customer_action, ops_user).result == "sent"
+    (message,) = mail.outbox
+    assert "Questions? " in message.body and value in message.body.split("Questions?")[1]
+    assert value in message.alternatives[0][0].split("Questions?")[1]
+
+
 def test_notify_refuses_when_staff_must_fix_it(ops_user):
     action = RequiredActionFactory(
         action_type="NO_MISSING_FIELDS",
