@@ -182,17 +182,47 @@ def test_alerts_rolled_deadline_gets_its_own_alert(ops_user):
     assert len(mail.outbox) == 2
 
 
-def test_alerts_assignment_sent_once(ops_user):
+def test_alerts_assignment_sent_once(ops_user, django_user_model):
     from actions.services import assign
 
     action = _staff_action()
+    boss = django_user_model.objects.create_user("boss", email="boss@example.com")
     with mock.patch("actions.services.async_task") as queued:
-        assign(action, ops_user, actor=ops_user)
+        assign(action, ops_user, actor=boss)
     note = ActionNote.objects.get(kind=NoteKind.ASSIGNMENT)
     assert assignment.send_assignment_alert(action.pk, note.pk).startswith("sent")
     assert assignment.send_assignment_alert(action.pk, note.pk).startswith("duplicate")
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["otto@example.com"]
     assert queued.call_count == 0  # queued on commit; the test transaction never commits
+
+
+def test_alerts_assignment_to_oneself_emails_nobody(
+    ops_user, django_user_model, django_capture_on_commit_callbacks
+):
+    from actions.services import assign
+
+    action = _staff_action()
+    boss = django_user_model.objects.create_user("boss", email="boss@example.com")
+    with (
+        mock.patch("actions.services.async_task") as queued,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assign(action, ops_user, actor=ops_user)
+    assert queued.call_count == 0
+    note = ActionNote.objects.get(kind=NoteKind.ASSIGNMENT)
+    # an alert queued before this rule (or by a replay) sends nothing either
+    assert assignment.send_assignment_alert(action.pk, note.pk).startswith("nothing to alert")
+    assert mail.outbox == [] and not ActionEmail.objects.exists()
+    with (
+        mock.patch("actions.services.async_task") as queued,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assign(action, boss, actor=ops_user)
+    queued.assert_called_once_with(
+        "actions.tasks.send_assignment_alert",
+        action.pk,
+        ActionNote.objects.filter(kind=NoteKind.ASSIGNMENT).latest("pk").pk,
+    )
 
 
 def test_alerts_schedule_is_declared_once(db):
