@@ -14,6 +14,7 @@ $(VENV)/.installed: requirements/base.txt requirements/test.txt
 	$(BIN)/python -m pip install --quiet -r requirements/test.txt
 	touch $@
 
+# `make run PORT=8100` (or HOST=...) serves elsewhere; emails link there too (SITE_URL, unless set).
 run: install
 	scripts/dev-run.sh
 

@@ -49,7 +49,8 @@ def set_status(action: RequiredAction, status: str, *, actor: User) -> bool:
 def assign(action: RequiredAction, assignee: User | None, *, actor: User) -> bool:
     """Assign (or unassign) the action and record it; the assignee is alerted by email.
 
-    The alert is queued once the assignment is committed (never for unassigning).
+    The alert is queued once the assignment is committed (never for unassigning, nor for
+    taking the action oneself: nobody needs an email about their own click).
     """
     if action.assignee_id == (assignee.pk if assignee else None):
         return False
@@ -62,7 +63,7 @@ def assign(action: RequiredAction, assignee: User | None, *, actor: User) -> boo
     note = ActionNote.objects.create(
         action=action, kind=NoteKind.ASSIGNMENT, author=actor, text=text
     )
-    if assignee is not None:
+    if assignee is not None and assignee.pk != actor.pk:
         transaction.on_commit(
             lambda: async_task("actions.tasks.send_assignment_alert", action.pk, note.pk)
         )

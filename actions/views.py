@@ -204,7 +204,12 @@ def action_bulk_notify(request: HttpRequest) -> HttpResponse:
     form = NotifyForm(request.POST)
     if not request.POST.get("confirm") or not form.is_valid():
         preview = customer.bulk_preview(actions)
-        context = {"summary": preview, "token": uuid.uuid4().hex, "limit": BULK_LIMIT}
+        context = {
+            "summary": preview,
+            "token": uuid.uuid4().hex,
+            "limit": BULK_LIMIT,
+            "contact_problem": customer.partner_contact_problem(),
+        }
         return render(request, "actions/action_bulk_notify.html", context)
     summary = customer.notify_customers(
         actions, token=form.cleaned_data["token"], actor=request.user

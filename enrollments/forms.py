@@ -31,6 +31,11 @@ class DigestSubscriptionForm(forms.Form):
     window_days = forms.IntegerField(
         min_value=1, max_value=120, initial=14, label="Look-ahead window (days)"
     )
+    email = forms.EmailField(
+        required=False,
+        label="Send to",
+        help_text="Another address for this digest; leave empty for the account's own.",
+    )
     is_active = forms.BooleanField(required=False, initial=True, label="Send me this digest")
 
     def __init__(self, *args, **kwargs) -> None:

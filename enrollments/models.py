@@ -217,7 +217,7 @@ class DigestSubscription(models.Model):
     """One person's subscription to the deadline digest email.
 
     Written by people (the subscriber, or an admin) through the subscription page. An empty
-    `programs` list means every program.
+    `programs` list means every program; an empty `email`, the user's own address.
     """
 
     user = models.OneToOneField(
@@ -228,6 +228,9 @@ class DigestSubscription(models.Model):
     weekday = models.PositiveSmallIntegerField(choices=Weekday, default=Weekday.MONDAY)
     window_days = models.PositiveSmallIntegerField(default=14)
     is_active = models.BooleanField(default=True)
+    email = models.EmailField(
+        "send to", blank=True, help_text="Empty: the subscriber's own address."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -236,6 +239,11 @@ class DigestSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ({self.get_cadence_display().lower()})"
+
+    @property
+    def recipient(self) -> str:
+        """Where the digest goes: the chosen address, else the user's ("" when neither)."""
+        return self.email or self.user.email
 
     def period_key(self, today: date) -> str:
         """The digest period `today` falls in: the date (daily) or the ISO week (weekly)."""

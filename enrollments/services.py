@@ -25,6 +25,7 @@ def save_subscription(
     weekday: int,
     window_days: int,
     is_active: bool,
+    email: str = "",
 ) -> DigestSubscription:
     """Create or update `user`'s subscription (an admin may act for anyone)."""
     subscription, _ = DigestSubscription.objects.update_or_create(
@@ -35,6 +36,7 @@ def save_subscription(
             "weekday": weekday,
             "window_days": window_days,
             "is_active": is_active,
+            "email": email,
         },
     )
     logger.info("digest subscription of %s saved by %s", user, actor)
@@ -45,7 +47,7 @@ def due_subscriptions(today: date, username: str | None = None):
     subscriptions = DigestSubscription.objects.filter(is_active=True).select_related("user")
     if username:
         subscriptions = subscriptions.filter(user__username=username)
-    return [s for s in subscriptions if s.is_due(today) and s.user.is_active and s.user.email]
+    return [s for s in subscriptions if s.is_due(today) and s.user.is_active and s.recipient]
 
 
 def claim_period(subscription: DigestSubscription, period: str, now: datetime) -> SentDigest | None:

@@ -218,6 +218,7 @@ def digest_subscription(request: HttpRequest) -> HttpResponse:
             "weekday": subscription.weekday,
             "window_days": subscription.window_days,
             "is_active": subscription.is_active,
+            "email": subscription.email,
         }
         if subscription
         else None
@@ -265,8 +266,18 @@ def digest_subscription_save(request: HttpRequest) -> HttpResponse:
 def digest_preview(request: HttpRequest) -> HttpResponse:
     """Exactly the email the subscriber would receive today: subject, text, and its HTML framed."""
     subscriber = _subscriber(request, request.GET.get("user"))
-    subject, text, _html = render_digest(build_digest(subscriber, timezone.localdate()))
-    context = {"subscriber": subscriber, "subject": subject, "text": text}
+    digest = build_digest(subscriber, timezone.localdate())
+    subject, text, _html = render_digest(digest)
+    context = {
+        "subscriber": subscriber,
+        "recipient": digest.recipient,
+        "subject": subject,
+        "text": text,
+        # The digest is sent by a task, with no request: its links use SITE_URL, which may
+        # not be the address this page is served on.
+        "site_url": settings.SITE_URL,
+        "served_at": request.build_absolute_uri("/").rstrip("/"),
+    }
     return render(request, "enrollments/digest_preview.html", context)
 
 

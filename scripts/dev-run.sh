@@ -12,6 +12,12 @@ PORT="${PORT:-8000}"
 SIMULATOR_PORT="${SIMULATOR_PORT:-8765}"
 SIMULATOR_METERS="${SIMULATOR_METERS:-3000}"
 export SIMULATOR_PORT
+# Links in emails (the digest, alerts; sent by the cluster) point where this server listens,
+# unless SITE_URL is set in the environment or in .env.
+if [ -z "${SITE_URL:-}" ] && ! grep -qsE '^[[:space:]]*(export[[:space:]]+)?SITE_URL=' .env; then
+  case "$HOST" in 0.0.0.0 | "::") SITE_URL="http://127.0.0.1:$PORT" ;; *) SITE_URL="http://$HOST:$PORT" ;; esac
+  export SITE_URL
+fi
 mkdir -p var/log
 
 # Ctrl-C (SIGINT to the terminal's process group) and SIGTERM to this script or to its process

@@ -26,6 +26,13 @@ def _figures_in_the_request(monkeypatch):
     monkeypatch.setattr("leapsync.dashboard.store.REFRESH_INLINE", True)
 
 
+@pytest.fixture(autouse=True)
+def _partner_contact(settings):
+    """The partner's contact configured, as in production: customer emails are refused
+    without it (tests of that refusal clear it)."""
+    settings.PARTNER_SUPPORT_EMAIL = "help@partner.example"
+
+
 @pytest.fixture
 def groups(db) -> None:
     """The real groups and permissions, made by the command deploys run."""

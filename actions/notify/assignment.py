@@ -51,9 +51,14 @@ def _alert_sent(claim: ActionEmail, reason: str) -> None:
 
 
 def send_assignment_alert(action_pk: int, note_pk: int) -> str:
-    """Queued by an assignment; the note makes the occasion unique (never sent twice)."""
+    """Queued by an assignment; the note makes the occasion unique (never sent twice).
+
+    Nobody is alerted about an action they assigned to themselves.
+    """
     action = RequiredAction.objects.for_inbox().filter(pk=action_pk).first()
     if action is None or action.assignee is None or not action.is_open:
         return "nothing to alert"
+    if ActionNote.objects.filter(pk=note_pk, author_id=action.assignee_id).exists():
+        return "nothing to alert: assigned by the assignee"
     outcome = send_alert(action, EmailKind.ASSIGNED, f"note-{note_pk}", "Assigned to you")
     return f"{outcome.result} {outcome.message}".strip()

@@ -33,6 +33,17 @@ from actions.notify.common import BulkSummary, Outcome, error_text, record_failu
 from leapsync.ui.emails import render_email, send_email
 
 
+def partner_contact_problem() -> str:
+    """Why no customer email may go out yet ("" when it may): every one ends with the partner's
+    contact, and without one it would end with "Questions?" and nothing after it."""
+    if settings.PARTNER_SUPPORT_EMAIL.strip() or settings.PARTNER_SUPPORT_URL.strip():
+        return ""
+    return (
+        "The partner's support contact is not configured: set PARTNER_SUPPORT_EMAIL or "
+        "PARTNER_SUPPORT_URL, so that customers know whom to ask."
+    )
+
+
 def customer_email_problem(action: RequiredAction, entry: ActionCatalogueEntry) -> str:
     """Why this action's customer cannot be emailed ("" when they can)."""
     if not action.is_open:
@@ -41,6 +52,8 @@ def customer_email_problem(action: RequiredAction, entry: ActionCatalogueEntry) 
         return "This action is Leap's to do."
     if not entry.can_email_customer:
         return "The catalogue has no customer email for this kind of action."
+    if contact := partner_contact_problem():
+        return contact
     if not action.meter.end_customer_email.strip():
         return (
             "No customer email in this meter's details from Leap: contact the customer another way."

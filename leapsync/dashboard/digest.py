@@ -14,10 +14,11 @@ from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
+from actions.catalogue import Catalogue, entry_for, load_catalogue
 from enrollments import services
 from enrollments.deadlines import Deadline, Period, by_program, deadlines_of, listed_periods
 from enrollments.models import (
@@ -49,7 +50,7 @@ def absolute(path: str) -> str:
 class Blocked:
     meter_id: object
     customer: str
-    action: str
+    title: str  # the action's name in the catalogue
     code: str
     due: datetime | None
     assignee: str
@@ -58,12 +59,20 @@ class Blocked:
 
 @dataclass
 class DigestDeadline:
+    """A deadline with its first TOP_BLOCKED blocked meters (its `blocked` figure counts all)."""
+
     deadline: Deadline
     blocked: list[Blocked]
 
     @property
     def url(self) -> str:
         return absolute(f"{reverse('enrollments:deadline_list')}#{self.deadline.period.program}")
+
+    @property
+    def more_blocked(self) -> int:
+        """Blocked meters not listed; the figure's url lists them all."""
+        figure = self.deadline.blocked
+        return max(figure.value - len(self.blocked), 0) if figure else 0
 
 
 @dataclass
@@ -78,6 +87,7 @@ class Listed:
 @dataclass
 class Digest:
     user: object
+    recipient: str  # the subscription's address, else the user's
     today: date
     now: datetime
     window_days: int
@@ -130,6 +140,7 @@ def build_digest(user, today: date) -> Digest:
     ]
     return Digest(
         user=user,
+        recipient=subscription.recipient if subscription else user.email,
         today=today,
         now=now,
         window_days=window,
@@ -170,10 +181,13 @@ def _deadlines(periods: list[Period], now: datetime, until: datetime) -> list[Di
     for d in upcoming:
         for figure in [*d.statuses, d.blocked]:
             figure.url = absolute(figure.url)
-    return [DigestDeadline(d, _top_blocked(d)) for d in upcoming]
+    catalogue = load_catalogue() if upcoming else {}
+    return [DigestDeadline(d, _top_blocked(d, catalogue)) for d in upcoming]
 
 
-def _top_blocked(deadline: Deadline) -> list[Blocked]:
+def _top_blocked(deadline: Deadline, catalogue: Catalogue) -> list[Blocked]:
+    """The first TOP_BLOCKED blocked meters (soonest due first), each with its first blocking
+    action: one line per meter, as the `blocked` figure counts meters."""
     period = deadline.period
     in_period = ProgramEnrollment.objects.filter(
         meter=OuterRef("meter"),
@@ -181,9 +195,16 @@ def _top_blocked(deadline: Deadline) -> list[Blocked]:
         program_identifier__iexact=period.program,
         delivery_period__iexact=period.name,
     )
+    blocking = blocking_actions(period.program, deadline.deadline)
+    first_of_meter = blocking.filter(meter=OuterRef("meter")).order_by(
+        "enrollment_deadline_date_time", "id"
+    )
     actions = (
-        blocking_actions(period.program, deadline.deadline)
-        .filter(Exists(in_period), meter__missing_from_leap=False)
+        blocking.filter(
+            Exists(in_period),
+            meter__missing_from_leap=False,
+            pk=Subquery(first_of_meter.values("pk")[:1]),
+        )
         .select_related("meter", "assignee")
         .order_by("enrollment_deadline_date_time", "meter__meter_id", "id")[:TOP_BLOCKED]
     )
@@ -191,7 +212,7 @@ def _top_blocked(deadline: Deadline) -> list[Blocked]:
         Blocked(
             meter_id=a.meter.meter_id,
             customer=a.meter.end_customer_name,
-            action=a.action_type,
+            title=entry_for(a, catalogue).title,
             code=a.action_code,
             due=a.enrollment_deadline_date_time,
             assignee=a.assignee.get_username() if a.assignee else "",
@@ -325,7 +346,7 @@ def _send_one(subscription: DigestSubscription, period: str, today: date) -> Out
         return Outcome(name, period, "skipped")
     try:
         digest = build_digest(subscription.user, today)
-        message = send_email(EMAIL_NAME, digest_context(digest), [subscription.user.email])
+        message = send_email(EMAIL_NAME, digest_context(digest), [subscription.recipient])
     except Exception as exc:
         logger.exception("digest for %s (%s) failed", name, period)
         services.finish_claim(claim, SentDigestStatus.FAILED, error=f"{type(exc).__name__}: {exc}")

@@ -63,6 +63,34 @@ def test_notify_refuses_without_customer_email(customer_action, ops_user):
     assert mail.outbox == [] and not ActionEmail.objects.exists()
 
 
+def test_notify_refuses_until_the_partners_contact_is_configured(
+    customer_action, ops_user, settings
+):
+    """Without it the email would end with "Questions?" and nothing after it."""
+    settings.PARTNER_SUPPORT_EMAIL = settings.PARTNER_SUPPORT_URL = ""
+    email, problem = customer.preview_customer_email(customer_action, load_catalogue())
+    assert email is None and "PARTNER_SUPPORT_EMAIL or PARTNER_SUPPORT_URL" in problem
+    outcome = _send(customer_action, ops_user)
+    assert outcome.result == "refused" and outcome.message == problem
+    assert customer.bulk_preview([customer_action]).counts == {"refused": 1}
+    bulk = customer.notify_customers([customer_action], token=TOKEN, actor=ops_user)
+    assert bulk.counts == {"refused": 1}
+    assert mail.outbox == [] and not ActionEmail.objects.exists()
+
+
+@pytest.mark.parametrize("setting", ["PARTNER_SUPPORT_EMAIL", "PARTNER_SUPPORT_URL"])
+def test_notify_sends_with_either_contact_and_names_it(
+    customer_action, ops_user, settings, setting
+):
+    settings.PARTNER_SUPPORT_EMAIL = settings.PARTNER_SUPPORT_URL = ""
+    value = "help@partner.example" if setting.endswith("EMAIL") else "https://partner.example/help"
+    setattr(settings, setting, value)
+    assert _send(customer_action, ops_user).result == "sent"
+    (message,) = mail.outbox
+    assert "Questions? " in message.body and value in message.body.split("Questions?")[1]
+    assert value in message.alternatives[0][0].split("Questions?")[1]
+
+
 def test_notify_refuses_when_staff_must_fix_it(ops_user):
     action = RequiredActionFactory(
         action_type="NO_MISSING_FIELDS",
@@ -154,17 +182,47 @@ def test_alerts_rolled_deadline_gets_its_own_alert(ops_user):
     assert len(mail.outbox) == 2
 
 
-def test_alerts_assignment_sent_once(ops_user):
+def test_alerts_assignment_sent_once(ops_user, django_user_model):
     from actions.services import assign
 
     action = _staff_action()
+    boss = django_user_model.objects.create_user("boss", email="boss@example.com")
     with mock.patch("actions.services.async_task") as queued:
-        assign(action, ops_user, actor=ops_user)
+        assign(action, ops_user, actor=boss)
     note = ActionNote.objects.get(kind=NoteKind.ASSIGNMENT)
     assert assignment.send_assignment_alert(action.pk, note.pk).startswith("sent")
     assert assignment.send_assignment_alert(action.pk, note.pk).startswith("duplicate")
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["otto@example.com"]
     assert queued.call_count == 0  # queued on commit; the test transaction never commits
+
+
+def test_alerts_assignment_to_oneself_emails_nobody(
+    ops_user, django_user_model, django_capture_on_commit_callbacks
+):
+    from actions.services import assign
+
+    action = _staff_action()
+    boss = django_user_model.objects.create_user("boss", email="boss@example.com")
+    with (
+        mock.patch("actions.services.async_task") as queued,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assign(action, ops_user, actor=ops_user)
+    assert queued.call_count == 0
+    note = ActionNote.objects.get(kind=NoteKind.ASSIGNMENT)
+    # an alert queued before this rule (or by a replay) sends nothing either
+    assert assignment.send_assignment_alert(action.pk, note.pk).startswith("nothing to alert")
+    assert mail.outbox == [] and not ActionEmail.objects.exists()
+    with (
+        mock.patch("actions.services.async_task") as queued,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assign(action, boss, actor=ops_user)
+    queued.assert_called_once_with(
+        "actions.tasks.send_assignment_alert",
+        action.pk,
+        ActionNote.objects.filter(kind=NoteKind.ASSIGNMENT).latest("pk").pk,
+    )
 
 
 def test_alerts_schedule_is_declared_once(db):

@@ -299,6 +299,36 @@ def test_action_bulk_notify_preview_then_summary(ops_client, customer_action):
     assert len(mail.outbox) == 1
 
 
+def test_action_notify_refuses_until_the_partners_contact_is_configured(
+    ops_client, customer_action, settings
+):
+    settings.PARTNER_SUPPORT_EMAIL = settings.PARTNER_SUPPORT_URL = ""
+    url = reverse("actions:action_notify", args=[customer_action.pk])
+    preview = ops_client.get(url, headers=HX).content.decode()
+    assert "Cannot email the customer" in preview and "PARTNER_SUPPORT_EMAIL" in preview
+    assert "Send to" not in preview
+    sent = ops_client.post(url, {"token": "e" * 32}, headers=HX).content.decode()
+    assert "Not sent" in sent and "PARTNER_SUPPORT_URL" in sent
+    frame = reverse("actions:action_notify_html", args=[customer_action.pk])
+    assert ops_client.get(frame).status_code == 404
+    assert mail.outbox == []
+
+
+def test_action_bulk_notify_refuses_until_the_partners_contact_is_configured(
+    ops_client, customer_action, settings
+):
+    settings.PARTNER_SUPPORT_EMAIL = settings.PARTNER_SUPPORT_URL = ""
+    url = reverse("actions:action_bulk_notify")
+    preview = ops_client.post(url, {"pk": [customer_action.pk]})
+    page = preview.content.decode()
+    assert preview.context["summary"].counts == {"refused": 1}
+    assert "No email can be sent" in page and "PARTNER_SUPPORT_EMAIL" in page
+    assert "data-submit-once" not in page
+    data = {"pk": [customer_action.pk], "token": preview.context["token"], "confirm": "1"}
+    assert ops_client.post(url, data).context["summary"].counts == {"refused": 1}
+    assert mail.outbox == []
+
+
 def test_action_bulk_notify_manager_forbidden(manager_client, customer_action):
     url = reverse("actions:action_bulk_notify")
     assert manager_client.post(url, {"pk": [customer_action.pk]}).status_code == 403

@@ -10,15 +10,21 @@ from email import policy
 import pytest
 from aiosmtpd.controller import Controller
 from django.contrib.auth import get_user_model
+from django.core import mail
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
+from actions.catalogue import entry_for, load_catalogue
+from actions.models import RequiredAction
 from enrollments.models import DigestCadence, DigestSubscription, SentDigest, SentDigestStatus
+from leapsync.dashboard import digest as digest_module
 from leapsync.dashboard.digest import build_digest, render_digest, send_due_digests
 from leapsync.sync import sync_incremental
 from leapsync.tasks import send_digests
 from meters.models import EventKind, MeterEvent
+from tests.meters.factories import RequiredActionFactory
 
 
 @pytest.fixture
@@ -194,3 +200,114 @@ def test_preview_html_is_the_email_with_inline_styles_and_no_scripts(synced, man
     assert "style-src 'unsafe-inline'" in policy and "default-src 'none'" in policy
     assert "sandbox" in policy and not [d for d in policy if d.startswith("script-src")]
     assert 'style="' in response.content.decode() and "Sync health" in response.content.decode()
+
+
+def test_preview_says_where_the_links_point(db, manager_client, settings):
+    settings.SITE_URL = "http://127.0.0.1:8100"
+    response = manager_client.get(reverse("enrollments:digest_preview"))
+    page = response.content.decode()
+    assert "http://127.0.0.1:8100/enrollments/deadlines/" in response.context["text"]
+    assert "<code>http://127.0.0.1:8100</code>" in page
+    assert "This page is served on <code>http://testserver</code>" in page
+    settings.SITE_URL = "http://testserver"
+    assert (
+        "This page is served on"
+        not in manager_client.get(response.request["PATH_INFO"]).content.decode()
+    )
+
+
+def test_blocked_actions_show_their_catalogue_names(synced, manager):
+    item = next(d for d in build_digest(manager, timezone.localdate()).deadlines if d.blocked)
+    action = RequiredAction.objects.filter(
+        meter__meter_id=item.blocked[0].meter_id, action_code=item.blocked[0].code
+    ).first()
+    entry = entry_for(action, load_catalogue())
+    entry.title = "Re-authorise <b>utility</b> access"
+    entry.save()
+    _, text, html = render_digest(build_digest(manager, timezone.localdate()))
+    assert f"Re-authorise <b>utility</b> access ({action.action_code})" in text
+    assert (
+        f"Re-authorise &lt;b&gt;utility&lt;/b&gt; access (<code>{action.action_code}</code>)"
+        in html
+    )
+
+
+def _item(digest, deadline):
+    key = (deadline.period.program, deadline.period.name, deadline.deadline)
+    return next(
+        d
+        for d in digest.deadlines
+        if (d.deadline.period.program, d.deadline.period.name, d.deadline.deadline) == key
+    )
+
+
+def test_a_deadline_lists_its_first_blocked_meters_and_links_to_all(synced, manager, monkeypatch):
+    monkeypatch.setattr(digest_module, "TOP_BLOCKED", 2)
+    digest = build_digest(manager, timezone.localdate())
+    item = next(d for d in digest.deadlines if d.deadline.blocked.value >= 3)
+    listed = RequiredAction.objects.filter(
+        meter__meter_id=item.blocked[0].meter_id, action_code=item.blocked[0].code
+    ).first()
+    RequiredActionFactory(  # a second blocking action does not list its meter twice
+        meter=listed.meter,
+        program_identifier=listed.program_identifier,
+        enrollment_deadline_date_time=listed.enrollment_deadline_date_time,
+    )
+    digest = build_digest(manager, timezone.localdate())
+    item = _item(digest, item.deadline)
+    figure = item.deadline.blocked
+    assert len({b.meter_id for b in item.blocked}) == len(item.blocked) == 2
+    assert item.more_blocked == figure.value - 2
+    assert figure.url.startswith("http://127.0.0.1:8000/meters/?")
+    _, text, html = render_digest(digest)
+    assert f"... and {figure.value - 2} more: {figure.url}" in text
+    assert (
+        f'<a href="{escape(figure.url)}" style="color:#0b5cad;">… and {figure.value - 2} more</a>'
+        in html
+    )
+
+
+def test_a_chosen_address_gets_the_digest(db, manager, manager_client):
+    manager.digest_subscription.email = "team-deadlines@example.com"
+    manager.digest_subscription.save()
+    assert [o.status for o in send_due_digests()] == ["sent"]
+    (message,) = mail.outbox
+    assert message.to == ["team-deadlines@example.com"]
+
+
+def test_without_a_chosen_address_the_users_own_gets_it(db, manager):
+    assert [o.status for o in send_due_digests()] == ["sent"]
+    assert mail.outbox[0].to == ["mia@example.com"]
+
+
+def test_a_user_without_email_is_sent_to_the_chosen_address(db, manager):
+    manager.email = ""
+    manager.save()
+    assert send_due_digests() == []
+    manager.digest_subscription.email = "mia.elsewhere@example.com"
+    manager.digest_subscription.save()
+    assert [o.status for o in send_due_digests()] == ["sent"]
+    assert mail.outbox[0].to == ["mia.elsewhere@example.com"]
+
+
+def test_subscription_form_saves_a_valid_address_and_refuses_another(manager_client):
+    save = reverse("enrollments:digest_subscription_save")
+    form = {"cadence": "daily", "weekday": "0", "window_days": "14", "is_active": "on"}
+    response = manager_client.post(save, {**form, "email": "not an address"})
+    assert response.status_code == 200 and "email" in response.context["form"].errors
+    assert not DigestSubscription.objects.exists()
+    manager_client.post(save, {**form, "email": "team@example.com"})
+    assert DigestSubscription.objects.get(user__username="max").email == "team@example.com"
+    page = manager_client.get(reverse("enrollments:digest_subscription")).content.decode()
+    assert "<strong>team@example.com</strong> (chosen below)" in page
+    assert 'value="team@example.com"' in page
+    preview = manager_client.get(reverse("enrollments:digest_preview"))
+    assert preview.context["recipient"] == "team@example.com"
+    assert "<dt>To</dt><dd>team@example.com</dd>" in preview.content.decode()
+
+
+def test_everyone_table_shows_where_each_digest_goes(admin_client, manager):
+    manager.digest_subscription.email = "team@example.com"
+    manager.digest_subscription.save()
+    page = admin_client.get(reverse("enrollments:digest_subscription")).content.decode()
+    assert "team@example.com" in page and "mia@example.com" not in page
