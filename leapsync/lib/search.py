@@ -87,9 +87,9 @@ def fold(text: str) -> str:
     return " ".join(text.casefold().translate(_FOLD).split())
 
 
-def search_column(values: Iterable[str | None]) -> str:
+def search_column(values: Iterable[object]) -> str:
     """The value of a normalised search column: each non-empty value folded, one per line."""
-    return SEPARATOR.join(folded for value in values if value and (folded := fold(value)))
+    return SEPARATOR.join(folded for value in values if value and (folded := fold(str(value))))
 
 
 def text_query(text: str, *, folded: Iterable[str] = (), lookups: Iterable[str] = ()) -> Q:

@@ -315,7 +315,7 @@ def relaxed_commits() -> Iterator[None]:
 
 
 def expected_pages(
-    stream: str, mode: str, filter_list: list[dict[str, Any]], page_size: int
+    stream: str, mode: str, filter_list: list[SearchFilters], page_size: int
 ) -> int | None:
     """About how many pages a run will read, for the Sync page's progress (None: no idea).
 
