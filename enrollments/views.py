@@ -98,10 +98,11 @@ def market_group_list(request: HttpRequest) -> HttpResponse:
         "program": period.program if period else request.GET.get("program", ""),
         "roster": roster,
         "computing": computing,
+        "requested_period": request.GET.get("period", ""),
         "zone": _zone(),
     }
     page = (
-        "enrollments/partials/market_group_roster.html"
+        "enrollments/partials/market_group_view.html"
         if wants_partial(request)
         else "enrollments/market_group_list.html"
     )

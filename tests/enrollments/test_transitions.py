@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -69,3 +70,30 @@ def test_the_page_and_the_csv_list_each_transition_once(ops_client):
     export = ops_client.get(reverse("enrollments:transition_export"))
     rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode())))
     assert len(rows) - 1 == 6
+
+
+# --- the market group roster's pickers ------------------------------------------------------
+
+
+def test_choosing_another_program_offers_that_programs_periods(ops_client):
+    from tests.meters.factories import ProgramEnrollmentFactory
+
+    ProgramEnrollmentFactory(program_identifier="PJM", delivery_period="PJM-2026")
+    ProgramEnrollmentFactory(program_identifier="ERCOT", delivery_period="ERCOT-2026")
+    url = reverse("enrollments:market_group_list")
+    response = ops_client.get(url, {"program": "ERCOT", "period": ""}, HTTP_HX_REQUEST="true")
+    text = response.content.decode()
+    periods = re.findall(r'<option value="([^"]+)"', text.split('id="id_period"')[1])
+    assert periods == ["ERCOT-2026"]  # the pickers are swapped with the roster
+    assert 'id="market-group-roster"' in text
+
+
+def test_a_period_not_listed_for_the_program_says_so(ops_client):
+    from tests.meters.factories import ProgramEnrollmentFactory
+
+    ProgramEnrollmentFactory(program_identifier="PJM", delivery_period="PJM-2026")
+    url = reverse("enrollments:market_group_list")
+    response = ops_client.get(url, {"program": "PJM", "period": "ERCOT-2026"})
+    text = response.content.decode()
+    assert "Run a sync first" not in text
+    assert "No delivery period “ERCOT-2026” is listed for PJM" in text
