@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -57,3 +58,34 @@ ERRORS_BY_STATUS: dict[int, type[LeapError]] = {
     403: LeapForbiddenError,
     404: LeapNotFoundError,
 }
+
+
+# What each failure means to the people who work the pages, in their words. Recorded errors
+# keep the class name first ("LeapUnavailableError: 503 ..."), so `explain` can find it.
+PLAIN_WORDS: dict[str, str] = {
+    "LeapBadRequestError": "Leap refused the request as malformed.",
+    "LeapAuthError": "Leap did not accept leapsync's API key; an admin needs to check it.",
+    "LeapForbiddenError": (
+        "Leap's API key lacks the permission for this (or belongs to the other environment)."
+    ),
+    "LeapNotFoundError": "Leap does not know this meter.",
+    "LeapUnavailableError": "Leap did not answer properly, even after several tries; it is retried.",
+    "stopped by signal": (
+        "The run was stopped before it finished (a restart, or someone stopped it); "
+        "the next run picks up from there."
+    ),
+}
+UNEXPECTED = "Something unexpected went wrong; an admin can see the details."
+
+
+_EXCEPTION_TEXT = re.compile(r"^\w*(Error|Exception|Exit|Warning)\b")
+
+
+def explain(recorded: str) -> str:
+    """A sentence for a person, for an error recorded as text: the words for a known failure
+    (PLAIN_WORDS), UNEXPECTED for another exception's text, else the text as written (the
+    messages leapsync writes itself are sentences already)."""
+    for name, words in PLAIN_WORDS.items():
+        if name in recorded:
+            return words
+    return UNEXPECTED if _EXCEPTION_TEXT.match(recorded) else recorded

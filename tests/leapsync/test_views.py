@@ -490,3 +490,22 @@ def test_get_over_the_field_limit_answers_with_the_same_message(ops_client, sett
     response = ops_client.get(f"{reverse('meters:meter_list')}?{query}")
     assert response.status_code == 400
     assert "Too many items selected" in response.content.decode()
+
+
+def test_ops_read_a_failure_as_a_sentence_and_admins_get_the_details(ops_client, admin_client):
+    raw = "LeapUnavailableError: 500 Internal <b>error</b>: {'method': 'PATCH', 'attempts': 5}"
+    run = make_run(status=RunStatus.FAILED, error=raw)
+    for client in (ops_client, admin_client):
+        for url in (reverse("dashboard"), reverse("sync_run_detail", args=[run.pk])):
+            page = client.get(url).content.decode()
+            assert "Leap did not answer properly, even after several tries" in page
+            assert "<b>error</b>" not in page
+            assert ("&#x27;method&#x27;" in page) is (client is admin_client), url
+
+
+def test_an_unknown_exception_is_not_shown_to_ops_and_our_own_sentences_are():
+    from leapsync.leap.errors import UNEXPECTED, explain
+
+    assert explain("OperationalError: server closed the connection") == UNEXPECTED
+    own = "Abandoned: the process stopped without finishing (its lock died with it)."
+    assert explain(own) == own

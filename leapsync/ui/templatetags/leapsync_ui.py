@@ -11,6 +11,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from leapsync.leap.enums import EnrollmentStatus, ParticipationPreference
+from leapsync.leap.errors import explain
 
 register = template.Library()
 
@@ -90,3 +91,22 @@ def duration(value: timedelta | None) -> str:
     if seconds < 3600:
         return f"{seconds // 60} min {seconds % 60:02d} s"
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+@register.simple_tag(takes_context=True)
+def error_text(context: template.Context, recorded: str | None, limit: int = 0) -> str:
+    """A recorded error as a sentence a person understands; admins also get the text as
+    recorded (exception, Leap's answer) under "Details"."""
+    if not recorded:
+        return ""
+    words = explain(recorded)
+    sentence = format_html('<span class="error-text">{}</span>', words)
+    user = getattr(context.get("request"), "user", None)
+    if not (user is not None and user.is_staff) or words == recorded:
+        return sentence
+    shown = recorded if not limit or len(recorded) <= limit else recorded[: limit - 1] + "…"
+    return format_html(
+        '{} <details class="error-details"><summary>Details</summary><code>{}</code></details>',
+        sentence,
+        shown,
+    )
