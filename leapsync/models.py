@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from django.db import models
 
+from leapsync.leap.payloads.warnings import WarningGroup
+from leapsync.leap.payloads.warnings import group as group_warnings
+
 
 class Stream(models.TextChoices):
     DETAILS = "details", "Meter details"
@@ -114,6 +117,10 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_mode_display()} {self.stream} #{self.pk} ({self.status})"
+
+    def warning_groups(self) -> list[WarningGroup]:
+        """The run's warnings by kind, news (fields Leap added) apart from problems."""
+        return group_warnings(self.warnings or {})
 
     @property
     def duration(self):

@@ -509,3 +509,18 @@ def test_an_unknown_exception_is_not_shown_to_ops_and_our_own_sentences_are():
     assert explain("OperationalError: server closed the connection") == UNEXPECTED
     own = "Abandoned: the process stopped without finishing (its lock died with it)."
     assert explain(own) == own
+
+
+def test_fields_leap_added_read_as_news_grouped_with_their_counts(ops_client):
+    warnings = {
+        "unknown field: meter.colour": 3000,
+        "unknown field: meter.site.floor": 2990,
+        "wrong type for meter.city: expected string, got int": 2,
+    }
+    run = make_run(warnings=warnings, warnings_count=5992)
+    groups = run.warning_groups()
+    assert [g.news for g in groups] == [False, True]  # problems first
+    assert groups[1].items == [("meter.colour", 3000), ("meter.site.floor", 2990)]
+    page = ops_client.get(reverse("sync_run_detail", args=[run.pk])).content.decode()
+    assert "Fields Leap sent that this version does not use yet" in page
+    assert "2 kinds, 5990 times" in page
