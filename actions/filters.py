@@ -48,7 +48,11 @@ class ActionFilterSet(django_filters.FilterSet):
         field_name="program_identifier", lookup_expr="iexact", label="Program"
     )
     delivery_period = django_filters.CharFilter(lookup_expr="iexact", label="Delivery period")
-    status = django_filters.MultipleChoiceFilter(choices=WorkflowStatus.choices, label="Status")
+    status = django_filters.MultipleChoiceFilter(
+        choices=WorkflowStatus.choices,
+        label="Status",
+        help_text="None chosen: every status but done.",
+    )
     assignee = django_filters.ChoiceFilter(
         empty_label="Anyone", method="by_assignee", choices=assignee_choices, label="Assignee"
     )
@@ -67,6 +71,14 @@ class ActionFilterSet(django_filters.FilterSet):
     class Meta:
         model = RequiredAction
         fields: list[str] = []
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        """As filtered; with no status chosen, without the actions people marked done (they
+        wait for Leap to resolve them, and would bury the work still to do)."""
+        queryset = super().filter_queryset(queryset)
+        if not self.form.cleaned_data.get("status"):
+            queryset = queryset.exclude(status=WorkflowStatus.DONE)
+        return queryset
 
     def by_assignee(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         if value == "none":

@@ -41,6 +41,7 @@ CHANGE = "actions.change_requiredaction"
 FRAGMENTS = {
     "action-history-list": "actions/partials/action_history_list.html",
     "action-workflow": "actions/partials/action_workflow.html",
+    "action-emails": "actions/partials/action_emails.html",
 }
 
 

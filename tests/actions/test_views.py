@@ -364,3 +364,28 @@ def test_action_list_search_ignores_accents_and_case(ops_client, customer_action
     other = RequiredActionFactory(meter=MeterFactory(end_customer_name="Zoë Dubois", site=site))
     rows = [r.record for r in ops_client.get(LIST, {"q": typed}).context["table"].page.object_list]
     assert rows == [customer_action if typed in ("ref-42", "lovelace") else other]
+
+
+def test_done_actions_leave_the_default_inbox_and_stay_one_filter_away(ops_client):
+    from actions.models import WorkflowStatus
+    from tests.meters.factories import RequiredActionFactory
+
+    todo = RequiredActionFactory(owner="partner")
+    done = RequiredActionFactory(owner="partner", status=WorkflowStatus.DONE)
+    url = reverse("actions:action_list")
+    shown = {row.record.pk for row in ops_client.get(url).context["table"].rows}
+    assert todo.pk in shown and done.pk not in shown
+    response = ops_client.get(url, {"status": ["done"]})
+    assert {row.record.pk for row in response.context["table"].rows} == {done.pk}
+
+
+def test_the_email_list_refreshes_itself_after_a_send(ops_client):
+    from tests.meters.factories import RequiredActionFactory
+
+    action = RequiredActionFactory(owner="partner")
+    url = reverse("actions:action_detail", args=[action.pk])
+    page = ops_client.get(url).content.decode()
+    assert 'id="action-emails"' in page and 'hx-trigger="action-changed from:body"' in page
+    fragment = ops_client.get(url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="action-emails")
+    assert 'id="action-emails"' in fragment.content.decode()
+    assert "<html" not in fragment.content.decode()
