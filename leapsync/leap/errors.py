@@ -70,6 +70,7 @@ PLAIN_WORDS: dict[str, str] = {
     ),
     "LeapNotFoundError": "Leap does not know this meter.",
     "LeapUnavailableError": "Leap did not answer properly, even after several tries; it is retried.",
+    "LeapError": "Leap answered with an error; an admin can see which.",
     "stopped by signal": (
         "The run was stopped before it finished (a restart, or someone stopped it); "
         "the next run picks up from there."
