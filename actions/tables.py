@@ -33,8 +33,9 @@ class ActionTable(Table):
         verbose_name="Program · period",
         order_by=("program_identifier", "delivery_period"),
     )
+    # By meter_id, never empty: a meter without a partner_reference still gets its link.
     meter = tables.Column(
-        accessor="meter__partner_reference", verbose_name="Meter", order_by=("meter__meter_id",)
+        accessor="meter__meter_id", verbose_name="Meter", order_by=("meter__meter_id",)
     )
     customer = tables.Column(accessor="meter__end_customer_name", verbose_name="Customer")
     region = tables.Column(accessor="meter__transmission_region", verbose_name="Region")

@@ -1,12 +1,15 @@
-"""Admin for enrollment state (all of it written by the sync: read-only)."""
+"""Admin for enrollment state (written by the sync: read-only), digest subscriptions (people's
+settings: editable, as on the subscription page) and the digests sent (read-only)."""
 
 from django.contrib import admin
 
 from enrollments.models import (
+    DigestSubscription,
     EnrollmentDeadline,
     MeterEnrollment,
     ParticipationPeriod,
     ProgramEnrollment,
+    SentDigest,
 )
 from meters.admin import ViewOnlyAdmin
 
@@ -78,3 +81,19 @@ class ParticipationPeriodAdmin(ViewOnlyAdmin):
     search_fields = ["=meter__meter_id", "reason"]
     list_select_related = ["meter"]
     show_full_result_count = False
+
+
+@admin.register(DigestSubscription)
+class DigestSubscriptionAdmin(admin.ModelAdmin):
+    list_display = ["user", "cadence", "weekday", "window_days", "email", "is_active", "updated_at"]
+    list_filter = ["cadence", "is_active"]
+    search_fields = ["user__username", "user__email", "email"]
+    raw_id_fields = ["user"]
+
+
+@admin.register(SentDigest)
+class SentDigestAdmin(ViewOnlyAdmin):
+    list_display = ["subscription", "period", "status", "sent_at", "attempts", "subject"]
+    list_filter = ["status"]
+    search_fields = ["subscription__user__username", "period", "subject"]
+    list_select_related = ["subscription__user"]

@@ -94,6 +94,7 @@ class WebhookRefresh(models.Model):
 
     class Meta:
         db_table = "leapsync_webhookrefresh"  # made by the leapsync app, kept when moved here
+        verbose_name_plural = "webhook refreshes"
         ordering = ["-created_at", "-id"]
         constraints = [
             # Events arriving while a refresh waits join it instead of queuing another.

@@ -389,3 +389,12 @@ def test_the_email_list_refreshes_itself_after_a_send(ops_client):
     fragment = ops_client.get(url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="action-emails")
     assert 'id="action-emails"' in fragment.content.decode()
     assert "<html" not in fragment.content.decode()
+
+
+def test_an_action_whose_meter_has_no_partner_reference_still_links_to_it(ops_client):
+    from tests.meters.factories import MeterFactory, RequiredActionFactory
+
+    meter = MeterFactory(partner_reference="")
+    RequiredActionFactory(owner="partner", meter=meter)
+    page = ops_client.get(reverse("actions:action_list")).content.decode()
+    assert reverse("meters:meter_detail", args=[meter.meter_id]) in page

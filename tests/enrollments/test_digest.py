@@ -311,3 +311,11 @@ def test_everyone_table_shows_where_each_digest_goes(admin_client, manager):
     manager.digest_subscription.save()
     page = admin_client.get(reverse("enrollments:digest_subscription")).content.decode()
     assert "team@example.com" in page and "mia@example.com" not in page
+
+
+def test_admins_see_digest_subscriptions_and_sent_digests_in_admin(admin_client):
+    index = admin_client.get(reverse("admin:index")).content.decode()
+    assert "Digest subscriptions" in index and "Sent digests" in index
+    assert "Webhook refreshes" in index and "refreshs" not in index
+    for name in ("digestsubscription", "sentdigest"):
+        assert admin_client.get(reverse(f"admin:enrollments_{name}_changelist")).status_code == 200
