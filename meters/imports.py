@@ -95,6 +95,7 @@ def read_rows(stream: IO[bytes], report: ImportReport) -> Iterator[tuple[int, di
     Streams the file: memory stays flat whatever its size. Raises ImportFileError when the
     file is not UTF-8 CSV text or lacks an external_id column.
     """
+    _refuse_spreadsheets(stream)
     text = codecs.getreader("utf-8-sig")(stream, errors="strict")
     reader = csv.reader(text, strict=True)
     try:
@@ -116,10 +117,64 @@ def read_rows(stream: IO[bytes], report: ImportReport) -> Iterator[tuple[int, di
             values = _row_values(reader.line_num, row, columns, len(headers), seen, report)
             if values is not None:
                 yield reader.line_num, values
-    except UnicodeDecodeError:
-        raise ImportFileError("This is not a CSV text file (it is not UTF-8 text).") from None
+    except UnicodeDecodeError as error:
+        raise ImportFileError(_not_utf8(error, _first_bad_line(stream))) from None
     except csv.Error as error:
         raise ImportFileError(f"This is not a readable CSV file: {error}.") from None
+
+
+# How a file's first bytes give away a spreadsheet saved as such rather than as CSV.
+SPREADSHEET_SIGNATURES = {
+    b"PK\x03\x04": "an Excel or LibreOffice spreadsheet (.xlsx or .ods)",
+    b"\xd0\xcf\x11\xe0": "an old Excel spreadsheet (.xls)",
+}
+SAVE_AS_UTF8 = (
+    'In Excel, use File > Save As and pick "CSV UTF-8 (Comma delimited)"; in LibreOffice, '
+    'Save As "Text CSV" with the character set "Unicode (UTF-8)".'
+)
+
+
+def _refuse_spreadsheets(stream: IO[bytes]) -> None:
+    if not stream.seekable():
+        return
+    head = stream.read(4)
+    stream.seek(0)
+    for signature, what in SPREADSHEET_SIGNATURES.items():
+        if head.startswith(signature):
+            raise ImportFileError(f"This is {what}, not a CSV file. {SAVE_AS_UTF8}")
+
+
+def _first_bad_line(stream: IO[bytes]) -> int | None:
+    """The line of the file's first byte that is not UTF-8 (read again, only on refusal)."""
+    if not stream.seekable():
+        return None
+    stream.seek(0)
+    decoder, lines = codecs.getincrementaldecoder("utf-8-sig")(), 1
+    while block := stream.read(1 << 20):
+        try:
+            decoder.decode(block)
+        except UnicodeDecodeError as error:
+            return lines + block[: error.start].count(b"\n")
+        lines += block.count(b"\n")
+    return None
+
+
+def _not_utf8(error: UnicodeDecodeError, line: int | None) -> str:
+    """The refusal of a file that is not UTF-8, with how to fix it when it looks like the
+    Windows code page Excel writes by default."""
+    byte = bytes(error.object[error.start : error.start + 1])
+    try:
+        chunk = bytes(error.object).decode("cp1252")
+    except UnicodeDecodeError:
+        chunk = "\x00"
+    if any(ord(c) < 32 and c not in "\t\r\n" for c in chunk):  # binary, not text
+        return "This is not a CSV text file (it is not UTF-8 text)."
+    character = byte.decode("cp1252")
+    return (
+        f"This file is not UTF-8 text: {f'line {line}' if line else 'it'} holds byte 0x{byte.hex()}, which "
+        f"reads as “{character}” in Windows-1252, the encoding Excel uses by default. "
+        f"{SAVE_AS_UTF8} Nothing was imported."
+    )
 
 
 def _row_values(

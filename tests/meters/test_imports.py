@@ -83,6 +83,8 @@ def test_import_dry_run_writes_nothing():
         (b"external_id,name\nS-1,a\x00b\n", "binary"),
         (b"", "empty"),
         (b"site,name\nS-1,x\n", "no external_id column"),
+        (b"PK\x03\x04\x14\x00\x06\x00[Content_Types].xml", "spreadsheet .*Save As.*CSV UTF-8"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "old Excel spreadsheet"),
     ],
 )
 def test_import_refuses_files_that_are_not_csv_or_lack_the_column(data, message):
@@ -174,3 +176,13 @@ def test_import_rolls_back_for_real_and_the_next_import_still_writes():
         _run(_good_rows(4500) + BAD_ENDINGS[0].values[0])
     assert not Site.objects.exists()
     assert _run(_good_rows(4500)).created == Site.objects.count() == 4500
+
+
+def test_a_windows_1252_file_is_refused_with_how_to_save_it_as_utf8():
+    data = "external_id,name\nS-1,Café du Nord\nS-2,Zoë\n".encode("cp1252")
+    with pytest.raises(ImportFileError) as refused:
+        _run(data)
+    message = str(refused.value)
+    assert "Windows-1252" in message and "“é”" in message and "CSV UTF-8" in message
+    assert "line 2" in message
+    assert not Site.objects.exists()
