@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -20,6 +21,9 @@ logger = logging.getLogger("leapsync.sync")
 CURSOR_MODES = (SyncMode.FULL, SyncMode.INCREMENTAL)
 # The lock each run of this process holds (the run's pk), to check and release it.
 _HELD: dict[int, StreamLock] = {}
+# The lease's timestamp is rewritten at most this often (seconds) while a run goes.
+HEARTBEAT_EVERY = 60.0
+_LAST_BEAT: dict[int, float] = {}
 
 
 class StreamBusy(Exception):
@@ -50,15 +54,24 @@ def acquire(stream: str, run: SyncRun) -> bool:
 
 
 def heartbeat(run: SyncRun) -> None:
-    """Prove this run is alive; raise LockLost if its lock is gone or another run took it."""
+    """Prove this run is alive; raise LockLost if its lock is gone or another run took it.
+
+    Called before every page. The lock itself is checked every time; the lease's timestamp is
+    written at most every HEARTBEAT_EVERY (a row write per page bought nothing: a lease is
+    presumed dead only after LOCK_STALE_AFTER, many heartbeats later).
+    """
     lock = _HELD.get(run.pk)
     if lock is not None and not lock.still_held():
         raise LockLost(f"run {run.pk} lost the {run.stream} lock")
+    now = time.monotonic()
+    if now - _LAST_BEAT.get(run.pk, -HEARTBEAT_EVERY) < HEARTBEAT_EVERY:
+        return
     alive = SyncCursor.objects.filter(stream=run.stream, locked_by=run).update(
         heartbeat_at=timezone.now()
     )
     if not alive:
         raise LockLost(f"run {run.pk} lost the {run.stream} lock")
+    _LAST_BEAT[run.pk] = now
 
 
 def release(run: SyncRun) -> None:
@@ -70,6 +83,7 @@ def release(run: SyncRun) -> None:
 
 def let_go(run: SyncRun) -> None:
     """Release the lock this process holds for `run`, after its outcome is committed."""
+    _LAST_BEAT.pop(run.pk, None)
     lock = _HELD.pop(run.pk, None)
     if lock is not None:
         lock.release()

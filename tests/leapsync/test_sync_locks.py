@@ -246,3 +246,23 @@ def test_a_second_leap_sync_on_busy_streams_exits_3(postgres_only, slow_served_l
     assert b"another run holds the stream" in second.stderr.read()
     os.killpg(first.pid, signal.SIGTERM)
     first.wait(timeout=30)
+
+
+def test_the_lease_is_renewed_once_a_minute_not_once_a_page(simulator, leap, monkeypatch):
+    from leapsync.sync import runs
+
+    beats = []
+
+    def count(execute, sql, params, many, context):
+        if sql.startswith('UPDATE "leapsync_synccursor" SET "heartbeat_at"'):
+            beats.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        run = sync_full(client=leap, streams=("details",))[0]
+    assert run.pages > 1 and len(beats) == 1  # the first page's
+    beats.clear()
+    monkeypatch.setattr(runs, "HEARTBEAT_EVERY", 0.0)
+    with connection.execute_wrapper(count):
+        run = sync_full(client=leap, streams=("details",))[0]
+    assert len(beats) == run.pages  # due every page, it is written every page
