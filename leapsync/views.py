@@ -43,6 +43,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     stored = store.figures(store.DASHBOARD)
     context = {
         **(stored.value if stored else {}),
+        "computed_at": stored.computed_at if stored else None,
         "computing": stored is None,
         "health": sync_health(now),
         "freshness_minutes": settings.SYNC_FRESHNESS_MINUTES,

@@ -37,7 +37,6 @@ def inventory_figures(now: datetime) -> dict:
     """The whole-inventory figures of the dashboard: each an aggregate over every meter (~2 s
     of SQL together at 100,000 meters), hence computed by the figures task."""
     return {
-        "computed_at": now,
         "statuses": status_figures(now),
         "readiness": readiness_figures(),
         "action_buckets": action_figures(),

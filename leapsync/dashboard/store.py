@@ -40,7 +40,7 @@ from meters.models import MeterEvent
 logger = logging.getLogger(__name__)
 
 # Raised whenever a stored value's shape changes (a dataclass gains a field...).
-FORMAT = 1
+FORMAT = 2
 MAX_AGE = timedelta(minutes=5)
 # A view queues a recompute of one figure set at most this often (per process).
 QUEUE_SECONDS = 30
