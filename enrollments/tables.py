@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from enrollments.models import ParticipationPeriod
+from leapsync.leap.text import leap_text
 from leapsync.ui.tables import Table
 from leapsync.ui.templatetags.leapsync_ui import status_badge
 
@@ -54,6 +55,9 @@ class TransitionTable(Table):
         empty_text = "No participation changes in this window."
         order_by_field = "sort"
         attrs = {"id": "transitions"}
+
+    def render_reason(self, value: str) -> str:
+        return leap_text(value)
 
     def render_meter(self, value) -> str:
         return format_html('<span class="mono">{}</span>', str(value)[:8] + "…")

@@ -25,6 +25,9 @@ pytestmark = pytest.mark.django_db
 
 MARKUP = '<b>x</b> & <script>alert("leap")</script><img src=x onerror=alert(1)>'
 FORMULA = '=CMD("calc")'
+# A link as Leap might write one into free text; shown as "label (URL)", never live.
+LINK = '<a href="https://leap.example/fix?a=1&amp;b=2">upload it here</a>'
+LINK_AS_TEXT = "upload it here (https://leap.example/fix?a=1&amp;b=2)"  # as escaped in HTML
 
 
 def _poison(text: str) -> str:
@@ -44,12 +47,12 @@ def _hostile_transport(simulator: LeapSimulator) -> httpx.MockTransport:
         enrollment = msgspec.json.decode(msgspec.json.encode(payloads["enrollment"]))
         for owned in (enrollment.get("required_actions") or {}).values():
             for action in owned:
-                action["action_description"] = _poison("description")
+                action["action_description"] = _poison("description") + LINK
         for program in enrollment.get("program_enrollment") or []:
             if program.get("market_group_name"):
                 program["market_group_name"] = _poison("group")
         for period in enrollment.get("participation_preferences") or []:
-            period["reason"] = _poison("reason")
+            period["reason"] = _poison("reason") + LINK
         enrollments.append(enrollment)
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -97,6 +100,51 @@ def test_leap_markup_is_always_escaped(samples, hostile, ops_client):
             _assert_text_only(ops_client.get(url, headers=headers).content.decode(), url)
     detail = ops_client.get(_pages(samples)[3]).content.decode()
     assert "&lt;script&gt;alert" in detail  # shown, as text
+
+
+def test_links_in_leap_text_become_plain_urls_everywhere(samples, hostile, ops_client):
+    """One rule on every page that shows Leap's free text: its tags as typed, and a link's
+    address kept as a plain URL after its label (not dropped, not a live link)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from actions.models import RequiredAction
+    from enrollments.models import ParticipationPeriod
+
+    now = timezone.now()
+    action = RequiredAction.objects.filter(action_description__contains="<a ").first()
+    coming = ParticipationPeriod.objects.transitions(now, now + timedelta(days=366))
+    period = coming.filter(reason__contains="<a ").first()
+    assert action is not None and period is not None
+    pages = {
+        "action page": reverse("actions:action_detail", kwargs={"pk": action.pk}),
+        "meter page (action)": reverse(
+            "meters:meter_detail", kwargs={"meter_id": action.meter.meter_id}
+        ),
+        "meter page (period)": reverse(
+            "meters:meter_detail", kwargs={"meter_id": period.meter.meter_id}
+        ),
+        "participation changes": reverse("enrollments:transition_list")
+        + f"?q={period.meter.meter_id}&days=366",
+    }
+    for where, url in pages.items():
+        body = ops_client.get(url).content.decode()
+        assert LINK_AS_TEXT in body, f"{where}: the link's address is not shown"
+        assert 'href="https://leap.example' not in body, f"{where}: Leap's link is live"
+
+
+def test_links_in_leap_text_become_plain_urls_in_alert_emails(hostile):
+    from django.template.loader import render_to_string
+
+    from actions.models import RequiredAction
+
+    action = RequiredAction.objects.filter(action_description__contains="<a ").first()
+    context = {"action": action, "reason": "New action", "entry": None, "url": "http://x/"}
+    html = render_to_string("emails/action_alert.html", context)
+    assert LINK_AS_TEXT in html and 'href="https://leap.example' not in html
+    text = render_to_string("emails/action_alert.txt", context)
+    assert "upload it here (https://leap.example/fix?a=1&b=2)" in text
 
 
 @pytest.fixture

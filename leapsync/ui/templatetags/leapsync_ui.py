@@ -12,6 +12,7 @@ from django.utils.safestring import mark_safe
 
 from leapsync.leap.enums import EnrollmentStatus, ParticipationPreference
 from leapsync.leap.errors import explain
+from leapsync.leap.text import leap_text as _leap_text
 
 register = template.Library()
 
@@ -63,6 +64,12 @@ def nav_link(context: template.Context, name: str, label: str) -> str:
     return format_html(
         '<a href="{}"{}>{}</a>', url, mark_safe(' aria-current="page"') if current else "", label
     )
+
+
+@register.filter
+def leap_text(value: object) -> str:
+    """Free text from Leap as text: escaped like any value, its links as plain URLs."""
+    return _leap_text(value)
 
 
 @register.filter
