@@ -131,8 +131,10 @@ class ParticipationPeriodQuerySet(models.QuerySet):
         # An IDLE window's end is a change back to PARTICIPATE only when no period of the
         # meter starts right then: that period's start is the change (to PARTICIPATE, once;
         # or to DISENROLL, not back to PARTICIPATE).
+        # (Such a period starts inside the window too: saying so lets the database look only
+        # at the window's periods, not the whole table.)
         followed = ParticipationPeriod.objects.filter(
-            meter=models.OuterRef("meter"), start_time=models.OuterRef("end_time")
+            starts, meter=models.OuterRef("meter"), start_time=models.OuterRef("end_time")
         )
         idle_ends = models.Q(
             models.Q(
