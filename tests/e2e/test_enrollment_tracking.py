@@ -89,8 +89,9 @@ def roster_counts(page) -> dict[str, int]:
 
 
 def test_roster_follows_leap_after_a_sync_and_the_digest_says_so(
-    page, users, synced, simulator, leap
+    page, users, synced, simulator, leap, live_server, settings
 ):
+    settings.SITE_URL = live_server.url  # as `make run PORT=...` sets it: where it is served
     before = _groups(simulator)
     report = simulator.mutate(0.4, seed=5)
     assert report["changes"].get("market_group")
@@ -164,3 +165,14 @@ def test_roster_follows_leap_after_a_sync_and_the_digest_says_so(
     background = html_part.evaluate("body => getComputedStyle(body).backgroundColor")
     assert background == "rgb(244, 245, 247)"
     screenshot(page, "46-digest-preview")
+
+    # Its links lead back into the app, where it is really served, to the meter they name.
+    hrefs = [a.get_attribute("href") for a in html_part.locator("a[href]").all()]
+    assert hrefs and all(href.startswith(live_server.url + "/") for href in hrefs), hrefs
+    meter_href = next(h for h in hrefs if re.search(r"/meters/[0-9a-f-]{36}/$", h))
+    page.goto(meter_href)
+    meter_id = meter_href.rstrip("/").rsplit("/", 1)[1]
+    assert meter_id in page.get_by_role("heading", level=1).inner_text()
+    list_href = next(h for h in hrefs if "/meters/?" in h)
+    page.goto(list_href)
+    assert meter_rows(page) > 0, list_href
