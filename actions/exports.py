@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 
 from actions.catalogue import Catalogue, entry_for
 from actions.models import RequiredAction
-from meters.exports import neutralise
+from leapsync.ui.csv_download import csv_lines as _csv_lines
 
 EXPORT_COLUMNS = (
     "action_id",
@@ -68,18 +67,8 @@ def export_row(action: RequiredAction, catalogue: Catalogue) -> list:
         site.name if site else "",
         action.action_description,
     ]
-    return [neutralise(v) for v in values]
-
-
-class _Echo:
-    """A file-like object whose write() returns the line, for csv.writer in a streaming view."""
-
-    def write(self, value: str) -> str:
-        return value
+    return values
 
 
 def csv_lines(actions: Iterator[RequiredAction], catalogue: Catalogue) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(EXPORT_COLUMNS)
-    for action in actions:
-        yield writer.writerow(export_row(action, catalogue))
+    return _csv_lines(EXPORT_COLUMNS, (export_row(action, catalogue) for action in actions))

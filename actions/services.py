@@ -18,8 +18,37 @@ from actions.models import (
     RequiredAction,
     WorkflowStatus,
 )
+from meters.models import EventKind, MeterEvent
 
 User = AbstractBaseUser
+
+
+def record_workflow(
+    action: RequiredAction,
+    field: str,
+    old: object,
+    new: object,
+    *,
+    actor: User | None,
+    now: datetime | None = None,
+) -> MeterEvent:
+    """The change log's entry for staff work on `action` (ACTION_WORKFLOW_FIELDS: status,
+    assignee, due_date, customer_notified): values as stored, "" for none; the action's
+    natural key, so its slice of the log is one filter."""
+    return MeterEvent.objects.create(
+        meter_id=action.meter_id,
+        kind=EventKind.ACTION_WORKFLOW,
+        field=field,
+        program_identifier=action.program_identifier,
+        delivery_period=action.delivery_period,
+        owner=action.owner,
+        action_type=action.action_type,
+        action_code=action.action_code,
+        old="" if old is None else str(old),
+        new="" if new is None else str(new),
+        observed_at=now or timezone.now(),
+        user=actor,
+    )
 
 
 def add_note(action: RequiredAction, text: str, *, actor: User | None) -> ActionNote:
@@ -32,10 +61,11 @@ def set_status(action: RequiredAction, status: str, *, actor: User) -> bool:
     """Change the workflow status and record it; False when nothing changed."""
     if action.status == status:
         return False
-    old = action.get_status_display()
+    old, old_value = action.get_status_display(), action.status
     action.status = status
     action.status_changed_at = timezone.now()
     action.save(update_fields=["status", "status_changed_at"])
+    record_workflow(action, "status", old_value, status, actor=actor)
     ActionNote.objects.create(
         action=action,
         kind=NoteKind.STATUS,
@@ -54,11 +84,18 @@ def assign(action: RequiredAction, assignee: User | None, *, actor: User) -> boo
     """
     if action.assignee_id == (assignee.pk if assignee else None):
         return False
+    old = action.assignee.get_username() if action.assignee else ""
     action.assignee = assignee
+    old_status = action.status
     if assignee is not None and action.status == WorkflowStatus.NEW:
         action.status = WorkflowStatus.IN_PROGRESS
         action.status_changed_at = timezone.now()
     action.save(update_fields=["assignee", "status", "status_changed_at"])
+    record_workflow(
+        action, "assignee", old, assignee.get_username() if assignee else "", actor=actor
+    )
+    if action.status != old_status:
+        record_workflow(action, "status", old_status, action.status, actor=actor)
     text = f"Assigned to {assignee.get_username()}" if assignee else "Unassigned"
     note = ActionNote.objects.create(
         action=action, kind=NoteKind.ASSIGNMENT, author=actor, text=text
@@ -78,6 +115,7 @@ def set_due_date(action: RequiredAction, due: date | None, *, actor: User) -> bo
     old = action.due_date
     action.due_date = due
     action.save(update_fields=["due_date"])
+    record_workflow(action, "due_date", old, due, actor=actor)
     ActionNote.objects.create(
         action=action,
         kind=NoteKind.DUE_DATE,

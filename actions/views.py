@@ -9,7 +9,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -31,6 +30,7 @@ from actions.notify import customer
 from actions.notify.common import Outcome
 from actions.services import add_note, assign, set_due_date, set_status
 from actions.tables import ActionTable
+from leapsync.ui.csv_download import csv_download
 from leapsync.ui.htmx import wants_partial
 from leapsync.ui.security import email_preview_response
 from leapsync.ui.tables import configure_table
@@ -79,12 +79,7 @@ def action_export(request: HttpRequest) -> StreamingHttpResponse:
     side = side_of(request)
     filterset = ActionFilterSet(request.GET, queryset=inbox_queryset(side), request=request)
     rows = filterset.qs.order_by("pk").iterator(chunk_size=2000)
-    response = StreamingHttpResponse(
-        csv_lines(rows, load_catalogue()), content_type="text/csv; charset=utf-8"
-    )
-    filename = f"actions-{side}-{timezone.localtime():%Y%m%d-%H%M}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return csv_download(csv_lines(rows, load_catalogue()), f"actions-{side}")
 
 
 def _get_action(pk: int) -> RequiredAction:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
@@ -10,7 +9,7 @@ import msgspec
 
 from enrollments.deadlines import Period
 from enrollments.models import ProgramEnrollment
-from meters.exports import neutralise
+from leapsync.ui.csv_download import csv_lines as _csv_lines
 
 FORMAT = "leapsync.market_group_roster.v1"
 ROSTER_COLUMNS = (
@@ -48,20 +47,10 @@ def roster_record(row: ProgramEnrollment) -> dict[str, str]:
     }
 
 
-class _Echo:
-    """A file-like object whose write() returns the line, for csv.writer in a streaming view."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 def csv_lines(rows: Iterable[ProgramEnrollment]) -> Iterator[str]:
     """Header, then one line per meter; text cells neutralised against spreadsheet formulas."""
-    writer = csv.writer(_Echo())
-    yield writer.writerow(ROSTER_COLUMNS)
-    for row in rows:
-        record = roster_record(row)
-        yield writer.writerow([neutralise(record[c]) for c in ROSTER_COLUMNS])
+    records = (roster_record(row) for row in rows)
+    return _csv_lines(ROSTER_COLUMNS, ([record[c] for c in ROSTER_COLUMNS] for record in records))
 
 
 def json_chunks(period: Period, rows: Iterable[ProgramEnrollment], now: datetime) -> Iterator[str]:

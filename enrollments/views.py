@@ -3,9 +3,6 @@ changes, and the digest subscription and preview."""
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -18,7 +15,8 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from enrollments import deadlines as periods_
-from enrollments.exports import csv_lines, json_chunks
+from enrollments.exports import csv_lines as roster_csv_lines
+from enrollments.exports import json_chunks
 from enrollments.filters import TransitionFilterSet
 from enrollments.forms import DigestSubscriptionForm
 from enrollments.models import DigestSubscription
@@ -27,10 +25,10 @@ from enrollments.services import save_subscription
 from enrollments.tables import TransitionTable
 from leapsync.dashboard import store
 from leapsync.dashboard.digest import build_digest, render_digest
+from leapsync.ui.csv_download import csv_download, csv_lines
 from leapsync.ui.htmx import wants_partial
 from leapsync.ui.security import email_preview_response
 from leapsync.ui.tables import configure_table
-from meters.exports import neutralise
 
 VIEW = "enrollments.view_programenrollment"
 SUBSCRIBE = "enrollments.add_digestsubscription"
@@ -120,7 +118,9 @@ def market_group_export(request: HttpRequest, fmt: str) -> StreamingHttpResponse
         raise Http404("No such delivery period")
     rows = roster_rows(period).iterator(chunk_size=2000)
     if fmt == "csv":
-        response = StreamingHttpResponse(csv_lines(rows), content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(
+            roster_csv_lines(rows), content_type="text/csv; charset=utf-8"
+        )
     else:
         chunks = json_chunks(period, rows, timezone.now())
         response = StreamingHttpResponse(chunks, content_type="application/json")
@@ -164,38 +164,27 @@ TRANSITION_COLUMNS = (
 def transition_export(request: HttpRequest) -> StreamingHttpResponse:
     filterset = TransitionFilterSet(request.GET or None)
     rows = filterset.qs.iterator(chunk_size=2000)
-    response = StreamingHttpResponse(
-        _transition_lines(rows), content_type="text/csv; charset=utf-8"
+    return csv_download(
+        csv_lines(TRANSITION_COLUMNS, map(_transition_row, rows)), "participation-changes"
     )
-    filename = f"participation-changes-{timezone.localtime():%Y%m%d-%H%M}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
 
 
-def _transition_lines(rows) -> Iterator[str]:
-    class Echo:
-        def write(self, value: str) -> str:
-            return value
-
-    writer = csv.writer(Echo())
-    yield writer.writerow(TRANSITION_COLUMNS)
-    for p in rows:
-        site = p.meter.site
-        end = "" if p.is_open_ended or p.end_time is None else p.end_time.isoformat()
-        values = [
-            p.transition_at.isoformat(),
-            p.transition_to,
-            str(p.meter.meter_id),
-            p.meter.partner_reference,
-            p.meter.end_customer_name,
-            site.external_id if site else "",
-            p.meter.transmission_region,
-            p.participation_preference,
-            p.start_time.isoformat(),
-            end,
-            p.reason,
-        ]
-        yield writer.writerow([neutralise(v) for v in values])
+def _transition_row(p) -> list[str]:
+    site = p.meter.site
+    end = "" if p.is_open_ended or p.end_time is None else p.end_time.isoformat()
+    return [
+        p.transition_at.isoformat(),
+        p.transition_to,
+        str(p.meter.meter_id),
+        p.meter.partner_reference,
+        p.meter.end_customer_name,
+        site.external_id if site else "",
+        p.meter.transmission_region,
+        p.participation_preference,
+        p.start_time.isoformat(),
+        end,
+        p.reason,
+    ]
 
 
 def _subscriber(request: HttpRequest, username: str | None):

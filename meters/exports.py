@@ -30,8 +30,6 @@ EXPORT_COLUMNS = (
     "open_partner_actions",
     "leap_updated_at",
 )
-# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def export_row(meter: Meter) -> list:
@@ -63,11 +61,4 @@ def export_row(meter: Meter) -> list:
         meter.open_actions,
         meter.leap_updated_at.isoformat() if meter.leap_updated_at else "",
     ]
-    return [neutralise(v) for v in values]
-
-
-def neutralise(value):
-    """Leap text is untrusted: a leading quote keeps a spreadsheet from running it as a formula."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+    return values

@@ -398,6 +398,12 @@ class EventKind(models.TextChoices):
     MISSING = "missing", "Missing from Leap"
     RETURNED = "returned", "Back in Leap"
     SITE_MAPPED = "site_mapped", "Mapped to a site"
+    # Staff work on a required action (`field`: ACTION_WORKFLOW_FIELDS), with its natural key.
+    ACTION_WORKFLOW = "action_workflow", "Action workflow"
+
+
+# What an ACTION_WORKFLOW event's `field` names.
+ACTION_WORKFLOW_FIELDS = ("status", "assignee", "due_date", "customer_notified")
 
 
 class MeterEvent(models.Model):
@@ -447,7 +453,9 @@ class MeterEvent(models.Model):
             # (kind = market_group AND observed_at >= ... GROUP BY program_identifier,
             # delivery_period) and the digest's status losses (kind IN (...) AND observed_at >=
             # ... AND program_identifier IN (...)).
-            models.Index(fields=["kind", "-observed_at"], name="event_kind_time_idx"),
+            # The change log filtered by kind pages through it too (its keyset is the time and
+            # the id).
+            models.Index(fields=["kind", "-observed_at", "-id"], name="event_kind_time_id_idx"),
             # A delivery period's market group moves since a sync (roster and digest):
             # kind = market_group AND program_identifier = ... AND delivery_period = ...
             # AND observed_at >= ...
@@ -455,6 +463,18 @@ class MeterEvent(models.Model):
                 fields=["program_identifier", "delivery_period", "-observed_at"],
                 condition=models.Q(kind=EventKind.MARKET_GROUP),
                 name="event_group_period_time_idx",
+            ),
+            # The change log, newest first (keyset: time, then id), filtered by program (and
+            # delivery period), or by the person who made the change.
+            models.Index(
+                fields=["program_identifier", "-observed_at", "-id"],
+                condition=~models.Q(program_identifier=""),
+                name="event_program_time_id_idx",
+            ),
+            models.Index(
+                fields=["user", "-observed_at", "-id"],
+                condition=models.Q(user__isnull=False),
+                name="event_user_time_id_idx",
             ),
         ]
 

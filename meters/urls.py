@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from meters import mapping_views, reference_views, site_views, views
+from meters import changes, mapping_views, reference_views, site_views, views
 
 app_name = "meters"
 urlpatterns = [
@@ -30,6 +30,8 @@ urlpatterns = [
         reference_views.meter_reference_from_site,
         name="meter_reference_from_site",
     ),
+    path("changes/", changes.change_log, name="change_log"),
+    path("changes/export.csv", changes.change_log_export, name="change_log_export"),
     path("sites/", site_views.site_list, name="site_list"),
     path("sites/<int:pk>/", site_views.site_detail, name="site_detail"),
     path("sites/import/", site_views.site_import, name="site_import"),

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import re
 import secrets
-from collections.abc import Iterator
 from uuid import UUID
 
 import msgspec
@@ -29,6 +27,7 @@ from leapsync.lib.search import id_range
 from leapsync.models import RunStatus, SyncRun
 from leapsync.sync import STREAMS
 from leapsync.ui.counts import count_rows
+from leapsync.ui.csv_download import csv_download, csv_lines
 from leapsync.ui.filters import is_filtered
 from leapsync.ui.htmx import wants_partial
 from leapsync.ui.tables import configure_table, fetch_page_rows
@@ -96,25 +95,7 @@ def meter_export(request: HttpRequest) -> StreamingHttpResponse:
     table = MeterTable(filterset.qs)
     RequestConfig(request, paginate=False).configure(table)
     rows = table.data.data.iterator(chunk_size=2000)
-    filename = f"meters-{timezone.localtime():%Y%m%d-%H%M}.csv"
-    response = StreamingHttpResponse(_csv_lines(rows), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
-def _csv_lines(meters: Iterator[Meter]) -> Iterator[str]:
-    buffer = _Echo()
-    writer = csv.writer(buffer)
-    yield writer.writerow(EXPORT_COLUMNS)
-    for meter in meters:
-        yield writer.writerow(export_row(meter))
-
-
-class _Echo:
-    """A file-like object whose write() returns the line, for csv.writer in a streaming view."""
-
-    def write(self, value: str) -> str:
-        return value
+    return csv_download(csv_lines(EXPORT_COLUMNS, map(export_row, rows)), "meters")
 
 
 @require_GET

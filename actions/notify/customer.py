@@ -30,6 +30,7 @@ from actions.models import (
 )
 from actions.notify.claims import claim_email
 from actions.notify.common import BulkSummary, Outcome, error_text, record_failure
+from actions.services import record_workflow
 from leapsync.ui.emails import render_email, send_email
 
 
@@ -139,10 +140,14 @@ def _customer_sent(claim: ActionEmail, actor) -> None:
     action.customer_notified_at = now
     action.last_email_error, action.last_email_error_at = "", None
     fields = ["customer_notified_at", "last_email_error", "last_email_error_at"]
+    old_status = action.status
     if action.status in (WorkflowStatus.NEW, WorkflowStatus.IN_PROGRESS):
         action.status, action.status_changed_at = WorkflowStatus.WAITING_ON_CUSTOMER, now
         fields += ["status", "status_changed_at"]
     action.save(update_fields=fields)
+    record_workflow(action, "customer_notified", "", claim.to, actor=actor, now=now)
+    if action.status != old_status:
+        record_workflow(action, "status", old_status, action.status, actor=actor, now=now)
     ActionNote.objects.create(
         action=action,
         kind=NoteKind.CUSTOMER_EMAIL,

@@ -71,6 +71,8 @@ EXPECTED: dict[str, tuple[dict[str, str], str, str]] = {
     "meters:mapping_bulk_accept": ({}, POST_ONLY, OPS),
     "meters:shared_reference_list": ({}, VIEWERS, GET_ONLY),
     "meters:reference_change_list": ({}, VIEWERS, GET_ONLY),
+    "meters:change_log": ({}, VIEWERS, GET_ONLY),
+    "meters:change_log_export": ({}, VIEWERS, GET_ONLY),
     "meters:reference_bulk_from_site": ({}, POST_ONLY, OPS),
     "meters:reference_retry": ({"pk": "change"}, POST_ONLY, OPS),
     "actions:action_list": ({}, VIEWERS, GET_ONLY),
