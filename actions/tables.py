@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import django_tables2 as tables
@@ -65,10 +66,15 @@ class ActionTable(Table):
         attrs = {"id": "actions"}
 
     def __init__(
-        self, *args, catalogue: Catalogue, last_sync: datetime | None, selectable: bool, **kwargs
+        self,
+        *args,
+        catalogue: Catalogue,
+        last_sync: datetime | None,
+        selectable: bool,
+        hidden: Sequence[str] = (),
+        **kwargs,
     ) -> None:
-        if not selectable:
-            kwargs["exclude"] = ("select",)
+        kwargs["exclude"] = (*hidden, *(() if selectable else ("select",)))
         super().__init__(*args, **kwargs)
         self.catalogue = catalogue
         self.last_sync = last_sync

@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect
 
 from actions.catalogue import load_catalogue
 from actions.exports import csv_lines
@@ -30,6 +31,8 @@ from actions.notify import customer
 from actions.notify.common import Outcome
 from actions.services import add_note, assign, set_due_date, set_status
 from actions.tables import ActionTable
+from leapsync.preferences.models import ListPage
+from leapsync.preferences.services import list_state, opening_url
 from leapsync.ui.csv_download import csv_download
 from leapsync.ui.htmx import wants_partial
 from leapsync.ui.security import email_preview_response
@@ -49,6 +52,12 @@ FRAGMENTS = {
 @permission_required("actions.view_requiredaction", raise_exception=True)
 @vary_on_headers("HX-Request")
 def action_list(request: HttpRequest) -> HttpResponse:
+    known = [*ActionFilterSet.base_filters, "side", "sort"]
+    if (opening := opening_url(request, ListPage.ACTIONS, known)) is not None:
+        return HttpResponseClientRedirect(opening) if request.htmx else redirect(opening)
+    prefs = list_state(
+        request, ListPage.ACTIONS, known, columns=ActionTable.choosable(), required=("title",)
+    )
     side = side_of(request)
     filterset = ActionFilterSet(request.GET, queryset=inbox_queryset(side), request=request)
     selectable = side == ActionOwner.PARTNER and request.user.has_perm(CHANGE)
@@ -57,6 +66,7 @@ def action_list(request: HttpRequest) -> HttpResponse:
         catalogue=load_catalogue(),
         last_sync=last_enrollment_sync(),
         selectable=selectable,
+        hidden=prefs.hidden,
     )
     configure_table(request, table)
     context = {
@@ -66,6 +76,7 @@ def action_list(request: HttpRequest) -> HttpResponse:
         "selectable": selectable,
         "type_counts": type_counts(filterset.qs),
         "bulk_limit": BULK_LIMIT,
+        "prefs": prefs,
     }
     partial = wants_partial(request)
     page = "actions/partials/action_table.html" if partial else "actions/action_list.html"

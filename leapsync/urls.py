@@ -15,6 +15,7 @@ urlpatterns = [
     path("sync/refresh/", views.sync_refresh_start, name="sync_refresh_start"),
     path("sync/<int:pk>/", views.sync_run_detail, name="sync_run_detail"),
     path("webhooks/", include("leapsync.webhooks.urls")),
+    path("profile/", include("leapsync.preferences.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     # Before django.contrib.auth's own: the reset request, limited (leapsync/signin.py).

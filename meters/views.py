@@ -25,6 +25,8 @@ from django_tables2 import RequestConfig
 from leapsync.leap.enums import ActionType, labels
 from leapsync.lib.search import id_range
 from leapsync.models import RunStatus, SyncRun
+from leapsync.preferences.models import ListPage
+from leapsync.preferences.services import list_state, opening_url
 from leapsync.sync import STREAMS
 from leapsync.ui.counts import count_rows
 from leapsync.ui.csv_download import csv_download, csv_lines
@@ -50,10 +52,16 @@ ACTION_TYPE_LABELS = labels(ActionType)
 @permission_required("meters.view_meter", raise_exception=True)
 @vary_on_headers("HX-Request")
 def meter_list(request: HttpRequest) -> HttpResponse:
+    known = [*MeterFilterSet.base_filters, "sort"]
+    if (opening := opening_url(request, ListPage.METERS, known)) is not None:
+        return _go_to(request, opening)
+    prefs = list_state(
+        request, ListPage.METERS, known, columns=MeterTable.choosable(), required=("meter_id",)
+    )
     filterset = MeterFilterSet(request.GET, queryset=Meter.objects.all())
     keys = filterset.qs.only("pk", "meter_id")
     total = count_rows(keys, filtered=is_filtered(filterset))
-    table = configure_table(request, MeterTable(keys), total=total)
+    table = configure_table(request, MeterTable(keys, exclude=prefs.hidden), total=total)
     only = _only_meter_asked_for(request, table)
     if only is not None:
         return _go_to(request, reverse("meters:meter_detail", args=[only]))
@@ -66,6 +74,7 @@ def meter_list(request: HttpRequest) -> HttpResponse:
         "filterset": filterset,
         "table": table,
         "total": total.describe("meter", "meters"),
+        "prefs": prefs,
         "more_filters_used": any(request.GET.get(name) for name in folded),
     }
     return render(request, page, context)

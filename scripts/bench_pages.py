@@ -8,7 +8,12 @@ admin's changelist for Meter is measured in the same run, on the same data, for 
 Results (p50/p95 per page, queries per request, load average) are appended to
 docs/benchmarks.md with the machine and the date.
 
-Usage: python scripts/bench_pages.py [--meters 100000] [--requests 30] [--reuse]
+With `--events N`, the history table is first topped up to N events (synthetic ones, spread
+over the meters, kinds, programs and the past year, a few by a person), as years of syncs and
+staff work would leave it; the change log's pages are then measured on it, and its CSV export
+streamed whole with the process's peak memory before and after.
+
+Usage: python scripts/bench_pages.py [--meters 100000] [--events 10000000] [--requests 30] [--reuse]
 """
 
 from __future__ import annotations
@@ -58,6 +63,9 @@ def _arguments() -> argparse.Namespace:
     )
     parser.add_argument(
         "--reuse", action="store_true", help="measure the database as it is (no re-seeding)"
+    )
+    parser.add_argument(
+        "--events", type=int, default=0, help="top the history up to this many events first"
     )
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument("--no-report", action="store_true", help="print only")
@@ -206,6 +214,8 @@ def _measure(args: argparse.Namespace) -> list[dict]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    if args.events:
+        _top_up_events(args.events)
     with connection.cursor() as cursor:
         # Fresh planner statistics, as autovacuum keeps them in production (a bulk sync into
         # unanalysed tables makes PostgreSQL misjudge every filter).
@@ -222,7 +232,8 @@ def _measure(args: argparse.Namespace) -> list[dict]:
     clients = _clients()
     args.load_before = os.getloadavg()
     results = []
-    for label, who, url in _pages():
+    pages = _pages() + (_change_log_pages() if args.events else [])
+    for label, who, url in pages:
         client = clients[who]
         for _ in range(args.warmup):
             _get(client, url)
@@ -255,7 +266,111 @@ def _measure(args: argparse.Namespace) -> list[dict]:
             f"({result['sql_ms']:.0f} ms, slowest {result['slowest_ms']:.0f} ms)",
             flush=True,
         )
+    if args.events:
+        args.export = _export_memory(clients["ops"])
     return results
+
+
+# Synthetic history: event i belongs to meter i mod M, in time order (one a few seconds apart,
+# ending now), with kinds, programs, periods and fields in the proportions a year of syncs
+# leaves; one in a hundred is staff work by `bench-staff`.
+_EVENTS_SQL = """
+    INSERT INTO meters_meterevent (meter_id, kind, field, program_identifier, delivery_period,
+        owner, action_type, action_code, old, new, observed_at, leap_updated_at, sync_run_id,
+        user_id)
+    SELECT m.id,
+        (ARRAY['program_status','market_group','global_status','action_added',
+               'action_resolved','participation','partner_reference','action_workflow'])[1 + g %% 8],
+        (ARRAY['enrollment_status','market_group_id','global_enrollment_status','',
+               '','participation_preferences','partner_reference','status'])[1 + g %% 8],
+        CASE WHEN g %% 8 IN (2, 5, 6) THEN '' ELSE (ARRAY['PJM-CAP','NYISO-SCR','CAISO-DRAM',
+               'ERCOT-ERS','ISONE-FCM'])[1 + g %% 5] END,
+        CASE WHEN g %% 8 IN (0, 1) THEN 'P' || (g %% 12) ELSE '' END,
+        '', '', '', 'ELIGIBLE', 'ACTIVE',
+        now() - ((%(total)s - g) * interval '3 seconds'),
+        NULL, NULL,
+        CASE WHEN g %% 100 = 7 THEN %(user)s END
+    FROM generate_series(%(start)s, %(stop)s) AS g
+    JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM meters_meter) m
+      ON m.n = g %% %(meters)s
+"""
+
+
+def _top_up_events(total: int) -> None:
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from meters.models import Meter, MeterEvent
+
+    have = MeterEvent.objects.count()
+    if have >= total:
+        return
+    staff, _ = get_user_model().objects.get_or_create(username="bench-staff")
+    meters = Meter.objects.count()
+    started = time.monotonic()
+    batch = 1_000_000
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO OFF")
+        for start in range(have, total, batch):
+            stop = min(start + batch, total) - 1
+            params = {
+                "start": start,
+                "stop": stop,
+                "total": total,
+                "user": staff.pk,
+                "meters": meters,
+            }
+            cursor.execute(_EVENTS_SQL, params)
+            print(f"history: {stop + 1:,} events ({time.monotonic() - started:.0f} s)", flush=True)
+
+
+def _change_log_pages() -> list[tuple[str, str, str]]:
+    from meters.models import MeterEvent
+
+    events = MeterEvent.objects.order_by("-observed_at", "-pk")
+    middle = events.values_list("pk", flat=True)[MeterEvent.objects.count() // 2]
+    meter = events.values_list("meter__meter_id", flat=True).first()
+    changes = "/changes/"
+    return [
+        ("change log, newest", "ops", changes),
+        ("change log, kind market group", "ops", f"{changes}?kind=market_group"),
+        ("change log, program + period", "ops", f"{changes}?program=PJM-CAP&period=P5"),
+        ("change log, one person's changes", "ops", f"{changes}?user=bench-staff"),
+        ("change log, one meter", "ops", f"{changes}?meter={meter}"),
+        (
+            "change log, a week six months ago",
+            "ops",
+            f"{changes}?since={_days_ago(183)}&until={_days_ago(177)}",
+        ),
+        ("change log, halfway down (older page)", "ops", f"{changes}?before={middle}"),
+    ]
+
+
+def _days_ago(days: int) -> str:
+    from datetime import timedelta
+
+    return (datetime.now(UTC) - timedelta(days=days)).date().isoformat()
+
+
+def _export_memory(client) -> dict:
+    """Stream the whole change log as CSV: rows, seconds, and peak RSS before and after."""
+    import resource
+
+    def peak_mb() -> float:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    before = peak_mb()
+    started = time.perf_counter()
+    response = client.get("/changes/export.csv", secure=True)
+    lines = sum(chunk.count(b"\n") for chunk in response.streaming_content)
+    result = {
+        "rows": lines - 1,
+        "seconds": time.perf_counter() - started,
+        "peak_before_mb": before,
+        "peak_after_mb": peak_mb(),
+    }
+    print(f"change log export: {result}", flush=True)
+    return result
 
 
 def _get(client, url: str) -> None:
@@ -293,7 +408,9 @@ def _report(args: argparse.Namespace, results: list[dict]) -> None:
             f"{before} when measuring began, {after} at the end."
         ),
         (
-            f"Command: `python scripts/bench_pages.py --meters {args.meters}` "
+            f"Command: `python scripts/bench_pages.py --meters {args.meters}"
+            + (f" --events {args.events}" if args.events else "")
+            + "` "
             f"({args.warmup} warm-up and {args.requests} measured requests per page, "
             "Django test Client in-process, DEBUG off).\n"
         ),
@@ -305,6 +422,13 @@ def _report(args: argparse.Namespace, results: list[dict]) -> None:
         lines.append(
             f"| {r['label']} (`{_short(r['url'])}`) | {r['p50']:.0f} ms | {r['p95']:.0f} ms "
             f"| {r['cpu_p50']:.0f} ms | {r['queries']} ({r['sql_ms']:.0f} ms) | {met} |"
+        )
+    export = getattr(args, "export", None)
+    if export:
+        lines.append(
+            f"\nHistory: {args.events:,} events. The change log's CSV export of all of them: "
+            f"{export['rows']:,} rows in {export['seconds']:.0f} s; this process's peak RSS "
+            f"{export['peak_before_mb']:.0f} MB before it, {export['peak_after_mb']:.0f} MB after."
         )
     text = "\n".join(lines) + "\n"
     print(text)

@@ -125,6 +125,17 @@ def fetch_page_rows(table: tables.Table, queryset: QuerySet) -> tables.Table:
 
 
 class Table(tables.Table):
+    # Columns a person may not hide in the column chooser (see `choosable`).
+    ALWAYS_SHOWN: tuple[str, ...] = ("select",)
+
+    @classmethod
+    def choosable(cls) -> list[tuple[str, str]]:
+        """(name, header) of the columns a person can show or hide, in table order."""
+        order = list(getattr(cls._meta, "sequence", ()) or ()) or list(cls.base_columns)
+        names = [n for n in order if n in cls.base_columns and n not in cls.ALWAYS_SHOWN]
+        names += [n for n in cls.base_columns if n not in names and n not in cls.ALWAYS_SHOWN]
+        return [(n, str(cls.base_columns[n].verbose_name or n.replace("_", " "))) for n in names]
+
     """A table that `templates/ui/table.html` renders: its rows come from `page_cells()`."""
 
     def page_cells(self) -> list[list[tuple[str, str]]]:

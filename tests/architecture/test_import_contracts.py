@@ -75,6 +75,7 @@ WEB = {
     "admin",
     "apps",
     "changes",
+    "context_processors",
     "details",
     "exports",
     "filters",

@@ -97,6 +97,13 @@ EXPECTED: dict[str, tuple[dict[str, str], str, str]] = {
     "webhooks:webhook_event_detail": ({"pk": "event"}, VIEWERS, GET_ONLY),
     # Leap's deliveries: public, but refused without the shared secret.
     "webhooks:webhook_receive": ({}, NO_METHOD, "401 401 401 401 401"),
+    # One's own list preferences: every signed-in person has some (a bad post is told so).
+    "preferences:profile": ({}, "login ok ok ok ok", GET_ONLY),
+    "preferences:view_save": ({}, GET_ONLY, "login ok ok ok ok"),
+    "preferences:columns_save": ({}, GET_ONLY, "login ok ok ok ok"),
+    # Nobody's view 999999: not found for everyone signed in.
+    "preferences:view_delete": ({"pk": "999999"}, GET_ONLY, "login 404 404 404 404"),
+    "preferences:view_default": ({"pk": "999999"}, GET_ONLY, "login 404 404 404 404"),
     "login": ({}, PUBLIC, PUBLIC),
     # Signing out lands on the sign-in page.
     "logout": ({}, "login 405 405 405 405", "login login login login login"),
