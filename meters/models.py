@@ -201,11 +201,11 @@ class MeterQuerySet(SearchColumnsQuerySet):
 class QueueOrder(models.TextChoices):
     """The review queue's orders; each ends with meter_id, so pages never overlap."""
 
-    STRONGEST = "strongest", "Strongest match first"
-    SCORE = "score", "Highest score first"
-    SCORE_ASC = "score_asc", "Lowest score first"
-    REASON = "reason", "Match reason, then score"
-    ACTIVE = "active", "ACTIVE meters first"
+    STRONGEST = "strongest", "Strongest first"
+    SCORE = "score", "Highest score"
+    SCORE_ASC = "score_asc", "Lowest score"
+    REASON = "reason", "Match reason"
+    ACTIVE = "active", "ACTIVE first"
 
 
 class MatchReason(models.TextChoices):
