@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -59,9 +59,8 @@ def score_all() -> int:
 
 def score_stale() -> int:
     """Score the waiting meters never scored, or changed by a sync since they were."""
-    computed = MatchCandidate.objects.filter(meter=OuterRef("pk")).values("computed_at")[:1]
     stale = Meter.objects.awaiting_site().filter(
-        Q(match_candidate__isnull=True) | Q(updated_at__gt=Subquery(computed))
+        Q(match_candidate__isnull=True) | Q(updated_at__gt=F("match_candidate__computed_at"))
     )
     return _score(stale)
 

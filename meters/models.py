@@ -418,6 +418,13 @@ class Meter(models.Model):
             models.Index(fields=["leap_updated_at", "meter_id"], name="meter_leap_updated_idx"),
             models.Index(fields=["end_customer_name", "meter_id"], name="meter_customer_idx"),
             models.Index(fields=["city", "street_1", "meter_id"], name="meter_address_idx"),
+            # Meters waiting for a mapping (site IS NULL AND NOT no_site_yet): the review
+            # queue's default rows, bulk accept and the candidate scoring's chunks by pk.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(site__isnull=True, no_site_yet=False),
+                name="meter_awaiting_site_idx",
+            ),
         ]
 
     def __str__(self) -> str:
