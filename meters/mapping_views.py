@@ -138,14 +138,20 @@ def site_search(request: HttpRequest) -> HttpResponse:
     return render(request, "meters/partials/site_picker.html", context)
 
 
-def _bulk_candidates(data: QueryDict, threshold: int) -> QuerySet[Meter]:
+def _bulk_candidates(data: QueryDict, threshold: int) -> QuerySet[Meter] | None:
     """The meters a bulk accept maps: the queue's filter, waiting meters only, candidate
-    scoring at least `threshold`; strongest first. The preview and the confirm both use it."""
+    scoring at least `threshold`; strongest first. The preview and the confirm both use it.
+
+    None when the filter is not valid: django-filter would drop the invalid part and map more
+    than was asked for.
+    """
     data = data.copy()
     data["show"] = "unmapped"
     data["sort"] = QueueOrder.STRONGEST
     base = Meter.objects.select_related("match_candidate__site").defer("details_raw")
     filterset = ReviewQueueFilterSet(data, queryset=base)
+    if not filterset.is_valid():
+        return None
     return filterset.qs.filter(
         match_candidate__site__isnull=False, match_candidate__score__gte=threshold
     )
@@ -156,20 +162,22 @@ def _bulk_candidates(data: QueryDict, threshold: int) -> QuerySet[Meter]:
 def mapping_bulk_preview(request: HttpRequest) -> HttpResponse:
     """What bulk accept would map, over every meter of the queue's filter: nothing is written."""
     form = BulkAcceptForm(request.GET)
-    context: dict = {"bulk_form": form}
+    context: dict = {"bulk_form": form, "carried": _row_filters(request.GET)}
     if form.is_valid():
         threshold = form.cleaned_data["threshold"]
         as_of = timezone.now()  # before reading: a candidate changed after it is skipped
         matches = _bulk_candidates(request.GET, threshold)
-        total = matches.count()
-        context |= {
-            "threshold": threshold,
-            "total": total,
-            "meters": list(matches[:PREVIEW_ROWS]),
-            "unlisted": max(total - PREVIEW_ROWS, 0),
-            "as_of": as_of.isoformat(),
-            "carried": _row_filters(request.GET),
-        }
+        if matches is None:
+            context["bad_filter"] = True
+        else:
+            total = matches.count()
+            context |= {
+                "threshold": threshold,
+                "total": total,
+                "meters": list(matches[:PREVIEW_ROWS]),
+                "unlisted": max(total - PREVIEW_ROWS, 0),
+                "as_of": as_of.isoformat(),
+            }
     template = (
         "meters/partials/bulk_accept.html" if wants_partial(request) else "meters/bulk_accept.html"
     )
@@ -185,11 +193,12 @@ def mapping_bulk_accept(request: HttpRequest) -> HttpResponse:
     the pairs; candidates that changed after the preview are skipped and counted.
     """
     form = BulkAcceptForm(request.POST)
-    if not form.is_valid() or form.cleaned_data["as_of"] is None:
+    valid = form.is_valid() and form.cleaned_data["as_of"] is not None
+    matches = _bulk_candidates(request.POST, form.cleaned_data["threshold"]) if valid else None
+    if matches is None:
         messages.error(request, "Preview the bulk accept again: the confirmation was incomplete.")
         return redirect("meters:mapping_queue")
     excluded = [i for i in (parse_uuid(v) for v in request.POST.getlist("exclude")) if i]
-    matches = _bulk_candidates(request.POST, form.cleaned_data["threshold"])
     if excluded:
         matches = matches.exclude(meter_id__any=excluded)
     report = accept_candidates(

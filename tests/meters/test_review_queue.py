@@ -125,7 +125,7 @@ def test_queue_query_count_does_not_grow_with_rows(
     for meter in MeterFactory.create_batch(20, status="ACTIVE"):
         _candidate(meter, SiteFactory(), 70, MatchReason.ADDRESS)
     # session, user, user perms, group perms, count, rows with their candidate and its site
-    # (joined), their open partner_reference changes
+    # (joined), their open partner_reference changes; the full page adds the user's groups
     with django_assert_max_num_queries(few):
         ops_client.get(reverse(QUEUE), headers=headers)
     assert few <= 8
@@ -322,4 +322,14 @@ def test_bulk_accept_without_its_preview_time_maps_nothing(ops_client):
         reverse("meters:mapping_bulk_accept"), {"threshold": 90}, follow=True
     )
     assert "Preview the bulk accept again" in response.content.decode()
+    assert Meter.objects.get(pk=meter.pk).site is None
+
+
+def test_bulk_accept_with_an_invalid_filter_maps_nothing(ops_client):
+    """django-filter drops an invalid value: bulk accept must not map more than asked for."""
+    meter = _many_candidates(1)[0]
+    preview = _preview(ops_client, reason="bogus")
+    assert preview.context["bad_filter"] and "total" not in preview.context
+    data = {"threshold": 90, "as_of": timezone.now().isoformat(), "reason": "bogus"}
+    ops_client.post(reverse("meters:mapping_bulk_accept"), data)
     assert Meter.objects.get(pk=meter.pk).site is None
