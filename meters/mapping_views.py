@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
 from uuid import UUID
 
 from django.contrib import messages
@@ -11,6 +12,7 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -63,6 +65,12 @@ def _row_filters(data: QueryDict) -> list[tuple[str, str]]:
         for value in data.getlist(name)
         if value
     ]
+
+
+def _queue_url(data: QueryDict) -> str:
+    """The review queue with the row filters of `data`: where a bulk accept came from."""
+    query = urlencode(_row_filters(data))
+    return reverse("meters:mapping_queue") + (f"?{query}" if query else "")
 
 
 def _meter(meter_id: UUID) -> Meter:
@@ -162,7 +170,11 @@ def _bulk_candidates(data: QueryDict, threshold: int) -> QuerySet[Meter] | None:
 def mapping_bulk_preview(request: HttpRequest) -> HttpResponse:
     """What bulk accept would map, over every meter of the queue's filter: nothing is written."""
     form = BulkAcceptForm(request.GET)
-    context: dict = {"bulk_form": form, "carried": _row_filters(request.GET)}
+    context: dict = {
+        "bulk_form": form,
+        "carried": _row_filters(request.GET),
+        "queue_url": _queue_url(request.GET),
+    }
     if form.is_valid():
         threshold = form.cleaned_data["threshold"]
         as_of = timezone.now()  # before reading: a candidate changed after it is skipped
@@ -197,7 +209,7 @@ def mapping_bulk_accept(request: HttpRequest) -> HttpResponse:
     matches = _bulk_candidates(request.POST, form.cleaned_data["threshold"]) if valid else None
     if matches is None:
         messages.error(request, "Preview the bulk accept again: the confirmation was incomplete.")
-        return redirect("meters:mapping_queue")
+        return redirect(_queue_url(request.POST))
     excluded = [i for i in (parse_uuid(v) for v in request.POST.getlist("exclude")) if i]
     if excluded:
         matches = matches.exclude(meter_id__any=excluded)
@@ -208,7 +220,7 @@ def mapping_bulk_accept(request: HttpRequest) -> HttpResponse:
         actor=request.user,
     )
     messages.success(request, _accepted_message(report, len(excluded)))
-    return redirect("meters:mapping_queue")
+    return redirect(_queue_url(request.POST))
 
 
 def _accepted_message(report: BulkAcceptReport, excluded: int) -> str:

@@ -287,8 +287,9 @@ def test_bulk_accept_applies_the_queues_filter_again(ops_client):
     assert 'name="reason" value="address"' in queue  # the queue hands its filter to the preview
     preview = _preview(ops_client, reason="address")
     assert preview.context["total"] == 2
-    _confirm(ops_client, preview)
+    response = _confirm(ops_client, preview)
     assert {m.pk for m in Meter.objects.filter(site__isnull=False)} == {m.pk for m in by_address}
+    assert response.redirect_chain[-1][0].endswith("?reason=address")  # back where it came from
 
 
 def test_bulk_accept_skips_candidates_changed_after_the_preview(ops_client):
