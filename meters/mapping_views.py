@@ -224,7 +224,8 @@ def mapping_bulk_accept(request: HttpRequest) -> HttpResponse:
 
 
 def _accepted_message(report: BulkAcceptReport, excluded: int) -> str:
-    text = f"{report.mapped} meter{pluralize(report.mapped)} mapped to their candidate site."
+    their = pluralize(report.mapped, "its,their")
+    text = f"{report.mapped} meter{pluralize(report.mapped)} mapped to {their} candidate site."
     if excluded:
         text += f" {excluded} left out as you chose."
     if report.changed:

@@ -302,7 +302,7 @@ def test_bulk_accept_skips_candidates_changed_after_the_preview(ops_client):
     _candidate(newcomer, SiteFactory(), 99, MatchReason.ADDRESS)  # scored after the preview
     content = _confirm(ops_client, preview).content.decode()
     assert list(Meter.objects.filter(site__isnull=False)) == [unchanged]
-    assert "1 meter mapped" in content
+    assert "1 meter mapped to its candidate site." in content
     assert "2 skipped: their candidate changed after the preview" in content
 
 
