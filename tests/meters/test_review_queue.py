@@ -177,7 +177,7 @@ def test_a_candidate_goes_when_its_meter_is_mapped_or_marked_and_comes_back_with
     assert not MatchCandidate.objects.filter(meter=meter).exists()
 
 
-def test_stale_scoring_rescores_new_and_changed_meters_only(django_assert_max_num_queries):
+def test_stale_scoring_rescores_new_and_changed_meters_only():
     SiteFactory(name="Ann Lee")
     old = MeterFactory(end_customer_name="Ann Lee")
     candidates.score_all()
