@@ -59,6 +59,22 @@ def remove_stale_site_uploads() -> str:
     return f"{removed} unconfirmed site import{pluralize(removed)} removed"
 
 
+def score_match_candidates() -> str:
+    """Store the best candidate site of every meter waiting for a mapping (meters.candidates)."""
+    from meters.candidates import score_all
+
+    scored = score_all()
+    return f"{scored} meter{pluralize(scored)} scored"
+
+
+def score_new_match_candidates() -> str:
+    """Score the waiting meters new or changed since they were last scored (after a sync)."""
+    from meters.candidates import score_stale
+
+    scored = score_stale()
+    return f"{scored} meter{pluralize(scored)} scored"
+
+
 def send_digests() -> str:
     """Send the managers' digests due today; each period at most once, failures retried."""
     from leapsync.dashboard.digest import send_due_digests
@@ -165,6 +181,14 @@ def schedule_specs() -> list[ScheduleSpec]:
             func="leapsync.tasks.remove_stale_site_uploads",
             schedule_type=Schedule.MINUTES,
             minutes=60,
+        ),
+        ScheduleSpec(
+            # Sync runs and site imports queue their own scoring; nightly, every waiting meter
+            # is scored again, for sites edited by hand in between.
+            name="meters: match candidates",
+            func="leapsync.tasks.score_match_candidates",
+            schedule_type=Schedule.CRON,
+            cron="30 3 * * *",
         ),
         ScheduleSpec(
             # Every minute: it recomputes only what a finished run, an edit or the clock made

@@ -5,7 +5,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 
 from leapsync.lib.search import id_range, text_query
-from meters.models import Meter, MeterEvent, PartnerReferenceChange, Site
+from meters.models import MatchCandidate, Meter, MeterEvent, PartnerReferenceChange, Site
 
 
 class FoldedSearchAdmin(admin.ModelAdmin):
@@ -125,3 +125,14 @@ class PartnerReferenceChangeAdmin(ViewOnlyAdmin):
     list_filter = ["push_status"]
     search_fields = ["=meter__meter_id", "old", "new"]
     list_select_related = ["meter", "by"]
+
+
+@admin.register(MatchCandidate)
+class MatchCandidateAdmin(ViewOnlyAdmin):
+    """Written by the scoring task; the review queue is where people act on them."""
+
+    list_display = ["meter", "site", "score", "reason", "identified", "computed_at", "changed_at"]
+    list_filter = ["reason", "identified"]
+    search_fields = ["=meter__meter_id", "site__external_id"]
+    list_select_related = ["meter", "site"]
+    show_full_result_count = False

@@ -30,7 +30,7 @@ from leapsync.ui.filters import (
     SearchFilter,
     parse_uuid,
 )
-from meters.models import Meter, Site
+from meters.models import QUEUE_ORDERS, MatchReason, Meter, QueueOrder, Site
 
 REFERENCE_CHOICES = (("set", "Set"), ("empty", "Empty"), ("shared", "Shared by several meters"))
 MAPPING_CHOICES = (("mapped", "Mapped to a site"), ("unmapped", "Not mapped"))
@@ -329,21 +329,45 @@ class ReviewQueueFilterSet(django_filters.FilterSet):
         label="Global status",
     )
     reference = django_filters.CharFilter(field_name="partner_reference", label="partner_reference")
+    reason = django_filters.ChoiceFilter(
+        field_name="match_candidate__reason",
+        choices=MatchReason.choices,
+        empty_label="Any",
+        label="Match reason",
+    )
+    min_score = BoundedNumberFilter(
+        field_name="match_candidate__score",
+        lookup_expr="gte",
+        min_value=0,
+        max_value=100,
+        label="Score at least",
+    )
+    sort = django_filters.ChoiceFilter(
+        choices=QueueOrder.choices, method="by_sort", empty_label=None, label="Order"
+    )
 
     class Meta:
         model = Meter
         fields = []
 
+    # Filters that choose rows (bulk accept carries them from the queue to its preview).
+    ROW_FILTERS = ("show", "q", "global_status", "reference", "reason", "min_score")
+
     def __init__(self, data=None, *args, **kwargs) -> None:
         data = data.copy() if data is not None else None
         if data is not None and not data.get("show"):
             data["show"] = "unmapped"
+        if data is not None and not data.get("sort"):
+            data["sort"] = QueueOrder.STRONGEST
         super().__init__(data, *args, **kwargs)
         self.form.fields["global_status"].widget.attrs["size"] = 3
 
+    def by_sort(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.order_by(*QUEUE_ORDERS[value])
+
     def by_show(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         if value == "unmapped":
-            return queryset.filter(site__isnull=True, no_site_yet=False)
+            return queryset.awaiting_site()
         if value == "no_site":
             return queryset.filter(site__isnull=True, no_site_yet=True)
         if value == "mapped":

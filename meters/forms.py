@@ -57,6 +57,9 @@ class SiteImportForm(forms.Form):
 
 
 class BulkAcceptForm(forms.Form):
+    """A bulk accept's threshold; its confirmation also carries the preview's time."""
+
     threshold = forms.IntegerField(
-        min_value=1, max_value=100, initial=90, label="Accept suggestions scoring at least"
+        min_value=1, max_value=100, initial=90, label="Accept candidates scoring at least"
     )
+    as_of = forms.DateTimeField(required=False, widget=forms.HiddenInput)

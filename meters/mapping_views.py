@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
 from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -18,39 +22,55 @@ from leapsync.ui.htmx import wants_partial
 from meters.filters import MeterFilterSet, ReviewQueueFilterSet
 from meters.forms import BulkAcceptForm
 from meters.matching import search_sites, suggest
-from meters.models import MappingSource, Meter, Site
+from meters.models import MappingSource, Meter, QueueOrder, Site
 from meters.services import (
-    PlannedMapping,
-    accept_suggestions,
+    BulkAcceptReport,
+    accept_candidates,
     map_meter,
     mark_no_site,
     unmap_meter,
 )
 
 PER_PAGE = 25
-BULK_MAX = 2000  # meters scored per bulk-accept preview
-# Pairs one confirm posts: each is a form field, and a request over
-# DATA_UPLOAD_MAX_NUMBER_FIELDS (1000) is refused whole. Preview again for the rest.
-ACCEPT_MAX = 500
-SCORING_CHUNK = 500
+PREVIEW_ROWS = 500  # rows a bulk-accept preview lists; the confirm maps every match
 
 
 @require_GET
 @permission_required("meters.view_meter", raise_exception=True)
 @vary_on_headers("HX-Request")
 def mapping_queue(request: HttpRequest) -> HttpResponse:
+    """Meters to map, each with its stored best candidate site; strongest first by default."""
     filterset = ReviewQueueFilterSet(request.GET, queryset=Meter.objects.review_queue())
     page = Paginator(filterset.qs, PER_PAGE).get_page(request.GET.get("page"))
-    meters = list(page.object_list)
-    suggestions = suggest([m for m in meters if m.site_id is None])
-    rows = [(meter, suggestions.get(meter.pk, [])) for meter in meters]
-    context = {"filterset": filterset, "page": page, "rows": rows, "bulk_form": BulkAcceptForm()}
+    context = {
+        "filterset": filterset,
+        "page": page,
+        "meters": list(page.object_list),
+        "bulk_form": BulkAcceptForm(),
+        "carried": _row_filters(filterset.data),
+    }
     template = (
         "meters/partials/review_table.html"
         if wants_partial(request)
         else "meters/review_queue.html"
     )
     return render(request, template, context)
+
+
+def _row_filters(data: QueryDict) -> list[tuple[str, str]]:
+    """The queue's row-choosing filters as (name, value) pairs, for hidden inputs."""
+    return [
+        (name, value)
+        for name in ReviewQueueFilterSet.ROW_FILTERS
+        for value in data.getlist(name)
+        if value
+    ]
+
+
+def _queue_url(data: QueryDict) -> str:
+    """The review queue with the row filters of `data`: where a bulk accept came from."""
+    query = urlencode(_row_filters(data))
+    return reverse("meters:mapping_queue") + (f"?{query}" if query else "")
 
 
 def _meter(meter_id: UUID) -> Meter:
@@ -64,11 +84,11 @@ def _mapping_response(request: HttpRequest, meter_id: UUID, note: str) -> HttpRe
     if not request.htmx:
         messages.success(request, note)
         return redirect("meters:meter_detail", meter_id=meter.meter_id)
-    suggestions = suggest([meter]).get(meter.pk, []) if meter.site_id is None else []
-    context = {"meter": meter, "suggestions": suggestions, "note": note}
     if request.htmx.target == "meter-mapping":
+        suggestions = suggest([meter]).get(meter.pk, []) if meter.site_id is None else []
+        context = {"meter": meter, "suggestions": suggestions, "note": note}
         return render(request, "meters/partials/meter_mapping.html", context)
-    return render(request, "meters/partials/queue_row.html", context)
+    return render(request, "meters/partials/queue_row.html", {"meter": meter, "note": note})
 
 
 @require_POST
@@ -126,31 +146,50 @@ def site_search(request: HttpRequest) -> HttpResponse:
     return render(request, "meters/partials/site_picker.html", context)
 
 
-def _plan(threshold: int) -> tuple[list[PlannedMapping], int]:
-    """Unmapped meters whose best suggestion scores at least `threshold`, and how many scored."""
-    meters = list(
-        Meter.objects.review_queue().filter(site__isnull=True, no_site_yet=False)[:BULK_MAX]
+def _bulk_candidates(data: QueryDict, threshold: int) -> QuerySet[Meter] | None:
+    """The meters a bulk accept maps: the queue's filter, waiting meters only, candidate
+    scoring at least `threshold`; strongest first. The preview and the confirm both use it.
+
+    None when the filter is not valid: django-filter would drop the invalid part and map more
+    than was asked for.
+    """
+    data = data.copy()
+    data["show"] = "unmapped"
+    data["sort"] = QueueOrder.STRONGEST
+    base = Meter.objects.select_related("match_candidate__site").defer("details_raw")
+    filterset = ReviewQueueFilterSet(data, queryset=base)
+    if not filterset.is_valid():
+        return None
+    return filterset.qs.filter(
+        match_candidate__site__isnull=False, match_candidate__score__gte=threshold
     )
-    plan = []
-    for start in range(0, len(meters), SCORING_CHUNK):
-        chunk = meters[start : start + SCORING_CHUNK]
-        for meter, ranked in zip(chunk, suggest(chunk, limit=1).values(), strict=True):
-            if ranked and ranked[0].score >= threshold:
-                plan.append(PlannedMapping(meter, ranked[0]))
-    return plan, len(meters)
 
 
 @require_GET
 @permission_required("meters.change_meter", raise_exception=True)
 def mapping_bulk_preview(request: HttpRequest) -> HttpResponse:
-    """What bulk accept would do at the chosen confidence: nothing is written."""
+    """What bulk accept would map, over every meter of the queue's filter: nothing is written."""
     form = BulkAcceptForm(request.GET)
-    context: dict = {"bulk_form": form}
+    context: dict = {
+        "bulk_form": form,
+        "carried": _row_filters(request.GET),
+        "queue_url": _queue_url(request.GET),
+    }
     if form.is_valid():
-        context["plan"], context["scored"] = _plan(form.cleaned_data["threshold"])
-        context["threshold"] = form.cleaned_data["threshold"]
-        context["limit"] = BULK_MAX
-        context["accept"] = context["plan"][:ACCEPT_MAX]
+        threshold = form.cleaned_data["threshold"]
+        as_of = timezone.now()  # before reading: a candidate changed after it is skipped
+        matches = _bulk_candidates(request.GET, threshold)
+        if matches is None:
+            context["bad_filter"] = True
+        else:
+            total = matches.count()
+            context |= {
+                "threshold": threshold,
+                "total": total,
+                "meters": list(matches[:PREVIEW_ROWS]),
+                "unlisted": max(total - PREVIEW_ROWS, 0),
+                "as_of": as_of.isoformat(),
+            }
     template = (
         "meters/partials/bulk_accept.html" if wants_partial(request) else "meters/bulk_accept.html"
     )
@@ -160,23 +199,43 @@ def mapping_bulk_preview(request: HttpRequest) -> HttpResponse:
 @require_POST
 @permission_required("meters.change_meter", raise_exception=True)
 def mapping_bulk_accept(request: HttpRequest) -> HttpResponse:
-    """Apply exactly the previewed pairs (meter_id:site pk) that are still unmapped."""
-    pairs = dict(item.split(":", 1) for item in request.POST.getlist("pair") if ":" in item)
-    wanted = {parse_uuid(m): p for m, p in pairs.items() if parse_uuid(m) and p.isdigit()}
-    meters = Meter.objects.select_related("site").filter(
-        meter_id__in=list(wanted), site__isnull=True, no_site_yet=False
+    """Map every meter of the previewed filter to its candidate, less the opted-out ones.
+
+    The filter is applied again here, so the post carries the filter and the opt-outs, never
+    the pairs; candidates that changed after the preview are skipped and counted.
+    """
+    form = BulkAcceptForm(request.POST)
+    valid = form.is_valid() and form.cleaned_data["as_of"] is not None
+    matches = _bulk_candidates(request.POST, form.cleaned_data["threshold"]) if valid else None
+    if matches is None:
+        messages.error(request, "Preview the bulk accept again: the confirmation was incomplete.")
+        return redirect(_queue_url(request.POST))
+    excluded = [i for i in (parse_uuid(v) for v in request.POST.getlist("exclude")) if i]
+    if excluded:
+        matches = matches.exclude(meter_id__any=excluded)
+    report = accept_candidates(
+        matches,
+        threshold=form.cleaned_data["threshold"],
+        as_of=form.cleaned_data["as_of"],
+        actor=request.user,
     )
-    sites = Site.objects.in_bulk([int(p) for p in wanted.values()])
-    accepted = [
-        (meter, sites[int(wanted[meter.meter_id])])
-        for meter in meters
-        if int(wanted[meter.meter_id]) in sites
-    ]
-    changed = accept_suggestions(accepted, actor=request.user)
-    messages.success(
-        request, f"{changed} meter{pluralize(changed)} mapped to their suggested site."
-    )
-    return redirect("meters:mapping_queue")
+    messages.success(request, _accepted_message(report, len(excluded)))
+    return redirect(_queue_url(request.POST))
+
+
+def _accepted_message(report: BulkAcceptReport, excluded: int) -> str:
+    their = pluralize(report.mapped, "its,their")
+    text = f"{report.mapped} meter{pluralize(report.mapped)} mapped to {their} candidate site."
+    if excluded:
+        text += f" {excluded} left out as you chose."
+    if report.changed:
+        text += (
+            f" {report.changed} skipped: {pluralize(report.changed, 'its,their')} candidate "
+            "changed after the preview (another site or score, or newly scored); preview "
+            "again to review "
+            f"{pluralize(report.changed, 'it,them')}."
+        )
+    return text
 
 
 @require_GET

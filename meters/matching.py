@@ -12,7 +12,7 @@ from django.db.models import Q
 from rapidfuzz import fuzz
 
 from leapsync.lib.search import text_query
-from meters.models import Meter, Site
+from meters.models import MatchReason, Meter, Site
 
 # Street-type and direction words as USPS abbreviates them, so "Main Street" == "Main St".
 ABBREVIATIONS = {
@@ -97,6 +97,29 @@ class Suggestion:
     def sort_key(self) -> tuple[bool, float]:
         # An exact account-number match outranks everything else.
         return (self.account_match, self.score)
+
+    @property
+    def identified(self) -> bool:
+        """An exact account number or reference match: the queue ranks these before any score."""
+        return self.account_match or self.parts["reference"] == 100
+
+    @property
+    def reason(self) -> MatchReason:
+        """The strongest part of the match: an exact reference, then an exact account number,
+        else the part that adds most to the score (address with its postal code, or name).
+        """
+        if self.parts["reference"] == 100:
+            return MatchReason.REFERENCE
+        if self.account_match:
+            return MatchReason.ACCOUNT
+        weight = {
+            MatchReason.REFERENCE: WEIGHTS["reference"] * self.parts["reference"],
+            MatchReason.ADDRESS: WEIGHTS["address"] * self.parts["address"]
+            + WEIGHTS["postal_code"] * self.parts["postal_code"],
+            MatchReason.NAME: WEIGHTS["name"] * self.parts["name"],
+        }
+        # max() keeps the first of equals: reference, then address, then name.
+        return max(weight, key=lambda reason: weight[reason])
 
     def explain(self) -> str:
         """The score's parts in words, for the page and tooltips."""

@@ -172,14 +172,14 @@ class MeterQuerySet(SearchColumnsQuerySet):
         )
 
     def review_queue(self) -> MeterQuerySet:
-        """The mapping review queue's rows and order.
+        """The mapping review queue's rows, strongest stored candidate first (QUEUE_ORDERS).
 
-        Unmapped meters first, ACTIVE ones on top (they can be dispatched tomorrow); then the
-        ones marked "no site yet"; mapped meters last. Unconfirmed partner_reference pushes are
-        prefetched so the reference cell shows both values without a query per row.
+        Unmapped meters first, then the ones marked "no site yet", mapped meters last. Each
+        row's stored best candidate and its site are joined; unconfirmed partner_reference
+        pushes are prefetched so the reference cell shows both values without a query per row.
         """
         return (
-            self.select_related("site", "enrollment")
+            self.select_related("site", "enrollment", "match_candidate__site")
             .defer("details_raw", "enrollment__enrollment_raw")
             .prefetch_related(open_changes())
             .annotate(
@@ -189,18 +189,62 @@ class MeterQuerySet(SearchColumnsQuerySet):
                         models.Subquery(_sharing_count(), output_field=models.IntegerField()), 0
                     ),
                 ),
-                mapping_rank=models.Case(
-                    models.When(site__isnull=False, then=2),
-                    models.When(no_site_yet=True, then=1),
-                    default=0,
-                ),
-                active_rank=models.Case(
-                    models.When(enrollment__global_enrollment_status="ACTIVE", then=0),
-                    default=1,
-                ),
             )
-            .order_by("mapping_rank", "active_rank", "meter_id")
+            .order_by(*QUEUE_ORDERS[QueueOrder.STRONGEST])
         )
+
+    def awaiting_site(self) -> MeterQuerySet:
+        """Meters waiting for a mapping: no site, and not marked "no site yet"."""
+        return self.filter(site__isnull=True, no_site_yet=False)
+
+
+class QueueOrder(models.TextChoices):
+    """The review queue's orders; each ends with meter_id, so pages never overlap."""
+
+    STRONGEST = "strongest", "Strongest first"
+    SCORE = "score", "Highest score"
+    SCORE_ASC = "score_asc", "Lowest score"
+    REASON = "reason", "Match reason"
+    ACTIVE = "active", "ACTIVE first"
+
+
+class MatchReason(models.TextChoices):
+    """The strongest part of a candidate's match (meters.matching decides it)."""
+
+    REFERENCE = "reference", "Reference"
+    ACCOUNT = "account", "Account number"
+    ADDRESS = "address", "Address"
+    NAME = "name", "Name"
+
+
+_MAPPING_RANK = models.Case(
+    models.When(site__isnull=False, then=2),
+    models.When(no_site_yet=True, then=1),
+    default=0,
+)
+_ACTIVE_RANK = models.Case(
+    models.When(enrollment__global_enrollment_status="ACTIVE", then=0), default=1
+)
+_REASON_RANK = models.Case(
+    *(models.When(match_candidate__reason=r, then=i) for i, r in enumerate(MatchReason.values)),
+    default=len(MatchReason.values),
+)
+_IDENTIFIED = models.F("match_candidate__identified").desc(nulls_last=True)
+_SCORE = models.F("match_candidate__score").desc(nulls_last=True)
+# Meters with no stored candidate yet (nulls) come after the scored ones in every order, so
+# nothing is hidden; a scored meter with no candidate site has score 0.
+QUEUE_ORDERS: dict[str, tuple[Any, ...]] = {
+    QueueOrder.STRONGEST: (_MAPPING_RANK, _IDENTIFIED, _SCORE, _ACTIVE_RANK, "meter_id"),
+    QueueOrder.SCORE: (_MAPPING_RANK, _SCORE, _ACTIVE_RANK, "meter_id"),
+    QueueOrder.SCORE_ASC: (
+        _MAPPING_RANK,
+        models.F("match_candidate__score").asc(nulls_last=True),
+        _ACTIVE_RANK,
+        "meter_id",
+    ),
+    QueueOrder.REASON: (_MAPPING_RANK, _REASON_RANK, _SCORE, _ACTIVE_RANK, "meter_id"),
+    QueueOrder.ACTIVE: (_MAPPING_RANK, _ACTIVE_RANK, "meter_id"),
+}
 
 
 def _sharing_count() -> models.QuerySet:
@@ -374,6 +418,13 @@ class Meter(models.Model):
             models.Index(fields=["leap_updated_at", "meter_id"], name="meter_leap_updated_idx"),
             models.Index(fields=["end_customer_name", "meter_id"], name="meter_customer_idx"),
             models.Index(fields=["city", "street_1", "meter_id"], name="meter_address_idx"),
+            # Meters waiting for a mapping (site IS NULL AND NOT no_site_yet): the review
+            # queue's default rows, bulk accept and the candidate scoring's chunks by pk.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(site__isnull=True, no_site_yet=False),
+                name="meter_awaiting_site_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -382,6 +433,60 @@ class Meter(models.Model):
     def save(self, *args: Any, update_fields: Iterable[str] | None = None, **kwargs: Any) -> None:
         update_fields = fill_search_columns(self, update_fields)
         super().save(*args, update_fields=update_fields, **kwargs)
+
+
+class MatchCandidate(models.Model):
+    """The best candidate site for one meter waiting for a mapping, as meters.matching ranks
+    it, with the parts of its score: what the review queue sorts, filters and bulk-accepts.
+
+    Written by meters.candidates (a django-q2 task after a site import, after sync runs and
+    nightly; a meter put back in the queue at once); deleted when the meter is mapped or
+    marked "no site yet". A row with no site means the meter was scored and nothing fits.
+    """
+
+    meter = models.OneToOneField(
+        Meter, on_delete=models.CASCADE, primary_key=True, related_name="match_candidate"
+    )
+    site = models.ForeignKey(
+        Site, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    score = models.PositiveSmallIntegerField(default=0)
+    reason = models.CharField(max_length=16, choices=MatchReason, blank=True)
+    # An exact reference or account number match: ranked before any score in the queue.
+    identified = models.BooleanField(default=False)
+    name_score = models.PositiveSmallIntegerField(default=0)
+    address_score = models.PositiveSmallIntegerField(default=0)
+    postal_score = models.PositiveSmallIntegerField(default=0)
+    reference_score = models.PositiveSmallIntegerField(default=0)
+    account_match = models.BooleanField(default=False)
+    computed_at = models.DateTimeField()  # when the meter was last scored
+    # When the site or score last changed: bulk accept maps only candidates unchanged since
+    # its preview.
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-identified", "-score", "meter"]
+        indexes = [
+            # The queue's default order (identified DESC, score DESC) and its "min score" filter.
+            models.Index(fields=["-identified", "-score", "meter"], name="candidate_strength_idx"),
+            # The queue's score orders and min-score filter without identified.
+            models.Index(fields=["-score", "meter"], name="candidate_score_idx"),
+            # The queue's reason filter (reason = ... AND score >= ...).
+            models.Index(fields=["reason", "-score"], name="candidate_reason_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.meter_id} → {self.site_id or '—'} ({self.score})"
+
+    @property
+    def parts(self) -> dict[str, int]:
+        """The score's parts, named as meters.matching.Suggestion names them."""
+        return {
+            "name": self.name_score,
+            "address": self.address_score,
+            "postal_code": self.postal_score,
+            "reference": self.reference_score,
+        }
 
 
 class EventKind(models.TextChoices):

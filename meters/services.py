@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -13,10 +14,11 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from leapsync.leap.references import reference_problem
-from meters.matching import Suggestion
+from meters import candidates
 from meters.models import (
     EventKind,
     MappingSource,
+    MatchCandidate,
     Meter,
     MeterEvent,
     PartnerReferenceChange,
@@ -27,6 +29,7 @@ from meters.models import (
 PUSH_TASK = "leapsync.tasks.push_partner_reference"
 NO_SITE_LABEL = "no site yet"
 REFERENCE_BATCH = 2000
+ACCEPT_CHUNK = 500
 
 
 class ReferenceRefused(ValueError):
@@ -66,6 +69,7 @@ def map_meter(meter: Meter, site: Site, *, actor: AbstractBaseUser, source: str)
     meter.save(update_fields=_MAPPING_FIELDS)
     label = MappingSource(source).label.lower()
     _mapping_event(meter, old, site.external_id, label, actor, now).save()
+    candidates.clear([meter.pk])
     return True
 
 
@@ -83,6 +87,7 @@ def unmap_meter(meter: Meter, *, actor: AbstractBaseUser) -> bool:
     meter.mapping_source, meter.mapped_by, meter.mapped_at = "", actor, now
     meter.save(update_fields=_MAPPING_FIELDS)
     _mapping_event(meter, old, "", "unmapped", actor, now).save()
+    candidates.store([meter])  # back in the queue, with its candidate at once
     return True
 
 
@@ -97,6 +102,7 @@ def mark_no_site(meter: Meter, *, actor: AbstractBaseUser) -> bool:
     meter.mapping_source, meter.mapped_by, meter.mapped_at = MappingSource.MANUAL, actor, now
     meter.save(update_fields=_MAPPING_FIELDS)
     _mapping_event(meter, old, NO_SITE_LABEL, "marked by hand", actor, now).save()
+    candidates.clear([meter.pk])
     return True
 
 
@@ -158,24 +164,82 @@ def _map_matches(matches: QuerySet) -> int:
             )
             for pk, ref in rows
         )
+    # Their stored candidates stay until the next scoring sweeps them (candidates.drop_settled):
+    # the sync calls this every page, within a query budget, and the queue and bulk accept
+    # read candidates of waiting meters only.
     return len(rows)
 
 
 @dataclass(frozen=True)
-class PlannedMapping:
-    """One line of a bulk-accept preview: this meter would be mapped to this suggestion."""
+class BulkAcceptReport:
+    """What a bulk accept did: meters mapped, and those skipped because their stored
+    candidate changed (another site or score) after the preview."""
 
-    meter: Meter
-    suggestion: Suggestion
+    mapped: int
+    changed: int
 
 
-def accept_suggestions(pairs: Sequence[tuple[Meter, Site]], *, actor: AbstractBaseUser) -> int:
-    """Apply a previewed bulk accept in one transaction; returns how many meters changed."""
-    changed = 0
+def accept_candidates(
+    meters: QuerySet[Meter], *, threshold: int, as_of: datetime, actor: AbstractBaseUser
+) -> BulkAcceptReport:
+    """Map each of `meters` to its stored candidate site, with one history event each.
+
+    Only meters still waiting (no site, not marked) whose candidate scores at least
+    `threshold` and has not changed since `as_of` (the preview's time) are mapped; the
+    others are counted as changed. Chunks of ACCEPT_CHUNK meters, each in one transaction
+    with its rows locked, so the number of meters is not bounded by a request's size.
+    """
+    eligible = meters.awaiting_site().filter(
+        match_candidate__site__isnull=False, match_candidate__score__gte=threshold
+    )
+    rows = list(eligible.order_by("pk").values_list("pk", "match_candidate__changed_at"))
+    pks = [pk for pk, changed_at in rows if changed_at <= as_of]
+    mapped = 0
+    for start in range(0, len(pks), ACCEPT_CHUNK):
+        mapped += _accept_chunk(pks[start : start + ACCEPT_CHUNK], threshold, as_of, actor)
+    return BulkAcceptReport(mapped=mapped, changed=len(rows) - mapped)
+
+
+def _accept_chunk(pks: list[int], threshold: int, as_of: datetime, actor: AbstractBaseUser) -> int:
     with transaction.atomic():
-        for meter, site in pairs:
-            changed += map_meter(meter, site, actor=actor, source=MappingSource.SUGGESTION)
-    return changed
+        locked = (
+            Meter.objects.select_for_update(of=("self",))
+            .awaiting_site()
+            .filter(
+                pk__any=pks,
+                match_candidate__site__isnull=False,
+                match_candidate__score__gte=threshold,
+                match_candidate__changed_at__lte=as_of,
+            )
+            .values_list("pk", "match_candidate__site__external_id")
+        )
+        rows = list(locked)
+        if not rows:
+            return 0
+        now = timezone.now()
+        site = MatchCandidate.objects.filter(meter=OuterRef("pk")).values("site")[:1]
+        Meter.objects.filter(pk__any=[pk for pk, _ in rows]).update(
+            site=Subquery(site),
+            no_site_yet=False,
+            mapping_source=MappingSource.SUGGESTION,
+            mapped_by=actor,
+            mapped_at=now,
+            updated_at=now,
+        )
+        label = MappingSource.SUGGESTION.label.lower()
+        MeterEvent.objects.bulk_create(
+            MeterEvent(
+                meter_id=pk,
+                kind=EventKind.SITE_MAPPED,
+                field=label,
+                new=external_id,
+                observed_at=now,
+                user=actor,
+            )
+            for pk, external_id in rows
+        )
+        candidates.clear([pk for pk, _ in rows])
+    return len(rows)
 
 
 # --- partner_reference -------------------------------------------------------------------------

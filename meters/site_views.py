@@ -16,6 +16,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from leapsync.ui.htmx import wants_partial
 from leapsync.ui.tables import configure_table
+from meters.candidates import SCORE_ALL_TASK, queue_scoring
 from meters.filters import SiteFilterSet
 from meters.forms import SiteImportForm
 from meters.imports import ImportFileError, ImportReport, import_sites
@@ -144,6 +145,7 @@ def site_import_confirm(request: HttpRequest) -> HttpResponse:
     finally:
         _discard_upload(request, token)
     mapped = map_unmapped_by_reference()  # import_sites returned: its transaction committed
+    queue_scoring(SCORE_ALL_TASK)
     messages.success(request, _imported_message(stored["name"], report, mapped))
     return redirect("meters:site_list")
 
@@ -162,7 +164,7 @@ def _imported_message(name: str, report: ImportReport, mapped: int) -> str:
     return (
         f"Imported {name}: {report.created} new, {report.updated} changed, "
         f"{report.unchanged} unchanged.{skipped} {mapped} meter{pluralize(mapped)} mapped by "
-        "reference."
+        "reference; the review queue's candidate sites are being scored again."
     )
 
 

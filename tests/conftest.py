@@ -27,6 +27,13 @@ def _figures_in_the_request(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _candidates_scored_in_the_caller(monkeypatch):
+    """The review queue's candidates are scored where they are asked for, not queued, for the
+    same reason: a worker could not see the test's rows."""
+    monkeypatch.setattr("meters.candidates.SCORE_INLINE", True)
+
+
+@pytest.fixture(autouse=True)
 def _partner_contact(settings):
     """The partner's contact configured, as in production: customer emails are refused
     without it (tests of that refusal clear it)."""

@@ -15,7 +15,7 @@ from django_q.tasks import async_task
 
 from leapsync.leap.client import LeapClient
 from leapsync.leap.references import RULE as PARTNER_REFERENCE_RULE
-from meters import services
+from meters import candidates, services
 from meters.models import MappingSource, Meter, PushStatus, Site
 from tests.e2e.conftest import API_KEY
 from tests.e2e.helpers import screenshot, sign_in
@@ -39,7 +39,9 @@ def sites_like_the_meters(count: int = 30) -> list[Site]:
                 utility_account_number=meter.electric_service_account_number,
             )
         )
-    return Site.objects.bulk_create(sites)
+    created = Site.objects.bulk_create(sites)
+    candidates.score_all()  # as the task queued by a site import does
+    return created
 
 
 def queue_row(page, meter_id: str):
@@ -94,6 +96,50 @@ def test_review_queue_accept_pick_and_no_site_without_reload(page, users, synced
     page.goto(reverse("meters:meter_detail", args=[pick]))
     assert users["ops"] in page.locator("main").inner_text()
     assert other.external_id in page.locator("main").inner_text()
+
+
+def test_review_queue_shows_the_strongest_candidate_first(page, users, synced):
+    """After a site import, the account number match leads and a name-only match (a New York
+    meter, a Hartford site) comes after it, whatever their meter_ids."""
+    by_name, by_account = (
+        Meter.objects.exclude(electric_service_account_number="")
+        .exclude(end_customer_name="")
+        .order_by("meter_id")[:2]
+    )
+    Site.objects.bulk_create(
+        [
+            Site(
+                external_id="HARTFORD-1",
+                name=by_name.end_customer_name,
+                street="1 Asylum St",
+                city="Hartford",
+                state_or_province_code="CT",
+                postal_code="06103",
+            ),
+            Site(
+                external_id="ACCOUNT-1",
+                name="Someone Else",
+                utility_account_number=by_account.electric_service_account_number,
+            ),
+        ]
+    )
+    candidates.score_all()
+    sign_in(page, users["ops"])
+    page.goto(reverse("meters:mapping_queue"))
+    rows = page.locator("#review-table tbody tr")
+    first = rows.nth(0)
+    assert first.get_attribute("id") == f"queue-row-{by_account.meter_id}"
+    assert "ACCOUNT-1" in first.inner_text() and "account number exact" in first.inner_text()
+    second = rows.nth(1)
+    assert second.get_attribute("id") == f"queue-row-{by_name.meter_id}"
+    assert re.search(r"name \d+ · address \d+ · postal 0 · reference", second.inner_text())
+    screenshot(page, "29-review-queue-strongest-first")
+
+    # Filtered to name matches, the name-only candidate is the only row.
+    page.get_by_label("Match reason").select_option("name")
+    page.wait_for_url(re.compile(r"reason=name"))
+    rows.nth(1).wait_for(state="detached")
+    assert rows.nth(0).get_attribute("id") == f"queue-row-{by_name.meter_id}"
 
 
 def client_factory(simulator):

@@ -10,7 +10,7 @@ from django.utils.html import escape
 from pytest_django.asserts import assertTemplateUsed
 
 from leapsync.leap.references import RULE
-from meters import mapping_views, services
+from meters import candidates, services
 from meters.models import Meter, PartnerReferenceChange, PushStatus
 from tests.conftest import _client_for
 from tests.helpers import count_get_queries
@@ -43,6 +43,7 @@ def _seed(n: int) -> None:
         mapped = MeterFactory(site=site, partner_reference=site.external_id)
         PartnerReferenceChange.objects.create(meter=meter, old="a", new=f"new-{i}")
         PartnerReferenceChange.objects.create(meter=mapped, old="b", new=f"x-{i}")
+    candidates.score_all()
 
 
 @pytest.mark.parametrize("name", [n for n, _, _ in LISTS] + ["meters:shared_reference_list"])
@@ -79,6 +80,7 @@ def test_queue_puts_unmapped_active_meters_first_with_suggestions(ops_client):
     eligible = MeterFactory(end_customer_name="Zed", status="ELIGIBLE", postal_code="1")
     active = MeterFactory(end_customer_name="Acme Bakery", status="ACTIVE", postal_code="94110")
     MeterFactory(site=SiteFactory(), status="ACTIVE")
+    candidates.score_all()
     content = ops_client.get(reverse("meters:mapping_queue")).content.decode()
     assert content.index(str(active.meter_id)[:8]) < content.index(str(eligible.meter_id)[:8])
     assert "S-ACME" in content and "name 100" in content
@@ -144,37 +146,19 @@ def test_bulk_accept_previews_then_applies_exactly_the_preview(ops_client):
         partner_reference="",
     )
     weak = MeterFactory(end_customer_name="Somebody", postal_code="94110", partner_reference="")
+    candidates.score_all()
     preview = ops_client.get(
         reverse("meters:mapping_bulk_preview"), {"threshold": 80}, headers=HTMX
     )
     assertTemplateUsed(preview, "meters/partials/bulk_accept.html")
-    plan = preview.context["plan"]
-    assert [item.meter for item in plan] == [good]
+    assert preview.context["meters"] == [good] and preview.context["total"] == 1
     assert not Meter.objects.filter(site__isnull=False).exists()  # a preview writes nothing
-    ops_client.post(reverse("meters:mapping_bulk_accept"), {"pair": f"{good.meter_id}:{site.pk}"})
+    ops_client.post(
+        reverse("meters:mapping_bulk_accept"),
+        {"threshold": 80, "as_of": preview.context["as_of"]},
+    )
     assert Meter.objects.get(pk=good.pk).site == site
     assert Meter.objects.get(pk=weak.pk).site is None
-
-
-def test_bulk_accept_posts_at_most_accept_max_pairs_then_previews_the_rest(
-    ops_client, monkeypatch, settings
-):
-    """Each pair is a form field: one confirm must stay under DATA_UPLOAD_MAX_NUMBER_FIELDS."""
-    assert mapping_views.ACCEPT_MAX + 10 < settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
-    monkeypatch.setattr(mapping_views, "ACCEPT_MAX", 2)
-    for name in ("Ann Lee", "Bo Chan", "Cy Diaz"):
-        SiteFactory(name=name, street="1 Oak Ave", postal_code="94110")
-        MeterFactory(
-            end_customer_name=name, street_1="1 Oak Ave", postal_code="94110", partner_reference=""
-        )
-    url = reverse("meters:mapping_bulk_preview")
-    page = ops_client.get(url, {"threshold": 80}).content.decode()
-    pairs = re.findall(r'name="pair" value="([^"]+)"', page)
-    assert len(pairs) == 2 and "Map the first 2 of these 3 meters" in page
-    ops_client.post(reverse("meters:mapping_bulk_accept"), {"pair": pairs})
-    assert Meter.objects.filter(site__isnull=False).count() == 2
-    page = ops_client.get(url, {"threshold": 80}).content.decode()
-    assert len(re.findall(r'name="pair"', page)) == 1 and "Map these 1 meter<" in page
 
 
 def test_inline_reference_edit_form_save_and_both_values_shown(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.template.defaultfilters import pluralize
 
+from meters.candidates import SCORE_ALL_TASK, queue_scoring
 from meters.imports import ImportFileError, import_sites
 from meters.services import map_unmapped_by_reference
 
@@ -47,5 +48,8 @@ class Command(BaseCommand):
         if not options["dry_run"] and not options["no_match"]:
             count = map_unmapped_by_reference()
             mapped = f"; {count} meter{pluralize(count)} mapped by reference"
+        if not options["dry_run"]:
+            queue_scoring(SCORE_ALL_TASK)
+            mapped += "; the review queue's candidate sites queued for scoring"
         prefix = "would import (dry run) " if options["dry_run"] else ""
         self.stdout.write(self.style.SUCCESS(f"{prefix}{report.summary()}{mapped}"))
