@@ -14,7 +14,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('meters', '0010_search_columns'),
+        ('meters', '0011_change_log'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
