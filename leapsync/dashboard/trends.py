@@ -31,8 +31,9 @@ from meters.counts import IN_LEAP, meters_url
 
 WEEKS = 12
 RUNS = 100
-# The deadlines timeline spans this many days before and after today.
-TIMELINE_BEFORE, TIMELINE_AFTER = 30, 180
+# The deadlines timeline starts this many days before today and ends a week after the last
+# listed period or deadline, within TIMELINE_AFTER days and at least TIMELINE_MIN_AFTER.
+TIMELINE_BEFORE, TIMELINE_MIN_AFTER, TIMELINE_AFTER = 30, 60, 365
 
 MAPPING_KEYS = (
     (history.MAPPED, "Mapped to a site", {"mapping": "mapped"}),
@@ -319,4 +320,10 @@ def timeline(now: datetime) -> Timeline:
         ]
         if shown or program in deadlines:
             programs.append(ProgramTimeline(program, shown, deadlines.get(program, [])))
+    last = max(
+        [p.end or end for item in programs for p in item.periods]
+        + [d.deadline for item in programs for d in item.deadlines],
+        default=now,
+    )
+    end = min(end, max(last + timedelta(days=7), now + timedelta(days=TIMELINE_MIN_AFTER)))
     return Timeline(start, end, programs)

@@ -15,7 +15,7 @@ from datetime import datetime
 
 WIDTH = 640
 HEIGHT = 220
-LEFT, RIGHT, TOP, BOTTOM = 48, 14, 12, 30
+LEFT, RIGHT, TOP, BOTTOM = 58, 24, 12, 30
 PALETTE = 8
 
 
@@ -59,26 +59,29 @@ class Frame:
         return round((self.top + self.bottom) / 2, 1)
 
 
-def nice_max(value: float) -> float:
-    """The smallest 1, 2, 2.5 or 5 times a power of ten at or above `value` (at least 1)."""
+def nice_scale(value: float, most: int = 4) -> tuple[float, int]:
+    """(step, ticks): a round step (1, 2 or 5 times a power of ten; at least 1) and how many
+    steps (at most `most`) reach `value`, for an axis from zero."""
     if value <= 1:
-        return 1
-    power = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        if value <= step * power:
-            return step * power
-    return 10 * power  # pragma: no cover
+        return 1, 1
+    rough = value / most
+    power = 10 ** math.floor(math.log10(rough))
+    step = next(s * power for s in (1, 2, 5, 10) if s * power >= rough)
+    return max(step, 1), math.ceil(value / max(step, 1))
 
 
 def _number(value: float) -> str:
     return f"{value:,.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
 
 
-def _y_ticks(frame: Frame, top_value: float, count: int = 4) -> list[Tick]:
-    return [
-        Tick(_y(frame, top_value * n / count, top_value), _number(top_value * n / count))
-        for n in range(count + 1)
+def _y_axis(frame: Frame, values: Sequence[float]) -> float:
+    """Set the frame's y ticks for `values`; returns the value at the top of the axis."""
+    step, count = nice_scale(max(values, default=0))
+    top_value = step * count
+    frame.y_ticks = [
+        Tick(_y(frame, step * n, top_value), _number(step * n)) for n in range(count + 1)
     ]
+    return top_value
 
 
 def _y(frame: Frame, value: float, top_value: float) -> float:
@@ -140,8 +143,7 @@ def line_chart(
     One label puts its points mid-chart; none draws the axes alone.
     """
     frame = Frame()
-    top_value = nice_max(max((v for _, _, values, _ in series for v in values), default=0))
-    frame.y_ticks = _y_ticks(frame, top_value)
+    top_value = _y_axis(frame, [v for _, _, values, _ in series for v in values])
     span = frame.right - frame.left
 
     def x(n: int) -> float:
@@ -201,8 +203,7 @@ class BarChart:
 def bar_chart(groups: Sequence[tuple[str, Sequence[BarSpec]]], *, ticks: int = 6) -> BarChart:
     """Bars side by side in groups (one group per x label), from a zero baseline."""
     frame = Frame()
-    top_value = nice_max(max((b.value for _, bars in groups for b in bars), default=0))
-    frame.y_ticks = _y_ticks(frame, top_value)
+    top_value = _y_axis(frame, [b.value for _, bars in groups for b in bars])
     slot = (frame.right - frame.left) / max(len(groups), 1)
     gap = min(slot * 0.2, 12)
     bars = []
@@ -232,6 +233,8 @@ def bar_chart(groups: Sequence[tuple[str, Sequence[BarSpec]]], *, ticks: int = 6
 # --- timeline ---------------------------------------------------------------------------------
 
 LANE = 34
+# Wider than the other charts: it takes a panel's whole width.
+TIMELINE_WIDTH = 960
 
 
 @dataclass(frozen=True)
@@ -304,7 +307,7 @@ def timeline_chart(
 ) -> TimelineChart:
     """One lane per (label, spans, marks) between `start` and `end`: spans are (from, to or
     None for open-ended, title, url), marks (at, css class, title, url)."""
-    frame = Frame(left=12, right=WIDTH - 12)
+    frame = Frame(width=TIMELINE_WIDTH, left=12, right=TIMELINE_WIDTH - 12)
     frame.height = int(frame.top + LANE * max(len(lanes), 1) + BOTTOM)
     frame.bottom = frame.height - BOTTOM
     total = (end - start).total_seconds()
@@ -321,7 +324,8 @@ def timeline_chart(
                 label,
                 frame.top + LANE * n,
                 [
-                    Span(x(a), max(round(x(b or end) - x(a), 1), 2), title, url)
+                    # 2 units short: back-to-back periods show where one ends
+                    Span(x(a), max(round(x(b or end) - x(a) - 2, 1), 2), title, url)
                     for a, b, title, url in spans
                 ],
                 [Mark(x(at), css, title, url) for at, css, title, url in marks],
