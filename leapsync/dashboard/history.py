@@ -26,10 +26,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
-from enrollments.models import ProgramEnrollment
+from enrollments.models import MeterEnrollment, ProgramEnrollment
+from leapsync.dashboard.figures import filtered_count
 from leapsync.dashboard.models import DailyCount
+from meters.counts import IN_LEAP as IN_LEAP_PARAMS
 from meters.models import EventKind, Meter, MeterEvent
 from meters.services import NO_SITE_LABEL
 
@@ -149,6 +152,40 @@ def _count(meters: dict[int, _Meter], end: datetime, today: bool) -> Counter[tup
     return counts
 
 
+def live_counts() -> Counter[tuple[str, str]]:
+    """Today's counts in SQL (five aggregates), each with the meters list's conditions for
+    its link: the figures refresh writes them every few minutes without loading every meter."""
+    in_leap = Meter.objects.filter(missing_from_leap=False)
+    counts: Counter[tuple[str, str]] = Counter()
+    mapping = in_leap.aggregate(total=Count("pk"), mapped=Count("pk", filter=Q(site__isnull=False)))
+    counts[(INVENTORY, IN_LEAP)] = mapping["total"]
+    for key, n in ((MAPPED, mapping["mapped"]), (UNMAPPED, mapping["total"] - mapping["mapped"])):
+        if n:
+            counts[(MAPPING, key)] = n
+    shared = filtered_count({"reference": "shared", **IN_LEAP_PARAMS})
+    if shared:
+        counts[(MAPPING, SHARED)] = shared
+    statuses = (
+        MeterEnrollment.objects.filter(meter__missing_from_leap=False)
+        .exclude(global_enrollment_status="")
+        .values_list("global_enrollment_status")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for status, n in statuses:
+        counts[(GLOBAL, status)] = n
+    programs = (
+        ProgramEnrollment.objects.filter(listed=True, meter__missing_from_leap=False)
+        .exclude(enrollment_status="")
+        .values_list("program_identifier", "enrollment_status")
+        .annotate(n=Count("meter_id", distinct=True))
+        .order_by()
+    )
+    for program, status, n in programs:
+        counts[(f"{PROGRAM}{program}", status)] = n
+    return counts
+
+
 def rebuild(days: Iterable[date], now: datetime) -> dict[date, Counter[tuple[str, str]]]:
     """The counts at the end of each of `days` (now for today), in one walk back through
     history from the live tables."""
@@ -190,7 +227,7 @@ def store_days(counts: dict[date, Counter[tuple[str, str]]], *, rebuilt: bool) -
 
 def record_today(now: datetime) -> None:
     """Today's counts, from the live tables (the figures refresh, every few minutes)."""
-    store_days(rebuild([timezone.localdate(now)], now), rebuilt=False)
+    store_days({timezone.localdate(now): live_counts()}, rebuilt=False)
 
 
 def fill(now: datetime, days: int = DAYS, *, rebuild_again: bool = False) -> list[date]:
@@ -207,7 +244,8 @@ def fill(now: datetime, days: int = DAYS, *, rebuild_again: bool = False) -> lis
     kept = set(recorded.values_list("day", flat=True))
     final = {today, today - timedelta(days=1)}
     missing = {d for d in window if d >= start and d not in kept} - final
-    counts = rebuild(missing | {d for d in final if d >= start} | {today}, now)
+    counts = rebuild(missing | {d for d in final if d >= start and d != today}, now)
+    counts[today] = live_counts()
     store_days({d: c for d, c in counts.items() if d in missing}, rebuilt=True)
     store_days({d: c for d, c in counts.items() if d not in missing}, rebuilt=False)
     return sorted(counts)

@@ -143,6 +143,13 @@ def test_backfill_counts_each_day_as_history_implies(scripted):
     ]
 
 
+def test_todays_sql_counts_equal_the_state_history_is_undone_from(scripted):
+    today = NOW.date()
+    rebuilt = history.rebuild([today], timezone.now())[today]
+    assert +history.live_counts() == +rebuilt
+    assert history.live_counts()[("mapping", "shared")] == 2
+
+
 def test_the_daily_task_keeps_days_counted_on_the_day(scripted):
     history.fill(timezone.now())
     earlier = NOW.date() - timedelta(days=2)
