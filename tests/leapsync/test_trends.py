@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 from datetime import datetime, time, timedelta
 from html import unescape
+from io import StringIO
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.core.management import CommandError, call_command
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -160,6 +162,16 @@ def test_the_daily_task_keeps_days_counted_on_the_day(scripted):
     history.fill(timezone.now(), rebuild_again=True)
     assert day_counts(2)[("inventory", "in_leap")] == 99
     assert day_counts(3)[("inventory", "in_leap")] == 3
+
+
+def test_the_backfill_command_says_what_it_wrote(scripted):
+    out = StringIO()
+    call_command("trends_backfill", "--days", "3", stdout=out)
+    assert (
+        "3 day(s) written (2026-11-18 to 2026-11-20); history starts 2026-11-17" in out.getvalue()
+    )
+    with pytest.raises(CommandError):
+        call_command("trends_backfill", "--days", "0")
 
 
 def test_no_day_before_history_starts_is_written(scripted):
