@@ -231,20 +231,24 @@ def record_today(now: datetime) -> None:
 
 
 def fill(now: datetime, days: int = DAYS, *, rebuild_again: bool = False) -> list[date]:
-    """The daily task (and the backfill command): yesterday's final counts and today's, and
+    """The daily task (and the backfill command): today's counts; yesterday's final counts
+    when it was counted on the day (its last count was taken minutes before its end); and
     every day of the last `days` not stored yet (a first run, days the cluster was down; with
-    `rebuild_again`, also those rebuilt before) rebuilt from history as far as it goes.
-    Days recorded from the live tables are kept. Returns the days written."""
+    `rebuild_again`, also those rebuilt before) rebuilt from history as far as it goes, and
+    marked so. Days counted on the day are kept. Returns the days written."""
     today = timezone.localdate(now)
+    yesterday = today - timedelta(days=1)
     start = history_start() or today
     window = {today - timedelta(days=n) for n in range(days)}
-    recorded = DailyCount.objects.filter(day__gte=min(window), series=INVENTORY, key=IN_LEAP)
-    if rebuild_again:
-        recorded = recorded.filter(rebuilt=False)
-    kept = set(recorded.values_list("day", flat=True))
-    final = {today, today - timedelta(days=1)}
-    missing = {d for d in window if d >= start and d not in kept} - final
-    counts = rebuild(missing | {d for d in final if d >= start and d != today}, now)
+    stored = dict(
+        DailyCount.objects.filter(day__gte=min(window), series=INVENTORY, key=IN_LEAP).values_list(
+            "day", "rebuilt"
+        )
+    )
+    kept = {d for d, rebuilt in stored.items() if not (rebuild_again and rebuilt)}
+    missing = {d for d in window if d >= start and d not in kept and d != today}
+    recount = {yesterday} if stored.get(yesterday) is False else set()
+    counts = rebuild(missing | recount, now)
     counts[today] = live_counts()
     store_days({d: c for d, c in counts.items() if d in missing}, rebuilt=True)
     store_days({d: c for d, c in counts.items() if d not in missing}, rebuilt=False)

@@ -136,11 +136,11 @@ def test_backfill_counts_each_day_as_history_implies(scripted):
         (p, "ACTIVE"): 1,
     }
     rebuilt = dict(DailyCount.objects.filter(series="inventory").values_list("day", "rebuilt"))
-    # Days before yesterday are rebuilt; yesterday's and today's are the final counts.
+    # Days before today are rebuilt; today's is counted from the live tables.
     assert [rebuilt[NOW.date() - timedelta(days=n)] for n in (3, 2, 1, 0)] == [
         True,
         True,
-        False,
+        True,
         False,
     ]
 
@@ -154,14 +154,23 @@ def test_todays_sql_counts_equal_the_state_history_is_undone_from(scripted):
 
 def test_the_daily_task_keeps_days_counted_on_the_day(scripted):
     history.fill(timezone.now())
-    earlier = NOW.date() - timedelta(days=2)
-    DailyCount.objects.filter(day=earlier, series="inventory").update(count=99, rebuilt=False)
+    inventory = ("inventory", "in_leap")
+    day = {n: NOW.date() - timedelta(days=n) for n in range(4)}
+    # Say the two days before today were counted on the day (99 meters then, by that count).
+    DailyCount.objects.filter(day__in=[day[2], day[1]], series="inventory").update(
+        count=99, rebuilt=False
+    )
     assert record_daily_counts() == "daily counts written for 2 day(s)"  # yesterday, today
-    assert day_counts(2)[("inventory", "in_leap")] == 99
+    assert day_counts(2)[inventory] == 99  # kept
+    assert day_counts(1)[inventory] == 3  # yesterday's final count, at its end
+    assert not DailyCount.objects.get(day=day[1], series="inventory").rebuilt
     # A day rebuilt before is left alone too, unless asked again (the command's --again).
+    DailyCount.objects.filter(day=day[3], series="inventory").update(count=77)
+    record_daily_counts()
+    assert day_counts(3)[inventory] == 77
     history.fill(timezone.now(), rebuild_again=True)
-    assert day_counts(2)[("inventory", "in_leap")] == 99
-    assert day_counts(3)[("inventory", "in_leap")] == 3
+    assert day_counts(3)[inventory] == 3
+    assert day_counts(2)[inventory] == 99
 
 
 def test_the_backfill_command_says_what_it_wrote(scripted):
@@ -221,7 +230,7 @@ def test_todays_counts_under_the_charts_equal_the_lists_behind_them(scripted, op
         if url.startswith(("/meters/", "/actions/")):
             assert list_count(ops_client, url) == value, url
     assert "History starts 2026-11-17." in content
-    assert "Days up to 2026-11-18 were rebuilt" in content
+    assert "Days up to 2026-11-19 were rebuilt" in content
 
 
 def test_a_run_bar_links_to_its_run(scripted, ops_client):
@@ -233,7 +242,9 @@ def test_a_run_bar_links_to_its_run(scripted, ops_client):
     )
     content = ops_client.get(reverse("trends")).content.decode()
     url = reverse("sync_run_detail", args=[run.pk])
-    assert f'<a href="{url}"><rect class="bar series-3"' in content
+    assert re.search(
+        f'<a href="{url}" aria-label="Run #{run.pk} [^"]*"><rect class="bar series-3"', content
+    )
     assert "20.0 s" in content and "5 meters/s" in content
 
 
@@ -245,7 +256,9 @@ def test_the_deadlines_timeline_links_periods_and_deadlines(at_noon, ops_client)
     content = ops_client.get(reverse("trends")).content.decode()
     assert 'class="span-period"' in content and 'class="mark-deadline"' in content
     period_url = "/meters/?program=P2&amp;delivery_period=NOV&amp;missing=false"
-    assert f'<a href="{period_url}"><rect class="span-period"' in content
+    assert re.search(
+        f'<a href="{re.escape(period_url)}" aria-label="NOV: [^"]*"><rect class="span-', content
+    )
     assert list_count(ops_client, unescape(period_url)) == 1
 
 
