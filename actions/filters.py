@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import django_filters
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 
 from actions.models import (
     ActionCatalogueEntry,
@@ -17,6 +20,24 @@ from leapsync.ui.filters import SearchFilter
 from meters.filters import DEADLINE_BUCKETS, deadline_bucket
 
 ASSIGNEE_SPECIAL = (("me", "Me"), ("none", "Nobody"))
+# How long ago Leap first listed an open action (the Trends page's age chart links here).
+AGE_BUCKETS = (
+    ("7d", "Under 7 days"),
+    ("30d", "7–30 days"),
+    ("90d", "30–90 days"),
+    ("older", "Over 90 days"),
+)
+_AGE_DAYS = {"7d": (0, 7), "30d": (7, 30), "90d": (30, 90), "older": (90, None)}
+
+
+def age_bucket(bucket: str, now: datetime | None = None) -> Q:
+    """Actions first seen within the bucket's days before `now`."""
+    now = now or timezone.now()
+    newest, oldest = _AGE_DAYS[bucket]
+    query = Q(first_seen_at__lte=now - timedelta(days=newest)) if newest else Q()
+    if oldest is not None:
+        query &= Q(first_seen_at__gt=now - timedelta(days=oldest))
+    return query
 
 
 def assignee_choices() -> list[tuple[str, str]]:
@@ -67,6 +88,9 @@ class ActionFilterSet(django_filters.FilterSet):
     fixer = django_filters.ChoiceFilter(
         empty_label="Anyone", method="by_fixer", choices=Fixer.choices, label="Who can fix it"
     )
+    age = django_filters.ChoiceFilter(
+        empty_label="Any", method="by_age", choices=AGE_BUCKETS, label="First seen"
+    )
 
     class Meta:
         model = RequiredAction
@@ -89,6 +113,9 @@ class ActionFilterSet(django_filters.FilterSet):
 
     def by_deadline(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(deadline_bucket(value))
+
+    def by_age(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(age_bucket(value))
 
     def by_fixer(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         entries = ActionCatalogueEntry.objects.filter(

@@ -198,6 +198,14 @@ def schedule_specs() -> list[ScheduleSpec]:
             schedule_type=Schedule.MINUTES,
             minutes=1,
         ),
+        ScheduleSpec(
+            # Just after local midnight (django-q2 reads cron in TIME_ZONE): the day that
+            # ended gets its final counts; the figures refresh keeps today's current.
+            name="dashboard: daily counts",
+            func="leapsync.dashboard.tasks.record_daily_counts",
+            schedule_type=Schedule.CRON,
+            cron="5 0 * * *",
+        ),
     ]
 
 

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("meters.urls")),  # meters/ and sites/
     path("actions/", include("actions.urls")),
     path("enrollments/", include("enrollments.urls")),
+    path("trends/", views.trends, name="trends"),
     path("sync/", views.sync_run_list, name="sync_run_list"),
     path("sync/run/", views.sync_run_start, name="sync_run_start"),
     path("sync/refresh/", views.sync_refresh_start, name="sync_refresh_start"),

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_q.tasks import async_task
 
-from leapsync import syncpage
+from leapsync import syncpage, trendspage
 from leapsync.dashboard import store
 from leapsync.dashboard.figures import recent_events, sync_health
 from leapsync.forms import MeterRefreshForm
@@ -50,6 +50,28 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "events": recent_events(),
     }
     return render(request, "leapsync/dashboard.html", context)
+
+
+@require_GET
+@permission_required("meters.view_meter", raise_exception=True)
+def trends(request: HttpRequest) -> HttpResponse:
+    """Charts of the stored trends figures (leapsync.dashboard.trends); no aggregate here."""
+    now = timezone.now()
+    stored = store.figures(store.TRENDS)
+    context: dict = {"computing": stored is None}
+    if stored is not None:
+        figures = stored.value
+        daily = figures["daily"]
+        program = request.GET.get("program")
+        if program not in daily.programs:
+            program = next(iter(daily.programs), None)
+        context |= {
+            **figures,
+            "computed_at": stored.computed_at,
+            "program": program,
+            "charts": trendspage.page_charts(figures, program, now),
+        }
+    return render(request, "leapsync/trends.html", context)
 
 
 @require_GET

@@ -152,6 +152,7 @@ def _pages() -> list[tuple[str, str, str]]:
     meters = "/meters/"
     return [
         ("dashboard", "ops", "/"),
+        ("trends", "ops", "/trends/"),
         ("meters list, default", "ops", meters),
         ("meters list, global status ACTIVE", "ops", f"{meters}?global_status=ACTIVE"),
         (

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from leapsync.dashboard.models import FigureSet
+from leapsync.dashboard.models import DailyCount, FigureSet
 from meters.admin import ViewOnlyAdmin
 
 
@@ -11,3 +11,10 @@ class FigureSetAdmin(ViewOnlyAdmin):
     list_display = ["name", "computed_at", "state", "format"]
     search_fields = ["name"]
     exclude = ["data"]
+
+
+@admin.register(DailyCount)
+class DailyCountAdmin(ViewOnlyAdmin):
+    list_display = ["day", "series", "key", "count", "rebuilt"]
+    list_filter = ["series", "rebuilt"]
+    date_hierarchy = "day"

@@ -25,3 +25,31 @@ class FigureSet(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} as of {self.computed_at:%Y-%m-%d %H:%M}"
+
+
+class DailyCount(models.Model):
+    """One day's count of one value of one series (meters ACTIVE on 2026-11-20...).
+
+    Written only by the read side (leapsync.dashboard.history): today's row by every figures
+    refresh, the previous days by the daily task, and days before the first snapshot rebuilt
+    from history (`rebuilt`). `series` is `global_status`, `program:<program_identifier>`,
+    `mapping` or `inventory`; `key` the counted value (a status, `mapped`...).
+    """
+
+    day = models.DateField()
+    series = models.CharField(max_length=100)
+    key = models.CharField(max_length=64)
+    count = models.PositiveIntegerField()
+    # Rebuilt from history after the day, rather than counted from the live tables then.
+    rebuilt = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["day", "series", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "series", "key"], name="daily_count_key"),
+        ]
+        # The unique constraint's index serves the Trends page's read (day >= ... ORDER BY
+        # day) and the writers' per-day replace (day = ...).
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.series} {self.key}: {self.count}"

@@ -34,6 +34,7 @@ from enrollments.roster import build_roster, previous_period
 from leapsync.dashboard.deadlines import deadlines_page
 from leapsync.dashboard.figures import inventory_figures
 from leapsync.dashboard.models import FigureSet
+from leapsync.dashboard.trends import trends_figures
 from leapsync.models import RunStatus, SyncRun
 from meters.models import MeterEvent
 
@@ -52,8 +53,9 @@ DASHBOARD = "dashboard"
 DEADLINES = "deadlines"
 CALENDAR = "calendar"
 PERIODS = "periods"
+TRENDS = "trends"
 ROSTER = "roster:"
-ALWAYS = (DASHBOARD, DEADLINES, CALENDAR, PERIODS)
+ALWAYS = (DASHBOARD, DEADLINES, CALENDAR, PERIODS, TRENDS)
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,8 @@ def _computation(
         return lambda: calendar(now, 60)
     if name == PERIODS:
         return lambda: list(periods.values())
+    if name == TRENDS:  # also records today's daily counts (leapsync.dashboard.history)
+        return lambda: trends_figures(now)
     if name in periods:
         period = periods[name]
         return lambda: build_roster(period, previous_period(period))

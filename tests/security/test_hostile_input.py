@@ -75,6 +75,7 @@ def _pages(samples) -> list[str]:
     action = RequiredAction.objects.order_by("pk").first()
     return [
         reverse("dashboard"),
+        reverse("trends"),
         reverse("meters:meter_list"),
         reverse("meters:meter_list") + "?q=name",
         reverse("meters:meter_detail", kwargs={"meter_id": meter.meter_id}),

@@ -34,6 +34,7 @@ PUBLIC, NO_METHOD = "ok ok ok ok ok", "405 405 405 405 405"
 # sample object (see Samples) or give a literal value.
 EXPECTED: dict[str, tuple[dict[str, str], str, str]] = {
     "dashboard": ({}, VIEWERS, GET_ONLY),
+    "trends": ({}, VIEWERS, GET_ONLY),
     "sync_run_list": ({}, VIEWERS, GET_ONLY),
     # Operations start an incremental sync (a full one is refused inside: admins only).
     "sync_run_start": ({}, POST_ONLY, OPS),
