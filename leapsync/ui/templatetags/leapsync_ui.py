@@ -56,11 +56,13 @@ def status_badge(value: str | None, label: str | None = None) -> str:
 
 
 @register.simple_tag(takes_context=True)
-def nav_link(context: template.Context, name: str, label: str) -> str:
-    """A navigation entry: a link, marked current on its pages."""
+def nav_link(context: template.Context, name: str, label: str, section: str = "") -> str:
+    """A navigation entry: a link, marked current on its pages (`section`: the path prefixes,
+    separated by spaces, of the pages it stands for, when more than its own)."""
     url = reverse(name)
     path = context["request"].path
-    current = path == url if url == "/" else path.startswith(url)
+    prefixes = section.split() or [url]
+    current = path == url if url == "/" else any(path.startswith(p) for p in prefixes)
     return format_html(
         '<a href="{}"{}>{}</a>', url, mark_safe(' aria-current="page"') if current else "", label
     )
