@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from enrollments.models import DigestSubscription
 from leapsync.preferences.forms import ColumnsForm, SaveViewForm
 from leapsync.preferences.models import ListPage, ListPreference, SavedView
 from leapsync.preferences.services import (
@@ -110,5 +111,6 @@ def profile(request: HttpRequest) -> HttpResponse:
         }
         for page in ListPage
     ]
-    context = {"lists": lists, "groups": list(user.groups.all())}
+    digest = DigestSubscription.objects.filter(user=user).first()
+    context = {"lists": lists, "groups": list(user.groups.all()), "digest": digest}
     return render(request, "preferences/profile.html", context)

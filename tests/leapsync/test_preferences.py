@@ -207,3 +207,16 @@ def test_saved_view_names_and_queries_are_text(inventory, ops_client):
     page = ops_client.get(reverse("preferences:profile")).content.decode()
     assert "<b>bold</b>" not in page and "&lt;b&gt;bold&lt;/b&gt;" in page
     assert "<script>x" not in page
+
+
+def test_profile_shows_where_the_digest_goes(groups, manager_client):
+    from enrollments.models import DigestCadence, DigestSubscription
+
+    user = get_user_model().objects.get(pk=manager_client.session["_auth_user_id"])
+    page = manager_client.get(reverse("preferences:profile")).content.decode()
+    assert "not subscribed" in page
+    DigestSubscription.objects.create(
+        user=user, cadence=DigestCadence.DAILY, email="desk@example.com"
+    )
+    page = manager_client.get(reverse("preferences:profile")).content.decode()
+    assert "Daily, to desk@example.com" in page
