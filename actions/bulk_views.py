@@ -38,12 +38,17 @@ def _filter_query(query: str) -> str:
     return params.urlencode()
 
 
-def _selection(request: HttpRequest, stored: dict) -> QuerySet:
-    """The selection re-read now: the filter re-applied, or the checked rows (open or not)."""
+def _selection(request: HttpRequest, stored: dict) -> QuerySet | None:
+    """The selection re-read now: the filter re-applied, or the checked rows (open or not).
+
+    None when the filter has a value it refuses (an assignee no longer listed, say): django-
+    filter would drop that filter, and the selection would silently grow.
+    """
     if stored["all"]:
         params = QueryDict(stored["query"])
         queryset = inbox_queryset(ActionOwner.PARTNER)
-        return ActionFilterSet(params, queryset=queryset, request=request).qs
+        filterset = ActionFilterSet(params, queryset=queryset, request=request)
+        return filterset.qs if filterset.is_valid() else None
     rows = RequiredAction.objects.for_inbox().filter(owner=ActionOwner.PARTNER)
     return rows.filter(pk__in=stored["pks"]).order_by("enrollment_deadline_date_time", "pk")
 
@@ -67,8 +72,12 @@ def action_bulk_preview(request: HttpRequest) -> HttpResponse:
     if not stored["all"] and not pks:
         messages.warning(request, "Select at least one action first.")
         return redirect(_inbox_url(query))
+    selection = _selection(request, stored)
+    if selection is None:
+        messages.error(request, "The filter has a value it cannot use: correct it first.")
+        return redirect(_inbox_url(query))
     operation = form.operation()
-    summary = bulk.preview(operation, _selection(request, stored).iterator(chunk_size=2000))
+    summary = bulk.preview(operation, selection.iterator(chunk_size=2000))
     token = uuid.uuid4().hex
     if not summary.too_many:
         stored.update(user=request.user.pk, operation=operation.to_data())
@@ -109,8 +118,12 @@ def action_bulk_apply(request: HttpRequest) -> HttpResponse:
     except ObjectDoesNotExist:  # the assignee left, or was deactivated, since the preview
         messages.error(request, "The chosen assignee can no longer be assigned: preview again.")
         return redirect(_inbox_url(stored["query"]))
+    selection = _selection(request, stored)
+    if selection is None:
+        messages.error(request, "The filter no longer applies as it did: nothing was changed.")
+        return redirect(_inbox_url(stored["query"]))
     summary = bulk.Summary(operation)
-    pks = bulk.reselect(_selection(request, stored), stored["snapshot"], summary)
+    pks = bulk.reselect(selection, stored["snapshot"], summary)
     queued = len(pks) > bulk.inline_limit(operation)
     if queued:
         bulk.queue_apply(operation, pks, stored["snapshot"], actor=request.user, token=token)

@@ -277,3 +277,15 @@ def test_preview_query_count_is_flat(ops_client, ops_user, kind, values):
     # session, user, user perms, group perms, the assignee (assign), the rows (one read),
     # the catalogue (notify), user groups (menu); the preview is kept in the cache.
     assert few <= 8
+
+
+def test_a_filter_value_that_no_longer_applies_never_widens_the_selection(ops_client, bob):
+    theirs = RequiredActionFactory(assignee=bob, status=WorkflowStatus.IN_PROGRESS)
+    other = RequiredActionFactory()
+    refused = ops_client.post(PREVIEW, _all("assignee=999999", "status", status="done"))
+    assert refused.status_code == 302 and not ActionNote.objects.exists()
+    preview = ops_client.post(PREVIEW, _all(f"assignee={bob.pk}", "status", status="done"))
+    assert set(preview.context["summary"].snapshot) == {theirs.pk}
+    bob.groups.clear()  # no longer a choice of the assignee filter
+    assert _confirm(ops_client, preview).status_code == 302
+    assert not theirs.notes.exists() and not other.notes.exists()
