@@ -130,9 +130,11 @@ class Summary:
 
 
 def state(action: RequiredAction) -> str:
-    """The workflow state a bulk change reads: it must be the same at the confirm."""
+    """The state a bulk change reads (open or not, and the workflow): it must be the same at
+    the confirm."""
     notified = action.customer_notified_at.isoformat() if action.customer_notified_at else ""
-    return f"{action.status}|{action.assignee_id or ''}|{action.due_date or ''}|{notified}"
+    workflow = f"{action.status}|{action.assignee_id or ''}|{action.due_date or ''}|{notified}"
+    return f"{'open' if action.is_open else 'resolved'}|{workflow}"
 
 
 def skip_reason(operation: Operation, action: RequiredAction, catalogue: Catalogue | None) -> str:
@@ -232,15 +234,16 @@ def apply(
 
 
 def _drift(action: RequiredAction, snapshot: dict[int, str]) -> str:
+    """Why a row is left alone as it changed since the preview ("" when it did not)."""
+    if state(action) == snapshot[action.pk]:
+        return ""
     if not action.is_open:
         return RESOLVED_SINCE
-    if state(action) != snapshot[action.pk]:
-        assignee = action.assignee.get_username() if action.assignee else "nobody"
-        return (
-            f"Changed since the preview (now {action.get_status_display()}, "
-            f"assigned to {assignee}): left alone."
-        )
-    return ""
+    assignee = action.assignee.get_username() if action.assignee else "nobody"
+    return (
+        f"Changed since the preview (now {action.get_status_display()}, "
+        f"assigned to {assignee}): left alone."
+    )
 
 
 def _apply_one(
