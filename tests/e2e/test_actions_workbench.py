@@ -133,7 +133,7 @@ def test_bulk_notify_previews_then_sends_one_email_each(page, users, synced):
         page.get_by_label(f"Select action {action.pk}", exact=True).check()
     page.get_by_role("button", name="Notify customers of selected…").click()
     page.get_by_role("heading", name="Preview: Email each customer").wait_for()
-    assert "2 will change" in page.locator("main").inner_text()
+    assert "2 customers will each get their own email" in page.locator("main").inner_text()
     assert mail.outbox == []
     screenshot(page, "34-bulk-notify-preview")
 
