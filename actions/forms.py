@@ -1,4 +1,5 @@
-"""Forms of the action page: workflow (status, assignee, due date), notes, notify."""
+"""Forms of the action page (workflow: status, assignee, due date; notes; notify) and of the
+inbox's bulk operations."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
+from actions.bulk import ASSIGN, DUE_DATE, KINDS, STATUS, Operation
 from actions.models import WorkflowStatus
 
 
@@ -52,3 +54,34 @@ class NotifyForm(forms.Form):
     """The click token from the preview: one email per action and token, however many posts."""
 
     token = forms.RegexField(regex=r"^[0-9a-f]{32}$", widget=forms.HiddenInput)
+
+
+class BulkForm(forms.Form):
+    """One bulk operation on the inbox's selection: the checked rows (`pk`), or with `all`
+    every action the filter `query` (the inbox's query string) matches when confirmed."""
+
+    kind = forms.ChoiceField(choices=KINDS)
+    status = forms.ChoiceField(choices=WorkflowStatus.choices, required=False)
+    assignee = forms.ModelChoiceField(
+        queryset=workers(), required=False, empty_label="Nobody", to_field_name="username"
+    )
+    due_date = forms.DateField(
+        required=False, label="Due date", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    all = forms.BooleanField(required=False)
+    query = forms.CharField(required=False, max_length=4000)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("kind") == STATUS and not data.get("status"):
+            self.add_error("status", "Choose the status to set.")
+        return data
+
+    def operation(self) -> Operation:
+        data = self.cleaned_data
+        return Operation(
+            data["kind"],
+            status=data["status"] if data["kind"] == STATUS else "",
+            assignee=data["assignee"] if data["kind"] == ASSIGN else None,
+            due_date=data["due_date"] if data["kind"] == DUE_DATE else None,
+        )

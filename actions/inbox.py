@@ -15,8 +15,6 @@ from leapsync.leap.enums import ActionType, labels
 from leapsync.models import Stream, SyncCursor
 from meters.models import EventKind, MeterEvent
 
-# Bulk notify sends in the request (so the summary is real): keep a click's work bounded.
-BULK_LIMIT = 200
 TYPE_LABELS = labels(ActionType)
 
 
@@ -50,14 +48,6 @@ def last_enrollment_sync() -> datetime | None:
     cursor = SyncCursor.objects.filter(stream=Stream.ENROLLMENTS).select_related("last_success")
     row = cursor.first()
     return row.last_success.finished_at if row and row.last_success else None
-
-
-def selected_actions(pks: list[str]) -> list[RequiredAction]:
-    """The posted selection, re-read through what bulk notify may touch (open partner rows)."""
-    ids = [int(pk) for pk in pks if pk.isdigit()][:BULK_LIMIT]
-    return list(
-        RequiredAction.objects.open().for_inbox().filter(owner=ActionOwner.PARTNER, pk__in=ids)
-    )
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.template.defaultfilters import pluralize
 
+from actions import bulk
 from actions.notify import assignment, deadlines
 from actions.services import reconcile
 
@@ -24,3 +25,7 @@ def follow_up() -> str:
 
 def send_assignment_alert(action_pk: int, note_pk: int) -> str:
     return assignment.send_assignment_alert(action_pk, note_pk)
+
+
+def apply_bulk(data: dict, pks: list[int], snapshot: dict, actor_pk: int, token: str) -> str:
+    return bulk.apply_queued(data, pks, snapshot, actor_pk, token)

@@ -1,5 +1,5 @@
 """The actions workbench: the inbox (and its CSV export), the action page, its HTMX edits,
-and customer notification (one action or the selected ones)."""
+and one action's customer notification (bulk work: actions.bulk_views)."""
 
 from __future__ import annotations
 
@@ -16,13 +16,11 @@ from django_htmx.http import HttpResponseClientRedirect
 from actions.catalogue import load_catalogue
 from actions.exports import csv_lines
 from actions.filters import ActionFilterSet
-from actions.forms import NoteForm, NotifyForm, WorkflowForm
+from actions.forms import BulkForm, NoteForm, NotifyForm, WorkflowForm
 from actions.inbox import (
-    BULK_LIMIT,
     action_context,
     inbox_queryset,
     last_enrollment_sync,
-    selected_actions,
     side_of,
     type_counts,
 )
@@ -75,9 +73,12 @@ def action_list(request: HttpRequest) -> HttpResponse:
         "side": side,
         "selectable": selectable,
         "type_counts": type_counts(filterset.qs),
-        "bulk_limit": BULK_LIMIT,
         "prefs": prefs,
     }
+    if selectable:
+        context["bulk_form"] = BulkForm(prefix="bulk")
+        context["bulk_query"] = request.GET.urlencode()
+        context["bulk_matching"] = sum(row["n"] for row in context["type_counts"])
     partial = wants_partial(request)
     page = "actions/partials/action_table.html" if partial else "actions/action_list.html"
     return render(request, page, context)
@@ -198,27 +199,3 @@ def action_notify_html(request: HttpRequest, pk: int) -> HttpResponse:
     if html is None:
         raise Http404("This action's customer cannot be emailed.")
     return email_preview_response(html)
-
-
-@require_POST
-@permission_required(CHANGE, raise_exception=True)
-def action_bulk_notify(request: HttpRequest) -> HttpResponse:
-    """First post: a preview of who gets an email; the confirming post sends each its own."""
-    actions = selected_actions(request.POST.getlist("pk"))
-    if not actions:
-        messages.warning(request, "Select at least one action first.")
-        return redirect("actions:action_list")
-    form = NotifyForm(request.POST)
-    if not request.POST.get("confirm") or not form.is_valid():
-        preview = customer.bulk_preview(actions)
-        context = {
-            "summary": preview,
-            "token": uuid.uuid4().hex,
-            "limit": BULK_LIMIT,
-            "contact_problem": customer.partner_contact_problem(),
-        }
-        return render(request, "actions/action_bulk_notify.html", context)
-    summary = customer.notify_customers(
-        actions, token=form.cleaned_data["token"], actor=request.user
-    )
-    return render(request, "actions/action_bulk_notify.html", {"summary": summary, "sent": True})

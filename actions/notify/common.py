@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -23,15 +22,6 @@ class Outcome:
     action: RequiredAction
     result: str
     message: str = ""
-
-
-@dataclass
-class BulkSummary:
-    outcomes: list[Outcome] = field(default_factory=list)
-
-    @property
-    def counts(self) -> Counter:
-        return Counter(outcome.result for outcome in self.outcomes)
 
 
 def error_text(error: Exception) -> str:

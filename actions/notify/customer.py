@@ -1,8 +1,7 @@
-"""Customer notifications: one action's customer emailed for a click, or many at once."""
+"""Customer notifications: one action's customer emailed for a click (actions.bulk sends many,
+each through the same call)."""
 
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -14,7 +13,6 @@ from actions.catalogue import (
     RenderedEmail,
     TemplateError,
     entry_for,
-    load_catalogue,
     render_customer_email,
 )
 from actions.models import (
@@ -29,7 +27,7 @@ from actions.models import (
     WorkflowStatus,
 )
 from actions.notify.claims import claim_email
-from actions.notify.common import BulkSummary, Outcome, error_text, record_failure
+from actions.notify.common import Outcome, error_text, record_failure
 from actions.services import record_workflow
 from leapsync.ui.emails import render_email, send_email
 
@@ -108,27 +106,6 @@ def notify_customer(
         return Outcome(action, "failed", error_text(error))
     _customer_sent(claim, actor)
     return Outcome(action, "sent", f"Sent to {to}.")
-
-
-def notify_customers(
-    actions: Iterable[RequiredAction], *, token: str, actor: AbstractBaseUser
-) -> BulkSummary:
-    """Each selected action's customer gets their own email; one outcome per action."""
-    catalogue = load_catalogue()
-    summary = BulkSummary()
-    for action in actions:
-        summary.outcomes.append(notify_customer(action, catalogue, token=token, actor=actor))
-    return summary
-
-
-def bulk_preview(actions: Iterable[RequiredAction]) -> BulkSummary:
-    """What a bulk notify would do, without sending: "ready" or "refused" per action."""
-    catalogue = load_catalogue()
-    summary = BulkSummary()
-    for action in actions:
-        problem = customer_email_problem(action, entry_for(action, catalogue))
-        summary.outcomes.append(Outcome(action, "refused" if problem else "ready", problem))
-    return summary
 
 
 @transaction.atomic

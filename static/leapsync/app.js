@@ -18,6 +18,13 @@
     if (target.matches && target.matches("input[data-select-all]")) {
       const table = target.closest("table");
       for (const box of table.querySelectorAll("tbody input[name=pk]")) box.checked = target.checked;
+      showSelectAllMatching(target.form, target.checked);
+    }
+    // Unticking a row leaves "all on this page" (and so "all matching the filter") behind.
+    if (target.matches && target.matches("tbody input[name=pk]") && !target.checked) {
+      const all = target.closest("table").querySelector("input[data-select-all]");
+      if (all) all.checked = false;
+      showSelectAllMatching(target.form, false);
     }
     // A button that must submit once only (data-submit-once), e.g. sending emails.
     const once = target.closest && target.closest("button[data-submit-once]");
@@ -27,6 +34,15 @@
       once.form.submit();
     }
   });
+
+  // Gmail-style: once the whole page is ticked, offer every action the filter matches
+  // (data-bulk-all); the server re-applies the filter, so no ids are posted for them.
+  function showSelectAllMatching(form, show) {
+    const offer = form && form.querySelector("[data-bulk-all]");
+    if (!offer) return;
+    offer.hidden = !show;
+    if (!show) offer.querySelector("[data-bulk-all-box]").checked = false;
+  }
 
   // Choosing another program (data-resets) clears the dependent field and submits the form.
   document.addEventListener("change", function (event) {

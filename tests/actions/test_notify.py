@@ -72,9 +72,6 @@ def test_notify_refuses_until_the_partners_contact_is_configured(
     assert email is None and "PARTNER_SUPPORT_EMAIL or PARTNER_SUPPORT_URL" in problem
     outcome = _send(customer_action, ops_user)
     assert outcome.result == "refused" and outcome.message == problem
-    assert customer.bulk_preview([customer_action]).counts == {"refused": 1}
-    bulk = customer.notify_customers([customer_action], token=TOKEN, actor=ops_user)
-    assert bulk.counts == {"refused": 1}
     assert mail.outbox == [] and not ActionEmail.objects.exists()
 
 
@@ -123,24 +120,6 @@ def test_notify_failure_is_recorded_and_can_be_retried(customer_action, ops_user
     assert _send(customer_action, ops_user).result == "sent"  # a failed claim may be retried
     customer_action.refresh_from_db()
     assert customer_action.last_email_error == ""
-
-
-def test_notify_bulk_preview_then_send_each_their_own(customer_action, ops_user):
-    other = RequiredActionFactory(
-        action_type="IS_AUTHORIZED",
-        action_code="AUTH_0001",
-        meter=MeterFactory(end_customer_email="grace@example.com", end_customer_name="Grace"),
-    )
-    no_email = RequiredActionFactory(action_type="IS_AUTHORIZED", action_code="AUTH_0001")
-    actions = [customer_action, other, no_email]
-    preview = customer.bulk_preview(actions)
-    assert preview.counts == {"ready": 2, "refused": 1}
-    assert mail.outbox == []
-    summary = customer.notify_customers(actions, token=TOKEN, actor=ops_user)
-    assert summary.counts == {"sent": 2, "refused": 1}
-    assert sorted(m.to[0] for m in mail.outbox) == ["ada@example.com", "grace@example.com"]
-    assert customer.notify_customers(actions, token=TOKEN, actor=ops_user).counts["duplicate"] == 2
-    assert len(mail.outbox) == 2
 
 
 def _staff_action(**kwargs):

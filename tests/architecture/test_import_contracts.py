@@ -74,6 +74,7 @@ def test_a_forbidden_import_fails_lint(tree_copy, module, forbidden_import, cont
 WEB = {
     "admin",
     "apps",
+    "bulk_views",
     "changes",
     "context_processors",
     "details",

@@ -132,13 +132,14 @@ def test_bulk_notify_previews_then_sends_one_email_each(page, users, synced):
     for action in chosen:
         page.get_by_label(f"Select action {action.pk}", exact=True).check()
     page.get_by_role("button", name="Notify customers of selected…").click()
-    page.get_by_role("heading", name="Notify the customers of the selected actions").wait_for()
+    page.get_by_role("heading", name="Preview: Email each customer").wait_for()
     assert "2 customers will each get their own email" in page.locator("main").inner_text()
     assert mail.outbox == []
     screenshot(page, "34-bulk-notify-preview")
 
     page.get_by_role("button", name="Send 2 emails").click()
-    page.get_by_role("heading", name="Customer notifications sent").wait_for()
+    page.get_by_role("heading", name="Done: Email each customer").wait_for()
+    assert "2 sent" in page.locator("main").inner_text()
     assert sorted(m.to[0] for m in mail.outbox) == sorted(
         a.meter.end_customer_email for a in chosen
     )

@@ -475,7 +475,11 @@ def test_runs_store_their_progress_page_by_page(leap):
 
 @pytest.mark.parametrize(
     "name",
-    ["meters:mapping_bulk_accept", "meters:reference_bulk_from_site", "actions:action_bulk_notify"],
+    [
+        "meters:mapping_bulk_accept",
+        "meters:reference_bulk_from_site",
+        "actions:action_bulk_preview",
+    ],
 )
 def test_bulk_post_over_the_field_limit_answers_with_a_clear_message(ops_client, settings, name):
     """More fields than DATA_UPLOAD_MAX_NUMBER_FIELDS: a page saying what to do, not a crash."""

@@ -216,7 +216,8 @@ def test_customer_email_preview_shows_leap_markup_as_text(hostile_customer_actio
     assert "Dear &lt;b&gt;x&lt;/b&gt; &amp; &lt;script&gt;alert" in frame.content.decode()
     page = ops_client.get(reverse("actions:action_detail", args=[action.pk])).content.decode()
     _assert_text_only(page, "action page")
-    bulk = ops_client.post(reverse("actions:action_bulk_notify"), {"pk": [action.pk]})
+    data = {"pk": [action.pk], "bulk-kind": "notify"}
+    bulk = ops_client.post(reverse("actions:action_bulk_preview"), data)
     assert bulk.status_code == 200
     _assert_text_only(bulk.content.decode(), "bulk notify preview")
 
@@ -311,7 +312,7 @@ def test_an_oversized_site_import_gets_a_clear_error(ops_client, monkeypatch):
 
 def test_an_oversized_form_post_is_refused_not_a_crash(ops_client, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
-    response = ops_client.post(reverse("actions:action_bulk_notify"), {"note": "x" * 5000})
+    response = ops_client.post(reverse("actions:action_bulk_preview"), {"note": "x" * 5000})
     assert response.status_code == 400
 
 

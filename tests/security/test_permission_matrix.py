@@ -78,7 +78,9 @@ EXPECTED: dict[str, tuple[dict[str, str], str, str]] = {
     "meters:reference_retry": ({"pk": "change"}, POST_ONLY, OPS),
     "actions:action_list": ({}, VIEWERS, GET_ONLY),
     "actions:action_export": ({}, VIEWERS, GET_ONLY),
-    "actions:action_bulk_notify": ({}, POST_ONLY, OPS),
+    # An empty POST: the preview redirects back to the inbox; the confirm finds no preview.
+    "actions:action_bulk_preview": ({}, POST_ONLY, OPS),
+    "actions:action_bulk_apply": ({}, POST_ONLY, OPS),
     "actions:action_detail": ({"pk": "action"}, VIEWERS, GET_ONLY),
     "actions:action_workflow": ({"pk": "action"}, POST_ONLY, OPS),
     "actions:action_note_add": ({"pk": "action"}, POST_ONLY, OPS),
