@@ -28,6 +28,17 @@
     }
   });
 
+  // A checklist filter's summary names the boxes ticked (data-none when there is none).
+  document.addEventListener("change", function (event) {
+    const list = event.target.closest && event.target.closest("details.checklist");
+    if (!list) return;
+    const summary = list.querySelector("summary");
+    const ticked = [...list.querySelectorAll("input:checked")].map(function (box) {
+      return box.labels[0].textContent.trim();
+    });
+    summary.textContent = ticked.length ? ticked.join(", ") : summary.dataset.none;
+  });
+
   // Choosing another program (data-resets) clears the dependent field and submits the form.
   document.addEventListener("change", function (event) {
     const select = event.target;
