@@ -60,11 +60,13 @@
   document.addEventListener("DOMContentLoaded", function () { position(document.body); });
   document.addEventListener("htmx:load", function (event) { position(event.target); });
 
-  // A table wider than its box scrolls inside it (.table-wrap, .scroll-x). A keyboard can
-  // scroll only what it can focus, so exactly the boxes that scroll get a tab stop.
+  // A table wider (or, in a preview, longer) than its box scrolls inside it (.table-wrap,
+  // .scroll-x). A keyboard can scroll only what it can focus, so exactly the boxes that scroll
+  // get a tab stop.
   function focusScrollers() {
     for (const box of document.querySelectorAll(".table-wrap, .scroll-x")) {
-      if (box.scrollWidth > box.clientWidth) box.setAttribute("tabindex", "0");
+      const scrolls = box.scrollWidth > box.clientWidth || box.scrollHeight > box.clientHeight;
+      if (scrolls) box.setAttribute("tabindex", "0");
       else if (box.getAttribute("tabindex") === "0") box.removeAttribute("tabindex");
     }
   }

@@ -29,6 +29,7 @@ from tests.e2e import test_page_gallery as gallery
 from tests.e2e.conftest import VIEWPORT
 from tests.e2e.helpers import sign_in
 from tests.e2e.test_actions_workbench import emailable, inbox_action_ids
+from tests.e2e.test_sites_mapping import SITES_CSV
 
 pytestmark = pytest.mark.e2e
 # The page gallery's data (every page has something to show) and its clock, as fixtures here too.
@@ -175,6 +176,7 @@ def admin_pages() -> list[tuple[str, str]]:
         ("site", reverse("meters:site_detail", args=[Site.objects.order_by("pk").first().pk])),
         ("review-queue", reverse("meters:mapping_queue")),
         ("review-queue-mapped", reverse("meters:mapping_queue") + "?show=mapped"),
+        ("bulk-accept-preview", reverse("meters:mapping_bulk_preview") + "?threshold=40"),
         ("shared-references", reverse("meters:shared_reference_list")),
         ("reference-pushes", reverse("meters:reference_change_list")),
         ("site-import", reverse("meters:site_import")),
@@ -273,7 +275,7 @@ def test_every_page_passes_axe_and_fits_a_phone_and_a_desktop(
 
 
 def check_fragments(page, check: Checker) -> None:
-    """Fragments HTMX swaps into a page, each checked once it is in."""
+    """Fragments HTMX swaps into a page, and pages a form posts to, each checked once in."""
     page.goto(reverse("meters:meter_list"))
     page.evaluate("window.__samePage = true")  # gone if anything reloaded the page
     regions = page.get_by_role("group", name="Region")
@@ -306,6 +308,28 @@ def check_fragments(page, check: Checker) -> None:
     row.get_by_label("Search sites").fill("SITE-0")
     row.locator(".site-picker-results li").first.wait_for()
     check.page(page, "admin review queue, site picker results")
+
+    page.get_by_label("Accept suggestions scoring at least").fill("40")
+    with page.expect_response(lambda response: "/sites/review/bulk/" in response.url):
+        page.get_by_role("button", name="Preview").click()
+    settle(page)
+    check.page(page, "admin review queue, bulk accept preview")
+
+    page.goto(reverse("meters:site_import"))
+    csv_file = SITES_CSV.format(reference="SITE-000").encode()
+    page.get_by_label("CSV file").set_input_files(
+        {"name": "sites.csv", "mimeType": "text/csv", "buffer": csv_file}
+    )
+    page.get_by_role("button", name="Upload and preview").click()
+    page.get_by_role("heading", name="Preview of sites.csv").wait_for()
+    check.page(page, "admin site import preview")
+
+    page.goto(reverse("actions:action_list"))
+    for pk in inbox_action_ids(page)[:3]:
+        page.get_by_label(f"Select action {pk}", exact=True).check()
+    page.get_by_role("button", name="Notify customers of selected…").click()
+    page.get_by_role("heading", name="Notify the customers of the selected actions").wait_for()
+    check.page(page, "admin bulk notify preview")
 
     page.goto(reverse("enrollments:market_group_list"))
     period = page.get_by_label("Delivery period", exact=True)
