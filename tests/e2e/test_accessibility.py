@@ -276,6 +276,16 @@ def test_every_page_passes_axe_and_fits_a_phone_and_a_desktop(
 
 def check_fragments(page, check: Checker) -> None:
     """Fragments HTMX swaps into a page, and pages a form posts to, each checked once in."""
+    page.goto(reverse("dashboard"))
+    page.locator(".usermenu summary").click()
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": HEIGHT})
+        menu = page.locator(".usermenu .menu").bounding_box()
+        if menu["x"] < 0 or menu["x"] + menu["width"] > width:
+            check.failures.append(f"user menu: off the screen at {width} px ({menu})")
+    page.get_by_role("link", name="Django admin").wait_for()
+    check.page(page, "admin dashboard, user menu open")
+
     page.goto(reverse("meters:meter_list"))
     page.evaluate("window.__samePage = true")  # gone if anything reloaded the page
     regions = page.get_by_role("group", name="Region")
