@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from django.db.models import F
 from django.urls import reverse
+from django.utils import timezone
 
 from actions.models import RequiredAction
 from leapsync.models import RunStatus, Stream, SyncMode, SyncRun
@@ -30,6 +31,7 @@ from tests.e2e.conftest import VIEWPORT
 from tests.e2e.helpers import sign_in
 from tests.e2e.test_actions_workbench import emailable, inbox_action_ids
 from tests.e2e.test_sites_mapping import SITES_CSV
+from tests.meters.factories import ParticipationPeriodFactory
 
 pytestmark = pytest.mark.e2e
 # The page gallery's data (every page has something to show) and its clock, as fixtures here too.
@@ -248,8 +250,24 @@ def production_sized_runs(gallery_data) -> None:
     )
 
 
+@pytest.fixture
+def overridden_period(gallery_data) -> Meter:
+    """A meter whose PARTICIPATE period an IDLE one overlaps (its bar is drawn as overridden)."""
+    meter = Meter.objects.order_by("meter_id").last()
+    now = timezone.now()
+    ParticipationPeriodFactory(meter=meter, start_time=now - timedelta(days=10))
+    ParticipationPeriodFactory(
+        meter=meter,
+        participation_preference="IDLE",
+        start_time=now + timedelta(days=5),
+        end_time=now + timedelta(days=20),
+        is_open_ended=False,
+    )
+    return meter
+
+
 def test_every_page_passes_axe_and_fits_a_phone_and_a_desktop(
-    new_page, gallery_data, users, production_sized_runs
+    new_page, gallery_data, users, production_sized_runs, overridden_period
 ):
     check = Checker()
     anonymous = new_page(None)
@@ -259,6 +277,9 @@ def test_every_page_passes_axe_and_fits_a_phone_and_a_desktop(
     pages = admin_pages()
     for name, url in pages:
         check.visit(page, f"admin {name}", url)
+    overridden = reverse("meters:meter_detail", args=[overridden_period.meter_id])
+    check.visit(page, "admin meter with an overridden period", overridden)
+    assert page.locator(".timeline-bar.overridden").count() >= 1
     page.goto(dict(pages)["sync"])
     check.whole_at_desktop(page, "admin sync", ".table-wrap")
     check_fragments(page, check)
