@@ -16,7 +16,7 @@ from actions.models import (
     WorkflowStatus,
 )
 from leapsync.leap.enums import ActionType, TransmissionRegion, choices
-from leapsync.ui.filters import SearchFilter
+from leapsync.ui.filters import ChecklistFilter, SearchFilter
 from meters.filters import DEADLINE_BUCKETS, deadline_bucket
 
 ASSIGNEE_SPECIAL = (("me", "Me"), ("none", "Nobody"))
@@ -63,16 +63,16 @@ class ActionFilterSet(django_filters.FilterSet):
         folded=("meter__search_text", "meter__search_reference", "meter__site__search_text"),
         uuid_field="meter__meter_id",
     )
-    action_type = django_filters.MultipleChoiceFilter(choices=choices(ActionType), label="Type")
+    action_type = ChecklistFilter(choices=choices(ActionType), label="Type")
     action_code = django_filters.CharFilter(lookup_expr="iexact", label="Code")
     program = django_filters.CharFilter(
         field_name="program_identifier", lookup_expr="iexact", label="Program"
     )
     delivery_period = django_filters.CharFilter(lookup_expr="iexact", label="Delivery period")
-    status = django_filters.MultipleChoiceFilter(
+    status = ChecklistFilter(
         choices=WorkflowStatus.choices,
         label="Status",
-        help_text="None chosen: every status but done.",
+        help_text="All but done",  # what ticking none means (the summary says so)
     )
     assignee = django_filters.ChoiceFilter(
         empty_label="Anyone", method="by_assignee", choices=assignee_choices, label="Assignee"
@@ -80,7 +80,7 @@ class ActionFilterSet(django_filters.FilterSet):
     deadline = django_filters.ChoiceFilter(
         empty_label="Any", method="by_deadline", choices=DEADLINE_BUCKETS, label="Deadline"
     )
-    region = django_filters.MultipleChoiceFilter(
+    region = ChecklistFilter(
         field_name="meter__transmission_region",
         choices=choices(TransmissionRegion),
         label="Region",

@@ -165,15 +165,18 @@ def action_note_add(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @permission_required(CHANGE, raise_exception=True)
+@vary_on_headers("HX-Request")
 def action_notify(request: HttpRequest, pk: int) -> HttpResponse:
-    """GET: the email as it would be sent, with a fresh click token. POST: send it once."""
+    """GET: the email as it would be sent, with a fresh click token (a page of its own when
+    the link is followed without HTMX). POST: send it once."""
     action = _get_action(pk)
     catalogue = load_catalogue()
     context = action_context(action, catalogue)
     if request.method == "GET":
         email, problem = customer.preview_customer_email(action, catalogue)
         context.update(email=email, problem=problem, token=uuid.uuid4().hex)
-        return render(request, "actions/partials/action_notify.html", context)
+        page = "partials/action_notify" if wants_partial(request) else "action_notify"
+        return render(request, f"actions/{page}.html", context)
     form = NotifyForm(request.POST)
     if not form.is_valid():
         context["outcome"] = Outcome(action, "refused", "This form expired; preview again.")

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from enrollments.models import ParticipationPeriod, ProgramEnrollment
 from leapsync.leap.enums import ParticipationPreference, TransmissionRegion, choices
-from leapsync.ui.filters import BoundedNumberFilter, SearchFilter
+from leapsync.ui.filters import BoundedNumberFilter, ChecklistFilter, SearchFilter
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -22,10 +22,10 @@ class TransitionFilterSet(django_filters.FilterSet):
     days = BoundedNumberFilter(
         method="noop", label="In the next (days)", min_value=1, max_value=MAX_DAYS
     )
-    to = django_filters.MultipleChoiceFilter(
+    to = ChecklistFilter(
         field_name="transition_to", choices=choices(ParticipationPreference), label="Goes to"
     )
-    region = django_filters.MultipleChoiceFilter(
+    region = ChecklistFilter(
         field_name="meter__transmission_region",
         choices=choices(TransmissionRegion),
         label="Region",
@@ -44,8 +44,6 @@ class TransitionFilterSet(django_filters.FilterSet):
     def __init__(self, data=None, *args, now=None, **kwargs) -> None:
         super().__init__(data, *args, **kwargs)
         self.now = now or timezone.now()
-        for name in ("to", "region"):
-            self.form.fields[name].widget.attrs["size"] = 3
 
     @property
     def window_days(self) -> int:

@@ -11,12 +11,12 @@ from leapsync.ui.templatetags.leapsync_ui import status_badge
 
 class SyncRunTable(Table):
     id = tables.Column(verbose_name="Run", linkify=("sync_run_detail", {"pk": tables.A("pk")}))
-    started_at = tables.DateTimeColumn(
-        verbose_name="Started", format="Y-m-d H:i:s", attrs={"td": {"class": "nowrap"}}
-    )
+    # Date and time may take two lines, and a page's `ui:<token>` trigger breaks anywhere: with
+    # 100,000 meters' six-digit counters, every column must still show at 1280 px.
+    started_at = tables.DateTimeColumn(verbose_name="Started", format="Y-m-d H:i:s")
     stream = tables.Column()
     mode = tables.Column()
-    trigger = tables.Column()
+    trigger = tables.Column(attrs={"td": {"class": "break-anywhere"}})
     status = tables.Column()
     duration = tables.Column(empty_values=(), orderable=False)
     pages = tables.Column(verbose_name="Pg")
@@ -34,6 +34,7 @@ class SyncRunTable(Table):
         fields = ()
         order_by_field = "sort"
         empty_text = "No sync has run yet."
+        attrs = {"id": "sync-run-table"}
 
     def render_id(self, value: int) -> str:
         return f"#{value}"

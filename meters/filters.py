@@ -6,7 +6,6 @@ import json
 from datetime import datetime, time, timedelta
 
 import django_filters
-from django import forms
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -27,6 +26,7 @@ from leapsync.ui.filters import (
     BoundedDateFilter,
     BoundedIsoDateTimeFilter,
     BoundedNumberFilter,
+    ChecklistFilter,
     SearchFilter,
     parse_uuid,
 )
@@ -113,7 +113,7 @@ class MeterFilterSet(django_filters.FilterSet):
     # distinct=False on the multi-value filters: they follow one-to-one or plain columns, so
     # rows never repeat, and DISTINCT would make PostgreSQL sort every matching row (≈1 s at
     # 100,000 meters) before it can return one page.
-    global_status = django_filters.MultipleChoiceFilter(
+    global_status = ChecklistFilter(
         field_name="enrollment__global_enrollment_status",
         choices=choices(EnrollmentStatus),
         label="Global status",
@@ -129,10 +129,8 @@ class MeterFilterSet(django_filters.FilterSet):
     )
     market_group = django_filters.CharFilter(method="by_program_row", label="Market group")
     deadline = BoundedDateFilter(method="by_program_row", label="Enrollment deadline on")
-    meter_type = django_filters.MultipleChoiceFilter(
-        choices=choices(MeterType), label="Meter type", distinct=False
-    )
-    region = django_filters.MultipleChoiceFilter(
+    meter_type = ChecklistFilter(choices=choices(MeterType), label="Meter type", distinct=False)
+    region = ChecklistFilter(
         field_name="transmission_region",
         choices=choices(TransmissionRegion),
         label="Region",
@@ -199,12 +197,6 @@ class MeterFilterSet(django_filters.FilterSet):
     class Meta:
         model = Meter
         fields = []
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        for field in self.form.fields.values():
-            if isinstance(field, forms.MultipleChoiceField):
-                field.widget.attrs["size"] = min(len(field.choices), 5)
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         queryset = super().filter_queryset(queryset)
@@ -323,7 +315,7 @@ class ReviewQueueFilterSet(django_filters.FilterSet):
         choices=QUEUE_CHOICES, method="by_show", empty_label=None, label="Show"
     )
     q = meter_search()
-    global_status = django_filters.MultipleChoiceFilter(
+    global_status = ChecklistFilter(
         field_name="enrollment__global_enrollment_status",
         choices=choices(EnrollmentStatus),
         label="Global status",
@@ -360,7 +352,6 @@ class ReviewQueueFilterSet(django_filters.FilterSet):
         if data is not None and not data.get("sort"):
             data["sort"] = QueueOrder.STRONGEST
         super().__init__(data, *args, **kwargs)
-        self.form.fields["global_status"].widget.attrs["size"] = 3
 
     def by_sort(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.order_by(*QUEUE_ORDERS[value])

@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 import django_filters
+from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import Q, QuerySet
 
@@ -49,6 +50,15 @@ class BoundedIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
             MaxValueValidator(datetime.combine(LATEST_DATE, time.max, tzinfo=UTC)),
         ]
         super().__init__(*args, validators=bounds, **kwargs)
+
+
+class ChecklistFilter(django_filters.MultipleChoiceFilter):
+    """Any of several values, offered as checkboxes (`meters/partials/filter_field.html` folds
+    them into a disclosure): a <select multiple> needs Ctrl-click and cuts long labels off. The
+    query string is a select's: `?region=PJM&region=ERCOT`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, widget=forms.CheckboxSelectMultiple, **kwargs)
 
 
 class SearchFilter(django_filters.CharFilter):

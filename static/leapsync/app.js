@@ -44,6 +44,17 @@
     if (!show) offer.querySelector("[data-bulk-all-box]").checked = false;
   }
 
+  // A checklist filter's summary names the boxes ticked (data-none when there is none).
+  document.addEventListener("change", function (event) {
+    const list = event.target.closest && event.target.closest("details.checklist");
+    if (!list) return;
+    const summary = list.querySelector("summary");
+    const ticked = [...list.querySelectorAll("input:checked")].map(function (box) {
+      return box.labels[0].textContent.trim();
+    });
+    summary.textContent = ticked.length ? ticked.join(", ") : summary.dataset.none;
+  });
+
   // Choosing another program (data-resets) clears the dependent field and submits the form.
   document.addEventListener("change", function (event) {
     const select = event.target;
@@ -64,4 +75,18 @@
   }
   document.addEventListener("DOMContentLoaded", function () { position(document.body); });
   document.addEventListener("htmx:load", function (event) { position(event.target); });
+
+  // A table wider (or, in a preview, longer) than its box scrolls inside it (.table-wrap,
+  // .scroll-x). A keyboard can scroll only what it can focus, so exactly the boxes that scroll
+  // get a tab stop.
+  function focusScrollers() {
+    for (const box of document.querySelectorAll(".table-wrap, .scroll-x")) {
+      const scrolls = box.scrollWidth > box.clientWidth || box.scrollHeight > box.clientHeight;
+      if (scrolls) box.setAttribute("tabindex", "0");
+      else if (box.getAttribute("tabindex") === "0") box.removeAttribute("tabindex");
+    }
+  }
+  document.addEventListener("DOMContentLoaded", focusScrollers);
+  document.addEventListener("htmx:load", focusScrollers);
+  window.addEventListener("resize", focusScrollers);
 })();

@@ -130,6 +130,31 @@ def test_action_list_filters_narrow(ops_client, customer_action, params, expecte
     assert rows == [staff if expected == "staff" else customer_action]
 
 
+def test_action_list_two_statuses_ticked_list_the_actions_of_either(ops_client, customer_action):
+    waiting = RequiredActionFactory(status=WorkflowStatus.WAITING_ON_CUSTOMER)
+    RequiredActionFactory(status=WorkflowStatus.IN_PROGRESS)
+    params = {"status": [WorkflowStatus.NEW, WorkflowStatus.WAITING_ON_CUSTOMER]}
+    response = ops_client.get(LIST, params)
+    rows = {r.record for r in response.context["table"].page.object_list}
+    assert rows == {customer_action, waiting}
+    content = response.content.decode()
+    assert 'type="checkbox" name="status" value="waiting_on_customer"' in content
+    assert '<summary data-none="All but done">New, Waiting on customer</summary>' in content
+    unfiltered = ops_client.get(LIST).content.decode()
+    assert '<summary data-none="All but done">All but done</summary>' in unfiltered
+
+
+def test_action_notify_followed_without_htmx_is_a_page(ops_client, customer_action):
+    """The preview link works without JavaScript (or opened in a new tab): a whole page."""
+    url = reverse("actions:action_notify", args=[customer_action.pk])
+    response = ops_client.get(url)
+    assertTemplateUsed(response, "actions/action_notify.html")
+    content = response.content.decode()
+    assert '<html lang="en">' in content and "<title>Email the customer" in content
+    assert 'id="action-notify"' in content and "Send to ada@example.com" in content
+    assert "HX-Request" in response["Vary"]
+
+
 def test_action_list_counts_per_type(ops_client, customer_action):
     RequiredActionFactory.create_batch(2, action_type="NO_MISSING_FIELDS", action_code="SERV_0005")
     counts = {row["action_type"]: row["n"] for row in ops_client.get(LIST).context["type_counts"]}

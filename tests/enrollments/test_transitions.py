@@ -72,6 +72,20 @@ def test_the_page_and_the_csv_list_each_transition_once(ops_client):
     assert len(rows) - 1 == 6
 
 
+def test_two_preferences_ticked_list_the_transitions_to_either(ops_client):
+    now = timezone.now()
+    t1, t2, t3 = (now + timedelta(days=d) for d in (1, 2, 3))
+    meter = MeterFactory()
+    _schedule(meter, ("PARTICIPATE", now - timedelta(days=1), t1), ("IDLE", t1, t2))
+    _schedule(meter, ("DISENROLL", t2, t3), ("PARTICIPATE", t3, None))
+    url = reverse("enrollments:transition_list")
+    response = ops_client.get(url, {"to": ["IDLE", "DISENROLL"]})
+    rows = response.context["table"].rows
+    assert sorted(row.record.transition_to for row in rows) == ["DISENROLL", "IDLE"]
+    assert len(ops_client.get(url).context["table"].rows) == 3
+    assert 'type="checkbox" name="to" value="IDLE"' in response.content.decode()
+
+
 # --- the market group roster's pickers ------------------------------------------------------
 
 

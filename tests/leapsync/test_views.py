@@ -84,6 +84,15 @@ def test_sign_out_is_a_post_in_the_user_menu(ops_client):
     assert f'action="{reverse("logout")}"' in content
 
 
+def test_only_admins_get_the_django_admin_link_in_the_user_menu(
+    admin_client, ops_client, manager_client
+):
+    link = f'<a href="{reverse("admin:index")}">Django admin</a>'
+    assert link in admin_client.get(reverse("dashboard")).content.decode()
+    for client in (ops_client, manager_client):
+        assert link not in client.get(reverse("dashboard")).content.decode()
+
+
 # --- dashboard ----------------------------------------------------------------------------
 
 

@@ -246,6 +246,20 @@ def test_meter_list_escapes_leap_strings(ops_client):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in content
 
 
+def test_meter_list_two_regions_ticked_list_the_meters_of_either(ops_client):
+    """The multi-value filters are checkbox lists; their query string is a select's."""
+    wanted = {MeterFactory(transmission_region=region).pk for region in ("PJM", "ERCOT", "PJM")}
+    MeterFactory(transmission_region="CAISO")
+    response = ops_client.get(list_url(region=["PJM", "ERCOT"]))
+    assert {row.record.pk for row in response.context["table"].paginated_rows} == wanted
+    content = response.content.decode()
+    for region in ("PJM", "ERCOT"):
+        assert f'type="checkbox" name="region" value="{region}"' in content
+    assert 'value="PJM" id="id_region_4" checked' in content
+    assert '<select name="region"' not in content and "multiple" not in content
+    assert '<summary data-none="Any">ERCOT, PJM</summary>' in content
+
+
 def test_meter_list_filter_form_pushes_url_through_htmx(ops_client):
     content = ops_client.get(reverse("meters:meter_list")).content.decode()
     assert 'hx-push-url="true"' in content and 'hx-target="#meter-table"' in content

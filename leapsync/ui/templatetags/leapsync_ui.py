@@ -1,10 +1,12 @@
-"""Template tags shared by every page: status badges, navigation links, ages, durations."""
+"""Template tags shared by every page: status badges, navigation links, ages, durations, the
+ticked choices of a checklist filter."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from django import template
+from django.forms import BoundField
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -72,6 +74,13 @@ def nav_link(context: template.Context, name: str, label: str, section: str = ""
 def leap_text(value: object) -> str:
     """Free text from Leap as text: escaped like any value, its links as plain URLs."""
     return _leap_text(value)
+
+
+@register.filter
+def chosen_labels(field: BoundField) -> str:
+    """The labels of a multiple-choice field's ticked values, in the choices' order ("" if none)."""
+    ticked = {str(value) for value in field.value() or ()}
+    return ", ".join(str(label) for value, label in field.field.choices if str(value) in ticked)
 
 
 @register.filter
