@@ -22,7 +22,7 @@ from django.views.decorators.vary import vary_on_headers
 from actions.models import RequiredAction
 from leapsync.lib.search import id_range
 from leapsync.ui.csv_download import csv_download, csv_lines
-from leapsync.ui.filters import BoundedDateFilter, is_filtered
+from leapsync.ui.filters import BoundedDateFilter, ChecklistFilter, is_filtered
 from leapsync.ui.htmx import wants_partial
 from leapsync.ui.keyset import keyset_page
 from meters.models import EventKind, MeterEvent
@@ -52,9 +52,7 @@ EXPORT_COLUMNS = (
 class ChangeLogFilterSet(django_filters.FilterSet):
     """The log's filters; each narrows with an equality an index serves (or a short range)."""
 
-    kind = django_filters.MultipleChoiceFilter(
-        choices=EventKind.choices, label="Kind", widget=forms.CheckboxSelectMultiple
-    )
+    kind = ChecklistFilter(choices=EventKind.choices, label="Kind of change")
     field = django_filters.CharFilter(field_name="field", label="Field")
     program = django_filters.CharFilter(field_name="program_identifier", label="Program")
     period = django_filters.CharFilter(field_name="delivery_period", label="Delivery period")

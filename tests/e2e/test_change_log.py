@@ -38,7 +38,7 @@ def test_from_a_meter_to_its_changes_then_filter_and_page(page, users, synced):
 
     # The whole log, narrowed to one kind with its checkbox: the table swaps, the URL follows.
     page.goto(reverse("meters:change_log"))
-    page.locator("summary", has_text="Kinds of change").click()
+    page.locator("fieldset", has_text="Kind of change").locator("summary").click()
     page.get_by_label(EventKind.FIRST_SEEN.label).check()
     page.wait_for_url("**kind=first_seen**")
     first_seen = list(
