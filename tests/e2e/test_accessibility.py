@@ -201,6 +201,10 @@ def admin_pages() -> list[tuple[str, str]]:
                 "webhooks:webhook_event_detail", args=[WebhookEvent.objects.order_by("pk")[0].pk]
             ),
         ),
+        ("changes", reverse("meters:change_log")),
+        ("changes-filtered", reverse("meters:change_log") + "?kind=first_seen&kind=site_mapped"),
+        ("trends", reverse("trends")),
+        ("profile", reverse("preferences:profile")),
         ("password-change", reverse("password_change")),
         ("django-admin", reverse("admin:index")),
         ("django-admin-meters", reverse("admin:meters_meter_changelist")),
@@ -218,6 +222,8 @@ ROLE_PAGES = (
     "action",
     "deadlines",
     "sync",
+    "changes",
+    "profile",
 )
 
 
@@ -340,9 +346,9 @@ def check_fragments(page, check: Checker) -> None:
     row.locator(".site-picker-results li").first.wait_for()
     check.page(page, "admin review queue, site picker results")
 
-    page.get_by_label("Accept suggestions scoring at least").fill("40")
-    with page.expect_response(lambda response: "/sites/review/bulk/" in response.url):
-        page.get_by_role("button", name="Preview").click()
+    page.get_by_label("Bulk accept this filter’s candidates scoring at least").fill("40")
+    page.get_by_role("button", name="Preview").click()
+    page.wait_for_url("**/sites/review/bulk/**")
     settle(page)
     check.page(page, "admin review queue, bulk accept preview")
 
@@ -359,8 +365,20 @@ def check_fragments(page, check: Checker) -> None:
     for pk in inbox_action_ids(page)[:3]:
         page.get_by_label(f"Select action {pk}", exact=True).check()
     page.get_by_role("button", name="Notify customers of selected…").click()
-    page.get_by_role("heading", name="Notify the customers of the selected actions").wait_for()
+    page.get_by_role("heading", level=1).filter(has_text="Preview:").wait_for()
     check.page(page, "admin bulk notify preview")
+
+    page.goto(reverse("actions:action_list"))
+    for pk in inbox_action_ids(page)[:3]:
+        page.get_by_label(f"Select action {pk}", exact=True).check()
+    page.get_by_role("button", name="Set status…").click()
+    page.get_by_role("heading", level=1).filter(has_text="Preview:").wait_for()
+    check.page(page, "admin bulk status preview")
+
+    page.goto(reverse("meters:meter_list"))
+    for summary in ("Views ▾", "Save this view ▾", "Columns ▾"):
+        page.locator(".view-bar summary", has_text=summary).click()
+    check.page(page, "admin meters list, views bar open")
 
     page.goto(reverse("enrollments:market_group_list"))
     period = page.get_by_label("Delivery period", exact=True)
