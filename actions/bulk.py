@@ -221,6 +221,7 @@ def apply(
     transaction, each row locked and checked against its previewed state first. Emails are
     sent outside any transaction, each claimed once for the click `token`."""
     catalogue = _catalogue(operation)
+    changed: list[int] = []
     for chunk in batched(pks, CHUNK):
         if operation.kind == NOTIFY:
             for action in RequiredAction.objects.for_inbox().filter(pk__in=chunk):
@@ -229,8 +230,22 @@ def apply(
         with transaction.atomic():
             rows = RequiredAction.objects.for_inbox().filter(pk__in=chunk).order_by("pk")
             for action in rows.select_for_update(of=("self",)):
-                summary.add(_apply_one(operation, action, snapshot, actor=actor))
+                row = _apply_one(operation, action, snapshot, actor=actor)
+                summary.add(row)
+                if row.result == "changed":
+                    changed.append(action.pk)
+    _alert_assignee(operation, changed, actor=actor, token=token)
     return summary
+
+
+def _alert_assignee(operation: Operation, pks: list[int], *, actor, token: str) -> None:
+    """One email to the person given the actions, listing them all (never one per action, and
+    none for assigning oneself)."""
+    assignee = operation.assignee if operation.kind == ASSIGN else None
+    if assignee is None or assignee.pk == actor.pk:
+        return
+    if pks:
+        async_task("actions.tasks.send_assignments_alert", assignee.pk, pks, token)
 
 
 def _drift(action: RequiredAction, snapshot: dict[int, str]) -> str:
@@ -253,8 +268,8 @@ def _apply_one(
     if reason:
         return Row(action, "skip", reason)
     done = effect(operation, action)
-    if operation.kind == ASSIGN:
-        assign(action, operation.assignee, actor=actor)
+    if operation.kind == ASSIGN:  # the assignee gets one email for the whole run (`apply`)
+        assign(action, operation.assignee, actor=actor, alert=False)
     elif operation.kind == STATUS:
         set_status(action, operation.status, actor=actor)
     else:

@@ -76,7 +76,9 @@ def set_status(action: RequiredAction, status: str, *, actor: User) -> bool:
 
 
 @transaction.atomic
-def assign(action: RequiredAction, assignee: User | None, *, actor: User) -> bool:
+def assign(
+    action: RequiredAction, assignee: User | None, *, actor: User, alert: bool = True
+) -> bool:
     """Assign (or unassign) the action and record it; the assignee is alerted by email.
 
     The alert is queued once the assignment is committed (never for unassigning, nor for
@@ -100,7 +102,7 @@ def assign(action: RequiredAction, assignee: User | None, *, actor: User) -> boo
     note = ActionNote.objects.create(
         action=action, kind=NoteKind.ASSIGNMENT, author=actor, text=text
     )
-    if assignee is not None and assignee.pk != actor.pk:
+    if alert and assignee is not None and assignee.pk != actor.pk:
         transaction.on_commit(
             lambda: async_task("actions.tasks.send_assignment_alert", action.pk, note.pk)
         )

@@ -27,5 +27,9 @@ def send_assignment_alert(action_pk: int, note_pk: int) -> str:
     return assignment.send_assignment_alert(action_pk, note_pk)
 
 
+def send_assignments_alert(assignee_pk: int, action_pks: list[int], token: str) -> str:
+    return assignment.send_assignments_alert(assignee_pk, action_pks, token)
+
+
 def apply_bulk(data: dict, pks: list[int], snapshot: dict, actor_pk: int, token: str) -> str:
     return bulk.apply_queued(data, pks, snapshot, actor_pk, token)

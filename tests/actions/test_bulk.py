@@ -294,3 +294,37 @@ def test_a_filter_value_that_no_longer_applies_never_widens_the_selection(ops_cl
     bob.groups.clear()  # no longer a choice of the assignee filter
     assert _confirm(ops_client, preview).status_code == 302
     assert not theirs.notes.exists() and not other.notes.exists()
+
+
+def test_bulk_assign_sends_the_assignee_one_email_listing_them_all(ops_client, bob, monkeypatch):
+    bob.email = "bob@example.com"
+    bob.save()
+    queued = []
+    monkeypatch.setattr("actions.bulk.async_task", lambda name, *args: queued.append((name, args)))
+    monkeypatch.setattr(
+        "actions.services.async_task", lambda *a, **k: pytest.fail("one email per action")
+    )
+    actions = RequiredActionFactory.create_batch(3, program_identifier="CCA")
+    preview = ops_client.post(PREVIEW, _all("program=CCA", "assign", assignee="bob"))
+    assert _confirm(ops_client, preview).context["summary"].counts == {"changed": 3}
+    ((name, args),) = queued
+    assert name == "actions.tasks.send_assignments_alert"
+    assert tasks.send_assignments_alert(*args) == "sent 1 email listing 3 actions"
+    (email,) = mail.outbox
+    assert email.to == ["bob@example.com"]
+    assert email.subject == "[leapsync] 3 actions assigned to you"
+    assert all(str(a.meter.meter_id) in email.body for a in actions)
+    assert "?assignee=me" in email.body
+    # Replayed by the cluster: nothing is sent twice.
+    assert tasks.send_assignments_alert(*args) == "duplicate"
+    assert len(mail.outbox) == 1
+
+
+def test_bulk_assign_to_oneself_sends_nothing(ops_client, monkeypatch):
+    me = get_user_model().objects.get(pk=ops_client.session["_auth_user_id"])
+    queued = []
+    monkeypatch.setattr("actions.bulk.async_task", lambda name, *args: queued.append(name))
+    RequiredActionFactory.create_batch(2, program_identifier="CCA")
+    preview = ops_client.post(PREVIEW, _all("program=CCA", "assign", assignee=me.username))
+    assert _confirm(ops_client, preview).context["summary"].counts == {"changed": 2}
+    assert queued == [] and mail.outbox == []
