@@ -5,7 +5,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 
 from leapsync.lib.search import id_range, text_query
-from meters.models import Meter, MeterEvent, PartnerReferenceChange, Site
+from meters.models import Meter, MeterEvent, PartnerReferenceChange, ReferenceImport, Site
 
 
 class FoldedSearchAdmin(admin.ModelAdmin):
@@ -125,3 +125,10 @@ class PartnerReferenceChangeAdmin(ViewOnlyAdmin):
     list_filter = ["push_status"]
     search_fields = ["=meter__meter_id", "old", "new"]
     list_select_related = ["meter", "by"]
+
+
+@admin.register(ReferenceImport)
+class ReferenceImportAdmin(ViewOnlyAdmin):
+    list_display = ["at", "name", "by", "rows", "pushed", "skipped"]
+    search_fields = ["name", "sha256"]
+    list_select_related = ["by"]

@@ -56,6 +56,27 @@ class SiteImportForm(forms.Form):
         return upload
 
 
+MAX_REFERENCE_UPLOAD_BYTES = 20 * 1024 * 1024  # about 250,000 rows; a file holds 100,000 at most
+
+
+class ReferenceImportForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text=(
+            "First line: meter_id,partner_reference. Other columns are ignored. UTF-8 text, "
+            "at most 100,000 rows."
+        ),
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_REFERENCE_UPLOAD_BYTES:
+            raise forms.ValidationError(
+                "The file is larger than 20 MB: split it into smaller files."
+            )
+        return upload
+
+
 class BulkAcceptForm(forms.Form):
     threshold = forms.IntegerField(
         min_value=1, max_value=100, initial=90, label="Accept suggestions scoring at least"
