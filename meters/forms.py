@@ -56,7 +56,7 @@ class SiteImportForm(forms.Form):
         return upload
 
 
-MAX_REFERENCE_UPLOAD_BYTES = 20 * 1024 * 1024  # about 250,000 rows; a file holds 100,000 at most
+MAX_REFERENCE_UPLOAD_BYTES = 20 * 1024 * 1024  # room for extra columns; MAX_ROWS rows at most
 
 
 class ReferenceImportForm(forms.Form):
@@ -64,7 +64,7 @@ class ReferenceImportForm(forms.Form):
         label="CSV file",
         help_text=(
             "First line: meter_id,partner_reference. Other columns are ignored. UTF-8 text, "
-            "at most 100,000 rows."
+            "at most 20,000 rows (split a longer file)."
         ),
     )
 

@@ -26,7 +26,7 @@ from meters.services import REFERENCE_BATCH, ReferenceEdit, Seen, set_partner_re
 
 CHUNK = REFERENCE_BATCH
 COLUMNS = ("meter_id", "partner_reference")
-MAX_ROWS = 100_000  # more meters than the largest inventory; a longer file is refused whole
+MAX_ROWS = 20_000  # confirming this many takes about 20 s (docs/benchmarks.md); longer: refused
 SHOWN = 100  # rows listed per class on the preview ("and N more" beyond)
 SKIPPED_KEPT = 200  # skipped rows kept with the import's record
 HEADER_HINT = "The first line must name the columns: meter_id,partner_reference."

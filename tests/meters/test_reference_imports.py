@@ -168,6 +168,13 @@ def test_a_file_that_cannot_be_read_is_refused_with_how_to_fix_it(data, message)
         _preview(data)
 
 
+def test_a_file_longer_than_the_limit_is_refused_whole(monkeypatch):
+    monkeypatch.setattr("meters.reference_imports.MAX_ROWS", 2)
+    rows = "".join(f"{uuid.uuid4()},R-{i}\n" for i in range(3))
+    with pytest.raises(ImportFileError, match="more than 2 rows: split it"):
+        _preview(f"meter_id,partner_reference\n{rows}")
+
+
 # --- the pages ----------------------------------------------------------------------------------
 
 
