@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from leapsync.leap.references import RULE
 from leapsync.ui.htmx import wants_partial
 from meters.forms import ReferenceImportForm
 from meters.imports import ImportFileError
@@ -77,7 +78,7 @@ def _preview(request: HttpRequest, token: str, *, keep: bool = False) -> dict:
         return {**context, "file_error": str(error)}
     if keep:
         save_sidecar(token, preview.seen(), REFERENCES)
-    return {**context, "preview": preview, "to_send": len(preview.to_send)}
+    return {**context, "preview": preview, "to_send": len(preview.to_send), "rule": RULE}
 
 
 @require_POST

@@ -19,7 +19,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, models, transaction
 from django.template.defaultfilters import pluralize
 
-from leapsync.leap.references import reference_problem
+from leapsync.leap.references import RULE, reference_problem
 from meters.imports import ImportFileError, column_key, found_columns, read_csv
 from meters.models import Meter, PartnerReferenceChange, ReferenceImport
 from meters.services import REFERENCE_BATCH, ReferenceEdit, Seen, set_partner_references
@@ -29,6 +29,7 @@ COLUMNS = ("meter_id", "partner_reference")
 MAX_ROWS = 20_000  # confirming this many takes about 20 s (docs/benchmarks.md); longer: refused
 SHOWN = 100  # rows listed per class on the preview ("and N more" beyond)
 SKIPPED_KEPT = 200  # skipped rows kept with the import's record
+BREAKS_RULE = "breaks Leap's partner_reference rule (above)"
 HEADER_HINT = "The first line must name the columns: meter_id,partner_reference."
 
 
@@ -215,7 +216,7 @@ def _mark_duplicates(rows: list[Row]) -> None:
 
 def _match_meters(rows: list[Row]) -> None:
     """Unknown meter, invalid value, or new / changed / unchanged against Leap's value."""
-    pending = [row for row in rows if row.uuid is not None and row.kind != RowClass.DUPLICATE]
+    pending = [row for row in rows if row.uuid is not None]
     found: dict[UUID, tuple[int, str]] = {}
     for chunk in _chunks([row.uuid for row in pending]):
         meters = Meter.objects.filter(meter_id__any=chunk).order_by()
@@ -225,15 +226,19 @@ def _match_meters(rows: list[Row]) -> None:
         )
     for row in pending:
         meter = found.get(row.uuid)  # type: ignore[arg-type]
+        if meter is not None:
+            row.meter_pk, row.old = meter  # linked on the preview, even when listed twice
+        if row.kind == RowClass.DUPLICATE:
+            continue
         if meter is None:
             row.kind, row.reason = RowClass.UNKNOWN, "no meter has this meter_id"
             continue
-        row.meter_pk, row.old = meter
         if row.kind:  # unreadable row: invalid already
             continue
         problem = reference_problem(row.value)
-        if problem:
-            row.kind, row.reason = RowClass.INVALID, problem
+        if problem:  # the preview shows RULE once, above these rows; here what it adds
+            row.kind = RowClass.INVALID
+            row.reason = problem.removeprefix(RULE).strip() or BREAKS_RULE
         elif row.value == row.old:
             row.kind = RowClass.UNCHANGED
         else:

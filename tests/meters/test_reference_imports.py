@@ -16,15 +16,22 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils.html import escape
 
 from leapsync import tasks
 from leapsync.leap.client import LeapClient
-from leapsync.leap.references import reference_problem
+from leapsync.leap.references import RULE, reference_problem
 from leapsync.sync import sync_full, sync_refresh
 from meters import pushes, services
 from meters.imports import ImportFileError
 from meters.models import Meter, PartnerReferenceChange, PushStatus, ReferenceImport
-from meters.reference_imports import CHUNK, RowClass, claim_import, preview_references
+from meters.reference_imports import (
+    BREAKS_RULE,
+    CHUNK,
+    RowClass,
+    claim_import,
+    preview_references,
+)
 from meters.services import set_partner_reference
 from meters.uploads import REFERENCES, upload_dir
 from tests.meters.factories import MeterFactory
@@ -93,7 +100,7 @@ def test_preview_classifies_every_row():
         10: RowClass.NEW,
     }
     rows = {row.line: row for row in preview.rows}
-    assert rows[5].reason == reference_problem("bad/ref?")  # the rule's own words
+    assert reference_problem("bad/ref?") == RULE and rows[5].reason == BREAKS_RULE
     assert rows[6].reason == "no meter has this meter_id"
     assert rows[7].reason == "not a meter_id (a UUID)"
     assert "lines 8, 9" in rows[8].reason
@@ -108,6 +115,18 @@ def test_preview_classifies_every_row():
         "duplicate": 2,
     }
     assert holder.partner_reference == "TAKEN-1"
+
+
+def test_an_invisible_character_is_named(ops_client):
+    meter = MeterFactory(partner_reference="")
+    data = f"meter_id,partner_reference\n{meter.meter_id},REF\u200b-1\n"
+    (row,) = _preview(data).rows
+    assert (
+        row.kind == RowClass.INVALID
+        and row.reason == "This value contains U+200B (zero width space)."
+    )
+    page, _ = _upload(ops_client, data.encode())
+    assert escape(RULE) in page and "U+200B (zero width space)" in page
 
 
 def test_a_value_given_to_two_meters_of_the_file_is_shared_and_one_leaving_it_is_not():
