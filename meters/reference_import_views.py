@@ -18,7 +18,13 @@ from leapsync.ui.htmx import wants_partial
 from meters.forms import ReferenceImportForm
 from meters.imports import ImportFileError
 from meters.models import PushStatus, ReferenceImport
-from meters.reference_imports import apply_references, claim_import, preview_references
+from meters.reference_imports import (
+    SHOWN,
+    Section,
+    apply_references,
+    claim_import,
+    preview_references,
+)
 from meters.reference_views import EDIT_PERMISSIONS
 from meters.uploads import (
     REFERENCES,
@@ -76,9 +82,19 @@ def _preview(request: HttpRequest, token: str, *, keep: bool = False) -> dict:
             preview = preview_references(stream)
     except ImportFileError as error:
         return {**context, "file_error": str(error)}
+    moved: list = []
     if keep:
         save_sidecar(token, preview.seen(), REFERENCES)
-    return {**context, "preview": preview, "to_send": len(preview.to_send), "rule": RULE}
+    else:  # shown again later: a meter may have moved on since the upload bound the rows
+        seen = load_sidecar(token, REFERENCES)
+        moved = preview.moved_since(seen) if isinstance(seen, dict) else preview.to_send
+    return {
+        **context,
+        "preview": preview,
+        "to_send": len(preview.to_send) - len(moved),
+        "moved": Section("moved", "Changed since the upload", len(moved), moved[:SHOWN]),
+        "rule": RULE,
+    }
 
 
 @require_POST

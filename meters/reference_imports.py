@@ -109,6 +109,15 @@ class Preview:
         shared = self.shared
         return Section("shared", "Would be shared", len(shared), shared[:SHOWN])
 
+    def moved_since(self, seen: dict[str, list]) -> list[Row]:
+        """Rows to send whose meter is no longer as the upload's preview showed it (`seen`), or
+        that were not to be sent then: confirming skips them (a sync or an edit came between)."""
+        return [
+            row
+            for row in self.to_send
+            if seen.get(str(row.uuid)) != [row.meter_pk, row.old, row.open_change]
+        ]
+
     def seen(self) -> dict[str, list]:
         """What the preview showed of each meter to send: pk, Leap's value, the open change.
 
@@ -172,11 +181,16 @@ def _row(line: int, fields: list[str], at: dict[str, int], width: int) -> Row:
     if row.uuid is None:
         what = "not a meter_id (a UUID)" if row.meter_id else "meter_id is empty"
         row.kind, row.reason = RowClass.UNKNOWN, what
-    elif len(fields) != width:
+    elif any(cell.strip() for cell in fields[width:]):  # empty trailing fields are harmless
         row.kind = RowClass.INVALID
         row.reason = (
-            f"has {len(fields)} field{pluralize(len(fields))}, the header has {width} (a value "
-            "holding a comma must be in double quotes)"
+            f"has {len(fields)} fields, the header has {width} (a value holding a comma must be "
+            "in double quotes)"
+        )
+    elif at["partner_reference"] >= len(fields):
+        row.kind = RowClass.INVALID
+        row.reason = (
+            f"has {len(fields)} field{pluralize(len(fields))}: partner_reference is missing"
         )
     return row
 

@@ -165,7 +165,18 @@ def test_a_row_with_too_many_or_too_few_fields_is_invalid():
     rows = preview.rows
     assert [row.kind for row in rows] == [RowClass.INVALID, RowClass.INVALID]
     assert "the header has 2" in rows[0].reason and "double quotes" in rows[0].reason
-    assert rows[1].kind == RowClass.INVALID
+    assert rows[1].reason == "has 1 field: partner_reference is missing"
+
+
+def test_empty_trailing_fields_and_a_short_extra_column_are_harmless():
+    one, two = MeterFactory(partner_reference=""), MeterFactory(partner_reference="")
+    preview = _preview(
+        f"meter_id,partner_reference,note\n{one.meter_id},R-1,,,\n{two.meter_id},R-2\n"
+    )
+    assert [(row.value, row.kind) for row in preview.rows] == [
+        ("R-1", RowClass.NEW),
+        ("R-2", RowClass.NEW),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -293,6 +304,17 @@ def test_a_meter_changed_between_preview_and_confirm_is_skipped_with_the_reason(
     assert "Skipped at confirmation" in page and "SYNCED-A" in page
 
 
+def test_the_preview_shown_again_names_the_meters_that_moved_since_the_upload(ops_client):
+    moved, kept = MeterFactory(partner_reference="OLD-A"), MeterFactory(partner_reference="")
+    data = f"meter_id,partner_reference\n{moved.meter_id},NEW-A\n{kept.meter_id},NEW-B\n"
+    response = ops_client.post(UPLOAD, {"file": SimpleUploadedFile("r.csv", data.encode())})
+    assert "Send 2 changes to Leap" in ops_client.get(response["Location"]).content.decode()
+    Meter.objects.filter(pk=moved.pk).update(partner_reference="SYNCED-A")
+    page = ops_client.get(response["Location"]).content.decode()
+    assert "Changed since the upload (1)" in page and "SYNCED-A" in page
+    assert "Send 1 change to Leap" in page
+
+
 def test_a_confirmation_naming_another_digest_is_refused(ops_client, queued):
     meter = MeterFactory(partner_reference="")
     _, form = _upload(ops_client, f"meter_id,partner_reference\n{meter.meter_id},R-1\n".encode())
@@ -358,6 +380,25 @@ def test_preview_queries_grow_only_by_chunks_not_rows(ops_client):
     assert many - few <= 3 * (math.ceil(len(meters) / CHUNK) - 1)
     # session, user, user and group permissions; then one chunk of each of the three.
     assert few <= 8
+
+
+def test_progress_page_query_count_is_flat(ops_client):
+    record = ReferenceImport.objects.create(token="t", name="refs.csv", sha256="0" * 64)
+    url = reverse("meters:reference_import_detail", args=[record.pk])
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            ops_client.get(url)
+        return len(captured.captured_queries)
+
+    PartnerReferenceChange.objects.create(meter=MeterFactory(), new="R-0", batch=record)
+    few = count()
+    for i, meter in enumerate(MeterFactory.create_batch(30)):
+        PartnerReferenceChange.objects.create(meter=meter, new=f"R-{i + 1}", batch=record)
+    assert count() == few
+    # session, user, user and group permissions, the import, its changes counted by state,
+    # the user's groups (the navigation)
+    assert few <= 7
 
 
 # --- the progress panel -------------------------------------------------------------------------
