@@ -344,16 +344,23 @@ def set_reference_from_site(
 def set_references_from_sites(
     meters: Iterable[Meter], *, actor: AbstractBaseUser
 ) -> tuple[list[PartnerReferenceChange], list[tuple[Meter, str]]]:
-    """Set each mapped meter's partner_reference to its site's external_id (a bulk action).
-
-    Returns the changes queued and the (meter, reason) pairs skipped.
+    """Set each mapped meter's partner_reference to its site's external_id (a bulk action),
+    through `set_partner_references`. Returns the changes queued and the (meter, reason) pairs
+    skipped: not mapped, already set, or refused as an edit would be.
     """
-    changes, skipped = [], []
+    meters = list(meters)
+    edits = [ReferenceEdit(m, m.site.external_id) for m in meters if m.site_id is not None]
+    changes, refused = set_partner_references(edits, actor=actor, batch=None)
+    changed = {change.meter_id for change in changes}
+    reasons = {edit.meter.pk: reason for edit, reason in refused}
+    skipped = []
     for meter in meters:
-        try:
-            changes.append(set_reference_from_site(meter, actor=actor))
-        except ReferenceRefused as refused:
-            skipped.append((meter, str(refused)))
+        if meter.site_id is None:
+            skipped.append((meter, "not mapped to a site"))
+        elif meter.pk in reasons:
+            skipped.append((meter, reasons[meter.pk]))
+        elif meter.pk not in changed:
+            skipped.append((meter, "already set"))
     return changes, skipped
 
 
