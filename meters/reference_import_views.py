@@ -112,22 +112,30 @@ def reference_import_confirm(request: HttpRequest) -> HttpResponse:
     if request.POST.get("sha256") != stored["sha256"]:
         messages.error(request, NOT_PREVIEWED)
         return redirect(_preview_url(token))
-    record = claim_import(token, name=stored["name"], sha256=stored["sha256"], actor=request.user)
     try:
-        if record is None:
-            messages.error(request, GONE)
-            return redirect("meters:reference_import")
-        with upload_path(token, REFERENCES).open("rb") as stream:
-            # Checked on the open file about to be applied, so nothing can swap it in between.
-            if file_digest(stream) != stored["sha256"]:
-                raise ImportFileError(f"{NOT_PREVIEWED} The stored file changed after its preview.")
-            apply_references(stream, seen, record=record, actor=request.user)
+        record = _apply_upload(token, stored, seen, request.user)
     except ImportFileError as error:
         messages.error(request, str(error))
         return redirect("meters:reference_import")
     finally:
         uploads.discard(token)
     return redirect("meters:reference_import_detail", pk=record.pk)
+
+
+def _apply_upload(token: str, stored: dict[str, str], seen: dict, actor) -> ReferenceImport:
+    """Claim the upload (once only), then apply the stored file if it is the previewed one."""
+    record = claim_import(token, name=stored["name"], sha256=stored["sha256"], actor=actor)
+    if record is None:
+        raise ImportFileError(GONE)
+    try:
+        with upload_path(token, REFERENCES).open("rb") as stream:
+            # Checked on the open file about to be applied, so nothing can swap it in between.
+            if file_digest(stream) != stored["sha256"]:
+                raise ImportFileError(f"{NOT_PREVIEWED} The stored file changed after its preview.")
+            return apply_references(stream, seen, record=record, actor=actor)
+    except ImportFileError:
+        record.delete()  # nothing was sent: the file is read whole before any row is
+        raise
 
 
 @require_GET

@@ -33,7 +33,7 @@ from meters.reference_imports import (
     preview_references,
 )
 from meters.services import set_partner_reference
-from meters.uploads import REFERENCES, upload_dir
+from meters.uploads import REFERENCES, upload_dir, upload_path
 from tests.meters.factories import MeterFactory
 
 pytestmark = pytest.mark.django_db
@@ -320,6 +320,16 @@ def test_a_confirmation_naming_another_digest_is_refused(ops_client, queued):
     _, form = _upload(ops_client, f"meter_id,partner_reference\n{meter.meter_id},R-1\n".encode())
     response = ops_client.post(CONFIRM, {**form, "sha256": "0" * 64})
     assert "not the file that was previewed" in " ".join(_messages(response))
+    assert not PartnerReferenceChange.objects.exists() and not ReferenceImport.objects.exists()
+
+
+def test_a_stored_file_swapped_after_its_preview_is_refused(ops_client, queued):
+    meter = MeterFactory(partner_reference="")
+    _, form = _upload(ops_client, f"meter_id,partner_reference\n{meter.meter_id},R-1\n".encode())
+    swapped = f"meter_id,partner_reference\n{meter.meter_id},EVIL-1\n".encode()
+    upload_path(form["upload"], REFERENCES).write_bytes(swapped)
+    response = ops_client.post(CONFIRM, form)
+    assert "stored file changed after its preview" in " ".join(_messages(response))
     assert not PartnerReferenceChange.objects.exists() and not ReferenceImport.objects.exists()
 
 
