@@ -52,11 +52,12 @@ def push_partner_reference(change_pk: int) -> str:
 
 
 def remove_stale_site_uploads() -> str:
-    """Delete site lists uploaded for import but never confirmed nor discarded within a day."""
+    """Delete CSV files (site lists, partner_reference lists) uploaded for import but never
+    confirmed nor discarded within a day."""
     from meters.uploads import remove_stale_uploads
 
     removed = remove_stale_uploads()
-    return f"{removed} unconfirmed site import{pluralize(removed)} removed"
+    return f"{removed} unconfirmed upload{pluralize(removed)} removed"
 
 
 def score_match_candidates() -> str:

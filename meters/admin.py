@@ -5,7 +5,14 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 
 from leapsync.lib.search import id_range, text_query
-from meters.models import MatchCandidate, Meter, MeterEvent, PartnerReferenceChange, Site
+from meters.models import (
+    MatchCandidate,
+    Meter,
+    MeterEvent,
+    PartnerReferenceChange,
+    ReferenceImport,
+    Site,
+)
 
 
 class FoldedSearchAdmin(admin.ModelAdmin):
@@ -136,3 +143,10 @@ class MatchCandidateAdmin(ViewOnlyAdmin):
     search_fields = ["=meter__meter_id", "site__external_id"]
     list_select_related = ["meter", "site"]
     show_full_result_count = False
+
+
+@admin.register(ReferenceImport)
+class ReferenceImportAdmin(ViewOnlyAdmin):
+    list_display = ["at", "name", "by", "rows", "pushed", "skipped"]
+    search_fields = ["name", "sha256"]
+    list_select_related = ["by"]

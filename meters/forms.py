@@ -56,6 +56,27 @@ class SiteImportForm(forms.Form):
         return upload
 
 
+MAX_REFERENCE_UPLOAD_BYTES = 20 * 1024 * 1024  # room for extra columns; MAX_ROWS rows at most
+
+
+class ReferenceImportForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text=(
+            "First line: meter_id,partner_reference. Other columns are ignored. UTF-8 text, "
+            "at most 20,000 rows (split a longer file)."
+        ),
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_REFERENCE_UPLOAD_BYTES:
+            raise forms.ValidationError(
+                "The file is larger than 20 MB: split it into smaller files."
+            )
+        return upload
+
+
 class BulkAcceptForm(forms.Form):
     """A bulk accept's threshold; its confirmation also carries the preview's time."""
 

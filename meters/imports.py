@@ -72,7 +72,7 @@ class ImportReport:
         )
 
 
-def _key(header: str) -> str:
+def column_key(header: str) -> str:
     return header.strip().lower().replace(" ", "_").replace("-", "_")
 
 
@@ -81,7 +81,7 @@ def _header_map(headers: list[str]) -> tuple[dict[str, int], list[str]]:
     found: dict[str, int] = {}
     ignored = []
     for index, header in enumerate(headers):
-        name = aliases.get(_key(header))
+        name = aliases.get(column_key(header))
         if name is None or name in found:
             ignored.append(header)
         else:
@@ -95,32 +95,50 @@ def read_rows(stream: IO[bytes], report: ImportReport) -> Iterator[tuple[int, di
     Streams the file: memory stays flat whatever its size. Raises ImportFileError when the
     file is not UTF-8 CSV text or lacks an external_id column.
     """
+    lines = read_csv(stream)
+    headers = next(lines, (0, []))[1]
+    if not headers:
+        raise ImportFileError("The file is empty: expected a CSV header line.")
+    columns, report.ignored_columns = _header_map(headers)
+    if REQUIRED not in columns:
+        raise ImportFileError(
+            f"The file has no external_id column (found: {found_columns(headers)}). The first "
+            "line must name the columns; external_id is required."
+        )
+    seen: dict[str, int] = {}
+    for line, row in lines:
+        if not any(cell.strip() for cell in row):
+            continue
+        report.rows += 1
+        values = _row_values(line, row, columns, len(headers), seen, report)
+        if values is not None:
+            yield line, values
+
+
+def read_csv(stream: IO[bytes]) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) for each record of a UTF-8 CSV file (with or without a BOM), the
+    header first; the line number is the record's last line. Streamed.
+
+    Raises ImportFileError, with how to fix it, for a spreadsheet saved as such, a file that
+    is not UTF-8 (Excel's Windows-1252 named), binary data or broken quoting.
+    """
     _refuse_spreadsheets(stream)
     text = codecs.getreader("utf-8-sig")(stream, errors="strict")
     reader = csv.reader(text, strict=True)
     try:
-        headers = next(reader, None)
-        if not headers:
-            raise ImportFileError("The file is empty: expected a CSV header line.")
-        columns, report.ignored_columns = _header_map(headers)
-        if REQUIRED not in columns:
-            found = ", ".join(h for h in headers[:12] if h.strip()) or "(none)"
-            raise ImportFileError(
-                f"The file has no external_id column (found: {found}). The first line must "
-                "name the columns; external_id is required."
-            )
-        seen: dict[str, int] = {}
         for row in reader:
-            if not any(cell.strip() for cell in row):
-                continue
-            report.rows += 1
-            values = _row_values(reader.line_num, row, columns, len(headers), seen, report)
-            if values is not None:
-                yield reader.line_num, values
+            if "\x00" in "".join(row):
+                raise ImportFileError("This is not a CSV text file (it contains binary data).")
+            yield reader.line_num, row
     except UnicodeDecodeError as error:
         raise ImportFileError(_not_utf8(error, _first_bad_line(stream))) from None
     except csv.Error as error:
         raise ImportFileError(f"This is not a readable CSV file: {error}.") from None
+
+
+def found_columns(headers: list[str]) -> str:
+    """The first column names of a header, for an error saying which column is missing."""
+    return ", ".join(h for h in headers[:12] if h.strip()) or "(none)"
 
 
 # How a file's first bytes give away a spreadsheet saved as such rather than as CSV.
@@ -185,8 +203,6 @@ def _row_values(
     seen: dict[str, int],
     report: ImportReport,
 ) -> dict[str, str] | None:
-    if "\x00" in "".join(row):
-        raise ImportFileError("This is not a CSV text file (it contains binary data).")
     if len(row) != width:
         report.error(line, f"has {len(row)} field{pluralize(len(row))}, the header has {width}")
         return None

@@ -614,6 +614,34 @@ class PushStatus(models.TextChoices):
     SUPERSEDED = "superseded", "Superseded by a later change"
 
 
+class ReferenceImport(models.Model):
+    """One CSV file of partner_reference values a person confirmed after its preview.
+
+    Written once by meters.reference_imports when the confirmation claims the upload (the
+    upload's token is unique, so a file is applied at most once), then given its counts.
+    Its changes (`changes`) carry the push states.
+    """
+
+    token = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+    rows = models.PositiveIntegerField(default=0)
+    pushed = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    # The first skipped rows at confirmation: [line, meter_id, reason].
+    skipped_rows = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.at:%Y-%m-%d %H:%M})" if self.at else self.name
+
+
 class PartnerReferenceChange(models.Model):
     """One partner_reference value a person set, and whether it reached Leap: the audit trail.
 
@@ -621,6 +649,14 @@ class PartnerReferenceChange(models.Model):
     """
 
     meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="reference_changes")
+    # The CSV file it came from, when set in bulk from one (the import's progress panel).
+    batch = models.ForeignKey(
+        ReferenceImport,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="changes",
+    )
     old = models.CharField(max_length=256, blank=True)
     new = models.CharField(max_length=256)
     by = models.ForeignKey(

@@ -17,7 +17,13 @@ from django.views.decorators.vary import vary_on_headers
 from leapsync.ui.filters import parse_uuid
 from leapsync.ui.htmx import wants_partial
 from meters.forms import PartnerReferenceForm, SeenForm
-from meters.models import Meter, PartnerReferenceChange, PushStatus, open_changes
+from meters.models import (
+    Meter,
+    PartnerReferenceChange,
+    PushStatus,
+    ReferenceImport,
+    open_changes,
+)
 from meters.services import (
     ReferenceRefused,
     retry_push,
@@ -142,14 +148,22 @@ def reference_change_list(request: HttpRequest) -> HttpResponse:
     changes = PartnerReferenceChange.objects.select_related("meter", "by")
     if show == "open":
         changes = changes.filter(push_status__in=PartnerReferenceChange.OPEN_STATUSES)
+    batch = _batch(request)  # the changes of one CSV file (?batch=)
+    if batch is not None:
+        changes = changes.filter(batch=batch)
     page = Paginator(changes.order_by("-at", "-id"), 50).get_page(request.GET.get("page"))
-    context = {"page": page, "show": show, "statuses": PushStatus}
+    context = {"page": page, "show": show, "statuses": PushStatus, "batch": batch}
     template = (
         "meters/partials/reference_change_table.html"
         if wants_partial(request)
         else "meters/reference_changes.html"
     )
     return render(request, template, context)
+
+
+def _batch(request: HttpRequest) -> ReferenceImport | None:
+    value = request.GET.get("batch", "")
+    return ReferenceImport.objects.filter(pk=value).first() if value.isdigit() else None
 
 
 @require_POST

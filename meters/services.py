@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -23,6 +23,7 @@ from meters.models import (
     MeterEvent,
     PartnerReferenceChange,
     PushStatus,
+    ReferenceImport,
     Site,
 )
 
@@ -273,48 +274,120 @@ def set_partner_reference(
     if problem:
         raise ReferenceRefused(problem)
     with transaction.atomic():
-        current = Meter.objects.select_for_update().get(pk=meter.pk)
-        if seen is not None:
-            _check_seen(current, seen)
-        _supersede_open(current)
-        meter.partner_reference = current.partner_reference
-        if value == current.partner_reference:
-            return None
-        change = PartnerReferenceChange.objects.create(
-            meter=current, old=current.partner_reference, new=value, by=actor
+        changes, refused = _record_edits([ReferenceEdit(meter, value, seen)], actor, None)
+    if refused:
+        raise ReferenceRefused(refused[0][1])
+    return changes[0] if changes else None
+
+
+@dataclass(frozen=True)
+class ReferenceEdit:
+    """One partner_reference to set, bound (`seen`) to what a page or preview showed."""
+
+    meter: Meter
+    value: str
+    seen: Seen | None = None
+
+
+def set_partner_references(
+    edits: Sequence[ReferenceEdit], *, actor: AbstractBaseUser, batch: ReferenceImport | None
+) -> tuple[list[PartnerReferenceChange], list[tuple[ReferenceEdit, str]]]:
+    """Record many edits exactly as `set_partner_reference` records one, REFERENCE_BATCH
+    meters per transaction and a few queries each; every change's push is queued on commit.
+
+    Returns the changes queued and the (edit, reason) pairs refused: a value breaking the
+    rule, or a meter whose value or open change moved on since `seen`. An edit equal to
+    Leap's value records nothing.
+    """
+    changes: list[PartnerReferenceChange] = []
+    refused: list[tuple[ReferenceEdit, str]] = []
+    valid = []
+    for edit in edits:
+        edit = ReferenceEdit(edit.meter, edit.value.strip(), edit.seen)
+        problem = reference_problem(edit.value)
+        if problem:
+            refused.append((edit, problem))
+        else:
+            valid.append(edit)
+    for start in range(0, len(valid), REFERENCE_BATCH):
+        with transaction.atomic():
+            done, stopped = _record_edits(valid[start : start + REFERENCE_BATCH], actor, batch)
+        changes += done
+        refused += stopped
+    return changes, refused
+
+
+def _record_edits(
+    edits: Sequence[ReferenceEdit], actor: AbstractBaseUser, batch: ReferenceImport | None
+) -> tuple[list[PartnerReferenceChange], list[tuple[ReferenceEdit, str]]]:
+    """Inside a transaction: lock the meters, check each edit against what it saw, supersede
+    the meters' open changes, record the changes and queue their pushes on commit."""
+    pks = [edit.meter.pk for edit in edits]
+    locked = Meter.objects.select_for_update().filter(pk__any=pks).order_by("pk")
+    current = {m.pk: m for m in locked.only("pk", "partner_reference")}
+    open_changes: dict[int, PartnerReferenceChange] = {}
+    for change in (
+        PartnerReferenceChange.objects.filter(
+            meter_id__any=pks, push_status__in=PartnerReferenceChange.OPEN_STATUSES
         )
-        transaction.on_commit(lambda: async_task(PUSH_TASK, change.pk))
-    return change
+        .select_related("by")
+        .order_by("-at", "-id")
+    ):
+        open_changes.setdefault(change.meter_id, change)
+    refused, supersede, records = [], [], []
+    for edit in edits:
+        meter = current.get(edit.meter.pk)
+        problem = "the meter no longer exists" if meter is None else None
+        if meter is not None and edit.seen is not None:
+            problem = _seen_problem(meter, edit.seen, open_changes.get(meter.pk))
+        if problem or meter is None:
+            refused.append((edit, problem or ""))
+            continue
+        supersede.append(meter.pk)
+        edit.meter.partner_reference = meter.partner_reference
+        if edit.value != meter.partner_reference:
+            records.append(
+                PartnerReferenceChange(
+                    meter=meter, old=meter.partner_reference, new=edit.value, by=actor, batch=batch
+                )
+            )
+    if any(pk in open_changes for pk in supersede):
+        PartnerReferenceChange.objects.filter(
+            meter_id__any=[pk for pk in supersede if pk in open_changes],
+            push_status__in=PartnerReferenceChange.OPEN_STATUSES,
+        ).update(push_status=PushStatus.SUPERSEDED)
+    changes = PartnerReferenceChange.objects.bulk_create(records)
+    if changes:
+        pks = [change.pk for change in changes]
+        transaction.on_commit(lambda: _queue_pushes(pks))
+    return changes, refused
 
 
-def _check_seen(meter: Meter, seen: Seen) -> None:
-    """Refuse an edit made on a page that no longer shows the meter as it is (row locked)."""
+def _queue_pushes(pks: list[int]) -> None:
+    """Queue one push task per change, as a retry does, in one transaction: with the ORM
+    broker, a commit per task would cost more than the tasks' rows (seconds per thousand)."""
+    with transaction.atomic():
+        for pk in pks:
+            async_task(PUSH_TASK, pk)
+
+
+def _seen_problem(meter: Meter, seen: Seen, other: PartnerReferenceChange | None) -> str | None:
+    """Why an edit made on a page that no longer shows the meter as it is must be refused."""
     if meter.partner_reference != seen.reference:
-        raise ReferenceRefused(
+        return (
             f"Leap's partner_reference changed from “{seen.reference or '(empty)'}” to "
             f"“{meter.partner_reference or '(empty)'}” since this page was loaded "
             "(a sync brought the new value). Nothing was sent; check it and edit again."
         )
-    other = (
-        meter.reference_changes.filter(push_status__in=PartnerReferenceChange.OPEN_STATUSES)
-        .select_related("by")
-        .order_by("-at", "-id")
-        .first()
-    )
     if other is not None and other.pk != seen.open_change:
         who = other.by.get_username() if other.by else "someone"
         when = timezone.localtime(other.at).strftime("%Y-%m-%d %H:%M")
-        raise ReferenceRefused(
+        return (
             f"Another change (“{other.new}”, by {who} at {when}) was made since this page was "
             f"loaded and is {other.get_push_status_display().lower()}. Nothing was saved: "
             "reload and edit again."
         )
-
-
-def _supersede_open(meter: Meter) -> None:
-    meter.reference_changes.filter(push_status__in=PartnerReferenceChange.OPEN_STATUSES).update(
-        push_status=PushStatus.SUPERSEDED
-    )
+    return None
 
 
 def set_reference_from_site(
@@ -335,16 +408,23 @@ def set_reference_from_site(
 def set_references_from_sites(
     meters: Iterable[Meter], *, actor: AbstractBaseUser
 ) -> tuple[list[PartnerReferenceChange], list[tuple[Meter, str]]]:
-    """Set each mapped meter's partner_reference to its site's external_id (a bulk action).
-
-    Returns the changes queued and the (meter, reason) pairs skipped.
+    """Set each mapped meter's partner_reference to its site's external_id (a bulk action),
+    through `set_partner_references`. Returns the changes queued and the (meter, reason) pairs
+    skipped: not mapped, already set, or refused as an edit would be.
     """
-    changes, skipped = [], []
+    meters = list(meters)
+    edits = [ReferenceEdit(m, m.site.external_id) for m in meters if m.site_id is not None]
+    changes, refused = set_partner_references(edits, actor=actor, batch=None)
+    changed = {change.meter_id for change in changes}
+    reasons = {edit.meter.pk: reason for edit, reason in refused}
+    skipped = []
     for meter in meters:
-        try:
-            changes.append(set_reference_from_site(meter, actor=actor))
-        except ReferenceRefused as refused:
-            skipped.append((meter, str(refused)))
+        if meter.site_id is None:
+            skipped.append((meter, "not mapped to a site"))
+        elif meter.pk in reasons:
+            skipped.append((meter, reasons[meter.pk]))
+        elif meter.pk not in changed:
+            skipped.append((meter, "already set"))
     return changes, skipped
 
 

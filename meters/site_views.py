@@ -23,7 +23,7 @@ from meters.imports import ImportFileError, ImportReport, import_sites
 from meters.models import Meter, Site
 from meters.services import map_unmapped_by_reference
 from meters.tables import SiteTable
-from meters.uploads import file_digest, remove_upload, save_upload, upload_path
+from meters.uploads import SITES, PendingUploads, file_digest, upload_path
 
 
 @require_GET
@@ -59,12 +59,13 @@ GONE = (
 NOT_PREVIEWED = "That is not the file that was previewed: nothing was imported."
 
 
+def _uploads(request: HttpRequest) -> PendingUploads:
+    return PendingUploads(request.session, SESSION_KEY, SITES)
+
+
 def _pending_upload(request: HttpRequest, token: str) -> dict[str, str] | None:
     """This session's upload `token`, awaiting confirmation, if its file is still stored."""
-    stored = request.session.get(SESSION_KEY, {}).get(token)
-    if stored is None or not upload_path(token).exists():
-        return None
-    return stored
+    return _uploads(request).get(token)
 
 
 @require_http_methods(["GET", "POST"])
@@ -103,23 +104,11 @@ def _preview(request: HttpRequest, token: str) -> dict:
 
 
 def _store_upload(request: HttpRequest, upload: UploadedFile) -> str:
-    token, sha256 = save_upload(upload.chunks())
-    # Forget uploads whose file is gone (removed after a day), so the session does not grow.
-    uploads = {
-        t: v for t, v in request.session.get(SESSION_KEY, {}).items() if upload_path(t).exists()
-    }
-    uploads[token] = {"name": upload.name or "upload.csv", "sha256": sha256}
-    request.session[SESSION_KEY] = uploads
-    return token
+    return _uploads(request).add(upload.chunks(), upload.name or "upload.csv")
 
 
 def _discard_upload(request: HttpRequest, token: str) -> None:
-    # Only a token this session stored names a file: the posted value never becomes a path.
-    uploads = request.session.get(SESSION_KEY, {})
-    if token in uploads:
-        del uploads[token]
-        request.session.modified = True
-        remove_upload(token)
+    _uploads(request).discard(token)
 
 
 @require_POST

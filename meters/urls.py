@@ -2,7 +2,14 @@
 
 from django.urls import path
 
-from meters import changes, mapping_views, reference_views, site_views, views
+from meters import (
+    changes,
+    mapping_views,
+    reference_import_views,
+    reference_views,
+    site_views,
+    views,
+)
 
 app_name = "meters"
 urlpatterns = [
@@ -54,5 +61,21 @@ urlpatterns = [
         "sites/references/<int:pk>/retry/",
         reference_views.reference_retry,
         name="reference_retry",
+    ),
+    # partner_reference in bulk from a CSV file: upload and preview, confirm, progress.
+    path(
+        "sites/references/import/",
+        reference_import_views.reference_import,
+        name="reference_import",
+    ),
+    path(
+        "sites/references/import/confirm/",
+        reference_import_views.reference_import_confirm,
+        name="reference_import_confirm",
+    ),
+    path(
+        "sites/references/import/<int:pk>/",
+        reference_import_views.reference_import_detail,
+        name="reference_import_detail",
     ),
 ]

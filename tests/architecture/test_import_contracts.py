@@ -83,6 +83,7 @@ WEB = {
     "forms",
     "mapping_views",
     "reference_views",
+    "reference_import_views",
     "site_views",
     "tables",
     "urls",

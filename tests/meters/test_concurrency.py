@@ -24,13 +24,14 @@ def test_simultaneous_saves_from_the_same_page_one_wins_one_sees_the_conflict(mo
     users = [get_user_model().objects.create_user(f"user{i}") for i in (1, 2)]
     meter = MeterFactory(partner_reference="value-a")
     page = Seen("value-a", None)  # what both pages showed
-    check = services._check_seen
+    check = services._seen_problem
 
-    def slow_check(current, seen):
-        check(current, seen)
+    def slow_check(current, seen, other):
+        problem = check(current, seen, other)
         time.sleep(0.3)  # wide open, were the meter's row not locked first
+        return problem
 
-    monkeypatch.setattr(services, "_check_seen", slow_check)
+    monkeypatch.setattr(services, "_seen_problem", slow_check)
     start = threading.Barrier(2, timeout=30)
     outcomes: list[str] = []
 

@@ -11,7 +11,14 @@ from django.utils.module_loading import import_string
 from django_q.models import Schedule
 
 from leapsync.tasks import remove_stale_site_uploads
-from meters.uploads import save_upload, upload_path
+from meters.uploads import (
+    REFERENCES,
+    save_sidecar,
+    save_upload,
+    sidecar_path,
+    upload_dir,
+    upload_path,
+)
 
 HOUR = 3600
 
@@ -31,10 +38,20 @@ def _aged(hours: float) -> str:
 
 def test_remove_stale_site_uploads_removes_only_uploads_older_than_a_day():
     stale, fresh = _aged(25), _aged(23)
-    assert remove_stale_site_uploads() == "1 unconfirmed site import removed"
+    assert remove_stale_site_uploads() == "1 unconfirmed upload removed"
     assert not upload_path(stale).exists()
     assert upload_path(fresh).exists()
-    assert remove_stale_site_uploads() == "0 unconfirmed site imports removed"  # replay-safe
+    assert remove_stale_site_uploads() == "0 unconfirmed uploads removed"  # replay-safe
+
+
+def test_stale_partner_reference_uploads_and_their_previews_are_removed_too():
+    token, _ = save_upload([b"meter_id,partner_reference\n"], REFERENCES)
+    save_sidecar(token, {}, REFERENCES)
+    then = time.time() - 25 * HOUR
+    for path in (upload_path(token, REFERENCES), sidecar_path(token, REFERENCES)):
+        os.utime(path, (then, then))
+    assert remove_stale_site_uploads() == "1 unconfirmed upload removed"  # one file
+    assert not list(upload_dir(REFERENCES).iterdir())
 
 
 @pytest.mark.django_db

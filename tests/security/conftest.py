@@ -11,7 +11,7 @@ from leapsync.models import SyncRun
 from leapsync.simulator import LeapSimulator
 from leapsync.sync import sync_full
 from leapsync.webhooks.models import WebhookEvent, WebhookState
-from meters.models import Meter, PartnerReferenceChange, Site
+from meters.models import Meter, PartnerReferenceChange, ReferenceImport, Site
 from tests.helpers import API_KEY, at_the_simulators_clock, simulator_client
 
 
@@ -43,6 +43,7 @@ class Samples:
     run: SyncRun
     event: WebhookEvent
     change: PartnerReferenceChange
+    reference_import: ReferenceImport
 
 
 @pytest.fixture
@@ -62,4 +63,5 @@ def samples(groups, leap) -> Samples:
             state=WebhookState.STORED,
         ),
         change=PartnerReferenceChange.objects.create(meter=meter, old="", new="REF-1"),
+        reference_import=ReferenceImport.objects.create(token="t", name="refs.csv", sha256="0"),
     )

@@ -18,7 +18,7 @@ from leapsync.leap.client import LeapClient
 from leapsync.models import RunStatus
 from leapsync.simulator import LeapSimulator
 from leapsync.sync import sync_full
-from meters.models import Site
+from meters.models import ReferenceImport, Site
 from tests.helpers import truth_by_meter
 
 pytestmark = pytest.mark.django_db
@@ -263,6 +263,38 @@ def test_site_and_mapping_previews_show_markup_as_text(samples, hostile, ops_cli
     ops_client.post(reverse("meters:site_import"), {"file": upload})
     preview = ops_client.get(reverse("meters:site_import")).content.decode()
     _assert_text_only(preview, "site import preview")
+
+
+def test_partner_reference_csv_preview_and_progress_show_markup_as_text(
+    samples, hostile, ops_client, settings, tmp_path
+):
+    """A partner's file: markup in values, in ids and in the file's name stays text."""
+    settings.DATA_DIR = tmp_path
+    meter = samples.meter
+    rows = io.StringIO()
+    csv.writer(rows).writerows(
+        [["meter_id", "partner_reference"], [meter.meter_id, MARKUP], [MARKUP, "X-1"]]
+    )
+    name = f"{MARKUP}.csv"
+    upload = SimpleUploadedFile(name, rows.getvalue().encode())
+    response = ops_client.post(reverse("meters:reference_import"), {"file": upload})
+    preview = ops_client.get(response["Location"]).content.decode()
+    assert "Invalid partner_reference (1)" in preview and "Unknown meter (1)" in preview
+    _assert_text_only(preview, "partner_reference CSV preview")
+    record = ReferenceImport.objects.create(
+        token="hostile", name=name, sha256="0", skipped_rows=[[2, MARKUP, MARKUP]], skipped=1
+    )
+    url = reverse("meters:reference_import_detail", kwargs={"pk": record.pk})
+    for headers in ({}, {"HX-Request": "true"}):
+        _assert_text_only(ops_client.get(url, headers=headers).content.decode(), url)
+
+
+def test_an_oversized_partner_reference_file_gets_a_clear_error(ops_client, monkeypatch):
+    monkeypatch.setattr("meters.forms.MAX_REFERENCE_UPLOAD_BYTES", 1024)
+    upload = SimpleUploadedFile("refs.csv", b"meter_id,partner_reference\n" + b"x,y\n" * 400)
+    response = ops_client.post(reverse("meters:reference_import"), {"file": upload})
+    assert response.status_code == 200
+    assert "larger than 20 MB" in response.content.decode()
 
 
 def test_pages_carry_no_inline_script_or_style(samples, ops_client):

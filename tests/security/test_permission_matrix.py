@@ -76,6 +76,11 @@ EXPECTED: dict[str, tuple[dict[str, str], str, str]] = {
     "meters:change_log_export": ({}, VIEWERS, GET_ONLY),
     "meters:reference_bulk_from_site": ({}, POST_ONLY, OPS),
     "meters:reference_retry": ({"pk": "change"}, POST_ONLY, OPS),
+    # partner_reference from a CSV file: the single edit's permissions; anyone who sees the
+    # changes may watch a file's progress.
+    "meters:reference_import": ({}, OPS, OPS),
+    "meters:reference_import_confirm": ({}, POST_ONLY, OPS),
+    "meters:reference_import_detail": ({"pk": "reference_import"}, VIEWERS, GET_ONLY),
     "actions:action_list": ({}, VIEWERS, GET_ONLY),
     "actions:action_export": ({}, VIEWERS, GET_ONLY),
     # An empty POST: the preview redirects back to the inbox; the confirm finds no preview.
