@@ -182,6 +182,7 @@ def admin_pages() -> list[tuple[str, str]]:
         ("shared-references", reverse("meters:shared_reference_list")),
         ("reference-pushes", reverse("meters:reference_change_list")),
         ("site-import", reverse("meters:site_import")),
+        ("reference-import", reverse("meters:reference_import")),
         ("actions-inbox", reverse("actions:action_list")),
         ("actions-leap", reverse("actions:action_list") + "?side=leap"),
         ("action", reverse("actions:action_detail", args=[action.pk])),
@@ -360,6 +361,16 @@ def check_fragments(page, check: Checker) -> None:
     page.get_by_role("button", name="Upload and preview").click()
     page.get_by_role("heading", name="Preview of sites.csv").wait_for()
     check.page(page, "admin site import preview")
+
+    meter = Meter.objects.order_by("meter_id").first()
+    references = f"meter_id,partner_reference\r\n{meter.meter_id},A11Y-1\r\nnot-an-id,x\r\n"
+    page.goto(reverse("meters:reference_import"))
+    page.get_by_label("CSV file").set_input_files(
+        {"name": "refs.csv", "mimeType": "text/csv", "buffer": references.encode()}
+    )
+    page.get_by_role("button", name="Upload and preview").click()
+    page.get_by_role("heading", name="Preview of refs.csv").wait_for()
+    check.page(page, "admin partner_reference import preview")
 
     page.goto(reverse("actions:action_list"))
     for pk in inbox_action_ids(page)[:3]:
