@@ -186,7 +186,7 @@ def test_empty_trailing_fields_and_a_short_extra_column_are_harmless():
         (b"meter_id,value\n", "no partner_reference column (found: meter_id, value)"),
         (b"id,ref\n", "no meter_id or partner_reference column"),
         (
-            f"{uuid.uuid4()},REF-1\n".encode(),
+            b"5f0c2d4e-8a1b-4c3d-9e2f-0a1b2c3d4e5f,REF-1\n",
             "The first line is a row of data, not column names",
         ),
         ("meter_id,partner_reference\nx,Caf\u00e9\n".encode("cp1252"), "Windows-1252"),
