@@ -23,7 +23,8 @@ def test_save_the_filters_on_screen_as_my_default_then_hide_a_column(page, users
 
     sign_in(page, users["ops"])
     page.goto(reverse("meters:meter_list"))
-    page.locator("#id_region").select_option("CAISO")
+    page.locator("fieldset", has_text="Region").locator("summary").click()
+    page.get_by_label("CAISO", exact=True).check()
     page.wait_for_url(lambda url: parse_qs(urlsplit(url).query).get("region") == ["CAISO"])
     filtered = _rows(page)
     assert filtered
