@@ -55,9 +55,14 @@ class BoundedIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
 class ChecklistFilter(django_filters.MultipleChoiceFilter):
     """Any of several values, offered as checkboxes (`meters/partials/filter_field.html` folds
     them into a disclosure): a <select multiple> needs Ctrl-click and cuts long labels off. The
-    query string is a select's: `?region=PJM&region=ERCOT`."""
+    query string is a select's: `?region=PJM&region=ERCOT`.
+
+    No DISTINCT unless asked (`distinct=True`): the values are ORed on one column of the row (or
+    of a row it points to), which cannot repeat a row, and a DISTINCT would make the database
+    sort the whole match instead of walking an index to the first page."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("distinct", False)
         super().__init__(*args, widget=forms.CheckboxSelectMultiple, **kwargs)
 
 

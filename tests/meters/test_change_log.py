@@ -223,3 +223,11 @@ def test_meter_site_action_and_dashboard_link_to_their_slice(history, action, op
     }
     for page, query in pages.items():
         assert f'href="{URL}{query}' in ops_client.get(page).content.decode(), page
+
+
+def test_a_kind_filter_walks_the_index_without_a_distinct(history):
+    from meters.changes import ChangeLogFilterSet
+
+    filterset = ChangeLogFilterSet({"kind": ["site_mapped", "program_status"]})
+    assert filterset.is_valid()
+    assert not filterset.qs.query.distinct
