@@ -32,6 +32,26 @@ REFERENCE_BATCH = 2000
 ACCEPT_CHUNK = 500
 
 
+@dataclass(frozen=True)
+class Integration:
+    """An actor that is not a person: one of the partner's systems, by its API token's name.
+
+    Its changes are recorded with the name (history's `token_name`) instead of a user.
+    """
+
+    name: str
+
+
+Actor = AbstractBaseUser | Integration
+
+
+def _attribution(actor: Actor) -> dict[str, object]:
+    """The columns naming who made a change: a person (`by`) or an integration's token."""
+    if isinstance(actor, Integration):
+        return {"by": None, "token_name": actor.name}
+    return {"by": actor}
+
+
 class ReferenceRefused(ValueError):
     """A partner_reference edit that must not be sent (invalid, or Leap's value moved on)."""
 
@@ -258,7 +278,7 @@ class Seen:
 
 
 def set_partner_reference(
-    meter: Meter, value: str, *, actor: AbstractBaseUser, seen: Seen | None = None
+    meter: Meter, value: str, *, actor: Actor, seen: Seen | None = None
 ) -> PartnerReferenceChange | None:
     """Record the change and queue its push to Leap; None when nothing needs sending.
 
@@ -266,7 +286,8 @@ def set_partner_reference(
     the change, and a sync confirms or corrects it. With `seen` (what the user's page showed),
     the edit is refused if a sync brought another value since, or if another change was made
     since: the meter's row is locked first, so of two simultaneous saves the second sees the
-    first. Without it (bulk actions), an open change is superseded.
+    first. Without it (bulk actions, the API), an open change is superseded. An
+    `Integration` actor is recorded by its token's name, here and in the push's event.
     """
     value = value.strip()
     problem = reference_problem(value)
@@ -281,7 +302,7 @@ def set_partner_reference(
         if value == current.partner_reference:
             return None
         change = PartnerReferenceChange.objects.create(
-            meter=current, old=current.partner_reference, new=value, by=actor
+            meter=current, old=current.partner_reference, new=value, **_attribution(actor)
         )
         transaction.on_commit(lambda: async_task(PUSH_TASK, change.pk))
     return change
@@ -302,7 +323,7 @@ def _check_seen(meter: Meter, seen: Seen) -> None:
         .first()
     )
     if other is not None and other.pk != seen.open_change:
-        who = other.by.get_username() if other.by else "someone"
+        who = other.made_by or "someone"
         when = timezone.localtime(other.at).strftime("%Y-%m-%d %H:%M")
         raise ReferenceRefused(
             f"Another change (“{other.new}”, by {who} at {when}) was made since this page was "
