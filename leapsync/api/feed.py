@@ -58,6 +58,13 @@ def committed(events: QuerySet[MeterEvent]) -> QuerySet[MeterEvent]:
     return events.filter(txid__lt=RawSQL(SAFE_WATERMARK, [], output_field=BigIntegerField()))
 
 
+def head() -> str:
+    """The cursor after the last event served so far: where a fresh mirror starts following,
+    once it has read the meters themselves."""
+    last = committed(MeterEvent.objects.all()).order_by("-txid", "-id").first()
+    return cursor_of(last) if last is not None else START
+
+
 def page(events: QuerySet[MeterEvent], after: str | None, size: int) -> FeedPage:
     """The next `size` events of `events` (filtered as the caller likes) after `after`."""
     position = parse(after)

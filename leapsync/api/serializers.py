@@ -238,6 +238,10 @@ class FeedPageSerializer(serializers.Serializer):
     has_more = serializers.BooleanField()
 
 
+class FeedHeadSerializer(serializers.Serializer):
+    cursor = serializers.CharField()
+
+
 class StreamStatusSerializer(serializers.Serializer):
     stream = serializers.CharField()
     label = serializers.CharField()

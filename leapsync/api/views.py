@@ -39,6 +39,7 @@ from leapsync.api.serializers import (
     ActionSerializer,
     DeadlinesSerializer,
     EventSerializer,
+    FeedHeadSerializer,
     FeedPageSerializer,
     MeterSerializer,
     ReferenceResultSerializer,
@@ -259,6 +260,14 @@ class ChangeFeed(APIView):
             "has_more": result.has_more,
         }
         return Response(body)
+
+
+class ChangeFeedHead(APIView):
+    """The feed's current end: read the meters, then follow the feed from here."""
+
+    @extend_schema(responses={200: FeedHeadSerializer})
+    def get(self, request: Request) -> Response:
+        return Response(FeedHeadSerializer({"cursor": feed.head()}).data)
 
 
 def _events() -> QuerySet[MeterEvent]:

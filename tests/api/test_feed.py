@@ -1,0 +1,122 @@
+"""The change feed: every event once, in order, across pages, while events are written, and
+(on PostgreSQL) while a transaction holding a lower id is still open."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import psycopg
+import pytest
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+
+from leapsync.sync import sync_full
+from meters.models import EventKind, Meter, MeterEvent, Site
+from meters.services import map_meter, unmap_meter
+
+FEED = "/api/v1/changes/"
+# Committed for real: on PostgreSQL the feed serves only events of finished transactions, and a
+# test's own transaction would hold every event back.
+committed_db = pytest.mark.django_db(transaction=True)
+
+
+def _read_to_end(client, after: str, limit: int = 7) -> tuple[list[dict], str]:
+    events = []
+    while True:
+        body = client.get(f"{FEED}?after={after}&limit={limit}").json()
+        events += body["results"]
+        after = body["next"]
+        if not body["has_more"]:
+            return events, after
+
+
+def _in_feed_order() -> list[int]:
+    return list(MeterEvent.objects.order_by("txid", "id").values_list("id", flat=True))
+
+
+@committed_db
+def test_feed_serves_every_event_once_in_order(api, leap):
+    sync_full(client=leap)
+    events, cursor = _read_to_end(api, "")
+    assert [e["id"] for e in events] == _in_feed_order()
+    # Caught up: an empty page that keeps the cursor.
+    body = api.get(f"{FEED}?after={cursor}").json()
+    assert body == {"results": [], "next": cursor, "has_more": False}
+    assert api.get(reverse("api:change_feed_head")).json() == {"cursor": cursor}
+
+
+@committed_db
+def test_events_written_while_a_client_pages_are_served_once(api, leap, django_user_model):
+    sync_full(client=leap)
+    person = django_user_model.objects.create(username="pat")
+    site = Site.objects.create(external_id="S-1")
+    meters = iter(Meter.objects.order_by("pk"))
+    seen, after = [], ""
+    while True:
+        body = api.get(f"{FEED}?after={after}&limit=50").json()
+        seen += [e["id"] for e in body["results"]]
+        after = body["next"]
+        meter = next(meters, None)
+        if meter is not None and len(seen) < 400:  # a write between every two pages
+            map_meter(meter, site, actor=person, source="manual")
+            continue
+        if not body["has_more"]:
+            break
+    assert len(seen) == len(set(seen))
+    assert seen == _in_feed_order()
+
+
+@committed_db
+def test_feed_filters_as_the_change_log(api, leap, django_user_model):
+    sync_full(client=leap)
+    meter = Meter.objects.first()
+    person = django_user_model.objects.create(username="pat")
+    map_meter(meter, Site.objects.create(external_id="S-1"), actor=person, source="manual")
+    unmap_meter(meter, actor=person)
+    response = api.get(f"{FEED}?kind=site_mapped&user=pat")
+    assert [e["new"] for e in response.json()["results"]] == ["S-1", ""]
+    assert all(e["user"] == "pat" for e in response.json()["results"])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("cursor", ["abc", "1-", "-1", "1-2-3", "9" * 30 + "-1"])
+def test_a_cursor_the_feed_never_gave_is_a_400_problem(api, cursor):
+    response = api.get(f"{FEED}?after={cursor}")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "after"
+
+
+def _insert_event_sql() -> str:
+    return (
+        "INSERT INTO meters_meterevent (meter_id, kind, field, program_identifier, "
+        "delivery_period, owner, action_type, action_code, old, new, observed_at, token_name) "
+        "VALUES (%s, %s, '', '', '', '', '', '', '', %s, %s, '') RETURNING id"
+    )
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="SQLite has one writer at a time: ids are taken in commit order, nothing to hold back",
+)
+@pytest.mark.django_db(transaction=True)
+def test_an_event_committed_late_with_a_lower_id_is_never_skipped(api):
+    meter = Meter.objects.create(meter_id="00000000-0000-0000-0000-000000000001")
+    now: datetime = timezone.now()
+    MeterEvent.objects.create(meter=meter, kind=EventKind.FIRST_SEEN, observed_at=now)
+    slow = psycopg.connect(**connection.get_connection_params())  # its own transaction
+    try:
+        low = slow.execute(_insert_event_sql(), [meter.pk, "site_mapped", "LOW", now]).fetchone()
+        # A later transaction takes a higher id and commits first.
+        high = MeterEvent.objects.create(
+            meter=meter, kind=EventKind.SITE_MAPPED, new="HIGH", observed_at=now
+        )
+        assert high.pk > low[0]
+        events, cursor = _read_to_end(api, "")
+        # Neither is served while the older transaction runs: HIGH is held back behind it.
+        assert [e["new"] for e in events] == [""]
+        slow.commit()
+    finally:
+        slow.close()
+    more, _ = _read_to_end(api, cursor)
+    assert [e["new"] for e in more] == ["LOW", "HIGH"]
