@@ -162,6 +162,17 @@ def map_unmapped_by_reference() -> int:
     return total
 
 
+def map_by_site_references(external_ids: Iterable[str]) -> int:
+    """Map the unmapped meters whose reference is one of these sites' external_ids: after sites
+    were upserted, the meters they can newly map (an index look-up per batch, not a scan)."""
+    ids = sorted(set(external_ids))
+    total = 0
+    for start in range(0, len(ids), REFERENCE_BATCH):
+        batch = ids[start : start + REFERENCE_BATCH]
+        total += _map_matches(_reference_matches(Meter.objects.filter(partner_reference__in=batch)))
+    return total
+
+
 def _map_matches(matches: QuerySet) -> int:
     rows = list(matches.values_list("pk", "partner_reference"))
     if not rows:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -30,6 +32,9 @@ def problem_response(
 
 def handle(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler (statuses, Retry-After, WWW-Authenticate), with the body reshaped."""
+    if isinstance(exc, RequestDataTooBig):
+        detail = f"The body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes: send pages."
+        return problem_response(413, detail, code="too_large")
     response = exception_handler(exc, context)
     if response is None:
         return None  # a server error: Django's 500 page and the error log

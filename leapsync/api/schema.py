@@ -37,6 +37,7 @@ ERRORS = {
     "403": "The token lacks the scope this operation needs",
     "404": "No such object",
     "405": "Method not allowed",
+    "413": "The body is larger than the server takes (DATA_UPLOAD_MAX_MEMORY_SIZE)",
     "429": "Too many requests for this token: wait Retry-After seconds",
 }
 

@@ -11,16 +11,19 @@ from leapsync.api.models import ApiToken
 from meters.candidates import SCORE_ALL_TASK, queue_scoring
 from meters.imports import import_records
 from meters.models import Meter, PartnerReferenceChange
-from meters.services import Integration, ReferenceRefused, map_unmapped_by_reference
+from meters.services import Integration, ReferenceRefused, map_by_site_references
 from meters.services import set_partner_reference as set_partner_reference_service
 
-# Sites per call: a call is one transaction and its body is read whole; more go in pages.
-MAX_SITES = 10_000
+# Sites per call: a call is one transaction and its body is read whole (and, like every
+# request's, at most DATA_UPLOAD_MAX_MEMORY_SIZE: 2.5 MB, about 8,000 full sites); more go in
+# pages.
+MAX_SITES = 5_000
 
 
 def upsert_sites(data: Any, *, dry_run: bool) -> dict[str, Any]:
     """Import `data["sites"]` as a CSV import imports rows, then map meters by reference (as
-    the import does, once the import's transaction has committed)."""
+    the import does, once the import's transaction has committed), and queue the scoring of
+    candidates when a site was created or changed."""
     records = data.get("sites") if isinstance(data, dict) else None
     if not isinstance(records, list) or not records:
         raise ValidationError({"sites": ["A non-empty list of site objects is required."]})
@@ -32,8 +35,12 @@ def upsert_sites(data: Any, *, dry_run: bool) -> dict[str, Any]:
     report = import_records(records, dry_run=dry_run)
     mapped = 0
     if not dry_run:
-        mapped = map_unmapped_by_reference()
-        queue_scoring(SCORE_ALL_TASK)
+        # Only this call's sites can map a meter now (the import maps every unmapped meter: a
+        # scan that, repeated for each page of a large upsert, would cost more than the writes).
+        external_ids = [r["external_id"] for r in records if isinstance(r.get("external_id"), str)]
+        mapped = map_by_site_references(external_id.strip() for external_id in external_ids)
+        if report.created or report.updated:
+            queue_scoring(SCORE_ALL_TASK)
     return {
         "rows": report.rows,
         "created": report.created,

@@ -26,7 +26,7 @@ def test_every_operation_documents_the_problem_responses():
     for path, operations in openapi_document()["paths"].items():
         for method, operation in operations.items():
             statuses = set(operation["responses"])
-            assert {"400", "401", "403", "404", "405", "429"} <= statuses, (method, path)
+            assert {"400", "401", "403", "404", "405", "413", "429"} <= statuses, (method, path)
             assert operation["security"] == [{"bearerToken": []}], (method, path)
 
 

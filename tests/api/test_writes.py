@@ -115,3 +115,11 @@ def test_partner_reference_of_an_unknown_meter_is_a_404(api):
     url = reverse("api:meter_reference", args=["00000000-0000-0000-0000-000000000009"])
     response = api.put(url, {"partner_reference": "X"}, content_type="application/json")
     assert response.status_code == 404
+
+
+def test_a_body_over_the_request_limit_is_a_413_problem(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = _upsert(api, [{"external_id": f"S-{n}", "name": "x" * 50} for n in range(50)])
+    assert response.status_code == 413
+    assert response.json()["code"] == "too_large"
+    assert not Site.objects.exists()
