@@ -62,7 +62,18 @@ def _rank(row: ProgramEnrollment, now: datetime) -> tuple[int, float]:
     return (2, -start.timestamp())
 
 
+_DATETIME = serializers.DateTimeField()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else _DATETIME.to_representation(value)
+
+
 class MeterSerializer(serializers.Serializer):
+    """A meter. The declared fields are the schema; `to_representation` builds the same dict
+    by hand (a test checks the two agree): DRF's field-by-field path cost 0.35 ms of CPU per
+    meter and made enough garbage for a full collection every few pages."""
+
     meter_id = serializers.UUIDField()
     partner_reference = serializers.CharField()
     reference_push = serializers.SerializerMethodField()
@@ -90,6 +101,43 @@ class MeterSerializer(serializers.Serializer):
     leap_updated_at = serializers.DateTimeField(allow_null=True)
     updated_at = serializers.DateTimeField()
 
+    def to_representation(self, meter: Meter) -> dict[str, Any]:
+        site = meter.site
+        push = meter.open_changes[0] if meter.open_changes else None
+        return {
+            "meter_id": str(meter.meter_id),
+            "partner_reference": meter.partner_reference,
+            "reference_push": None
+            if push is None
+            else {
+                "new": push.new,
+                "push_status": push.push_status,
+                "at": _iso(push.at),
+                "made_by": push.made_by,
+            },
+            "global_enrollment_status": self.get_global_enrollment_status(meter),
+            "programs": [
+                {
+                    "program_identifier": row.program_identifier,
+                    "delivery_period": row.delivery_period,
+                    "delivery_period_start_date_time": _iso(row.delivery_period_start_date_time),
+                    "delivery_period_end_date_time": _iso(row.delivery_period_end_date_time),
+                    "enrollment_status": row.enrollment_status,
+                    "market_group_id": str(row.market_group_id) if row.market_group_id else None,
+                    "market_group_name": row.market_group_name,
+                }
+                for row in current_programs(meter.listed_programs, self.context["now"])
+            ],
+            "site": None if site is None else {"external_id": site.external_id, "name": site.name},
+            "no_site_yet": meter.no_site_yet,
+            "mapping_source": meter.mapping_source,
+            "mapped_at": _iso(meter.mapped_at),
+            **{name: getattr(meter, name) for name in METER_TEXT},
+            "open_actions": meter.open_actions,
+            "leap_updated_at": _iso(meter.leap_updated_at),
+            "updated_at": _iso(meter.updated_at),
+        }
+
     @extend_schema_field(ReferencePushSerializer(allow_null=True))
     def get_reference_push(self, meter: Meter) -> dict[str, Any] | None:
         changes = meter.open_changes  # prefetched, newest first
@@ -107,6 +155,37 @@ class MeterSerializer(serializers.Serializer):
     def get_programs(self, meter: Meter) -> Any:
         rows = current_programs(meter.listed_programs, self.context["now"])
         return ProgramSerializer(rows, many=True).data
+
+
+METER_TEXT = (
+    "transmission_region",
+    "customer_classification",
+    "meter_type",
+    "customer_group",
+    "is_archived",
+    "missing_from_leap",
+    "end_customer_name",
+    "end_customer_company_name",
+    "street_1",
+    "city",
+    "state_or_province_code",
+    "postal_code",
+    "utility_name",
+    "electric_service_account_number",
+)
+
+# The meter's own columns MeterSerializer reads (the views read only these).
+METER_COLUMNS = (
+    "meter_id",
+    "partner_reference",
+    "no_site_yet",
+    "mapping_source",
+    "mapped_at",
+    *METER_TEXT,
+    "leap_updated_at",
+    "updated_at",
+    "site",
+)
 
 
 class SiteSerializer(serializers.ModelSerializer):
