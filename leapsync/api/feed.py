@@ -6,7 +6,8 @@ On PostgreSQL only events below the safe watermark are served: a transaction sti
 transaction and of any later one, even those already committed with higher ids, until it ends.
 So once a cursor has passed a point, no event can appear before it: a client that stores the
 last `next` it received never misses an event and never sees one twice. The price is latency:
-a long transaction delays the feed (a sync commits per page, a few seconds).
+a long write transaction in this database delays the feed (a sync commits per page, a few
+seconds); those of other databases on the same server do not (see SAFE_WATERMARK).
 """
 
 from __future__ import annotations

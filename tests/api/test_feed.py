@@ -120,3 +120,40 @@ def test_an_event_committed_late_with_a_lower_id_is_never_skipped(api):
         slow.close()
     more, _ = _read_to_end(api, cursor)
     assert [e["new"] for e in more] == ["LOW", "HIGH"]
+
+
+@committed_db
+def test_every_writer_leaves_the_transaction_id_to_the_database(leap, django_user_model):
+    """The sync's COPY writer, bulk_create and save() all omit txid: the column default fills
+    it (the writing transaction's id on PostgreSQL, 0 on SQLite)."""
+    sync_full(client=leap)
+    meter = Meter.objects.first()
+    map_meter(
+        meter,
+        Site.objects.create(external_id="S-1"),
+        actor=django_user_model.objects.create(username="p"),
+        source="manual",
+    )
+    txids = set(MeterEvent.objects.values_list("txid", flat=True))
+    if connection.vendor == "postgresql":
+        assert len(txids) > 2 and 0 not in txids  # one per sync page, one for the mapping
+    else:
+        assert txids == {0}
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's snapshots only")
+@pytest.mark.django_db(transaction=True)
+def test_a_write_transaction_in_another_database_holds_nothing_back(api):
+    """The server's snapshot xmin counts every database's transactions; the feed's watermark
+    leaves out those pg_stat_activity places elsewhere."""
+    elsewhere = psycopg.connect(**{**connection.get_connection_params(), "dbname": "postgres"})
+    try:
+        elsewhere.execute("SELECT pg_current_xact_id()")  # takes an id, stays open
+        meter = Meter.objects.create(meter_id="00000000-0000-0000-0000-000000000002")
+        MeterEvent.objects.create(
+            meter=meter, kind=EventKind.FIRST_SEEN, observed_at=timezone.now()
+        )
+        events, _ = _read_to_end(api, "")
+        assert len(events) == 1
+    finally:
+        elsewhere.close()
