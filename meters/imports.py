@@ -191,21 +191,22 @@ def _row_values(
     if len(row) != width:
         report.error(line, f"has {len(row)} field{pluralize(len(row))}, the header has {width}")
         return None
-    return _checked(line, {name: row[index] for name, index in columns.items()}, seen, report)
+    values = {name: row[index] for name, index in columns.items()}
+    return _checked(line, values, seen, report, unit="line")
 
 
 def _checked(
-    line: int, raw: dict[str, str], seen: dict[str, int], report: ImportReport
+    line: int, raw: dict[str, str], seen: dict[str, int], report: ImportReport, *, unit: str
 ) -> dict[str, str] | None:
     """A row's values, trimmed, or None (reported) when it breaks a rule; every source's rows
-    pass here."""
+    pass here. `unit` names what `line` counts in messages (a file's line, a call's record)."""
     values = {name: value.strip() for name, value in raw.items()}
     external_id = values[REQUIRED]
     if not external_id:
         report.error(line, "external_id is empty")
         return None
     if external_id in seen:
-        report.error(line, f"external_id {external_id} repeats line {seen[external_id]}")
+        report.error(line, f"external_id {external_id} repeats {unit} {seen[external_id]}")
         return None
     for name, value in values.items():
         limit = _LIMITS[name]
@@ -236,7 +237,7 @@ def record_rows(
         elif "\x00" in "".join(raw.values()):  # type: ignore[arg-type]
             report.error(index, "holds a NUL character")
         else:
-            values = _checked(index, raw, seen, report)  # type: ignore[arg-type]
+            values = _checked(index, raw, seen, report, unit="record")  # type: ignore[arg-type]
             if values is not None:
                 yield index, values
     report.ignored_columns = sorted(ignored)

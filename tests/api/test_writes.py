@@ -47,7 +47,7 @@ def test_site_upsert_skips_bad_records_as_the_csv_import_skips_bad_rows(api):
     ).json()
     assert body["created"] == 2 and body["error_count"] == 5
     assert [e["index"] for e in body["errors"]] == [1, 2, 3, 4, 5]
-    assert body["errors"][1]["detail"] == "external_id S-1 repeats line 0"
+    assert body["errors"][1]["detail"] == "external_id S-1 repeats record 0"
     assert body["ignored_fields"] == ["colour"]
     assert set(Site.objects.values_list("external_id", flat=True)) == {"S-1", "S-5"}
 
