@@ -162,18 +162,19 @@ def map_unmapped_by_reference() -> int:
     return total
 
 
-def map_by_site_references(external_ids: Iterable[str]) -> int:
-    """Map the unmapped meters whose reference is one of these sites' external_ids: after sites
-    were upserted, the meters they can newly map (an index look-up per batch, not a scan)."""
+def map_by_site_references(external_ids: Iterable[str], *, actor: Integration) -> int:
+    """Map the unmapped meters whose reference is one of these sites' external_ids: after an
+    integration upserted them, the meters they can newly map (an index look-up per batch, not
+    a scan); the events name the integration."""
     ids = sorted(set(external_ids))
     total = 0
     for start in range(0, len(ids), REFERENCE_BATCH):
-        batch = ids[start : start + REFERENCE_BATCH]
-        total += _map_matches(_reference_matches(Meter.objects.filter(partner_reference__in=batch)))
+        meters = Meter.objects.filter(partner_reference__in=ids[start : start + REFERENCE_BATCH])
+        total += _map_matches(_reference_matches(meters), token_name=actor.name)
     return total
 
 
-def _map_matches(matches: QuerySet) -> int:
+def _map_matches(matches: QuerySet, *, token_name: str = "") -> int:
     rows = list(matches.values_list("pk", "partner_reference"))
     if not rows:
         return 0
@@ -191,7 +192,12 @@ def _map_matches(matches: QuerySet) -> int:
         label = MappingSource.REFERENCE_MATCH.label.lower()
         MeterEvent.objects.bulk_create(
             MeterEvent(
-                meter_id=pk, kind=EventKind.SITE_MAPPED, field=label, new=ref, observed_at=now
+                meter_id=pk,
+                kind=EventKind.SITE_MAPPED,
+                field=label,
+                new=ref,
+                observed_at=now,
+                token_name=token_name,
             )
             for pk, ref in rows
         )

@@ -153,7 +153,7 @@ class SiteList(generics.ListAPIView):
     )
     def post(self, request: Request) -> Response:
         dry_run = request.query_params.get("dry_run", "").lower() in ("1", "true")
-        report = upsert_sites(request.data, dry_run=dry_run)
+        report = upsert_sites(request.data, request.auth, dry_run=dry_run)
         return Response(SiteUpsertReportSerializer(report).data)
 
 

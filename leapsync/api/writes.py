@@ -20,7 +20,7 @@ from meters.services import set_partner_reference as set_partner_reference_servi
 MAX_SITES = 5_000
 
 
-def upsert_sites(data: Any, *, dry_run: bool) -> dict[str, Any]:
+def upsert_sites(data: Any, token: ApiToken, *, dry_run: bool) -> dict[str, Any]:
     """Import `data["sites"]` as a CSV import imports rows, then map meters by reference (as
     the import does, once the import's transaction has committed), and queue the scoring of
     candidates when a site was created or changed."""
@@ -38,7 +38,9 @@ def upsert_sites(data: Any, *, dry_run: bool) -> dict[str, Any]:
         # Only this call's sites can map a meter now (the import maps every unmapped meter: a
         # scan that, repeated for each page of a large upsert, would cost more than the writes).
         external_ids = [r["external_id"] for r in records if isinstance(r.get("external_id"), str)]
-        mapped = map_by_site_references(external_id.strip() for external_id in external_ids)
+        mapped = map_by_site_references(
+            (external_id.strip() for external_id in external_ids), actor=Integration(token.name)
+        )
         if report.created or report.updated:
             queue_scoring(SCORE_ALL_TASK)
     return {

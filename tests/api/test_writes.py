@@ -71,7 +71,8 @@ def test_site_upsert_maps_meters_whose_reference_names_a_site(api, leap):
     assert body["mapped"] >= 1
     meter.refresh_from_db()
     assert meter.site.external_id == meter.partner_reference
-    assert meter.events.filter(kind=EventKind.SITE_MAPPED).exists()
+    event = meter.events.get(kind=EventKind.SITE_MAPPED)
+    assert (event.token_name, event.user, event.new) == ("erp", None, meter.partner_reference)
 
 
 def test_partner_reference_is_recorded_with_the_tokens_name_and_pushed_by_the_queue(
