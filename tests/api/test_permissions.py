@@ -113,12 +113,15 @@ def test_a_malformed_or_unknown_token_is_refused(header):
     assert response["Content-Type"] == "application/problem+json"
 
 
-def test_a_signed_in_person_is_no_api_client(ops_client):
+def test_a_signed_in_person_is_no_api_client(groups, django_user_model):
     """The session authenticates the docs page and the schema only: cookies carry no CSRF
     protection for the API's writes, so the endpoints refuse them."""
-    assert ops_client.get(reverse("api:meter_list")).status_code == 401
-    assert ops_client.get(reverse("api:schema")).status_code == 200
-    assert ops_client.get(reverse("api:docs")).status_code == 200
+    client = CheckedClient()
+    client.force_login(django_user_model.objects.create_user("olivia"))
+    assert client.get(reverse("api:meter_list")).status_code == 401
+    assert client.put(reverse("api:meter_reference", args=[METER])).status_code == 401
+    assert client.get(reverse("api:schema")).status_code == 200
+    assert client.get(reverse("api:docs")).status_code == 200
 
 
 def test_wrong_method_is_a_405_problem(api):
