@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import random
+import threading
+import time
 from datetime import datetime
 
 import psycopg
@@ -157,3 +160,57 @@ def test_a_write_transaction_in_another_database_holds_nothing_back(api):
         assert len(events) == 1
     finally:
         elsewhere.close()
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="SQLite has one writer at a time: ids are taken in commit order, nothing to hold back",
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_reader_paging_while_writers_commit_out_of_order_sees_each_event_once(api):
+    """Four writers insert events in transactions that take their ids, wait a random while and
+    commit (one in five rolls back) while the feed is read page after page: at the end the
+    reader has every committed event exactly once and none of the rolled-back ones."""
+    meter = Meter.objects.create(meter_id="00000000-0000-0000-0000-000000000003")
+    params = connection.get_connection_params()
+    sql, now = _insert_event_sql(), timezone.now()
+    committed_ids: list[int] = []
+    lock = threading.Lock()
+
+    def writer(seed: int) -> None:
+        rng = random.Random(seed)
+        with psycopg.connect(**params, autocommit=True) as conn:
+            for n in range(40):
+                rolled_back = rng.random() < 0.2
+                with conn.transaction():
+                    ids = [
+                        conn.execute(sql, [meter.pk, "site_mapped", f"{seed}-{n}", now]).fetchone()[
+                            0
+                        ]
+                        for _ in range(rng.randint(1, 3))
+                    ]
+                    time.sleep(rng.random() / 30)
+                    if rolled_back:
+                        raise psycopg.Rollback()
+                if not rolled_back:
+                    with lock:
+                        committed_ids.extend(ids)
+
+    api.get(FEED)  # the first answer builds the schema the client checks against: not timed
+    threads = [threading.Thread(target=writer, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    seen, cursor = [], ""
+    live = 0
+    while any(thread.is_alive() for thread in threads):
+        body = api.get(f"{FEED}?after={cursor}&limit=3").json()
+        seen += [event["id"] for event in body["results"]]
+        cursor = body["next"]
+        live += 1
+    assert live > 10 and seen  # the reader did page while the writers wrote
+    for thread in threads:
+        thread.join()
+    more, _ = _read_to_end(api, cursor)
+    seen += [event["id"] for event in more]
+    assert len(seen) == len(set(seen))
+    assert sorted(seen) == sorted(committed_ids)
