@@ -93,11 +93,15 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_q",
     "django_tables2",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "leapsync.ui",
     "leapsync",
     "leapsync.webhooks",
     "leapsync.dashboard",
     "leapsync.preferences",
+    "leapsync.api",
     "meters",
     "enrollments",
     "actions",
@@ -299,6 +303,37 @@ for _address in SYNC_ALERT_EMAILS:
         ) from None
 # Run the details and enrollments streams in two processes at once (PostgreSQL only).
 SYNC_PARALLEL_STREAMS = env.bool("SYNC_PARALLEL_STREAMS", default=True)
+
+# The API for the partner's systems (leapsync/api, docs/api.md): tokens only (no session, so
+# no CSRF), JSON only, keyset pages, RFC 9457 errors, and API_RATE_PER_MINUTE requests per token.
+API_RATE_PER_MINUTE = _env_int("API_RATE_PER_MINUTE", 600, minimum=1)
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["leapsync.api.auth.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["leapsync.api.auth.CanRead"],
+    "DEFAULT_THROTTLE_CLASSES": ["leapsync.api.auth.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api_token": f"{API_RATE_PER_MINUTE}/min"},
+    "DEFAULT_PAGINATION_CLASS": "leapsync.api.pagination.KeysetPagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "leapsync.api.problems.handle",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "leapsync API",
+    "DESCRIPTION": "Meters, sites, actions, rosters, deadlines, sync status and the change "
+    "feed, for the partner's own systems. See docs/api.md.",
+    "VERSION": "1",
+    "OAS_VERSION": "3.1.0",  # nullable objects as `oneOf [ref, null]`, which validators agree on
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "leapsync.api.schema.add_problems",
+    ],
+}
 
 # django-q2: the ORM broker by default (no extra service); with Q_REDIS_URL, a Redis broker, for
 # worker clusters on several machines (docs/deploy.md). `timeout` stays below `retry`.

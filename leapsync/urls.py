@@ -16,6 +16,7 @@ urlpatterns = [
     path("sync/refresh/", views.sync_refresh_start, name="sync_refresh_start"),
     path("sync/<int:pk>/", views.sync_run_detail, name="sync_run_detail"),
     path("webhooks/", include("leapsync.webhooks.urls")),
+    path("api/v1/", include("leapsync.api.urls")),
     path("profile/", include("leapsync.preferences.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

@@ -179,7 +179,11 @@ def _export_row(event: MeterEvent) -> list[object]:
         event.action_code,
         event.old,
         event.new,
-        event.user.get_username() if event.user else "",
+        event.user.get_username() if event.user else _token_label(event),
         event.sync_run_id or "",
         event.leap_updated_at.isoformat() if event.leap_updated_at else "",
     ]
+
+
+def _token_label(event: MeterEvent) -> str:
+    return f"API: {event.token_name}" if event.token_name else ""

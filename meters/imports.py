@@ -1,11 +1,12 @@
-"""Importing the partner's site list from CSV: streamed, validated row by row, upserted in batches
-inside one transaction, so a file is imported whole (bad rows skipped) or not at all."""
+"""Importing the partner's site list, from a CSV file or from the API's records: validated row by
+row, upserted in batches inside one transaction, so a file (or a call) is imported whole (bad
+rows skipped and reported) or not at all."""
 
 from __future__ import annotations
 
 import codecs
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import IO
@@ -206,13 +207,22 @@ def _row_values(
     if len(row) != width:
         report.error(line, f"has {len(row)} field{pluralize(len(row))}, the header has {width}")
         return None
-    values = {name: row[index].strip() for name, index in columns.items()}
+    values = {name: row[index] for name, index in columns.items()}
+    return _checked(line, values, seen, report, unit="line")
+
+
+def _checked(
+    line: int, raw: dict[str, str], seen: dict[str, int], report: ImportReport, *, unit: str
+) -> dict[str, str] | None:
+    """A row's values, trimmed, or None (reported) when it breaks a rule; every source's rows
+    pass here. `unit` names what `line` counts in messages (a file's line, a call's record)."""
+    values = {name: value.strip() for name, value in raw.items()}
     external_id = values[REQUIRED]
     if not external_id:
         report.error(line, "external_id is empty")
         return None
     if external_id in seen:
-        report.error(line, f"external_id {external_id} repeats line {seen[external_id]}")
+        report.error(line, f"external_id {external_id} repeats {unit} {seen[external_id]}")
         return None
     for name, value in values.items():
         limit = _LIMITS[name]
@@ -221,6 +231,39 @@ def _row_values(
             return None
     seen[external_id] = line
     return values
+
+
+def record_rows(
+    records: Iterable[dict[str, object]], report: ImportReport
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """(index, Site values) for each valid record (the API's JSON objects, keyed by the Site
+    column names); bad ones go into `report.errors` by their index, checked as CSV rows are.
+    Keys that name no column are ignored and reported, as a file's extra columns are."""
+    seen: dict[str, int] = {}
+    ignored: set[str] = set()
+    for index, record in enumerate(records):
+        report.rows += 1
+        ignored.update(key for key in record if key not in COLUMNS)
+        raw = {name: record[name] for name in COLUMNS if name in record}
+        wrong = next((name for name, value in raw.items() if not isinstance(value, str)), None)
+        if REQUIRED not in raw:
+            report.error(index, "external_id is missing")
+        elif wrong is not None:
+            report.error(index, f"{wrong} is not a string")
+        elif "\x00" in "".join(raw.values()):  # type: ignore[arg-type]
+            report.error(index, "holds a NUL character")
+        else:
+            values = _checked(index, raw, seen, report, unit="record")  # type: ignore[arg-type]
+            if values is not None:
+                yield index, values
+    report.ignored_columns = sorted(ignored)
+
+
+def import_records(records: Iterable[dict[str, object]], *, dry_run: bool = False) -> ImportReport:
+    """Upsert the records' sites by external_id, as `import_sites` does a file's rows."""
+    report = ImportReport()
+    _import(record_rows(records, report), report, dry_run)
+    return report
 
 
 def import_sites(stream: IO[bytes], *, dry_run: bool = False) -> ImportReport:
@@ -232,23 +275,28 @@ def import_sites(stream: IO[bytes], *, dry_run: bool = False) -> ImportReport:
     so importing the same file again changes nothing.
     """
     report = ImportReport()
+    _import(read_rows(stream, report), report, dry_run)
+    return report
+
+
+def _import(
+    rows: Iterator[tuple[int, dict[str, str]]], report: ImportReport, dry_run: bool
+) -> None:
     # A dry run writes nothing, so it opens no transaction: on SQLite (IMMEDIATE mode) that
     # would take the write lock for the whole preview.
     with nullcontext() if dry_run else transaction.atomic():
         batch: list[dict[str, str]] = []
-        for _, values in read_rows(stream, report):
+        for _, values in rows:
             batch.append(values)
             if len(batch) >= BATCH_SIZE:
                 _apply(batch, report, dry_run)
                 batch = []
         _apply(batch, report, dry_run)
-    return report
 
 
 def _apply(batch: list[dict[str, str]], report: ImportReport, dry_run: bool) -> None:
     if not batch:
         return
-    names = [n for n in Site.IMPORTED_FIELDS if n in batch[0]]  # every row has the same keys
     stored = {
         row["external_id"]: row
         for row in Site.objects.filter(external_id__in=[v["external_id"] for v in batch]).values(
@@ -263,15 +311,17 @@ def _apply(batch: list[dict[str, str]], report: ImportReport, dry_run: bool) -> 
         if old is None:
             report.created += 1
             _sample(report, "new", values)
-        elif any(old[n] != values[n] for n in names):
+        elif any(old[n] != values[n] for n in values if n in old):
             report.updated += 1
             _sample(report, "changed", values)
         else:
             report.unchanged += 1
             continue
-        # Columns the file lacks keep their stored values: the search text reads those too.
-        search_text = search_column({**(old or {}), **values}.get(n) for n in search_fields)
-        writes.append({**values, "search_text": search_text, "imported_at": now, "updated_at": now})
+        # Columns a row lacks (the file's, or a record's) keep their stored values, blank for a
+        # new site: every written row then has every column.
+        full = {**dict.fromkeys(Site.IMPORTED_FIELDS, ""), **(old or {}), **values}
+        search_text = search_column(full.get(n) for n in search_fields)
+        writes.append({**full, "search_text": search_text, "imported_at": now, "updated_at": now})
     if writes and not dry_run:
         # Plain row dicts, one statement per batch (COPY on PostgreSQL): model instances and
         # the ORM's per-value preparation cost more than the database work at 100k rows.
@@ -279,7 +329,7 @@ def _apply(batch: list[dict[str, str]], report: ImportReport, dry_run: bool) -> 
             Site,
             writes,
             conflict=["external_id"],
-            update=[*names, "search_text", "imported_at", "updated_at"],
+            update=[*Site.IMPORTED_FIELDS, "search_text", "imported_at", "updated_at"],
         )
 
 

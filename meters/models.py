@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Coalesce
 
+from leapsync.lib.commit_order import CurrentTransactionId
 from leapsync.lib.search import search_column
 
 
@@ -544,6 +545,13 @@ class MeterEvent(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The API token (its name when it wrote) that made the change for the partner's systems.
+    # Text, not a key: history outlives a token, and the domain knows nothing of the API app.
+    token_name = models.CharField(max_length=64, blank=True)
+    # The writing transaction's id (leapsync.lib.commit_order): the change feed reads events
+    # in (txid, id) order up to the oldest transaction still running, so it never skips one
+    # that commits late. Filled by the database itself, whoever inserts.
+    txid = models.BigIntegerField(db_default=CurrentTransactionId(), editable=False)
 
     class Meta:
         ordering = ["-observed_at", "-id"]
@@ -581,6 +589,8 @@ class MeterEvent(models.Model):
                 condition=models.Q(user__isnull=False),
                 name="event_user_time_id_idx",
             ),
+            # The API's change feed: (txid, id) > cursor AND txid < watermark, in that order.
+            models.Index(fields=["txid", "id"], name="event_txid_id_idx"),
         ]
 
     def __str__(self) -> str:
@@ -662,6 +672,9 @@ class PartnerReferenceChange(models.Model):
     by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Set instead of `by` when an API token made the change (its name); the push's event
+    # carries it on.
+    token_name = models.CharField(max_length=64, blank=True)
     at = models.DateTimeField(auto_now_add=True)
     push_status = models.CharField(max_length=16, choices=PushStatus, default=PushStatus.PENDING)
     pushed_at = models.DateTimeField(null=True, blank=True)  # when Leap accepted it
@@ -692,6 +705,13 @@ class PartnerReferenceChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.old or '—'} → {self.new}"
+
+    @property
+    def made_by(self) -> str:
+        """Who made it, for display: a person's username, or the API token's name."""
+        if self.token_name:
+            return f"API: {self.token_name}"
+        return self.by.get_username() if self.by else ""
 
     @property
     def is_open(self) -> bool:

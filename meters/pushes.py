@@ -112,6 +112,7 @@ def _accept(change: PartnerReferenceChange, answer: dict) -> str:
                 new=value,
                 observed_at=now,
                 user_id=change.by_id,
+                token_name=change.token_name,
             )
         _write_locally(meter, value)
         meter_id = str(meter.meter_id)

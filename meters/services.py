@@ -33,6 +33,26 @@ REFERENCE_BATCH = 2000
 ACCEPT_CHUNK = 500
 
 
+@dataclass(frozen=True)
+class Integration:
+    """An actor that is not a person: one of the partner's systems, by its API token's name.
+
+    Its changes are recorded with the name (history's `token_name`) instead of a user.
+    """
+
+    name: str
+
+
+Actor = AbstractBaseUser | Integration
+
+
+def _attribution(actor: Actor) -> dict[str, object]:
+    """The columns naming who made a change: a person (`by`) or an integration's token."""
+    if isinstance(actor, Integration):
+        return {"by": None, "token_name": actor.name}
+    return {"by": actor}
+
+
 class ReferenceRefused(ValueError):
     """A partner_reference edit that must not be sent (invalid, or Leap's value moved on)."""
 
@@ -143,7 +163,19 @@ def map_unmapped_by_reference() -> int:
     return total
 
 
-def _map_matches(matches: QuerySet) -> int:
+def map_by_site_references(external_ids: Iterable[str], *, actor: Integration) -> int:
+    """Map the unmapped meters whose reference is one of these sites' external_ids: after an
+    integration upserted them, the meters they can newly map (an index look-up per batch, not
+    a scan); the events name the integration."""
+    ids = sorted(set(external_ids))
+    total = 0
+    for start in range(0, len(ids), REFERENCE_BATCH):
+        meters = Meter.objects.filter(partner_reference__in=ids[start : start + REFERENCE_BATCH])
+        total += _map_matches(_reference_matches(meters), token_name=actor.name)
+    return total
+
+
+def _map_matches(matches: QuerySet, *, token_name: str = "") -> int:
     rows = list(matches.values_list("pk", "partner_reference"))
     if not rows:
         return 0
@@ -161,7 +193,12 @@ def _map_matches(matches: QuerySet) -> int:
         label = MappingSource.REFERENCE_MATCH.label.lower()
         MeterEvent.objects.bulk_create(
             MeterEvent(
-                meter_id=pk, kind=EventKind.SITE_MAPPED, field=label, new=ref, observed_at=now
+                meter_id=pk,
+                kind=EventKind.SITE_MAPPED,
+                field=label,
+                new=ref,
+                observed_at=now,
+                token_name=token_name,
             )
             for pk, ref in rows
         )
@@ -259,7 +296,7 @@ class Seen:
 
 
 def set_partner_reference(
-    meter: Meter, value: str, *, actor: AbstractBaseUser, seen: Seen | None = None
+    meter: Meter, value: str, *, actor: Actor, seen: Seen | None = None
 ) -> PartnerReferenceChange | None:
     """Record the change and queue its push to Leap; None when nothing needs sending.
 
@@ -267,7 +304,8 @@ def set_partner_reference(
     the change, and a sync confirms or corrects it. With `seen` (what the user's page showed),
     the edit is refused if a sync brought another value since, or if another change was made
     since: the meter's row is locked first, so of two simultaneous saves the second sees the
-    first. Without it (bulk actions), an open change is superseded.
+    first. Without it (bulk actions, the API), an open change is superseded. An
+    `Integration` actor is recorded by its token's name, here and in the push's event.
     """
     value = value.strip()
     problem = reference_problem(value)
@@ -290,7 +328,7 @@ class ReferenceEdit:
 
 
 def set_partner_references(
-    edits: Sequence[ReferenceEdit], *, actor: AbstractBaseUser, batch: ReferenceImport | None
+    edits: Sequence[ReferenceEdit], *, actor: Actor, batch: ReferenceImport | None
 ) -> tuple[list[PartnerReferenceChange], list[tuple[ReferenceEdit, str]]]:
     """Record many edits exactly as `set_partner_reference` records one, REFERENCE_BATCH
     meters per transaction and a few queries each; every change's push is queued on commit.
@@ -318,7 +356,7 @@ def set_partner_references(
 
 
 def _record_edits(
-    edits: Sequence[ReferenceEdit], actor: AbstractBaseUser, batch: ReferenceImport | None
+    edits: Sequence[ReferenceEdit], actor: Actor, batch: ReferenceImport | None
 ) -> tuple[list[PartnerReferenceChange], list[tuple[ReferenceEdit, str]]]:
     """Inside a transaction: lock the meters, check each edit against what it saw, supersede
     the meters' open changes, record the changes and queue their pushes on commit."""
@@ -348,7 +386,11 @@ def _record_edits(
         if edit.value != meter.partner_reference:
             records.append(
                 PartnerReferenceChange(
-                    meter=meter, old=meter.partner_reference, new=edit.value, by=actor, batch=batch
+                    meter=meter,
+                    old=meter.partner_reference,
+                    new=edit.value,
+                    batch=batch,
+                    **_attribution(actor),
                 )
             )
     if any(pk in open_changes for pk in supersede):
@@ -380,7 +422,7 @@ def _seen_problem(meter: Meter, seen: Seen, other: PartnerReferenceChange | None
             "(a sync brought the new value). Nothing was sent; check it and edit again."
         )
     if other is not None and other.pk != seen.open_change:
-        who = other.by.get_username() if other.by else "someone"
+        who = other.made_by or "someone"
         when = timezone.localtime(other.at).strftime("%Y-%m-%d %H:%M")
         return (
             f"Another change (“{other.new}”, by {who} at {when}) was made since this page was "

@@ -13,6 +13,8 @@ over the meters, kinds, programs and the past year, a few by a person), as years
 staff work would leave it; the change log's pages are then measured on it, and its CSV export
 streamed whole with the process's peak memory before and after.
 
+The API's list endpoints are measured the same way, with a token holding the read scope.
+
 Usage: python scripts/bench_pages.py [--meters 100000] [--events 10000000] [--requests 30] [--reuse]
 """
 
@@ -87,6 +89,8 @@ def _environment(args: argparse.Namespace) -> dict[str, str]:
         "LEAP_BASE_URL": f"http://127.0.0.1:{args.port}",
         "LEAP_API_KEY": API_KEY,
         "LOG_LEVEL": "WARNING",
+        # The API's pages are measured one request after another: no per-token limit.
+        "API_RATE_PER_MINUTE": "1000000",
         # Production serves hashed static files from a collectstatic run; so does the bench.
         "STATIC_ROOT": str(Path(tempfile.gettempdir()) / "leapsync-bench-static"),
     }
@@ -177,6 +181,7 @@ def _pages() -> list[tuple[str, str, str]]:
         ("actions inbox", "ops", "/actions/"),
         ("participation changes", "ops", "/enrollments/participation/"),
         ("sync runs", "ops", "/sync/"),
+        *_api_pages(sample.meter_id),
         ("admin changelist, Meter", "admin", "/admin/meters/meter/"),
         ("admin changelist, Meter, search", "admin", f"/admin/meters/meter/?q={surname}"),
         (
@@ -185,6 +190,35 @@ def _pages() -> list[tuple[str, str, str]]:
             "/admin/meters/meter/?transmission_region__exact=PJM",
         ),
     ]
+
+
+def _api_pages(meter_id: object) -> list[tuple[str, str, str]]:
+    """The API's lists (a token with the read scope): first pages, a deep page, filters."""
+    from meters.models import Meter
+
+    deep = Meter.objects.order_by("pk").values_list("pk", flat=True)[50_000:50_001].first()
+    cursor = _cursor(deep) if deep else ""
+    return [
+        ("API meters, first page", "api", "/api/v1/meters/"),
+        ("API meters, page 1000 rows", "api", "/api/v1/meters/?page_size=1000"),
+        ("API meters, deep page (cursor)", "api", f"/api/v1/meters/?cursor={cursor}"),
+        ("API meters, global status ACTIVE", "api", "/api/v1/meters/?global_status=ACTIVE"),
+        ("API meters, unmapped", "api", "/api/v1/meters/?mapping=unmapped"),
+        ("API meter", "api", f"/api/v1/meters/{meter_id}/"),
+        ("API sites", "api", "/api/v1/sites/"),
+        ("API actions", "api", "/api/v1/actions/"),
+        ("API change feed, from the start", "api", "/api/v1/changes/?limit=500"),
+        ("API sync status", "api", "/api/v1/sync/"),
+        ("API deadlines", "api", "/api/v1/deadlines/"),
+    ]
+
+
+def _cursor(position: int) -> str:
+    """DRF's cursor for "after this primary key" (what a `next` link carries)."""
+    from base64 import b64encode
+    from urllib.parse import quote
+
+    return quote(b64encode(f"p={position}".encode()).decode())
 
 
 def _clients() -> dict:
@@ -200,7 +234,16 @@ def _clients() -> dict:
     admin, _ = User.objects.get_or_create(
         username="bench-admin", defaults={"is_staff": True, "is_superuser": True}
     )
-    clients = {"ops": Client(), "admin": Client()}
+    from leapsync.api import tokens
+    from leapsync.api.models import ApiToken
+
+    ApiToken.objects.filter(name="bench").delete()
+    _, secret = tokens.issue("bench", ["read"])
+    clients = {
+        "ops": Client(),
+        "admin": Client(),
+        "api": Client(headers={"Authorization": f"Bearer {secret}"}),
+    }
     clients["ops"].force_login(ops)
     clients["admin"].force_login(admin)
     return clients

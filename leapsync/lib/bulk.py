@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 from django.db import connection, models
+from django.db.models.fields import NOT_PROVIDED
 from django.utils import timezone
 
 
@@ -58,11 +59,13 @@ def allocate_ids(model: type[models.Model], count: int) -> list[int]:
 
 
 def _fields(model: type[models.Model], sample: dict[str, Any]) -> list[models.Field]:
-    """Every concrete column to write: the row's own, and the others that have a default."""
+    """Every concrete column to write: the row's own, and the others that have a Python default."""
     fields = []
     for field in model._meta.concrete_fields:
-        if field.attname in sample or not field.primary_key:
+        if field.attname in sample:
             fields.append(field)
+        elif not field.primary_key and field.db_default is NOT_PROVIDED:
+            fields.append(field)  # a database default is left to the database
     return fields
 
 

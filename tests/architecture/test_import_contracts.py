@@ -59,6 +59,9 @@ def test_the_contracts_hold_on_the_code_as_it_is(tree_copy):
         ("meters/models.py", "import leapsync.webhooks.models", "The webhooks app sits above"),
         ("leapsync/webhooks/models.py", "import leapsync.webhooks.services", "Inside the webhooks"),
         ("leapsync/ui/htmx.py", "import leapsync.models", "The shared web helpers"),
+        ("meters/services.py", "import leapsync.api.models", "The API app sits above"),
+        ("leapsync/sync/meters.py", "import leapsync.api.tokens", "The API app sits above"),
+        ("leapsync/api/tokens.py", "import leapsync.api.auth", "Inside the API app"),
     ],
 )
 def test_a_forbidden_import_fails_lint(tree_copy, module, forbidden_import, contract):
