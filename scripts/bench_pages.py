@@ -69,6 +69,12 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--events", type=int, default=0, help="top the history up to this many events first"
     )
+    parser.add_argument(
+        "--only", default="", help="measure only the pages whose label contains this text"
+    )
+    parser.add_argument(
+        "--no-export", action="store_true", help="with --events: skip the whole-log CSV export"
+    )
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument("--no-report", action="store_true", help="print only")
     args = parser.parse_args()
@@ -277,6 +283,7 @@ def _measure(args: argparse.Namespace) -> list[dict]:
     args.load_before = os.getloadavg()
     results = []
     pages = _pages() + (_change_log_pages() if args.events else [])
+    pages = [page for page in pages if args.only in page[0]]
     for label, who, url in pages:
         client = clients[who]
         for _ in range(args.warmup):
@@ -310,7 +317,7 @@ def _measure(args: argparse.Namespace) -> list[dict]:
             f"({result['sql_ms']:.0f} ms, slowest {result['slowest_ms']:.0f} ms)",
             flush=True,
         )
-    if args.events:
+    if args.events and not args.no_export:
         args.export = _export_memory(clients["ops"])
     return results
 
@@ -454,6 +461,8 @@ def _report(args: argparse.Namespace, results: list[dict]) -> None:
         (
             f"Command: `python scripts/bench_pages.py --meters {args.meters}"
             + (f" --events {args.events}" if args.events else "")
+            + (f' --only "{args.only}"' if args.only else "")
+            + (" --no-export" if args.no_export else "")
             + "` "
             f"({args.warmup} warm-up and {args.requests} measured requests per page, "
             "Django test Client in-process, DEBUG off).\n"
