@@ -206,7 +206,7 @@ def _api_pages(meter_id: object) -> list[tuple[str, str, str]]:
     cursor = _cursor(deep) if deep else ""
     return [
         ("API meters, first page", "api", "/api/v1/meters/"),
-        ("API meters, page 1000 rows", "api", "/api/v1/meters/?page_size=1000"),
+        ("API meters, page of 500 (the most)", "api", "/api/v1/meters/?page_size=500"),
         ("API meters, deep page (cursor)", "api", f"/api/v1/meters/?cursor={cursor}"),
         ("API meters, global status ACTIVE", "api", "/api/v1/meters/?global_status=ACTIVE"),
         ("API meters, unmapped", "api", "/api/v1/meters/?mapping=unmapped"),

@@ -41,7 +41,7 @@ class Mirror:
     def start(self) -> None:
         """Where the feed ends now, then every meter (changes meanwhile come in the feed)."""
         self.cursor = self._get("/api/v1/changes/head/")["cursor"]
-        url = "/api/v1/meters/?page_size=1000"
+        url = "/api/v1/meters/?page_size=500"
         while url:
             page = self._get(url)
             for row in page["results"]:

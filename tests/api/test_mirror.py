@@ -32,7 +32,7 @@ def _database() -> dict[str, dict]:
 
 
 def _fresh(api) -> dict[str, dict]:
-    rows, url = {}, "/api/v1/meters/?page_size=1000"
+    rows, url = {}, "/api/v1/meters/?page_size=500"
     while url:
         page = api.get(url).json()
         rows.update({row["meter_id"]: kept(row) for row in page["results"]})

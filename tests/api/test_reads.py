@@ -61,7 +61,7 @@ def test_meters_filter_exactly_as_the_meters_list(api, synced, query):
     assert filterset.is_valid()
     expected = set(filterset.qs.values_list("meter_id", flat=True))
     assert expected
-    rows = _all_pages(api, f"{reverse('api:meter_list')}?{query}&page_size=1000")
+    rows = _all_pages(api, f"{reverse('api:meter_list')}?{query}&page_size=500")
     assert {r["meter_id"] for r in rows} == {str(m) for m in expected}
 
 
@@ -98,7 +98,7 @@ def test_list_query_count_is_flat(api, simulator, leap, groups, name):
 
 def test_actions_list_shows_workflow_state(api, synced):
     action = RequiredAction.objects.order_by("pk").first()
-    rows = _all_pages(api, reverse("api:action_list") + "?page_size=1000&status=new")
+    rows = _all_pages(api, reverse("api:action_list") + "?page_size=500&status=new")
     row = next(r for r in rows if r["id"] == action.pk)
     assert row["status"] == action.status and row["meter_id"] == str(action.meter.meter_id)
 
@@ -109,7 +109,7 @@ def test_roster_lists_a_periods_meters_in_a_market_group(api, synced):
     row = ProgramEnrollment.objects.filter(listed=True, market_group_id__isnull=False).first()
     url = reverse("api:roster")
     query = f"?program={row.program_identifier}&delivery_period={row.delivery_period}"
-    rows = _all_pages(api, url + query + "&page_size=1000")
+    rows = _all_pages(api, url + query + "&page_size=500")
     assert str(row.meter.meter_id) in {r["meter_id"] for r in rows}
     assert api.get(url).status_code == 400
     assert api.get(url + "?program=X&delivery_period=Y").status_code == 404
