@@ -21,6 +21,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from multiprocessing.connection import Connection
@@ -121,7 +122,16 @@ def _connections_open_elsewhere() -> bool:
     """
     import psycopg
 
-    return any(isinstance(obj, psycopg.Connection) and not obj.closed for obj in gc.get_objects())
+    return any(
+        isinstance(obj, psycopg.Connection) and not obj.closed
+        for obj in gc.get_objects()
+        # A weak proxy answers isinstance() for the object it stands for, and raises once that
+        # object is gone; a connection is never reached only through one here.
+        if type(obj) not in _PROXIES
+    )
+
+
+_PROXIES = (weakref.ProxyType, weakref.CallableProxyType)
 
 
 def _child(

@@ -186,3 +186,19 @@ def test_with_another_threads_connection_open_the_streams_run_here_and_it_surviv
     assert [run.status for run in runs] == [RunStatus.SUCCEEDED] * 2
     assert {name.split("-")[1] for name in os.listdir(tmp_path)} == {str(os.getpid())}
     assert done == [2]
+
+
+def test_the_open_connection_scan_passes_over_weak_proxies_whose_object_is_gone():
+    """A library may keep a weakref.proxy whose object has died (the API's did): the scan
+    for other threads' connections must step over it, not raise ReferenceError."""
+    import weakref
+
+    from leapsync.sync import parallel
+
+    class Thing:
+        pass
+
+    thing = Thing()
+    kept = [weakref.proxy(thing)]
+    del thing
+    assert kept and parallel._connections_open_elsewhere() in (True, False)
