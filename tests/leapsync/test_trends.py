@@ -348,3 +348,51 @@ def test_leap_strings_never_become_markup(at_noon, ops_client):
     assert "<script>alert" not in content and "<img src=x" not in content
     assert "<b>ODD" not in content and "<i>OLD" not in content
     assert "&lt;script&gt;" in content and "&lt;b&gt;ODD&lt;/b&gt;" in content
+
+
+def test_ninety_days_of_scripted_history_rebuild_to_what_a_replay_counts(at_noon, ops_client):
+    """40 meters, each first seen on some day of the last 90 and changing global status a few
+    times since: every rebuilt day equals an independent day-by-day replay of the script, and
+    today's counts under the chart equal the lists they link to."""
+    import random
+
+    statuses = ["ELIGIBLE", "PENDING", "ACTIVE", "INELIGIBLE", "NOT_PARTICIPATING"]
+    rng = random.Random(90)
+    scripts = []
+    for _ in range(40):
+        born = rng.randint(0, 89)
+        days = sorted(rng.sample(range(born), min(born, rng.randint(0, 4))), reverse=True)
+        values = [rng.choice(statuses)]
+        for _day in days:
+            values.append(rng.choice([s for s in statuses if s != values[-1]]))
+        scripts.append((born, days, values))
+    for born, days, values in scripts:
+        meter = MeterFactory(status=values[-1])
+        event(meter, EventKind.FIRST_SEEN, born)
+        for day, old, new in zip(days, values[:-1], values[1:], strict=True):
+            event(meter, EventKind.GLOBAL_STATUS, day, old=old, new=new)
+
+    def replay(days_ago: int) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for born, days, values in scripts:
+            if born < days_ago:
+                continue
+            changes = sum(1 for day in days if day >= days_ago)
+            counts[values[changes]] = counts.get(values[changes], 0) + 1
+        return counts
+
+    history.fill(timezone.now())
+    oldest = max(born for born, _days, _values in scripts)
+    for days_ago in range(oldest + 1):
+        rows = DailyCount.objects.filter(
+            day=NOW.date() - timedelta(days=days_ago), series=history.GLOBAL
+        ).values_list("key", "count")
+        assert {key: n for key, n in rows if n} == replay(days_ago), f"{days_ago} days ago"
+
+    store.refresh()
+    content = ops_client.get(reverse("trends")).content.decode()
+    links = legend_links(content)
+    assert links
+    for url, shown in links.items():
+        if "global_status=" in url:
+            assert list_count(ops_client, url) == shown, url
