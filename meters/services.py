@@ -179,33 +179,47 @@ def _map_matches(matches: QuerySet, *, token_name: str = "") -> int:
     rows = list(matches.values_list("pk", "partner_reference"))
     if not rows:
         return 0
+    site_pk = Site.objects.filter(external_id=OuterRef("partner_reference")).values("pk")[:1]
     with transaction.atomic():
-        now = timezone.now()
-        site_pk = Site.objects.filter(external_id=OuterRef("partner_reference")).values("pk")[:1]
-        Meter.objects.filter(pk__any=[pk for pk, _ in rows]).update(
-            site=Subquery(site_pk),
-            no_site_yet=False,
-            mapping_source=MappingSource.REFERENCE_MATCH,
-            mapped_by=None,
-            mapped_at=now,
-            updated_at=now,
-        )
-        label = MappingSource.REFERENCE_MATCH.label.lower()
-        MeterEvent.objects.bulk_create(
-            MeterEvent(
-                meter_id=pk,
-                kind=EventKind.SITE_MAPPED,
-                field=label,
-                new=ref,
-                observed_at=now,
-                token_name=token_name,
-            )
-            for pk, ref in rows
-        )
+        _map_in_bulk(rows, Subquery(site_pk), MappingSource.REFERENCE_MATCH, token_name=token_name)
     # Their stored candidates stay until the next scoring sweeps them (candidates.drop_settled):
     # the sync calls this every page, within a query budget, and the queue and bulk accept
     # read candidates of waiting meters only.
     return len(rows)
+
+
+def _map_in_bulk(
+    rows: list[tuple[int, str]],
+    site: Subquery,
+    source: MappingSource,
+    *,
+    actor: AbstractBaseUser | None = None,
+    token_name: str = "",
+) -> None:
+    """Inside a transaction: map the meters of `rows` ((pk, the site's external_id)) to the
+    site `site` names for each, in one UPDATE, with one SITE_MAPPED event each."""
+    now = timezone.now()
+    Meter.objects.filter(pk__any=[pk for pk, _ in rows]).update(
+        site=site,
+        no_site_yet=False,
+        mapping_source=source,
+        mapped_by=actor,
+        mapped_at=now,
+        updated_at=now,
+    )
+    label = source.label.lower()
+    MeterEvent.objects.bulk_create(
+        MeterEvent(
+            meter_id=pk,
+            kind=EventKind.SITE_MAPPED,
+            field=label,
+            new=external_id,
+            observed_at=now,
+            user=actor,
+            token_name=token_name,
+        )
+        for pk, external_id in rows
+    )
 
 
 @dataclass(frozen=True)
@@ -254,28 +268,8 @@ def _accept_chunk(pks: list[int], threshold: int, as_of: datetime, actor: Abstra
         rows = list(locked)
         if not rows:
             return 0
-        now = timezone.now()
         site = MatchCandidate.objects.filter(meter=OuterRef("pk")).values("site")[:1]
-        Meter.objects.filter(pk__any=[pk for pk, _ in rows]).update(
-            site=Subquery(site),
-            no_site_yet=False,
-            mapping_source=MappingSource.SUGGESTION,
-            mapped_by=actor,
-            mapped_at=now,
-            updated_at=now,
-        )
-        label = MappingSource.SUGGESTION.label.lower()
-        MeterEvent.objects.bulk_create(
-            MeterEvent(
-                meter_id=pk,
-                kind=EventKind.SITE_MAPPED,
-                field=label,
-                new=external_id,
-                observed_at=now,
-                user=actor,
-            )
-            for pk, external_id in rows
-        )
+        _map_in_bulk(rows, Subquery(site), MappingSource.SUGGESTION, actor=actor)
         candidates.clear([pk for pk, _ in rows])
     return len(rows)
 
