@@ -71,6 +71,7 @@ class ChangeLogFilterSet(django_filters.FilterSet):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.action: RequiredAction | None = None  # set when the action filter runs
         self.form.fields["action"].widget = forms.HiddenInput()
         for name in ("field", "program", "period", "site", "user"):
             self.form.fields[name].strip = True
@@ -83,7 +84,8 @@ class ChangeLogFilterSet(django_filters.FilterSet):
 
     def by_action(self, queryset: QuerySet, name: str, value: int) -> QuerySet:
         """An action's slice: its workflow, and Leap adding and resolving it (its natural key)."""
-        action = RequiredAction.objects.filter(pk=value).first()
+        action = RequiredAction.objects.select_related("meter").filter(pk=value).first()
+        self.action = action  # the page names it
         if action is None:
             return queryset.none()
         return queryset.filter(
@@ -133,7 +135,7 @@ def change_log(request: HttpRequest) -> HttpResponse:
         "page": page,
         "filtered": is_filtered(filterset),
         "query": _query_without_cursor(request),
-        "action": _slice_action(filterset),
+        "action": filterset.action,
     }
     template = (
         "meters/partials/change_table.html" if wants_partial(request) else "meters/change_log.html"
@@ -146,13 +148,6 @@ def _query_without_cursor(request: HttpRequest) -> str:
     for key in ("before", "after"):
         query.pop(key, None)
     return query.urlencode()
-
-
-def _slice_action(filterset: ChangeLogFilterSet) -> RequiredAction | None:
-    """The action whose slice this is (the page names it), if the filter asks for one."""
-    if not filterset.is_valid() or not filterset.form.cleaned_data.get("action"):
-        return None
-    return RequiredAction.objects.filter(pk=filterset.form.cleaned_data["action"]).first()
 
 
 @require_GET
