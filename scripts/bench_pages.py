@@ -15,7 +15,18 @@ streamed whole with the process's peak memory before and after.
 
 The API's list endpoints are measured the same way, with a token holding the read scope.
 
+With `--scale-from NAME`, the database is not seeded through the simulator: it is created as a
+copy of database NAME (one this script seeded, say with 100,000 meters) and every synced row is
+multiplied in SQL up to `--meters` (a whole multiple of NAME's meters). Each copy of a meter has
+a new meter_id and primary key, and its own copies of its enrollment, delivery periods,
+deadlines, participation, required actions and history, every foreign key pointing inside the
+copy; its partner_reference and account number get a suffix (so neither is shared by the
+copies), its Leap dates move back by weeks, and one meter in five gets another global status.
+Names, addresses and their accents are the original's, so a surname is as common per meter as
+in the seeded data. Minutes where the simulator takes an hour and many GB at a million meters.
+
 Usage: python scripts/bench_pages.py [--meters 100000] [--events 10000000] [--requests 30] [--reuse]
+       python scripts/bench_pages.py --meters 1000000 --scale-from NAME --database-url URL
 """
 
 from __future__ import annotations
@@ -40,12 +51,18 @@ TARGET_MS = 150.0
 def main() -> None:
     args = _arguments()
     env = _environment(args)
-    if not args.reuse:
+    if args.scale_from:
+        _copy_database(args.scale_from, args.database_url)
+        _manage(env, "migrate", "--noinput", "-v", "0")
+    elif not args.reuse:
         _recreate_database(args.database_url)
         _manage(env, "migrate", "--noinput", "-v", "0")
         _seed(args, env)
     _manage(env, "collectstatic", "--noinput", "-v", "0")
     os.environ.update(env)
+    _setup_django()
+    if args.scale_from:
+        _multiply(args.meters)
     results = _measure(args)
     _report(args, results)
 
@@ -65,6 +82,12 @@ def _arguments() -> argparse.Namespace:
     )
     parser.add_argument(
         "--reuse", action="store_true", help="measure the database as it is (no re-seeding)"
+    )
+    parser.add_argument(
+        "--scale-from",
+        default="",
+        metavar="NAME",
+        help="copy database NAME and multiply its synced rows up to --meters (no simulator)",
     )
     parser.add_argument(
         "--events", type=int, default=0, help="top the history up to this many events first"
@@ -107,6 +130,14 @@ def _recreate_database(url: str) -> None:
     host = url.split("@", 1)[1].split("/", 1)[0].split(":")[0]
     subprocess.run(["dropdb", "-h", host, "-U", "postgres", "--if-exists", name], check=True)
     subprocess.run(["createdb", "-h", host, "-U", "postgres", name], check=True)
+
+
+def _copy_database(source: str, url: str) -> None:
+    """The target database as a copy of `source` (which must have no open connection)."""
+    name = url.rsplit("/", 1)[1]
+    host = url.split("@", 1)[1].split("/", 1)[0].split(":")[0]
+    subprocess.run(["dropdb", "-h", host, "-U", "postgres", "--if-exists", name], check=True)
+    subprocess.run(["createdb", "-h", host, "-U", "postgres", "-T", source, name], check=True)
 
 
 def _manage(env: dict[str, str], *args: str) -> None:
@@ -255,12 +286,125 @@ def _clients() -> dict:
     return clients
 
 
-def _measure(args: argparse.Namespace) -> list[dict]:
+def _setup_django() -> None:
     import django
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leapsync.settings")
     sys.path.insert(0, str(ROOT))
     django.setup()
+
+
+def _multiplied() -> list:
+    """The synced models `--scale-from` multiplies, each after the models it points to."""
+    from actions.models import RequiredAction
+    from enrollments.models import (
+        EnrollmentDeadline,
+        MeterEnrollment,
+        ParticipationPeriod,
+        ProgramEnrollment,
+    )
+    from meters.models import MatchCandidate, Meter, MeterEvent
+
+    return [
+        Meter,
+        MeterEnrollment,
+        ProgramEnrollment,
+        EnrollmentDeadline,
+        ParticipationPeriod,
+        RequiredAction,
+        MeterEvent,
+        MatchCandidate,
+    ]
+
+
+# Copy k (1 .. factor - 1) of a meter row `t`: what differs from the original. Leap's dates
+# move back by k weeks and a few days; partner_reference and the account number (the last
+# line of search_text, which is written folded: a digit appended folds to itself) get a suffix.
+_METER_COLUMNS = {
+    "meter_id": "md5(t.meter_id::text || '/' || k)::uuid",
+    "partner_reference": "CASE WHEN t.partner_reference = '' THEN '' "
+    "ELSE t.partner_reference || '-' || k END",
+    "search_reference": "CASE WHEN t.search_reference = '' THEN '' "
+    "ELSE t.search_reference || '-' || k END",
+    "electric_service_account_number": "CASE WHEN t.electric_service_account_number = '' "
+    "THEN '' ELSE t.electric_service_account_number || k END",
+    "search_text": "CASE WHEN t.electric_service_account_number = '' THEN t.search_text "
+    "ELSE t.search_text || k END",
+    "leap_created_at": "t.leap_created_at - {shift}",
+    "leap_updated_at": "t.leap_updated_at - {shift}",
+    "first_seen_at": "t.first_seen_at - {shift}",
+}
+_SHIFT = "(k * 7 + t.id % 5) * interval '1 day'"
+
+
+def _multiply(meters: int) -> None:
+    """Multiply the synced rows up to `meters` meters, in SQL (see the module's docstring)."""
+    from django.db import connection, transaction
+
+    from enrollments.models import MeterEnrollment
+    from meters.models import Meter
+
+    have = Meter.objects.count()
+    if not have or meters % have:
+        raise SystemExit(f"--meters {meters} is no whole multiple of the {have:,} meters there")
+    factor = meters // have
+    started = time.monotonic()
+    models = _multiplied()
+    offsets = {
+        m: m.objects.order_by("-pk").values_list("pk", flat=True).first() or 0 for m in models
+    }
+    statuses = sorted(
+        set(MeterEnrollment.objects.values_list("global_enrollment_status", flat=True))
+    )
+    overrides = {
+        Meter: {c: sql.format(shift=_SHIFT) for c, sql in _METER_COLUMNS.items()},
+        # One enrollment in five gets another status, so status filters match other meters.
+        MeterEnrollment: {
+            "global_enrollment_status": "CASE WHEN (t.meter_id + k) %% 5 = 0 THEN "
+            f"(%s::text[])[1 + (t.meter_id / 5 + k) %% {len(statuses)}] "
+            "ELSE t.global_enrollment_status END"
+        },
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        for model in models:
+            columns, values = _copy_columns(model, offsets, overrides.get(model, {}))
+            table = model._meta.db_table
+            params = [statuses] if model is MeterEnrollment else None
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(values)} "
+                f"FROM {table} t CROSS JOIN generate_series(1, {factor - 1}) k",
+                params,
+            )
+            print(f"{table}: {cursor.rowcount:,} rows added ({time.monotonic() - started:.0f} s)")
+            if not model._meta.pk.is_relation:
+                cursor.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT max(id) FROM {table}))"
+                )
+    print(f"multiplied x{factor} in {time.monotonic() - started:.0f} s", flush=True)
+
+
+def _copy_columns(model, offsets: dict, overrides: dict[str, str]) -> tuple[list, list]:
+    """The columns of `model`'s table and, for copy k of row t, each one's value."""
+    columns, values = [], []
+    for field in model._meta.concrete_fields:
+        column = field.column
+        target = field.related_model if field.is_relation else None
+        if column in overrides:
+            value = overrides[column]
+        elif target in offsets:
+            value = f"t.{column} + k * {offsets[target]}"
+        elif field.primary_key:
+            value = f"t.{column} + k * {offsets[model]}"
+        else:
+            value = f"t.{column}"
+        columns.append(column)
+        values.append(value)
+    return columns, values
+
+
+def _measure(args: argparse.Namespace) -> list[dict]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 

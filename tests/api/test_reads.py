@@ -136,7 +136,7 @@ def test_the_meters_hand_built_answer_is_drfs(synced, django_user_model):
     from rest_framework import serializers
 
     from leapsync.api.serializers import MeterSerializer
-    from leapsync.api.views import _meters
+    from leapsync.api.views import _meters, with_children
     from meters.services import Integration, set_partner_reference
 
     person = django_user_model.objects.create(username="u")
@@ -145,10 +145,12 @@ def test_the_meters_hand_built_answer_is_drfs(synced, django_user_model):
         first, Site.objects.create(external_id="S-1", name="One"), actor=person, source="manual"
     )
     set_partner_reference(second, "NEW-REF", actor=Integration("erp"))
-    context = {"now": timezone.now()}
-    for meter in _meters().order_by("pk")[:40]:
-        fast = MeterSerializer(meter, context=context).data
-        slow = serializers.Serializer.to_representation(MeterSerializer(context=context), meter)
+    rows = with_children(list(_meters().order_by("pk")[:40]), timezone.now())
+    assert any(row["site"] for row in rows) and any(row["reference_push"] for row in rows)
+    assert any(row["programs"] for row in rows)
+    for meter in rows:
+        fast = MeterSerializer(meter).data
+        slow = serializers.Serializer.to_representation(MeterSerializer(), meter)
         assert fast == dict(slow)
         assert list(fast) == list(slow)
 
