@@ -35,8 +35,8 @@ def inbox_queryset(side: str) -> QuerySet:
 
 def type_counts(queryset: QuerySet) -> list[dict]:
     """[{action_type, label, n}] over the filtered rows, most first (one GROUP BY)."""
-    # COUNT(*), not COUNT(id): unfiltered, PostgreSQL then counts from action_open_type_idx
-    # alone, without reading the table.
+    # COUNT(*), not COUNT(id): unfiltered (open, not done), PostgreSQL then counts from
+    # action_open_type_status_idx alone, without reading the table.
     rows = queryset.order_by().values("action_type").annotate(n=Count("*")).order_by("-n")
     return [
         {**row, "label": TYPE_LABELS.get(row["action_type"], row["action_type"])} for row in rows

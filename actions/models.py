@@ -116,12 +116,20 @@ class RequiredAction(models.Model):
                 condition=models.Q(resolved_at__isnull=True),
                 name="action_open_inbox_idx",
             ),
-            # The inbox's counts per type: GROUP BY action_type over one side's open actions,
-            # from the index alone.
+            # The inbox's counts per type: GROUP BY action_type over one side's open actions
+            # not marked done (status <> done), from the index alone (200,000 open actions at
+            # a million meters: a scan of the table took 180 ms).
             models.Index(
-                fields=["owner", "action_type"],
+                fields=["owner", "action_type", "status"],
                 condition=models.Q(resolved_at__isnull=True),
-                name="action_open_type_idx",
+                name="action_open_type_status_idx",
+            ),
+            # The navigation's "My actions" count on every full page: a person's open partner
+            # actions not marked done.
+            models.Index(
+                fields=["assignee", "owner", "status"],
+                condition=models.Q(resolved_at__isnull=True, assignee__isnull=False),
+                name="action_open_assignee_idx",
             ),
             # Counts and filters per action type.
             models.Index(fields=["action_type", "action_code"], name="action_type_code_idx"),

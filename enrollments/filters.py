@@ -57,7 +57,7 @@ class TransitionFilterSet(django_filters.FilterSet):
             days = self.window_days
             self.queryset = ParticipationPeriod.objects.transitions(
                 self.now, self.now + timedelta(days=days)
-            ).order_by("transition_at", "meter__meter_id")
+            ).order_by("transition_at", "meter_id")
         return super().qs
 
     def noop(self, queryset: QuerySet, name: str, value: object) -> QuerySet:

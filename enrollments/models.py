@@ -194,6 +194,18 @@ class ParticipationPeriod(models.Model):
             models.Index(
                 fields=["participation_preference", "start_time"], name="participation_start_idx"
             ),
+            # The participation changes page: periods starting in the window, whatever their
+            # preference, and (with the meter, from the index alone) whether a period starts
+            # where an IDLE one ends.
+            models.Index(fields=["start_time", "meter"], name="participation_start_meter_idx"),
+            # ... and the IDLE periods ending in the window.
+            models.Index(
+                fields=["end_time"],
+                condition=models.Q(
+                    participation_preference=ParticipationPreference.IDLE, is_open_ended=False
+                ),
+                name="participation_idle_end_idx",
+            ),
         ]
 
     def __str__(self) -> str:

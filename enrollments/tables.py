@@ -14,7 +14,7 @@ from leapsync.ui.templatetags.leapsync_ui import status_badge
 
 class TransitionTable(Table):
     transition_at = tables.DateTimeColumn(
-        verbose_name="When", format="Y-m-d H:i T", order_by=("transition_at", "meter__meter_id")
+        verbose_name="When", format="Y-m-d H:i T", order_by=("transition_at", "meter_id")
     )
     transition_to = tables.Column(verbose_name="Goes to", order_by=("transition_to",))
     meter = tables.Column(

@@ -28,7 +28,7 @@ from leapsync.dashboard.digest import build_digest, render_digest
 from leapsync.ui.csv_download import csv_download, csv_lines
 from leapsync.ui.htmx import wants_partial
 from leapsync.ui.security import email_preview_response
-from leapsync.ui.tables import configure_table
+from leapsync.ui.tables import configure_table, fetch_page_rows
 
 VIEW = "enrollments.view_programenrollment"
 SUBSCRIBE = "enrollments.add_digestsubscription"
@@ -134,7 +134,12 @@ def market_group_export(request: HttpRequest, fmt: str) -> StreamingHttpResponse
 @vary_on_headers("HX-Request")
 def transition_list(request: HttpRequest) -> HttpResponse:
     filterset = TransitionFilterSet(request.GET or None)
-    table = configure_table(request, TransitionTable(filterset.qs))
+    # The page is chosen among the periods alone; only its rows are joined to their meter,
+    # site and enrollment (30,000 changes in 30 days at a million meters: joining them all
+    # before sorting took 0.6 s).
+    keys = filterset.qs.select_related(None)
+    table = configure_table(request, TransitionTable(keys))
+    fetch_page_rows(table, filterset.qs)
     page = (
         "enrollments/partials/transition_table.html"
         if wants_partial(request)

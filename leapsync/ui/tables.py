@@ -18,6 +18,8 @@ from django_tables2.utils import signature
 
 from leapsync.ui.counts import Total
 
+# `?page=last`: the last page, which a count-free list reads from its end.
+LAST = "last"
 # OFFSET is a signed 64-bit integer in PostgreSQL and SQLite: a page past it is past the end
 # of any table, and asking the database for it raises (bigint out of range, OverflowError).
 # The look-ahead reads one row past the page: that row's offset must fit too.
@@ -30,16 +32,23 @@ def configure_table(
     """Order by `?sort=`, paginate by `?page=`; with an exact `total`, number every page.
 
     Without one (or with an estimate) the pages are count-free (LazyPaginator: one row read
-    past the page says whether another follows), fast at millions of rows. The page size is
+    past the page says whether another follows), fast at millions of rows, and `?page=last`
+    reads the last rows from the end. The page size is
     fixed on purpose: a `per_page` from the URL could ask for every row. A page past the last
     one shows the last page, and a page that is no number the first, each with a `page.note`
     saying so; only then does a count-free list count its rows.
     """
     RequestConfig(request, paginate=False).configure(table)
-    number, note = page_number(request.GET.get(table.prefixed_page_field))
-    if total is not None and total.exact:
+    asked = request.GET.get(table.prefixed_page_field)
+    exact = total is not None and total.exact
+    if asked == LAST and not exact:
+        return _last_page(table, per_page, total)
+    number, note = page_number(asked)
+    if exact:
         last = max(1, -(-total.value // per_page))
-        if number > last:
+        if asked == LAST:
+            number, note = last, ""
+        elif number > last:
             number, note = last, past_the_end(number, last)
         table.paginate(
             paginator_class=CountedPaginator, per_page=per_page, page=number, count=total.value
@@ -60,6 +69,29 @@ def configure_table(
     table.page.total = total
     table.page.numbers = page_links(table.page)
     return table
+
+
+def _last_page(table: tables.Table, per_page: int, total: Total | None) -> tables.Table:
+    """`?page=last` of a count-free list: its last `per_page` rows, read from the end (the
+    order reversed, one row more to know whether any come before), so no count and no OFFSET
+    past every row (OFFSET 999,950 read a million index entries). Its number is unknown:
+    the pager links the first page."""
+    rows = list(table.data.data.reverse()[: per_page + 1])
+    more = len(rows) > per_page
+    rows = rows[:per_page][::-1]
+    paginator = CountedPaginator(rows, per_page, count=len(rows))
+    page = LastPage([BoundRow(row, table=table) for row in rows], 1, paginator)
+    page.more_before = more
+    table.paginator, table.page = paginator, page
+    page.note, page.total, page.numbers = "", total, []
+    return table
+
+
+class LastPage(Page):
+    """The last page of a count-free list (`_last_page`)."""
+
+    is_last = True
+    more_before = False
 
 
 def page_number(value: str | None) -> tuple[int, str]:

@@ -184,6 +184,51 @@ def test_meter_list_total_of_a_large_table_is_postgresqls_estimate(ops_client, m
 
 
 @pytest.mark.parametrize("headers", [{}, HTMX])
+def test_meter_list_last_page_of_a_count_free_list_is_read_from_the_end(
+    ops_client, monkeypatch, headers
+):
+    monkeypatch.setattr("leapsync.ui.counts.EXACT_UP_TO", 2)  # "more than 2": no page count
+    MeterFactory.create_batch(55, transmission_region="PJM")
+    MeterFactory(transmission_region="ERCOT")
+    first = ops_client.get(list_url(region="PJM"), headers=headers).content.decode()
+    assert 'href="?region=PJM&amp;page=last"' in first and ">Last page</a>" in first
+    with CaptureQueriesContext(connection) as captured:
+        response = ops_client.get(list_url(region="PJM", page="last"), headers=headers)
+    rows = [row.record.meter_id for row in response.context["table"].page.object_list]
+    ordered = Meter.objects.filter(transmission_region="PJM").order_by("meter_id")
+    assert rows == list(ordered.values_list("meter_id", flat=True)[5:])
+    content = response.content.decode()
+    assert "more than 2 meters</strong> · last page" in content
+    assert "← First page" in content and ">Next →<" not in content
+    assert not any("OFFSET" in q["sql"] for q in captured.captured_queries)
+
+
+def test_meter_list_last_page_of_a_counted_list_is_its_numbered_last_page(ops_client):
+    MeterFactory.create_batch(55)
+    response = ops_client.get(list_url(page="last", sort="-leap_updated_at"))
+    page = response.context["table"].page
+    assert page.number == 2 and len(page.object_list) == 5 and not page.note
+    assert "55 meters</strong> · page 2 of 2" in response.content.decode()
+
+
+@pytest.mark.postgres
+def test_meter_list_large_filtered_list_is_counted_only_to_the_quick_cap(ops_client, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("the planner's estimate is PostgreSQL's")
+    MeterFactory.create_batch(30, transmission_region="PJM")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE meters_meter")
+    assert ops_client.get(list_url(region="PJM")).context["total"] == "30 meters"
+    monkeypatch.setattr("leapsync.ui.counts.LARGE_ESTIMATE", 20)
+    monkeypatch.setattr("leapsync.ui.counts.QUICK_UP_TO", 5)
+    with CaptureQueriesContext(connection) as captured:
+        response = ops_client.get(list_url(region="PJM"))
+    assert response.context["total"] == "more than 5 meters"
+    counts = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT COUNT(")]
+    assert any("LIMIT 6" in sql for sql in counts)  # read no more than the quick cap
+
+
+@pytest.mark.parametrize("headers", [{}, HTMX])
 def test_meter_list_page_past_the_end_shows_the_last_page_and_says_so(ops_client, headers):
     MeterFactory.create_batch(55)
     response = ops_client.get(list_url(page=9999), headers=headers)
