@@ -21,7 +21,8 @@ multiplied in SQL up to `--meters` (a whole multiple of NAME's meters). Each cop
 a new meter_id and primary key, and its own copies of its enrollment, delivery periods,
 deadlines, participation, required actions and history, every foreign key pointing inside the
 copy; its partner_reference and account number get a suffix (so neither is shared by the
-copies), its Leap dates move back by weeks, and one meter in five gets another global status.
+copies), its Leap dates and its history move back by weeks, and one meter in five gets
+another global status.
 Names, addresses and their accents are the original's, so a surname is as common per meter as
 in the seeded data. Minutes where the simulator takes an hour and many GB at a million meters.
 
@@ -96,7 +97,9 @@ def _arguments() -> argparse.Namespace:
         "--only", default="", help="measure only the pages whose label contains this text"
     )
     parser.add_argument(
-        "--no-export", action="store_true", help="with --events: skip the whole-log CSV export"
+        "--no-export",
+        action="store_true",
+        help="skip the CSV exports of all meters (and, with --events, of the whole log)",
     )
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument("--no-report", action="store_true", help="print only")
@@ -180,17 +183,26 @@ def _pages() -> list[tuple[str, str, str]]:
 
     from actions.models import RequiredAction
     from leapsync.leap.enums import EnrollmentStatus
+    from leapsync.lib.search import fold
     from meters.models import Meter
 
     sample = Meter.objects.exclude(end_customer_name="").order_by("meter_id")[500:501].get()
     surname = sample.end_customer_name.split()[-1]
+    meters = "/meters/"
+    accented = _accented_surname()
+    unaccented = fold(accented)
+    # Three filters, a search typed without its accents and a sort: what one person narrows
+    # a million meters to.
+    narrowed = (
+        f"{meters}?global_status=ACTIVE&region=PJM&meter_type=UTILITY_METER"
+        f"&q={unaccented}&sort=-leap_updated_at"
+    )
     busiest = (
         RequiredAction.objects.open()
         .values("meter__meter_id")
         .annotate(n=Count("pk"))
         .order_by("-n", "meter__meter_id")[0]["meter__meter_id"]
     )
-    meters = "/meters/"
     return [
         ("dashboard", "ops", "/"),
         ("trends", "ops", "/trends/"),
@@ -212,6 +224,19 @@ def _pages() -> list[tuple[str, str, str]]:
         ("meters list, text search, no match", "ops", f"{meters}?q=zz-no-such-meter"),
         ("meters list, sorted by Leap updated (newest)", "ops", f"{meters}?sort=-leap_updated_at"),
         ("meters list, page 200", "ops", f"{meters}?page=200"),
+        ("meters list, last page", "ops", f"{meters}?page=last"),
+        (
+            f"meters list, search “{unaccented}” (finds “{accented}”)",
+            "ops",
+            f"{meters}?q={unaccented}",
+        ),
+        ("meters list, 3 filters + search + sort", "ops", narrowed),
+        ("meters list, 3 filters + search + sort, last page", "ops", f"{narrowed}&page=last"),
+        (
+            "meters list, global status ACTIVE, last page",
+            "ops",
+            f"{meters}?global_status=ACTIVE&page=last",
+        ),
         ("meter page (most open actions)", "ops", f"{meters}{busiest}/"),
         ("meter page (typical)", "ops", f"{meters}{sample.meter_id}/"),
         # Tables rendered cell by cell by django-tables2 (the meters list builds its own cells).
@@ -227,6 +252,20 @@ def _pages() -> list[tuple[str, str, str]]:
             "/admin/meters/meter/?transmission_region__exact=PJM",
         ),
     ]
+
+
+def _accented_surname() -> str:
+    """The most common customer surname with an accent among 20,000 meters (searched for
+    typed without it)."""
+    from collections import Counter
+
+    from meters.models import Meter
+
+    names = Meter.objects.exclude(end_customer_name="").order_by("pk")
+    surnames = Counter(
+        n.split()[-1] for n in names.values_list("end_customer_name", flat=True)[:20_000]
+    )
+    return next((n for n, _ in surnames.most_common() if not n.isascii()), "Lévesque")
 
 
 def _api_pages(meter_id: object) -> list[tuple[str, str, str]]:
@@ -334,6 +373,8 @@ _METER_COLUMNS = {
     "leap_updated_at": "t.leap_updated_at - {shift}",
     "first_seen_at": "t.first_seen_at - {shift}",
 }
+# ... and its events were observed as much earlier (the meter's own id gives the shift).
+_EVENT_COLUMNS = {"observed_at": "t.observed_at - (k * 7 + t.meter_id % 5) * interval '1 day'"}
 _SHIFT = "(k * 7 + t.id % 5) * interval '1 day'"
 
 
@@ -342,7 +383,7 @@ def _multiply(meters: int) -> None:
     from django.db import connection, transaction
 
     from enrollments.models import MeterEnrollment
-    from meters.models import Meter
+    from meters.models import Meter, MeterEvent
 
     have = Meter.objects.count()
     if not have or meters % have:
@@ -358,6 +399,7 @@ def _multiply(meters: int) -> None:
     )
     overrides = {
         Meter: {c: sql.format(shift=_SHIFT) for c, sql in _METER_COLUMNS.items()},
+        MeterEvent: _EVENT_COLUMNS,
         # One enrollment in five gets another status, so status filters match other meters.
         MeterEnrollment: {
             "global_enrollment_status": "CASE WHEN (t.meter_id + k) %% 5 = 0 THEN "
@@ -461,8 +503,11 @@ def _measure(args: argparse.Namespace) -> list[dict]:
             f"({result['sql_ms']:.0f} ms, slowest {result['slowest_ms']:.0f} ms)",
             flush=True,
         )
-    if args.events and not args.no_export:
-        args.export = _export_memory(clients["ops"])
+    args.cold = _dashboard_cold(clients["ops"])
+    if not args.no_export:
+        args.meters_export = _export_memory(clients["ops"], "/meters/export.csv", "meters")
+        if args.events:
+            args.export = _export_memory(clients["ops"], "/changes/export.csv", "change log")
     return results
 
 
@@ -547,24 +592,58 @@ def _days_ago(days: int) -> str:
     return (datetime.now(UTC) - timedelta(days=days)).date().isoformat()
 
 
-def _export_memory(client) -> dict:
-    """Stream the whole change log as CSV: rows, seconds, and peak RSS before and after."""
+def _dashboard_cold(client) -> tuple[float, float]:
+    """The dashboard with its figures not stored yet: seconds of the request (which shows
+    "being computed" and queues the figures task), then of computing the figures as that
+    task does."""
+    from leapsync.dashboard import store
+    from leapsync.dashboard.models import FigureSet
+
+    FigureSet.objects.filter(name=store.DASHBOARD).delete()
+    store.REFRESH_INLINE = False
+    started = time.perf_counter()
+    _get(client, "/")
+    page = time.perf_counter() - started
+    store.REFRESH_INLINE = True
+    started = time.perf_counter()
+    store.refresh([store.DASHBOARD])
+    computed = time.perf_counter() - started
+    print(
+        f"dashboard, cold: the page {page * 1000:.0f} ms, its figures {computed:.1f} s", flush=True
+    )
+    return page, computed
+
+
+def _export_memory(client, url: str, label: str) -> dict:
+    """Stream a whole CSV export: rows, seconds, this process's resident memory before it and
+    the most it reached while streaming (sampled every 10,000 lines), and its peak RSS (the
+    high-water mark of the whole run, which earlier pages may have set) before and after."""
     import resource
 
     def peak_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    before = peak_mb()
+    def rss_mb() -> float:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    before, rss_before = peak_mb(), rss_mb()
+    rss_most, lines, sampled = rss_before, 0, 0
     started = time.perf_counter()
-    response = client.get("/changes/export.csv", secure=True)
-    lines = sum(chunk.count(b"\n") for chunk in response.streaming_content)
+    response = client.get(url, secure=True)
+    for chunk in response.streaming_content:
+        lines += chunk.count(b"\n")
+        if lines - sampled >= 10_000:
+            rss_most, sampled = max(rss_most, rss_mb()), lines
     result = {
         "rows": lines - 1,
         "seconds": time.perf_counter() - started,
+        "rss_before_mb": rss_before,
+        "rss_most_mb": max(rss_most, rss_mb()),
         "peak_before_mb": before,
         "peak_after_mb": peak_mb(),
     }
-    print(f"change log export: {result}", flush=True)
+    print(f"{label} export: {result}", flush=True)
     return result
 
 
@@ -619,6 +698,22 @@ def _report(args: argparse.Namespace, results: list[dict]) -> None:
         lines.append(
             f"| {r['label']} (`{_short(r['url'])}`) | {r['p50']:.0f} ms | {r['p95']:.0f} ms "
             f"| {r['cpu_p50']:.0f} ms | {r['queries']} ({r['sql_ms']:.0f} ms) | {met} |"
+        )
+    page, computed = args.cold
+    lines.append(
+        f"\nDashboard, cold (no figures stored): the page answered in {page * 1000:.0f} ms, "
+        f"saying they are being computed and queueing the figures task; computing them took "
+        f"{computed:.1f} s (then every request reads them: the dashboard row above)."
+    )
+    meters_export = getattr(args, "meters_export", None)
+    if meters_export:
+        lines.append(
+            f"\nThe meters' CSV export of all of them: {meters_export['rows']:,} rows in "
+            f"{meters_export['seconds']:.0f} s; this process's resident memory "
+            f"{meters_export['rss_before_mb']:.0f} MB before it and at most "
+            f"{meters_export['rss_most_mb']:.0f} MB while it streamed; peak RSS "
+            f"{meters_export['peak_before_mb']:.0f} MB before it, "
+            f"{meters_export['peak_after_mb']:.0f} MB after."
         )
     export = getattr(args, "export", None)
     if export:

@@ -7,6 +7,7 @@ number and the list behind it can never disagree.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
@@ -19,6 +20,7 @@ from django.utils import timezone
 from enrollments.models import EnrollmentDeadline, MeterEnrollment
 from leapsync.freshness import stream_freshness
 from leapsync.leap.enums import ENROLLMENT_STATUSES, EnrollmentStatus
+from leapsync.lib.iterables import batched
 from leapsync.models import RunStatus, SyncRun
 from meters.counts import IN_LEAP, Figure, meters_url
 from meters.filters import DEADLINE_BUCKETS, MeterFilterSet
@@ -102,10 +104,24 @@ def status_deltas(since: datetime) -> dict[str, int]:
         else:
             state.setdefault("absent", kind == EventKind.RETURNED)
     deltas: Counter[str] = Counter()
-    now = Meter.objects.filter(pk__in=changed.values("meter_id")).values_list(
-        "pk", "missing_from_leap", "enrollment__global_enrollment_status"
-    )
-    for pk, missing, status in now.iterator(chunk_size=5000):
+    # Their state now, read by primary key in chunks: as one `IN (events since)` through a
+    # server-side cursor PostgreSQL planned for the first rows, and took 38 s for the 100,000
+    # meters a first sync leaves (1,000,000 in all).
+    for chunk in batched(then, STATE_CHUNK):
+        now = Meter.objects.filter(pk__in=chunk).values_list(
+            "pk", "missing_from_leap", "enrollment__global_enrollment_status"
+        )
+        _count_changes(deltas, then, now)
+    return dict(deltas)
+
+
+STATE_CHUNK = 5000
+
+
+def _count_changes(
+    deltas: Counter[str], then: dict[int, dict[str, object]], now: Iterable[tuple]
+) -> None:
+    for pk, missing, status in now:
         state = then[pk]
         if not missing and status is not None:
             deltas[status] += 1
@@ -113,7 +129,6 @@ def status_deltas(since: datetime) -> dict[str, int]:
             before = state.get("status", status)
             if before is not None:
                 deltas[str(before)] -= 1
-    return dict(deltas)
 
 
 def readiness_figures() -> list[Figure]:

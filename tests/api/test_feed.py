@@ -214,3 +214,34 @@ def test_a_reader_paging_while_writers_commit_out_of_order_sees_each_event_once(
     seen += [event["id"] for event in more]
     assert len(seen) == len(set(seen))
     assert sorted(seen) == sorted(committed_ids)
+
+
+@pytest.mark.django_db
+def test_the_feeds_hand_built_events_are_drfs(leap, django_user_model):
+    """EventSerializer builds its dict by hand for speed: it must equal what its declared
+    fields (the schema) give through DRF's own path."""
+    from rest_framework import serializers
+
+    from leapsync.api.serializers import EventSerializer
+    from leapsync.api.views import _events
+
+    sync_full(client=leap)
+    person = django_user_model.objects.create(username="u")
+    first, second = Meter.objects.order_by("pk")[:2]
+    map_meter(first, Site.objects.create(external_id="S-1"), actor=person, source="manual")
+    MeterEvent.objects.create(  # as a partner_reference push for an API token records it
+        meter=second,
+        kind=EventKind.PARTNER_REFERENCE,
+        field="partner_reference",
+        new="NEW-REF",
+        observed_at=timezone.now(),
+        token_name="erp",
+    )
+    events = list(_events().order_by("-id")[:40])
+    assert any(e.user_id for e in events) and any(e.token_name for e in events)
+    assert any(e.sync_run_id for e in events)
+    for event in events:
+        fast = EventSerializer(event).data
+        slow = serializers.Serializer.to_representation(EventSerializer(), event)
+        assert fast == dict(slow)
+        assert list(fast) == list(slow)
