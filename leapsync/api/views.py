@@ -104,17 +104,24 @@ def with_children(rows: list[dict[str, Any]], now: datetime) -> list[dict[str, A
 
 
 class MeterList(generics.ListAPIView):
-    """Meters, filtered exactly as the meters list is (the same FilterSet)."""
+    """Meters, filtered exactly as the meters list is (the same FilterSet).
+
+    The filters and the cursor page over the meters alone; only the page's keys are then read
+    with their joins (`_meters()`): a deep page of the joined rows made PostgreSQL merge-join
+    every enrollment before the cursor (85 ms at 50,000 meters in, more the deeper)."""
 
     serializer_class = MeterSerializer
     filterset_class = MeterFilterSet
 
     def get_queryset(self) -> QuerySet[Meter]:
-        return _meters()
+        return Meter.objects.only("pk")
 
     def paginate_queryset(self, queryset: QuerySet[Meter]) -> list[dict[str, Any]] | None:
-        rows = super().paginate_queryset(queryset)
-        return None if rows is None else with_children(rows, timezone.now())
+        keys = super().paginate_queryset(queryset)
+        if keys is None:
+            return None
+        rows = {row["pk"]: row for row in _meters().filter(pk__in=[m.pk for m in keys])}
+        return with_children([rows[m.pk] for m in keys if m.pk in rows], timezone.now())
 
 
 class MeterDetail(generics.RetrieveAPIView):

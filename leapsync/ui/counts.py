@@ -8,8 +8,9 @@ ESTIMATE_ABOVE, saying "about" otherwise. SQLite keeps no such estimate: it coun
 
 Even capped, reading 10,000 matching rows of a million-meter table (a join, an EXISTS, a
 trigram search) took 40-150 ms. So on PostgreSQL a filtered list that the planner expects to
-hold more than LARGE_ESTIMATE rows is counted only up to QUICK_UP_TO ("more than 1,000"). The
-estimate only chooses the cap: what the page says is always counted.
+hold more than LARGE_ESTIMATE rows (twice EXACT_UP_TO: it would most likely say "more than
+10,000" anyway) is counted only up to QUICK_UP_TO ("more than 1,000"). The estimate only
+chooses the cap: what the page says is always counted.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from django.db.models import QuerySet
 
 EXACT_UP_TO = 10_000
 ESTIMATE_ABOVE = 100_000
-LARGE_ESTIMATE = 50_000
+LARGE_ESTIMATE = 2 * EXACT_UP_TO
 QUICK_UP_TO = 1_000
 
 
