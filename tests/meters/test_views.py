@@ -126,8 +126,9 @@ def test_meter_list_query_count_is_flat(ops_client, headers):
     # session, user, user perms, group perms, user groups, the sites matching the search, the
     # total (a COUNT capped at EXACT_UP_TO rows), the page's keys, the page's rows with joins
     # and open-action counts; the person's saved views, their list preference, their groups (to
-    # share a view with), and on a full page the navigation's "My actions" count
-    assert few <= 13
+    # share a view with), and on a full page the navigation's "My actions" count; on
+    # PostgreSQL one more, the planner's estimate (EXPLAIN) that picks the total's cap
+    assert few <= 13 + (connection.vendor == "postgresql")
 
 
 def _total_and_pages(response) -> tuple[str, list]:
