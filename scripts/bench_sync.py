@@ -2,7 +2,8 @@
 
 Measures, side by side on one machine:
   * the ceiling: every page of both search endpoints fetched and JSON-parsed, no database;
-  * a full sync of N meters, both streams (wall time, meters/s, peak RSS of the sync process);
+  * a full sync of N meters, both streams (wall time, meters/s, and the peak memory of all
+    the sync's processes together);
   * an incremental sync after mutate(0.01);
   * a full re-run with nothing changed.
 Results are appended to docs/benchmarks.md with the machine and the date.
@@ -18,6 +19,7 @@ import platform
 import socket
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -147,35 +149,82 @@ def _ceiling(base: str, page_size: int) -> dict[str, float]:
     return {"seconds": seconds, "records": meters, "pages": pages}
 
 
-# Runs manage.py in this interpreter and reports the peak RSS of the sync when it ends: its
-# own, or that of the larger stream process when the streams ran side by side (forked).
-_MEASURED = (
-    "import resource, runpy, sys\n"
-    "sys.argv = ['manage.py', *sys.argv[1:]]\n"
-    "try:\n"
-    "    runpy.run_path('manage.py', run_name='__main__')\n"
-    "finally:\n"
-    "    kb = max(resource.getrusage(who).ru_maxrss\n"
-    "             for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))\n"
-    "    print(f'PEAK_RSS_KB {kb}', file=sys.stderr)\n"
-)
+class TreeMemory:
+    """Samples a process and all its descendants every 50 ms; keeps the peaks of their sums.
+
+    RSS counts a page shared by several processes (the forked stream processes share the
+    parent's) once per process; PSS splits it between them, so the sum of PSS is the memory
+    the processes take together, and the sum of RSS an upper bound of it.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.rss, self.pss, self.largest, self.processes = pid, 0, 0, 0, 1
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        self._thread.join()
+        return {
+            "rss_sum_mb": self.rss / 1024,
+            "pss_sum_mb": self.pss / 1024,
+            "largest_mb": self.largest / 1024,
+            "processes": self.processes,
+        }
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            sizes = [_sizes_kb(pid) for pid in _tree(self.pid)]
+            sizes = [size for size in sizes if size is not None]
+            if sizes:
+                self.rss = max(self.rss, sum(rss for rss, _ in sizes))
+                self.pss = max(self.pss, sum(pss for _, pss in sizes))
+                self.largest = max(self.largest, *(rss for rss, _ in sizes))
+                self.processes = max(self.processes, len(sizes))
+
+
+def _tree(pid: int) -> list[int]:
+    pids, index = [pid], 0
+    while index < len(pids):
+        try:
+            with open(f"/proc/{pids[index]}/task/{pids[index]}/children", encoding="ascii") as f:
+                pids += [int(child) for child in f.read().split()]
+        except OSError:
+            pass
+        index += 1
+    return pids
+
+
+def _sizes_kb(pid: int) -> tuple[int, int] | None:
+    """(RSS, PSS) of one process in kB, or None once it has gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+            fields = dict(line.split()[:2] for line in rollup if line[:4] in ("Rss:", "Pss:"))
+        return int(fields["Rss:"]), int(fields["Pss:"])
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 def _timed_sync(env: dict[str, str], mode: str) -> dict[str, float]:
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-c", _MEASURED, "leap_sync", mode],
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "leap_sync", mode, "-v", "0"],
         cwd=ROOT,
         env=env,
-        check=True,
         stdin=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
     )
+    memory = TreeMemory(process.pid)
+    if process.wait() != 0:
+        raise SystemExit(f"leap_sync {mode} failed (exit code {process.returncode})")
     seconds = time.monotonic() - started
-    peak_kb = int(result.stderr.rsplit("PEAK_RSS_KB ", 1)[1].split()[0])
-    print(f"leap_sync {mode}: {seconds:.1f} s, peak RSS {peak_kb / 1024:.0f} MB")
-    return {"seconds": seconds, "peak_mb": peak_kb / 1024}
+    result = {"seconds": seconds, **memory.stop()}
+    print(
+        f"leap_sync {mode}: {seconds:.1f} s, memory of its {result['processes']} processes "
+        f"together: {result['pss_sum_mb']:.0f} MB (PSS), {result['rss_sum_mb']:.0f} MB (RSS); "
+        f"largest {result['largest_mb']:.0f} MB"
+    )
+    return result
 
 
 def _control(base: str, action: str, payload: dict) -> None:
@@ -194,7 +243,11 @@ def _report(args: argparse.Namespace, results: dict[str, dict[str, float]]) -> N
 
     def row(label: str, result: dict[str, float], count: int | None) -> str:
         rate = f"{count / result['seconds']:,.0f}" if count else "—"
-        return f"| {label} | {result['seconds']:.1f} s | {rate} | {result['peak_mb']:.0f} MB |"
+        return (
+            f"| {label} | {result['seconds']:.1f} s | {result['seconds'] / ceiling['seconds']:.1f}x "
+            f"| {rate} | {result['pss_sum_mb']:.0f} MB | {result['rss_sum_mb']:.0f} MB "
+            f"({result['processes']}) |"
+        )
 
     machine = (
         f"{os.cpu_count()} cores, {_memory_gib():.0f} GiB, {platform.platform()}, "
@@ -202,20 +255,27 @@ def _report(args: argparse.Namespace, results: dict[str, dict[str, float]]) -> N
     )
     ceiling_row = (
         "| ceiling: fetch + JSON-parse every page of both endpoints, no database "
-        f"| {ceiling['seconds']:.1f} s | {2 * meters / ceiling['seconds']:,.0f} records/s | — |"
+        f"| {ceiling['seconds']:.1f} s | 1.0x | {2 * meters / ceiling['seconds']:,.0f} records/s "
+        "| — | — |"
     )
     lines = [
         f"\n## Sync, {meters:,} meters ({datetime.now(UTC):%Y-%m-%d})\n",
         f"Machine: {machine}; simulator, sync and PostgreSQL on the same machine.",
         f"Command: `python scripts/bench_sync.py --meters {meters}` (page size {args.page_size}).\n",
-        "| what | wall time | meters/s | peak RSS (largest sync process) |",
-        "| --- | --- | --- | --- |",
+        (
+            "| what | wall time | x ceiling | meters/s | peak memory, all sync processes (PSS) "
+            "| same, RSS summed (processes) |"
+        ),
+        "| --- | --- | --- | --- | --- | --- |",
         ceiling_row,
         row("full sync, both streams, empty database", results["full"], meters),
         row("incremental after mutate(0.01)", results["incremental"], None),
         row("full re-run, nothing changed", results["rerun"], meters),
         "",
-        "Wall times include starting Django for each `leap_sync` (about 1 s).",
+        (
+            "Wall times include starting Django for each `leap_sync` (about 1 s). Memory is sampled "
+            "every 50 ms over the `leap_sync` process and every process it started."
+        ),
     ]
     with open(args.output, "a", encoding="utf-8") as out:
         out.write("\n".join(lines) + "\n")
