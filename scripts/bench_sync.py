@@ -19,6 +19,7 @@ import platform
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from datetime import UTC, datetime
@@ -36,7 +37,7 @@ def main() -> None:
     env = _environment(args)
     _recreate_database(args.database_url)
     _manage(env, "migrate", "--noinput", "-v", "0")
-    simulator = _start_simulator(args, env)
+    simulator = _start_simulator(args, env, args.meters)
     try:
         base = f"http://127.0.0.1:{args.port}"
         results = {"ceiling": _ceiling(base, args.page_size)}
@@ -47,7 +48,102 @@ def main() -> None:
     finally:
         simulator.terminate()
         simulator.wait(timeout=30)
-    _report(args, results)
+    lines = _report(args, results)
+    if args.dlt_meters:
+        lines += _dlt_comparison(args, env)
+    with open(args.output, "a", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def _dlt_comparison(args: argparse.Namespace, env: dict[str, str]) -> list[str]:
+    """leapsync's first full load and dlt's REST API source, on the same simulator in turn."""
+    meters = args.dlt_meters
+    python = _dlt_python()
+    dlt_database = args.database_url.rsplit("/", 1)[0] + "/leapsync_bench_dlt"
+    _recreate_database(args.database_url)
+    _manage(env, "migrate", "--noinput", "-v", "0")
+    _recreate_database(dlt_database)
+    simulator = _start_simulator(args, env, meters)
+    try:
+        base = f"http://127.0.0.1:{args.port}"
+        ceiling = _ceiling(base, args.page_size)
+        leapsync = _timed_sync(env, "--full")
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory() as pipelines:
+            process = subprocess.Popen(
+                [
+                    python,
+                    str(ROOT / "scripts" / "bench_dlt.py"),
+                    base,
+                    API_KEY,
+                    str(args.page_size),
+                    dlt_database.replace("postgres://", "postgresql://", 1),
+                    pipelines,
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            memory = TreeMemory(process.pid)
+            output, _ = process.communicate()
+        if process.returncode != 0:
+            raise SystemExit(f"the dlt load failed (exit code {process.returncode})")
+        dlt = {"seconds": time.monotonic() - started, **memory.stop()}
+        phases = output.rsplit("DLT_SECONDS", 1)[1].split()[1:]
+        print(f"dlt: {dlt['seconds']:.1f} s ({' '.join(phases)}), {dlt['pss_sum_mb']:.0f} MB")
+    finally:
+        simulator.terminate()
+        simulator.wait(timeout=30)
+
+    def row(label: str, result: dict[str, float]) -> str:
+        return (
+            f"| {label} | {result['seconds']:.1f} s | {result['seconds'] / ceiling['seconds']:.1f}x "
+            f"| {result['pss_sum_mb']:.0f} MB | {result['rss_sum_mb']:.0f} MB |"
+        )
+
+    named = dict(zip(phases[::2], phases[1::2], strict=True))
+    return [
+        f"\nBeside dlt {_dlt_version(python)} at {meters:,} meters, same simulator, same run:\n",
+        "| what | wall time | x ceiling | peak memory (PSS, all processes) | same, RSS summed |",
+        "| --- | --- | --- | --- | --- |",
+        f"| ceiling: fetch + JSON-parse both endpoints | {ceiling['seconds']:.1f} s | 1.0x | — | — |",
+        row("leapsync: first full load, both streams", leapsync),
+        row(
+            f"dlt REST API source (extract {named.get('extract')} s, normalize "
+            f"{named.get('normalize')} s, load {named.get('load')} s)",
+            dlt,
+        ),
+        "",
+        (
+            f"leapsync was **{dlt['seconds'] / leapsync['seconds']:.1f}x** faster than dlt "
+            "(dlt's defaults: two resources, POST with the page size, a cursor paginator, "
+            "normalisation into child tables; scripts/bench_dlt.py)."
+        ),
+    ]
+
+
+def _dlt_python() -> str:
+    """The scratch virtualenv's interpreter, with dlt installed from requirements/bench-dlt.txt."""
+    venv = ROOT / ".bench" / "dlt-venv"
+    python = venv / "bin" / "python"
+    pins = ROOT / "requirements" / "bench-dlt.txt"
+    stamp = venv / ".installed"
+    if not stamp.exists() or stamp.read_text() != pins.read_text():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "-r", str(pins)], check=True
+        )
+        stamp.write_text(pins.read_text())
+    return str(python)
+
+
+def _dlt_version(python: str) -> str:
+    return subprocess.run(
+        [python, "-c", "import dlt; print(dlt.__version__)"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 def _arguments() -> argparse.Namespace:
@@ -61,6 +157,12 @@ def _arguments() -> argparse.Namespace:
         default=os.environ.get(
             "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/leapsync_bench"
         ),
+    )
+    parser.add_argument(
+        "--dlt-meters",
+        type=int,
+        default=0,
+        help="also load this many meters with leapsync and with dlt, side by side (0: skip)",
     )
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()
@@ -96,7 +198,9 @@ def _manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
 
 
-def _start_simulator(args: argparse.Namespace, env: dict[str, str]) -> subprocess.Popen:
+def _start_simulator(
+    args: argparse.Namespace, env: dict[str, str], meters: int
+) -> subprocess.Popen:
     started = time.monotonic()
     process = subprocess.Popen(
         [
@@ -104,7 +208,7 @@ def _start_simulator(args: argparse.Namespace, env: dict[str, str]) -> subproces
             "manage.py",
             "leap_simulator",
             "--meters",
-            str(args.meters),
+            str(meters),
             "--seed",
             str(args.seed),
             "--port",
@@ -237,7 +341,7 @@ def _control(base: str, action: str, payload: dict) -> None:
     response.raise_for_status()
 
 
-def _report(args: argparse.Namespace, results: dict[str, dict[str, float]]) -> None:
+def _report(args: argparse.Namespace, results: dict[str, dict[str, float]]) -> list[str]:
     meters = args.meters
     ceiling = results["ceiling"]
 
@@ -261,7 +365,9 @@ def _report(args: argparse.Namespace, results: dict[str, dict[str, float]]) -> N
     lines = [
         f"\n## Sync, {meters:,} meters ({datetime.now(UTC):%Y-%m-%d})\n",
         f"Machine: {machine}; simulator, sync and PostgreSQL on the same machine.",
-        f"Command: `python scripts/bench_sync.py --meters {meters}` (page size {args.page_size}).\n",
+        f"Command: `python scripts/bench_sync.py --meters {meters}"
+        + (f" --dlt-meters {args.dlt_meters}" if args.dlt_meters else "")
+        + f"` (page size {args.page_size}).\n",
         (
             "| what | wall time | x ceiling | meters/s | peak memory, all sync processes (PSS) "
             "| same, RSS summed (processes) |"
@@ -273,13 +379,15 @@ def _report(args: argparse.Namespace, results: dict[str, dict[str, float]]) -> N
         row("full re-run, nothing changed", results["rerun"], meters),
         "",
         (
+            f"The incremental took {results['incremental']['seconds'] / results['full']['seconds']:.1%} "
+            "of the first full load's time."
+        ),
+        (
             "Wall times include starting Django for each `leap_sync` (about 1 s). Memory is sampled "
             "every 50 ms over the `leap_sync` process and every process it started."
         ),
     ]
-    with open(args.output, "a", encoding="utf-8") as out:
-        out.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    return lines
 
 
 def _memory_gib() -> float:
