@@ -68,15 +68,7 @@ class _Health:
             connection.close_if_health_check_failed()
             connection.ensure_connection()
         except DatabaseError as error:
-            if self.down_since is None:
-                self.down_since = now
-                logger.warning(
-                    "The read replica is unreachable (%s); lists read from the primary, "
-                    "and the replica is tried again every %d s.",
-                    error,
-                    RETRY_AFTER_SECONDS,
-                )
-            self.retry_at = now + RETRY_AFTER_SECONDS
+            self.failed(error)
             return False
         if self.down_since is not None:
             logger.warning(
@@ -85,6 +77,18 @@ class _Health:
             )
             self.down_since = None
         return True
+
+    def failed(self, error: DatabaseError) -> None:
+        now = time.monotonic()
+        if self.down_since is None:
+            self.down_since = now
+            logger.warning(
+                "The read replica failed (%s); lists read from the primary, and the replica "
+                "is tried again every %d s.",
+                str(error).strip(),
+                RETRY_AFTER_SECONDS,
+            )
+        self.retry_at = now + RETRY_AFTER_SECONDS
 
 
 health = _Health()
@@ -123,16 +127,34 @@ class ReplicaRouter:
 
 
 @contextmanager
-def replica_window(method: str | None) -> Iterator[None]:
-    """Inside: a safe-method request's reads may go to the replica (no-op without one)."""
+def replica_window(method: str | None) -> Iterator[_Window | None]:
+    """Inside: a safe-method request's reads may go to the replica (None without one)."""
     if method not in SAFE_METHODS or REPLICA not in settings.DATABASES:
-        yield
+        yield None
         return
-    token = _window.set(_Window())
+    window = _Window()
+    token = _window.set(window)
     try:
-        yield
+        yield window
     finally:
         _window.reset(token)
+
+
+def _respond(method: str | None, respond: Callable[[], HttpResponse]) -> HttpResponse:
+    """`respond()` in a window; when the replica fails under it before the request wrote
+    anything, once more with every read on the primary."""
+    with replica_window(method) as window:
+        if window is None:
+            return respond()
+        try:
+            return respond()
+        except DatabaseError as error:
+            # Django flags the connection an error came through: only the replica's counts.
+            if window.wrote or not window.replica_ok or not connections[REPLICA].errors_occurred:
+                raise
+            health.failed(error)
+            window.replica_ok = False
+            return respond()
 
 
 def replica_reads(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -140,8 +162,7 @@ def replica_reads(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        with replica_window(request.method):
-            return view(request, *args, **kwargs)
+        return _respond(request.method, lambda: view(request, *args, **kwargs))
 
     return wrapped
 
@@ -150,5 +171,5 @@ class ReplicaReads:
     """`replica_reads` for a class-based view (the API's lists); put it first in the bases."""
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        with replica_window(request.method):
-            return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+        parent = super().dispatch  # type: ignore[misc]
+        return _respond(request.method, lambda: parent(request, *args, **kwargs))

@@ -292,8 +292,29 @@ def test_a_list_reads_the_primary_when_the_replica_is_down(ops_client, missing_r
             assert str(meter.meter_id)[:8] in response.content.decode()
     down = [r for r in caplog.records if r.name == LOGGER]
     assert len(down) == 1  # logged once, not once per request
-    assert "unreachable" in down[0].getMessage()
+    assert "read replica failed" in down[0].getMessage()
     assert "replica_does_not_exist" in down[0].getMessage()
+
+
+@with_replica
+@on_both
+def test_a_replica_failing_under_a_page_is_read_again_from_the_primary(
+    ops_client, missing_replica, monkeypatch, caplog
+):
+    """The replica passed the request's check, then failed at the page's first query."""
+    meter = MeterFactory()
+    monkeypatch.setattr(replica.health, "reachable", lambda: True)
+    with (
+        caplog.at_level(logging.WARNING, logger=LOGGER),
+        CaptureQueriesContext(connections[DEFAULT_DB_ALIAS]) as primary,
+    ):
+        response = ops_client.get(reverse("meters:meter_list"))
+    assert response.status_code == 200
+    assert str(meter.meter_id)[:8] in response.content.decode()
+    assert "meters_meter" in _tables(primary)
+    assert [r.getMessage()[:25] for r in caplog.records if r.name == LOGGER] == [
+        "The read replica failed ("
+    ]
 
 
 @with_replica
