@@ -5,8 +5,10 @@ list view marked with `replica_reads` (`ReplicaReads` for a class-based view) op
 for a GET or HEAD request; inside it, the router sends reads of the listed apps' rows to the
 replica unless the request has written, a transaction is open or the replica is unreachable.
 Outside a window (every other page, every POST, the sync, django-q2, sessions, sign-in and the
-admin) every read and every write goes to the primary. Without a replica the router is not
-installed and the window is never opened.
+admin) every read and every write goes to the primary. After a POST (or any other write
+method), `PinAfterWriteMiddleware` keeps that browser's lists on the primary for a few seconds,
+so the list a form leads back to shows the change. Without a replica neither the router nor the
+middleware is installed and no window is opened.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ SAFE_METHODS = frozenset({"GET", "HEAD"})
 # After a failed connection the replica is left alone this long before it is tried again, so
 # an outage costs one connection attempt per process per interval, not one per request.
 RETRY_AFTER_SECONDS = 30.0
+# After a write method, that browser's lists read the primary this long: a replica further
+# behind than this is unwell (docs/deploy.md, "A read replica").
+PIN_COOKIE = "leapsync_read_primary"
+PIN_SECONDS = 15
 
 logger = logging.getLogger(__name__)
 
@@ -140,9 +146,10 @@ def replica_window(method: str | None) -> Iterator[_Window | None]:
         _window.reset(token)
 
 
-def _respond(method: str | None, respond: Callable[[], HttpResponse]) -> HttpResponse:
-    """`respond()` in a window; when the replica fails under it before the request wrote
-    anything, once more with every read on the primary."""
+def _respond(request: HttpRequest, respond: Callable[[], HttpResponse]) -> HttpResponse:
+    """`respond()` in a window (unless this browser has just written); when the replica fails
+    under it before the request wrote anything, once more with every read on the primary."""
+    method = None if PIN_COOKIE in request.COOKIES else request.method
     with replica_window(method) as window:
         if window is None:
             return respond()
@@ -162,7 +169,7 @@ def replica_reads(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        return _respond(request.method, lambda: view(request, *args, **kwargs))
+        return _respond(request, lambda: view(request, *args, **kwargs))
 
     return wrapped
 
@@ -172,4 +179,27 @@ class ReplicaReads:
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         parent = super().dispatch  # type: ignore[misc]
-        return _respond(request.method, lambda: parent(request, *args, **kwargs))
+        return _respond(request, lambda: parent(request, *args, **kwargs))
+
+
+class PinAfterWriteMiddleware:
+    """After a request with a write method, this browser's lists read the primary for
+    PIN_SECONDS: the list a form redirects to, or that its person opens next, shows the change
+    even while the replica lags. Installed by the settings only with a replica."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        # A signed-in browser: the API's clients send a token and keep no cookies.
+        if request.method not in SAFE_METHODS and settings.SESSION_COOKIE_NAME in request.COOKIES:
+            response.set_cookie(
+                PIN_COOKIE,
+                "1",
+                max_age=PIN_SECONDS,
+                secure=request.is_secure(),
+                httponly=True,
+                samesite="Lax",
+            )
+        return response

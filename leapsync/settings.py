@@ -185,6 +185,10 @@ if DATABASE_REPLICA_URL:
     _replica["TEST"] = {"MIRROR": "default"}
     DATABASES[REPLICA] = _replica
     DATABASE_ROUTERS = ["leapsync.replica.ReplicaRouter"]
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware"),
+        "leapsync.replica.PinAfterWriteMiddleware",
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The cache: sign-in throttling (leapsync/signin.py) and the figures' "recompute queued" marks.
 # gunicorn runs several worker processes: in production they share one cache (files in DATA_DIR

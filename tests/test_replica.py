@@ -25,7 +25,7 @@ from django.urls import reverse
 
 from leapsync import replica
 from leapsync.api.models import ApiToken, Scope
-from leapsync.replica import REPLICA, ReplicaRouter, replica_window
+from leapsync.replica import PIN_COOKIE, PIN_SECONDS, REPLICA, ReplicaRouter, replica_window
 from meters.models import Meter
 from tests.api.conftest import bearer, make_token
 from tests.meters.factories import (
@@ -52,6 +52,12 @@ LOGGER = "leapsync.replica"
 def _healthy_replica(monkeypatch):
     """Each test starts with the replica not known to be down."""
     monkeypatch.setattr(replica, "health", replica._Health())
+
+
+@pytest.fixture
+def api_writer() -> Client:
+    _, secret = make_token("erp", *Scope.values)
+    return Client(headers=bearer(secret))
 
 
 def _replica_tables() -> set[str]:
@@ -265,6 +271,44 @@ def test_a_list_reads_another_database_and_shows_a_new_row_once_the_replica_has_
         assert Meter.objects.filter(pk=late.pk).exists()
 
 
+@with_replica
+@on_both
+def test_a_mapping_shows_at_once_to_who_saved_it_and_to_others_once_the_replica_has_it(
+    ops_client, manager_client, lagging_replica
+):
+    meter, site = MeterFactory(), SiteFactory(name="Warehouse 7")
+    url = reverse("meters:meter_list")
+    manager_client.get(url)  # the colleague's session exists before the copy
+    lagging_replica()
+    response = ops_client.post(
+        reverse("meters:meter_map", args=[meter.meter_id]), {"site": site.pk}
+    )
+    assert response.status_code in (200, 302)
+    assert response.cookies[PIN_COOKIE]["max-age"] == PIN_SECONDS
+
+    mine, _, copy = _get(ops_client, url)  # pinned to the primary for a few seconds
+    assert "Warehouse 7" in mine.content.decode()
+    assert not _tables(copy) & _replica_tables()
+    theirs, _, copy = _get(manager_client, url)  # the replica has not caught up yet
+    assert "Warehouse 7" not in theirs.content.decode()
+    assert "meters_meter" in _tables(copy)
+    del ops_client.cookies[PIN_COOKIE]  # the pin's seconds are over
+    mine, _, copy = _get(ops_client, url)
+    assert "Warehouse 7" not in mine.content.decode()
+
+
+@with_replica
+@on_both
+def test_api_writes_set_no_pin(api_writer):
+    response = api_writer.put(
+        reverse("api:meter_reference", args=[MeterFactory().meter_id]),
+        {"partner_reference": "REF-1"},
+        content_type="application/json",
+    )
+    assert response.status_code == 202
+    assert PIN_COOKIE not in response.cookies
+
+
 # --- a replica that is down ----------------------------------------------------------------
 
 
@@ -349,7 +393,8 @@ def test_the_replica_is_tried_again_and_used_once_it_is_back(ops_client, caplog)
 def _settings(**env: str) -> subprocess.CompletedProcess:
     show = (
         "from django.conf import settings; "
-        "print(sorted(settings.DATABASES), settings.DATABASE_ROUTERS)"
+        "print(sorted(settings.DATABASES), settings.DATABASE_ROUTERS, "
+        "[m for m in settings.MIDDLEWARE if 'replica' in m])"
     )
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")}
     return subprocess.run(
@@ -366,7 +411,7 @@ def _settings(**env: str) -> subprocess.CompletedProcess:
 def test_without_a_replica_url_there_is_one_database_and_no_router():
     result = _settings(DATABASE_URL="sqlite:///:memory:")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split("\n")[-2] == "['default'] []"
+    assert result.stdout.split("\n")[-2] == "['default'] [] []"
 
 
 def test_a_replica_url_adds_the_alias_and_the_router():
@@ -376,7 +421,8 @@ def test_a_replica_url_adds_the_alias_and_the_router():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[-2] == (
-        "['default', 'replica'] ['leapsync.replica.ReplicaRouter']"
+        "['default', 'replica'] ['leapsync.replica.ReplicaRouter'] "
+        "['leapsync.replica.PinAfterWriteMiddleware']"
     )
 
 
