@@ -2,8 +2,9 @@
 rows stay on the primary; a replica that cannot be reached costs a page nothing but a log line.
 
 Django's TEST MIRROR makes the replica's connection read the primary's test database (there
-is no replication in a test run); one test copies that database into a real second one, so a
-page can be seen reading rows the primary no longer has alone.
+is no replication in a test run). Two tests copy that database into a real second one on the
+same server, so a page is seen reading a replica that lags: without the rows the primary got
+since. Run them with `DATABASE_REPLICA_URL` set (to the same server; .ci/run does).
 """
 
 from __future__ import annotations
@@ -142,15 +143,23 @@ def test_meters_list_shows_the_replica_and_a_mapping_is_written_on_the_primary(o
 @with_replica
 @on_both
 def test_api_lists_read_from_the_replica_and_the_token_from_the_primary():
-    RequiredActionFactory(meter=MeterFactory(site=SiteFactory()))
+    meter = MeterFactory(site=SiteFactory())
+    RequiredActionFactory(meter=meter)
+    enrollment = ProgramEnrollmentFactory(meter=meter)
     _, secret = make_token("bi", Scope.READ)
     client = Client(headers=bearer(secret))
     # The first request writes the token's last use (at most once a minute): a write, after
     # which that request reads the primary.
     _, primary, copy = _get(client, reverse("api:meter_list"))
     assert "meters_meter" in _tables(primary) and copy.captured_queries == []
-    for name in ("api:meter_list", "api:site_list", "api:action_list"):
-        _, primary, copy = _get(client, reverse(name))
+    roster = (
+        f"{reverse('api:roster')}?program={enrollment.program_identifier}"
+        f"&delivery_period={enrollment.delivery_period}"
+    )
+    lists = [reverse(f"api:{name}") for name in ("meter_list", "site_list", "action_list")]
+    for url in [*lists, roster, reverse("api:deadlines")]:
+        client.get(url)  # the deadlines' first request computes their figures: a write
+        _, primary, copy = _get(client, url)
         assert not _tables(primary) & _replica_tables(), primary.captured_queries
         assert ApiToken._meta.db_table in _tables(primary)
         assert _tables(copy) & _replica_tables()
