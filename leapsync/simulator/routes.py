@@ -88,9 +88,9 @@ def _truncate(response: Response) -> Response:
 
 
 def _api(sim: Simulator, method: str, route: str, body: bytes) -> Response:
-    searches: dict[str, Callable[[Any], bytes]] = {
-        "/v2/meters/search": sim.details_bytes,
-        "/v2/meters/enrollments/search": sim.enrollment_bytes,
+    searches: dict[str, Callable[[int], bytes]] = {
+        "/v2/meters/search": sim.details_json,
+        "/v2/meters/enrollments/search": sim.enrollment_json,
     }
     if route in searches:
         return _search(sim, searches[route], body) if method == "POST" else _not_allowed(route)
@@ -122,7 +122,7 @@ def _get_meter(sim: Simulator, meter_id: str, render: Callable[[Any], bytes]) ->
     return ok(render(meter))
 
 
-def _search(sim: Simulator, render: Callable[[Any], bytes], body: bytes) -> Response:
+def _search(sim: Simulator, render: Callable[[int], bytes], body: bytes) -> Response:
     try:
         meter_filter = parse_filter(body)
         return ok(sim.search(meter_filter, render))
