@@ -24,7 +24,7 @@ from .mutations import apply_mutations
 from .paging import PageTokens
 from .routes import dispatch
 from .state import ACTIVE, STATUS_RANK, MeterState
-from .store import MetersView, MeterStore, from_us, to_us
+from .store import MeterStore, MetersView, from_us, to_us
 from .timeutil import DEFAULT_START, fmt_us, next_month_start_everywhere, region_month
 from .transport import SimulatorTransport
 from .webhooks import WebhookHub
@@ -137,9 +137,13 @@ class LeapSimulator:
         self._grow()
         return m
 
+    def find_seq(self, meter_id: str) -> int | None:
+        """The sequence number of the meter with this id (any case), or None."""
+        return self._store.find(meter_id.lower())
+
     def find(self, meter_id: str) -> MeterState | None:
         """The meter with this id (any case), or None; it is kept, so it may be changed."""
-        seq = self._store.find(meter_id.lower())
+        seq = self.find_seq(meter_id)
         return None if seq is None else self._store.keep(seq)
 
     def meters(self) -> Sequence[MeterState]:
@@ -329,10 +333,11 @@ class LeapSimulator:
             return body + b"}"
 
     def state(self) -> dict[str, Any]:
-        """Clock, meter count and fault configuration."""
+        """Clock, meter counts (all, and held as state), switches and fault configuration."""
         return {
             "now": fmt_us(self._now),
             "meters": len(self._store),
+            "meters_in_memory": self._store.kept(),
             "seed": self.seed,
             "send_nulls": self._send_nulls,
             "drift": self._drift,

@@ -64,6 +64,10 @@ class MeterStore:
         """True when meter `seq` is held in memory (changed, added or handed out)."""
         return seq in self._live
 
+    def kept(self) -> int:
+        """How many meters are held in memory."""
+        return len(self._live)
+
     def keep(self, seq: int) -> MeterState:
         """Meter `seq`, kept from now on: the caller may change it (and then touch it)."""
         m = self.get(seq)
@@ -112,7 +116,9 @@ class MeterStore:
     def meter_id(self, seq: int) -> str:
         """The id of meter `seq` (ids never change)."""
         m = self._live.get(seq)
-        return m.meter_id if m is not None else meter_identity(self.seed, seq, self.start)[1].meter_id
+        return (
+            m.meter_id if m is not None else meter_identity(self.seed, seq, self.start)[1].meter_id
+        )
 
     def _scan(self) -> None:
         """Index every meter's id and partner_reference (drawing only as far as the id)."""
