@@ -72,8 +72,7 @@ class LeapSimulator:
         self._enr_expires = array("d")
         self._enr_status = bytearray()
         self._grow()
-        newest = max(self._store.updated, default=None)
-        self._last_stamp = self._now if newest is None else from_us(newest)
+        self._last_stamp: datetime | None = None  # the newest updated_at, drawn when first needed
 
     # --- clock -----------------------------------------------------------------------------
 
@@ -114,6 +113,9 @@ class LeapSimulator:
 
     def stamp(self) -> datetime:
         """A new updated_at: the clock, but always later than every stamp handed out before."""
+        if self._last_stamp is None:
+            newest = max(self._store.instants()[1], default=None)
+            self._last_stamp = self._now if newest is None else from_us(newest)
         self._last_stamp = max(self._now, self._last_stamp + STAMP_STEP)
         return self._last_stamp
 
@@ -244,10 +246,11 @@ class LeapSimulator:
     def search(self, f: MeterFilter, render: Callable[[int], bytes]) -> bytes:
         """One page of search results as JSON bytes; TokenError for a bad page token."""
         last = self.tokens.read(f.page_token, f.fingerprint) if f.page_token else -1
+        in_range = self._date_check(f)
         page: list[int] = []
         more = False
         for seq in self._candidates(f, last):
-            if self._matches(f, seq):
+            if in_range(seq) and (not f.needs_meter or self._matches(f, seq)):
                 if len(page) == f.page_size:
                     more = True
                     break
@@ -258,21 +261,26 @@ class LeapSimulator:
             body += b',"next_page_token":"' + token.encode() + b'"'
         return body + b"}"
 
+    def _date_check(self, f: MeterFilter) -> Callable[[int], bool]:
+        """The filter's date conditions on a seq, from the stored instants (no meter needed)."""
+        if not f.dates:
+            return _always
+        created, updated = self._store.instants()
+        bounds = {name: to_us(value) for name, value in f.dates.items()}
+        since = bounds.get("last_modified_date_time")
+        after = bounds.get("created_after_date_time")
+        before = bounds.get("created_before_date_time")
+
+        def check(seq: int) -> bool:
+            return (
+                (since is None or updated[seq] > since)
+                and (after is None or created[seq] > after)
+                and (before is None or created[seq] < before)
+            )
+
+        return check
+
     def _matches(self, f: MeterFilter, seq: int) -> bool:
-        dates = f.dates
-        if dates:
-            created, updated = self._store.created[seq], self._store.updated[seq]
-            since = dates.get("last_modified_date_time")
-            if since is not None and not updated > to_us(since):
-                return False
-            after = dates.get("created_after_date_time")
-            if after is not None and not created > to_us(after):
-                return False
-            before = dates.get("created_before_date_time")
-            if before is not None and not created < to_us(before):
-                return False
-        if not f.needs_meter:
-            return True
         return matches(f, self._store.get(seq), self.global_status)
 
     def _candidates(self, f: MeterFilter, last: int) -> Iterable[int]:
@@ -353,6 +361,10 @@ class LeapSimulator:
     def transport(self) -> httpx.BaseTransport:
         """An httpx transport that serves requests in-process, without sockets."""
         return SimulatorTransport(self)
+
+
+def _always(seq: int) -> bool:
+    return True
 
 
 _REGIONS = ("CAISO", "ERCOT", "NYISO", "ISONE", "PJM", "SERC", "WECC_SW", "WECC_PC")

@@ -2,9 +2,10 @@
 
 Meter `seq` is generated from (seed, seq, start) whenever it is needed and dropped again, unless
 it has changed (or was handed out for changing): such a meter stays in memory for good. Every
-meter keeps two integers (created and updated, in microseconds since the epoch), which is all the
-date filters and the clock need; ids and partner references are indexed as meters are generated,
-and completely the first time a look-up misses.
+meter has two integers (created and updated, in microseconds since the epoch), which is all the
+date filters and the clock need. Nothing is drawn at start-up: the integers, the ids and the
+partner references are noted as meters are generated, and drawn for all the others the first
+time something needs them all (a date filter, a look-up that misses).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .state import MeterState
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
+UNKNOWN = -(2**63)  # not drawn yet
 
 
 def to_us(when: datetime) -> int:
@@ -37,28 +39,40 @@ class MeterStore:
     def __init__(self, seed: int, count: int, start: datetime) -> None:
         self.seed = seed
         self.start = start
-        self.created = array("q")
-        self.updated = array("q")
-        for seq in range(count):
-            b = meter_basics(seed, seq, start)
-            self.created.append(to_us(b.created_at))
-            self.updated.append(to_us(b.updated_at))
-        self._generated = count
+        self._created = array("q", [UNKNOWN]) * count
+        self._updated = array("q", [UNKNOWN]) * count
+        self._unknown = count
         self._live: dict[int, MeterState] = {}
         self._ids: dict[str, int] = {}
         self._refs: dict[str, set[int]] | None = None
 
     def __len__(self) -> int:
-        return len(self.created)
+        return len(self._created)
 
     def get(self, seq: int) -> MeterState:
         """Meter `seq`: the kept state, or a freshly generated one that is not kept."""
         m = self._live.get(seq)
         if m is None:
             m = generate_meter(self.seed, seq, self.start)
-            if len(self._ids) < len(self.created):
+            if len(self._ids) < len(self._created):
                 self._ids[m.meter_id] = seq
+            self._note(seq, m.created_at, m.updated_at)
         return m
+
+    def _note(self, seq: int, created: datetime, updated: datetime) -> None:
+        if self._created[seq] == UNKNOWN:
+            self._created[seq] = to_us(created)
+            self._updated[seq] = to_us(updated)
+            self._unknown -= 1
+
+    def instants(self) -> tuple[array[int], array[int]]:
+        """(created, updated) of every meter by seq, in microseconds since the epoch."""
+        if self._unknown:
+            for seq in range(len(self._created)):
+                if self._created[seq] == UNKNOWN:
+                    b = meter_basics(self.seed, seq, self.start)
+                    self._note(seq, b.created_at, b.updated_at)
+        return self._created, self._updated
 
     def is_kept(self, seq: int) -> bool:
         """True when meter `seq` is held in memory (changed, added or handed out)."""
@@ -76,9 +90,9 @@ class MeterStore:
 
     def add(self, m: MeterState) -> None:
         """Append a new meter (its seq is the next one), kept for good."""
-        assert m.seq == len(self.created)
-        self.created.append(to_us(m.created_at))
-        self.updated.append(to_us(m.updated_at))
+        assert m.seq == len(self._created)
+        self._created.append(to_us(m.created_at))
+        self._updated.append(to_us(m.updated_at))
         self._live[m.seq] = m
         self._ids[m.meter_id] = m.seq
         if self._refs is not None and m.partner_reference is not None:
@@ -87,7 +101,7 @@ class MeterStore:
     def touched(self, m: MeterState) -> None:
         """Record that kept meter `m` changed (its updated_at included)."""
         self._live[m.seq] = m
-        self.updated[m.seq] = to_us(m.updated_at)
+        self._updated[m.seq] = to_us(m.updated_at)
 
     def set_reference(self, m: MeterState, value: str | None) -> None:
         """Change kept meter `m`'s partner_reference, and the index of them when built."""
@@ -101,7 +115,7 @@ class MeterStore:
     def find(self, meter_id: str) -> int | None:
         """The seq of the meter with this (lower-case) id, or None."""
         seq = self._ids.get(meter_id)
-        if seq is None and len(self._ids) < len(self.created):
+        if seq is None and len(self._ids) < len(self._created):
             self._scan()
             seq = self._ids.get(meter_id)
         return seq
@@ -123,13 +137,14 @@ class MeterStore:
     def _scan(self) -> None:
         """Index every meter's id and partner_reference (drawing only as far as the id)."""
         refs: dict[str, set[int]] = {}
-        for seq in range(len(self.created)):
+        for seq in range(len(self._created)):
             m = self._live.get(seq)
             if m is not None:
                 meter_id, reference = m.meter_id, m.partner_reference
             else:
-                identity = meter_identity(self.seed, seq, self.start)[1]
+                b, identity = meter_identity(self.seed, seq, self.start)
                 meter_id, reference = identity.meter_id, identity.partner_reference
+                self._note(seq, b.created_at, b.updated_at)
             self._ids[meter_id] = seq
             if reference is not None:
                 refs.setdefault(reference, set()).add(seq)
