@@ -8,7 +8,8 @@ older checkout can be measured beside this one), so client and server do not sha
 is the time until the server accepts connections. Each pass pages through both search endpoints
 with keep-alive and parses every page (the sync benchmark's ceiling); the first pass renders what
 the simulator has not rendered yet, later passes are served from its cache. The server's resident
-and peak memory (VmRSS, VmHWM) are read from /proc after startup and after every pass.
+and peak memory (VmRSS, VmHWM) and CPU time are read from /proc after startup and after every
+pass.
 """
 
 from __future__ import annotations
@@ -29,14 +30,22 @@ KEY = "bench-key"
 PATHS = ("/v2/meters/search", "/v2/meters/enrollments/search")
 
 
-def memory_mib(pid: int) -> str:
-    """Resident and peak resident memory of a process, from /proc."""
+def server_state(pid: int) -> str:
+    """Resident and peak resident memory, and CPU time used so far, of a process (from /proc).
+
+    CPU seconds do not depend on what else the machine runs, as wall-clock seconds do.
+    """
     fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         name, _, value = line.partition(":")
         if name in ("VmRSS", "VmHWM"):
             fields[name] = int(value.split()[0]) / 1024
-    return f"RSS {fields['VmRSS']:,.0f} MiB (peak {fields['VmHWM']:,.0f} MiB)"
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return (
+        f"RSS {fields['VmRSS']:,.0f} MiB (peak {fields['VmHWM']:,.0f} MiB), "
+        f"CPU used so far {cpu:.1f} s"
+    )
 
 
 def fetch_all(client: httpx.Client, path: str, page_size: int) -> tuple[int, int, int, float]:
@@ -79,11 +88,11 @@ def main() -> None:
             raise SystemExit(f"the simulator did not start: {line!r}")
         print(f"{args.meters:,} meters, server from {args.repo}, {' '.join(args.simulator_args)}")
         print(f"startup (until it accepts connections): {startup:.1f} s")
-        print(f"server after startup: {memory_mib(child.pid)}")
+        print(f"server after startup: {server_state(child.pid)}")
         headers = {"Authorization": f"Bearer {KEY}"}
         with httpx.Client(base_url=match.group(1), headers=headers, timeout=600) as client:
             for number in range(1, args.passes + 1):
-                total = 0.0
+                total, client_cpu = 0.0, time.process_time()
                 for path in PATHS:
                     meters, pages, size, seconds = fetch_all(client, path, args.page_size)
                     total += seconds
@@ -92,8 +101,12 @@ def main() -> None:
                         f"{size / 1e6:.0f} MB in {seconds:.2f} s = {pages / seconds:.0f} pages/s"
                     )
                 per_100k = total * 100_000 / max(args.meters, 1)
-                print(f"pass {number}, both endpoints: {total:.2f} s ({per_100k:.2f} s per 100k)")
-                print(f"server after pass {number}: {memory_mib(child.pid)}")
+                client_cpu = time.process_time() - client_cpu
+                print(
+                    f"pass {number}, both endpoints: {total:.2f} s ({per_100k:.2f} s per 100k), "
+                    f"client CPU {client_cpu:.1f} s"
+                )
+                print(f"server after pass {number}: {server_state(child.pid)}")
     finally:
         child.terminate()
         child.wait()
