@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from io import StringIO
+from types import SimpleNamespace
 from typing import Any
 
 import msgspec
 import pytest
+from django.core.management import call_command
 
 from leapsync.simulator import LeapSimulator
 from leapsync.simulator.drift import DRIFT_FIELD
@@ -193,3 +196,24 @@ def test_warm_route_renders_every_meter():
     assert response.status_code == 200 and response.json()["seconds"] >= 0
     assert sim.state()["meters_in_memory"] == 0
     assert all(sim._details.has(seq) and sim._enrollments.has(seq) for seq in range(30))
+
+
+class _Stopped:
+    def join(self) -> None:
+        raise KeyboardInterrupt
+
+
+def test_leap_simulator_command_passes_drift_and_warms_on_request(monkeypatch):
+    served: list[LeapSimulator] = []
+
+    def fake_serve(simulator: LeapSimulator, host: str, port: int) -> Any:
+        served.append(simulator)
+        return SimpleNamespace(url="http://127.0.0.1:1", thread=_Stopped(), stop=lambda: None)
+
+    monkeypatch.setattr("leapsync.management.commands.leap_simulator.serve", fake_serve)
+    call_command("leap_simulator", "--meters", "12", "--drift", "--warm", stdout=StringIO())
+    call_command("leap_simulator", "--meters", "12", stdout=StringIO())
+    warmed, lazy = served
+    assert warmed.state()["drift"] is True and lazy.state()["drift"] is False
+    assert all(warmed._details.has(seq) for seq in range(12))
+    assert not any(lazy._details.has(seq) for seq in range(12))
