@@ -50,9 +50,11 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# The sync benchmark needs PostgreSQL (BENCH_DATABASE_URL, default a local leapsync_bench).
+# The sync benchmark needs PostgreSQL (BENCH_DATABASE_URL, default a local leapsync_bench); it
+# ends with leapsync beside dlt at DLT_METERS (dlt goes into a scratch virtualenv under .bench/).
 bench: install
-	$(BIN)/python scripts/bench_sync.py --meters $(or $(METERS),100000)
+	$(BIN)/python scripts/bench_sync.py --meters $(or $(METERS),100000) \
+		--dlt-meters $(or $(DLT_METERS),100000)
 
 clean:
 	rm -rf $(VENV) staticfiles

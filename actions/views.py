@@ -31,6 +31,7 @@ from actions.services import add_note, assign, set_due_date, set_status
 from actions.tables import ActionTable
 from leapsync.preferences.models import ListPage
 from leapsync.preferences.services import list_state, opening_url
+from leapsync.replica import replica_reads
 from leapsync.ui.csv_download import csv_download
 from leapsync.ui.htmx import wants_partial
 from leapsync.ui.security import email_preview_response
@@ -47,6 +48,7 @@ FRAGMENTS = {
 
 
 @require_GET
+@replica_reads
 @permission_required("actions.view_requiredaction", raise_exception=True)
 @vary_on_headers("HX-Request")
 def action_list(request: HttpRequest) -> HttpResponse:

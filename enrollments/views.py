@@ -25,6 +25,7 @@ from enrollments.services import save_subscription
 from enrollments.tables import TransitionTable
 from leapsync.dashboard import store
 from leapsync.dashboard.digest import build_digest, render_digest
+from leapsync.replica import replica_reads
 from leapsync.ui.csv_download import csv_download, csv_lines
 from leapsync.ui.htmx import wants_partial
 from leapsync.ui.security import email_preview_response
@@ -50,6 +51,7 @@ def _figures(key: str, name: str) -> dict[str, object]:
 
 
 @require_GET
+@replica_reads
 @permission_required(VIEW, raise_exception=True)
 def deadline_list(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
@@ -82,6 +84,7 @@ def _chosen_period(request: HttpRequest) -> tuple[dict, periods_.Period | None, 
 
 
 @require_GET
+@replica_reads
 @permission_required(VIEW, raise_exception=True)
 @vary_on_headers("HX-Request")
 def market_group_list(request: HttpRequest) -> HttpResponse:
@@ -130,6 +133,7 @@ def market_group_export(request: HttpRequest, fmt: str) -> StreamingHttpResponse
 
 
 @require_GET
+@replica_reads
 @permission_required(VIEW, raise_exception=True)
 @vary_on_headers("HX-Request")
 def transition_list(request: HttpRequest) -> HttpResponse:

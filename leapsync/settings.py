@@ -8,6 +8,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.validators import validate_email
 
+from leapsync.replica import REPLICA
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -168,6 +170,29 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # took 1.6 s of a 2.5 s page at a million meters; every query here is short or a bulk write.
     DATABASES["default"]["OPTIONS"]["options"] = "-c jit=off"
 DATABASES["default"].setdefault("CONN_MAX_AGE", 0 if DEBUG else 60)
+# A read replica for the list pages (leapsync/replica.py; docs/deploy.md "A read replica").
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="").strip()
+if DATABASE_REPLICA_URL:
+    _replica = env.db_url_config(DATABASE_REPLICA_URL)
+    if {_replica["ENGINE"], DATABASES["default"]["ENGINE"]} != {"django.db.backends.postgresql"}:
+        raise ImproperlyConfigured(
+            "DATABASE_REPLICA_URL is a PostgreSQL replica of DATABASE_URL: both must be "
+            "postgres:// URLs."
+        )
+    _replica.setdefault("OPTIONS", {})["server_side_binding"] = True
+    # A replica that does not answer costs a page this long before it reads the primary.
+    _replica["OPTIONS"].setdefault("connect_timeout", 3)
+    _replica["OPTIONS"]["options"] = DATABASES["default"]["OPTIONS"]["options"]  # no JIT either
+    _replica["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    _replica["CONN_HEALTH_CHECKS"] = True
+    # Tests have no replication: the replica's connection reads the primary's test database.
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES[REPLICA] = _replica
+    DATABASE_ROUTERS = ["leapsync.replica.ReplicaRouter"]
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware"),
+        "leapsync.replica.PinAfterWriteMiddleware",
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The cache: sign-in throttling (leapsync/signin.py) and the figures' "recompute queued" marks.
 # gunicorn runs several worker processes: in production they share one cache (files in DATA_DIR

@@ -21,6 +21,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from actions.models import RequiredAction
 from leapsync.lib.search import id_range
+from leapsync.replica import replica_reads
 from leapsync.ui.csv_download import csv_download, csv_lines
 from leapsync.ui.filters import BoundedDateFilter, ChecklistFilter, is_filtered
 from leapsync.ui.htmx import wants_partial
@@ -119,6 +120,7 @@ def _events(data) -> tuple[ChangeLogFilterSet, QuerySet]:
 
 
 @require_GET
+@replica_reads
 @permission_required("meters.view_meterevent", raise_exception=True)
 @vary_on_headers("HX-Request")
 def change_log(request: HttpRequest) -> HttpResponse:

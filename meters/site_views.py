@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from leapsync.replica import replica_reads
 from leapsync.ui.htmx import wants_partial
 from leapsync.ui.tables import configure_table
 from meters.candidates import SCORE_ALL_TASK, queue_scoring
@@ -27,6 +28,7 @@ from meters.uploads import SITES, PendingUploads, file_digest, upload_path
 
 
 @require_GET
+@replica_reads
 @permission_required("meters.view_site", raise_exception=True)
 @vary_on_headers("HX-Request")
 def site_list(request: HttpRequest) -> HttpResponse:

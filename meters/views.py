@@ -27,6 +27,7 @@ from leapsync.lib.search import id_range
 from leapsync.models import RunStatus, SyncRun
 from leapsync.preferences.models import ListPage
 from leapsync.preferences.services import list_state, opening_url
+from leapsync.replica import replica_reads
 from leapsync.sync import STREAMS
 from leapsync.ui.counts import count_rows
 from leapsync.ui.csv_download import csv_download, csv_lines
@@ -49,6 +50,7 @@ ACTION_TYPE_LABELS = labels(ActionType)
 
 
 @require_GET
+@replica_reads
 @permission_required("meters.view_meter", raise_exception=True)
 @vary_on_headers("HX-Request")
 def meter_list(request: HttpRequest) -> HttpResponse:

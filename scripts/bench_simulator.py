@@ -1,14 +1,22 @@
-"""Benchmark the Leap simulator over real HTTP: startup, RSS, and full fetch of both searches.
+"""Benchmark the Leap simulator over real HTTP: startup, memory, and full passes of both searches.
 
 Usage: python scripts/bench_simulator.py [--meters 100000] [--seed 1] [--page-size 500]
+           [--passes 2] [--repo PATH] [-- extra leap_simulator arguments, e.g. --warm or --drift]
 
-The simulator runs in a child process (as `leap_simulator` would), so client and server do not
-share a GIL; the client pages through both search endpoints with keep-alive and parses every page.
+`manage.py leap_simulator` runs in a child process (from `--repo`, default this checkout, so an
+older checkout can be measured beside this one), so client and server do not share a GIL. Startup
+is the time until the server accepts connections. Each pass pages through both search endpoints
+with keep-alive and parses every page (the sync benchmark's ceiling); the first pass renders what
+the simulator has not rendered yet, later passes are served from its cache. The server's resident
+and peak memory (VmRSS, VmHWM) and CPU time are read from /proc after startup and after every
+pass.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import subprocess
 import sys
 import time
@@ -19,26 +27,25 @@ import msgspec
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "bench-key"
-SERVER = """
-import sys, time
-from leapsync.simulator import LeapSimulator, serve
-began = time.perf_counter()
-sim = LeapSimulator(meters=int(sys.argv[1]), seed=int(sys.argv[2]), api_key=sys.argv[3])
-generated = time.perf_counter()
-sim.warm()
-warmed = time.perf_counter()
-server = serve(sim, "127.0.0.1", 0)
-print(server.url, f"{generated - began:.2f}", f"{warmed - generated:.2f}", flush=True)
-server.thread.join()
-"""
+PATHS = ("/v2/meters/search", "/v2/meters/enrollments/search")
 
 
-def rss_mib(pid: int) -> float:
-    """Resident set size of a process, from /proc."""
+def server_state(pid: int) -> str:
+    """Resident and peak resident memory, and CPU time used so far, of a process (from /proc).
+
+    CPU seconds do not depend on what else the machine runs, as wall-clock seconds do.
+    """
+    fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = int(value.split()[0]) / 1024
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return (
+        f"RSS {fields['VmRSS']:,.0f} MiB (peak {fields['VmHWM']:,.0f} MiB), "
+        f"CPU used so far {cpu:.1f} s"
+    )
 
 
 def fetch_all(client: httpx.Client, path: str, page_size: int) -> tuple[int, int, int, float]:
@@ -61,31 +68,45 @@ def main() -> None:
     parser.add_argument("--meters", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--page-size", type=int, default=500)
+    parser.add_argument("--passes", type=int, default=2, help="full passes over both endpoints")
+    parser.add_argument("--repo", type=Path, default=REPO, help="checkout to run the server from")
+    parser.add_argument("simulator_args", nargs="*", help="extra leap_simulator arguments")
     args = parser.parse_args()
+    command = [
+        sys.executable, "manage.py", "leap_simulator", "--meters", str(args.meters),
+        "--seed", str(args.seed), "--port", "0", "--api-key", KEY, *args.simulator_args,
+    ]  # fmt: skip
     began = time.perf_counter()
-    child = subprocess.Popen(
-        [sys.executable, "-c", SERVER, str(args.meters), str(args.seed), KEY],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # the ready line arrives when it is written
+    child = subprocess.Popen(command, cwd=args.repo, env=env, stdout=subprocess.PIPE, text=True)
     try:
-        url, generate_s, warm_s = child.stdout.readline().split()
+        assert child.stdout is not None
+        line = child.stdout.readline()
         startup = time.perf_counter() - began
-        print(f"startup {startup:.1f} s (generate {generate_s} s, pre-render {warm_s} s)")
-        print(f"server RSS after startup: {rss_mib(child.pid):.0f} MiB")
+        match = re.search(r"serving (http://\S+)", line)
+        if match is None:
+            raise SystemExit(f"the simulator did not start: {line!r}")
+        print(f"{args.meters:,} meters, server from {args.repo}, {' '.join(args.simulator_args)}")
+        print(f"startup (until it accepts connections): {startup:.1f} s")
+        print(f"server after startup: {server_state(child.pid)}")
         headers = {"Authorization": f"Bearer {KEY}"}
-        with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
-            total = 0.0
-            for path in ("/v2/meters/search", "/v2/meters/enrollments/search"):
-                meters, pages, size, seconds = fetch_all(client, path, args.page_size)
-                total += seconds
+        with httpx.Client(base_url=match.group(1), headers=headers, timeout=600) as client:
+            for number in range(1, args.passes + 1):
+                total, client_cpu = 0.0, time.process_time()
+                for path in PATHS:
+                    meters, pages, size, seconds = fetch_all(client, path, args.page_size)
+                    total += seconds
+                    print(
+                        f"pass {number} {path}: {meters} meters, {pages} pages, "
+                        f"{size / 1e6:.0f} MB in {seconds:.2f} s = {pages / seconds:.0f} pages/s"
+                    )
+                per_100k = total * 100_000 / max(args.meters, 1)
+                client_cpu = time.process_time() - client_cpu
                 print(
-                    f"{path}: {meters} meters, {pages} pages, {size / 1e6:.0f} MB in {seconds:.2f} s"
-                    f" = {pages / seconds:.0f} pages/s, {size / 1e6 / seconds:.0f} MB/s"
+                    f"pass {number}, both endpoints: {total:.2f} s ({per_100k:.2f} s per 100k), "
+                    f"client CPU {client_cpu:.1f} s"
                 )
-        print(f"both endpoints fetched and parsed in {total:.2f} s")
-        print(f"server RSS after the fetch: {rss_mib(child.pid):.0f} MiB")
+                print(f"server after pass {number}: {server_state(child.pid)}")
     finally:
         child.terminate()
         child.wait()

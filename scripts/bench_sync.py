@@ -2,7 +2,8 @@
 
 Measures, side by side on one machine:
   * the ceiling: every page of both search endpoints fetched and JSON-parsed, no database;
-  * a full sync of N meters, both streams (wall time, meters/s, peak RSS of the sync process);
+  * a full sync of N meters, both streams (wall time, meters/s, and the peak memory of all
+    the sync's processes together);
   * an incremental sync after mutate(0.01);
   * a full re-run with nothing changed.
 Results are appended to docs/benchmarks.md with the machine and the date.
@@ -18,6 +19,8 @@ import platform
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,9 +37,10 @@ def main() -> None:
     env = _environment(args)
     _recreate_database(args.database_url)
     _manage(env, "migrate", "--noinput", "-v", "0")
-    simulator = _start_simulator(args, env)
+    simulator = _start_simulator(args, env, args.meters)
     try:
         base = f"http://127.0.0.1:{args.port}"
+        _control(base, "warm", {})  # the simulator renders lazily: the ceiling is a cached pass
         results = {"ceiling": _ceiling(base, args.page_size)}
         results["full"] = _timed_sync(env, "--full")
         _control(base, "mutate", {"fraction": 0.01, "seed": 42})
@@ -45,7 +49,102 @@ def main() -> None:
     finally:
         simulator.terminate()
         simulator.wait(timeout=30)
-    _report(args, results)
+    lines = _report(args, results)
+    if args.dlt_meters:
+        lines += _dlt_comparison(args, env)
+    with open(args.output, "a", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def _dlt_comparison(args: argparse.Namespace, env: dict[str, str]) -> list[str]:
+    """leapsync's first full load and dlt's REST API source, on the same simulator in turn."""
+    meters = args.dlt_meters
+    python = _dlt_python()
+    dlt_database = args.database_url.rsplit("/", 1)[0] + "/leapsync_bench_dlt"
+    _recreate_database(args.database_url)
+    _manage(env, "migrate", "--noinput", "-v", "0")
+    _recreate_database(dlt_database)
+    simulator = _start_simulator(args, env, meters)
+    try:
+        base = f"http://127.0.0.1:{args.port}"
+        ceiling = _ceiling(base, args.page_size)
+        leapsync = _timed_sync(env, "--full")
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory() as pipelines:
+            process = subprocess.Popen(
+                [
+                    python,
+                    str(ROOT / "scripts" / "bench_dlt.py"),
+                    base,
+                    API_KEY,
+                    str(args.page_size),
+                    dlt_database.replace("postgres://", "postgresql://", 1),
+                    pipelines,
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            memory = TreeMemory(process.pid)
+            output, _ = process.communicate()
+        if process.returncode != 0:
+            raise SystemExit(f"the dlt load failed (exit code {process.returncode})")
+        dlt = {"seconds": time.monotonic() - started, **memory.stop()}
+        phases = output.rsplit("DLT_SECONDS", 1)[1].split()[1:]
+        print(f"dlt: {dlt['seconds']:.1f} s ({' '.join(phases)}), {dlt['pss_sum_mb']:.0f} MB")
+    finally:
+        simulator.terminate()
+        simulator.wait(timeout=30)
+
+    def row(label: str, result: dict[str, float]) -> str:
+        return (
+            f"| {label} | {result['seconds']:.1f} s | {result['seconds'] / ceiling['seconds']:.1f}x "
+            f"| {result['pss_sum_mb']:.0f} MB | {result['rss_sum_mb']:.0f} MB |"
+        )
+
+    named = dict(zip(phases[::2], phases[1::2], strict=True))
+    return [
+        f"\nBeside dlt {_dlt_version(python)} at {meters:,} meters, same simulator, same run:\n",
+        "| what | wall time | x ceiling | peak memory (PSS, all processes) | same, RSS summed |",
+        "| --- | --- | --- | --- | --- |",
+        f"| ceiling: fetch + JSON-parse both endpoints | {ceiling['seconds']:.1f} s | 1.0x | — | — |",
+        row("leapsync: first full load, both streams", leapsync),
+        row(
+            f"dlt REST API source (extract {named.get('extract')} s, normalize "
+            f"{named.get('normalize')} s, load {named.get('load')} s)",
+            dlt,
+        ),
+        "",
+        (
+            f"leapsync was **{dlt['seconds'] / leapsync['seconds']:.1f}x** faster than dlt "
+            "(dlt's defaults: two resources, POST with the page size, a cursor paginator, "
+            "normalisation into child tables; scripts/bench_dlt.py)."
+        ),
+    ]
+
+
+def _dlt_python() -> str:
+    """The scratch virtualenv's interpreter, with dlt installed from requirements/bench-dlt.txt."""
+    venv = ROOT / ".bench" / "dlt-venv"
+    python = venv / "bin" / "python"
+    pins = ROOT / "requirements" / "bench-dlt.txt"
+    stamp = venv / ".installed"
+    if not stamp.exists() or stamp.read_text() != pins.read_text():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "-r", str(pins)], check=True
+        )
+        stamp.write_text(pins.read_text())
+    return str(python)
+
+
+def _dlt_version(python: str) -> str:
+    return subprocess.run(
+        [python, "-c", "import dlt; print(dlt.__version__)"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 def _arguments() -> argparse.Namespace:
@@ -59,6 +158,12 @@ def _arguments() -> argparse.Namespace:
         default=os.environ.get(
             "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/leapsync_bench"
         ),
+    )
+    parser.add_argument(
+        "--dlt-meters",
+        type=int,
+        default=0,
+        help="also load this many meters with leapsync and with dlt, side by side (0: skip)",
     )
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()
@@ -94,7 +199,9 @@ def _manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
 
 
-def _start_simulator(args: argparse.Namespace, env: dict[str, str]) -> subprocess.Popen:
+def _start_simulator(
+    args: argparse.Namespace, env: dict[str, str], meters: int
+) -> subprocess.Popen:
     started = time.monotonic()
     process = subprocess.Popen(
         [
@@ -102,7 +209,7 @@ def _start_simulator(args: argparse.Namespace, env: dict[str, str]) -> subproces
             "manage.py",
             "leap_simulator",
             "--meters",
-            str(args.meters),
+            str(meters),
             "--seed",
             str(args.seed),
             "--port",
@@ -147,54 +254,105 @@ def _ceiling(base: str, page_size: int) -> dict[str, float]:
     return {"seconds": seconds, "records": meters, "pages": pages}
 
 
-# Runs manage.py in this interpreter and reports the peak RSS of the sync when it ends: its
-# own, or that of the larger stream process when the streams ran side by side (forked).
-_MEASURED = (
-    "import resource, runpy, sys\n"
-    "sys.argv = ['manage.py', *sys.argv[1:]]\n"
-    "try:\n"
-    "    runpy.run_path('manage.py', run_name='__main__')\n"
-    "finally:\n"
-    "    kb = max(resource.getrusage(who).ru_maxrss\n"
-    "             for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))\n"
-    "    print(f'PEAK_RSS_KB {kb}', file=sys.stderr)\n"
-)
+class TreeMemory:
+    """Samples a process and all its descendants every 50 ms; keeps the peaks of their sums.
+
+    RSS counts a page shared by several processes (the forked stream processes share the
+    parent's) once per process; PSS splits it between them, so the sum of PSS is the memory
+    the processes take together, and the sum of RSS an upper bound of it.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.rss, self.pss, self.largest, self.processes = pid, 0, 0, 0, 1
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        self._thread.join()
+        return {
+            "rss_sum_mb": self.rss / 1024,
+            "pss_sum_mb": self.pss / 1024,
+            "largest_mb": self.largest / 1024,
+            "processes": self.processes,
+        }
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            sizes = [_sizes_kb(pid) for pid in _tree(self.pid)]
+            sizes = [size for size in sizes if size is not None]
+            if sizes:
+                self.rss = max(self.rss, sum(rss for rss, _ in sizes))
+                self.pss = max(self.pss, sum(pss for _, pss in sizes))
+                self.largest = max(self.largest, *(rss for rss, _ in sizes))
+                self.processes = max(self.processes, len(sizes))
+
+
+def _tree(pid: int) -> list[int]:
+    pids, index = [pid], 0
+    while index < len(pids):
+        try:
+            with open(f"/proc/{pids[index]}/task/{pids[index]}/children", encoding="ascii") as f:
+                pids += [int(child) for child in f.read().split()]
+        except OSError:
+            pass
+        index += 1
+    return pids
+
+
+def _sizes_kb(pid: int) -> tuple[int, int] | None:
+    """(RSS, PSS) of one process in kB, or None once it has gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+            fields = dict(line.split()[:2] for line in rollup if line[:4] in ("Rss:", "Pss:"))
+        return int(fields["Rss:"]), int(fields["Pss:"])
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 def _timed_sync(env: dict[str, str], mode: str) -> dict[str, float]:
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-c", _MEASURED, "leap_sync", mode],
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "leap_sync", mode, "-v", "0"],
         cwd=ROOT,
         env=env,
-        check=True,
         stdin=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
     )
+    memory = TreeMemory(process.pid)
+    if process.wait() != 0:
+        raise SystemExit(f"leap_sync {mode} failed (exit code {process.returncode})")
     seconds = time.monotonic() - started
-    peak_kb = int(result.stderr.rsplit("PEAK_RSS_KB ", 1)[1].split()[0])
-    print(f"leap_sync {mode}: {seconds:.1f} s, peak RSS {peak_kb / 1024:.0f} MB")
-    return {"seconds": seconds, "peak_mb": peak_kb / 1024}
+    result = {"seconds": seconds, **memory.stop()}
+    print(
+        f"leap_sync {mode}: {seconds:.1f} s, memory of its {result['processes']} processes "
+        f"together: {result['pss_sum_mb']:.0f} MB (PSS), {result['rss_sum_mb']:.0f} MB (RSS); "
+        f"largest {result['largest_mb']:.0f} MB"
+    )
+    return result
 
 
 def _control(base: str, action: str, payload: dict) -> None:
     response = httpx.post(
         f"{base}/_simulator/{action}",
         json=payload,
-        timeout=120,
+        timeout=3600,  # warm renders every meter: minutes at 1,000,000
         headers={"Authorization": f"Bearer {API_KEY}"},
     )
     response.raise_for_status()
 
 
-def _report(args: argparse.Namespace, results: dict[str, dict[str, float]]) -> None:
+def _report(args: argparse.Namespace, results: dict[str, dict[str, float]]) -> list[str]:
     meters = args.meters
     ceiling = results["ceiling"]
 
     def row(label: str, result: dict[str, float], count: int | None) -> str:
         rate = f"{count / result['seconds']:,.0f}" if count else "—"
-        return f"| {label} | {result['seconds']:.1f} s | {rate} | {result['peak_mb']:.0f} MB |"
+        return (
+            f"| {label} | {result['seconds']:.1f} s | {result['seconds'] / ceiling['seconds']:.1f}x "
+            f"| {rate} | {result['pss_sum_mb']:.0f} MB | {result['rss_sum_mb']:.0f} MB "
+            f"({result['processes']}) |"
+        )
 
     machine = (
         f"{os.cpu_count()} cores, {_memory_gib():.0f} GiB, {platform.platform()}, "
@@ -202,24 +360,35 @@ def _report(args: argparse.Namespace, results: dict[str, dict[str, float]]) -> N
     )
     ceiling_row = (
         "| ceiling: fetch + JSON-parse every page of both endpoints, no database "
-        f"| {ceiling['seconds']:.1f} s | {2 * meters / ceiling['seconds']:,.0f} records/s | — |"
+        f"| {ceiling['seconds']:.1f} s | 1.0x | {2 * meters / ceiling['seconds']:,.0f} records/s "
+        "| — | — |"
     )
     lines = [
         f"\n## Sync, {meters:,} meters ({datetime.now(UTC):%Y-%m-%d})\n",
         f"Machine: {machine}; simulator, sync and PostgreSQL on the same machine.",
-        f"Command: `python scripts/bench_sync.py --meters {meters}` (page size {args.page_size}).\n",
-        "| what | wall time | meters/s | peak RSS (largest sync process) |",
-        "| --- | --- | --- | --- |",
+        f"Command: `python scripts/bench_sync.py --meters {meters}"
+        + (f" --dlt-meters {args.dlt_meters}" if args.dlt_meters else "")
+        + f"` (page size {args.page_size}).\n",
+        (
+            "| what | wall time | x ceiling | meters/s | peak memory, all sync processes (PSS) "
+            "| same, RSS summed (processes) |"
+        ),
+        "| --- | --- | --- | --- | --- | --- |",
         ceiling_row,
         row("full sync, both streams, empty database", results["full"], meters),
         row("incremental after mutate(0.01)", results["incremental"], None),
         row("full re-run, nothing changed", results["rerun"], meters),
         "",
-        "Wall times include starting Django for each `leap_sync` (about 1 s).",
+        (
+            f"The incremental took {results['incremental']['seconds'] / results['full']['seconds']:.1%} "
+            "of the first full load's time."
+        ),
+        (
+            "Wall times include starting Django for each `leap_sync` (about 1 s). Memory is sampled "
+            "every 50 ms over the `leap_sync` process and every process it started."
+        ),
     ]
-    with open(args.output, "a", encoding="utf-8") as out:
-        out.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    return lines
 
 
 def _memory_gib() -> float:

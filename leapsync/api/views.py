@@ -58,6 +58,7 @@ from leapsync.api.serializers import (
 from leapsync.api.writes import MAX_SITES, reference_push, set_reference, upsert_sites
 from leapsync.dashboard import store
 from leapsync.freshness import stream_freshness
+from leapsync.replica import ReplicaReads
 from meters.changes import ChangeLogFilterSet
 from meters.filters import MeterFilterSet, SiteFilterSet
 from meters.models import Meter, MeterEvent, Site, open_changes
@@ -103,7 +104,7 @@ def with_children(rows: list[dict[str, Any]], now: datetime) -> list[dict[str, A
     return rows
 
 
-class MeterList(generics.ListAPIView):
+class MeterList(ReplicaReads, generics.ListAPIView):
     """Meters, filtered exactly as the meters list is (the same FilterSet).
 
     The filters and the cursor page over the meters alone; only the page's keys are then read
@@ -154,7 +155,7 @@ class MeterReference(APIView):
         return Response(ReferenceResultSerializer(result).data, status=202)
 
 
-class SiteList(generics.ListAPIView):
+class SiteList(ReplicaReads, generics.ListAPIView):
     """GET: sites, filtered as the sites list is. POST: upsert sites by external_id."""
 
     serializer_class = SiteSerializer
@@ -182,7 +183,7 @@ class SiteList(generics.ListAPIView):
         return Response(SiteUpsertReportSerializer(report).data)
 
 
-class ActionList(generics.ListAPIView):
+class ActionList(ReplicaReads, generics.ListAPIView):
     """Required actions with their workflow state, filtered as the inbox is (by default
     without those marked done: ask for `status` to see them)."""
 
@@ -193,7 +194,7 @@ class ActionList(generics.ListAPIView):
         return RequiredAction.objects.for_inbox()
 
 
-class Roster(generics.ListAPIView):
+class Roster(ReplicaReads, generics.ListAPIView):
     """One delivery period's market group roster: its meters in a market group."""
 
     serializer_class = RosterRowSerializer
@@ -231,7 +232,7 @@ class Roster(generics.ListAPIView):
         return roster_rows(Period(program, name, *period)).order_by("pk")
 
 
-class Deadlines(APIView):
+class Deadlines(ReplicaReads, APIView):
     """Per program: its current and next delivery periods and their enrollment deadlines with
     meters by status, as the deadlines page shows them (stored figures, with their time)."""
 

@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from django.db import connection, models
 from django.db.models.fields import NOT_PROVIDED
 from django.utils import timezone
+
+
+class Written(NamedTuple):
+    """What `write(..., report=...)` says of one row: its primary key, and whether it is new."""
+
+    pk: int
+    inserted: bool
 
 
 def write(
@@ -25,21 +32,21 @@ def write(
     *,
     conflict: Sequence[str] = (),
     update: Sequence[str] = (),
-    report_inserted: str | None = None,
-) -> set[Any] | None:
+    report: str | None = None,
+) -> dict[Any, Written] | None:
     """Insert `rows`; with `conflict` (a unique key's attnames), update `update` on clashes.
 
-    With `report_inserted` (an attname) on PostgreSQL, returns that value of each row this
-    statement inserted rather than updated: the truth even when another transaction inserted
-    the same key a moment earlier. Elsewhere returns None (the caller knows from its own reads;
-    SQLite has one writer at a time).
+    With `report` (the attname of a unique key) on PostgreSQL, returns for each row written
+    its primary key and whether this statement inserted it rather than updated it: the truth
+    even when another transaction inserted the same key a moment earlier. Elsewhere returns
+    None (the caller knows from its own reads; SQLite has one writer at a time).
     """
     if not rows:
-        return set()
+        return {}
     fields = _fields(model, rows[0])
     defaults = _defaults(fields, rows[0])
     if connection.vendor == "postgresql":
-        return _copy(model, fields, defaults, rows, conflict, update, report_inserted)
+        return _copy(model, fields, defaults, rows, conflict, update, report)
     _executemany(model, fields, defaults, rows, conflict, update)
     return None
 
@@ -99,16 +106,16 @@ def _conflict_sql(quote, fields, conflict: Sequence[str], update: Sequence[str])
     return f" ON CONFLICT ({target}) DO UPDATE SET {assignments}"
 
 
-def _copy(model, fields, defaults, rows, conflict, update, report_inserted) -> set[Any] | None:
-    """COPY the rows: straight into the table, or (to upsert) into a staging table first."""
+def _copy(model, fields, defaults, rows, conflict, update, report) -> dict[Any, Written] | None:
+    """COPY the rows: straight into the table, or (to upsert or report) via a staging table."""
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     columns = ", ".join(quote(field.column) for field in fields)
     with connection.cursor() as cursor:
         raw = cursor.cursor
-        if not conflict:
+        if not conflict and not report:
             _copy_rows(raw, table, columns, fields, defaults, rows)
-            return {row[report_inserted] for row in rows} if report_inserted else None
+            return None
         # One staging table per connection and column list (named by a checksum, so a
         # long-lived worker never reuses one whose columns a migration changed).
         staging = quote(f"staging_{model._meta.db_table}_{zlib.crc32(columns.encode()):08x}")
@@ -119,18 +126,19 @@ def _copy(model, fields, defaults, rows, conflict, update, report_inserted) -> s
         _copy_rows(raw, staging, columns, fields, defaults, rows)
         insert = f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging}"
         insert += _conflict_sql(quote, fields, conflict, update)
-        inserted = None
-        if report_inserted:
+        written = None
+        if report:
             # xmax is 0 on a row version this statement inserted, set on one it updated.
-            key = quote(next(f.column for f in fields if f.attname == report_inserted))
-            raw.execute(f"{insert} RETURNING {key}, xmax = 0")
-            inserted = {value for value, is_new in raw.fetchall() if is_new}
+            key = quote(next(f.column for f in fields if f.attname == report))
+            pk = quote(model._meta.pk.column)
+            raw.execute(f"{insert} RETURNING {key}, {pk}, xmax = 0")
+            written = {value: Written(pk, is_new) for value, pk, is_new in raw.fetchall()}
         else:
             raw.execute(insert)
         # TRUNCATE, not DELETE: autovacuum never visits temporary tables, so deleted rows would
         # pile up and every later page would scan them again.
         raw.execute(f"TRUNCATE {staging}")
-    return inserted
+    return written
 
 
 def _copy_rows(raw, table: str, columns: str, fields, defaults, rows) -> None:

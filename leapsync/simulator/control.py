@@ -1,8 +1,9 @@
 """HTTP control routes under /_simulator/: clock, mutate, rollover, faults, reference updates,
-truth and state."""
+send_nulls, drift, warm, truth and state."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -40,6 +41,8 @@ def dispatch(sim: Simulator, method: str, route: str, query: str, body: bytes) -
         ("POST", "clock"): _clock,
         ("POST", "faults"): _faults,
         ("POST", "send_nulls"): _send_nulls,
+        ("POST", "drift"): _drift,
+        ("POST", "warm"): _warm,
         ("POST", "reference_updates"): _reference_updates,
         ("GET", "state"): lambda s, b: _reply(s.state()),
     }
@@ -113,6 +116,22 @@ def _send_nulls(sim: Simulator, data: dict[str, Any]) -> Response:
         raise ControlError("send_nulls must be a boolean")
     sim.set_send_nulls(value)
     return _reply({"send_nulls": value})
+
+
+def _drift(sim: Simulator, data: dict[str, Any]) -> Response:
+    """{"drift": true}: one unknown field in every object of both endpoints (see drift.py)."""
+    value = data.get("drift")
+    if not isinstance(value, bool):
+        raise ControlError("drift must be a boolean")
+    sim.set_drift(value)
+    return _reply({"drift": value})
+
+
+def _warm(sim: Simulator, data: dict[str, Any]) -> Response:
+    """Render every meter now, so the next full pass is served from the cache."""
+    began = time.perf_counter()
+    sim.warm()
+    return _reply({"seconds": round(time.perf_counter() - began, 3)})
 
 
 def _reference_updates(sim: Simulator, data: dict[str, Any]) -> Response:

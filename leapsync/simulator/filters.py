@@ -76,6 +76,13 @@ class MeterFilter:
     partner_action_required: bool
     exclude_archived: bool
 
+    @property
+    def needs_meter(self) -> bool:
+        """True when matching needs more of a meter than its created and updated instants."""
+        return bool(
+            self.sets or self.enums or self.partner_action_required or self.exclude_archived
+        )
+
 
 def parse_filter(body: bytes) -> MeterFilter:
     """Validate a MeterFilterRequest body; raise FilterError naming the first broken limit."""

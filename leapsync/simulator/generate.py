@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
 from itertools import accumulate
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from .catalog import (
     ACTION_KINDS,
@@ -71,45 +71,98 @@ def reference_for(seed: int, seq: int) -> str:
     return f"acct.{n}:premise-{rng.randrange(1, 9)}"
 
 
-def generate_meter(seed: int, seq: int, start: datetime) -> MeterState:
-    """Build meter `seq` deterministically; `start` anchors creation dates and pinned periods."""
-    rng = meter_rng(seed, seq, 1)
+class Basics(NamedTuple):
+    """What a meter's random stream yields first: cheap to draw for every meter at start-up."""
+
+    region: str
+    place: int
+    utility: str
+    meter_type: str
+    device_type: str | None
+    classification: str | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class Identity(NamedTuple):
+    """What the stream yields next, up to and including the meter id."""
+
+    partner_reference: str | None
+    m0: int
+    programs: list[ProgramState]
+    meter_id: str
+
+
+def basics(rng: random.Random, start: datetime) -> Basics:
+    """The first draws of a meter's stream 1 (see `generate_meter`)."""
     region = weighted(rng, _REGION_WEIGHTS)
     place = rng.randrange(len(PLACES[region]))
-    utility = PLACES[region][place].utility
     meter_type = weighted(rng, (("UTILITY_METER", 0.70), ("DEVICE", 0.25), ("SUBMETER", 0.05)))
     device_type = weighted(rng, DEVICE_TYPE_WEIGHTS) if meter_type == "DEVICE" else None
     classification = weighted(rng, (("RESIDENTIAL", 0.78), ("COMMERCIAL", 0.21), (None, 0.01)))
     created_by = _created_by(rng, meter_type)
     created_at = start - timedelta(seconds=rng.uniform(86_400, 3 * 365 * 86_400))
     updated_at = created_at + (start - created_at) * rng.uniform(0.05, 0.999)
+    utility = PLACES[region][place].utility
+    return Basics(
+        region, place, utility, meter_type, device_type, classification, created_by, created_at,
+        updated_at,
+    )  # fmt: skip
+
+
+def identity(rng: random.Random, seed: int, seq: int, start: datetime, b: Basics) -> Identity:
+    """The draws after `basics`, up to the meter id (see `generate_meter`)."""
     reference = _partner_reference(rng, seed, seq)
-    m0 = month_index(start, REGION_TZ[region])
-    programs = _programs(rng, region, utility, m0)
+    m0 = month_index(start, REGION_TZ[b.region])
+    programs = _programs(rng, b.region, b.utility, m0)
+    return Identity(reference, m0, programs, new_uuid(rng))
+
+
+def meter_basics(seed: int, seq: int, start: datetime) -> Basics:
+    """`basics` of meter `seq`, without generating the rest of it."""
+    return basics(meter_rng(seed, seq, 1), start)
+
+
+def meter_identity(seed: int, seq: int, start: datetime) -> tuple[Basics, Identity]:
+    """`basics` and `identity` of meter `seq`, without generating the rest of it."""
+    rng = meter_rng(seed, seq, 1)
+    b = basics(rng, start)
+    return b, identity(rng, seed, seq, start, b)
+
+
+def generate_meter(seed: int, seq: int, start: datetime) -> MeterState:
+    """Build meter `seq` deterministically; `start` anchors creation dates and pinned periods.
+
+    The order of draws from the meter's stream is part of the data: never reorder them.
+    """
+    rng = meter_rng(seed, seq, 1)
+    b = basics(rng, start)
+    i = identity(rng, seed, seq, start, b)
     return MeterState(
         seq=seq,
-        meter_id=new_uuid(rng),
-        region=region,
-        place=place,
-        utility=utility,
-        meter_type=meter_type,
-        device_type=device_type,
-        classification=classification,
-        partner_reference=reference,
-        connection_references=_connection_refs(rng, created_by, reference),
-        load_types=_load_types(rng, device_type, classification),
+        meter_id=i.meter_id,
+        region=b.region,
+        place=b.place,
+        utility=b.utility,
+        meter_type=b.meter_type,
+        device_type=b.device_type,
+        classification=b.classification,
+        partner_reference=i.partner_reference,
+        connection_references=_connection_refs(rng, b.created_by, i.partner_reference),
+        load_types=_load_types(rng, b.device_type, b.classification),
         customer_group=rng.choice(CUSTOMER_GROUPS) if rng.random() < 0.9 else None,
         tags=tuple(rng.sample(TAGS, weighted(rng, ((0, 0.55), (1, 0.3), (2, 0.1), (3, 0.05))))),
         is_archived=rng.random() < 0.02,
-        created_by=created_by,
-        created_at=created_at,
-        updated_at=updated_at,
+        created_by=b.created_by,
+        created_at=b.created_at,
+        updated_at=b.updated_at,
         base_status=weighted(
             rng, [("PENDING", 0.5), ("INELIGIBLE", 0.3), ("NOT_PARTICIPATING", 0.2)]
         ),
-        programs=programs,
-        actions=_actions(rng, programs, m0),
-        participation=_participation(rng, region, created_at, m0),
+        programs=i.programs,
+        actions=_actions(rng, i.programs, i.m0),
+        participation=_participation(rng, b.region, b.created_at, i.m0),
         far_future=weighted(rng, ((0, 0.6), (1, 0.3), (2, 0.1))),
         nickname=rng.choice(NICKNAMES) if rng.random() < 0.05 else None,
     )

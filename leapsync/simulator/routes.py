@@ -88,9 +88,9 @@ def _truncate(response: Response) -> Response:
 
 
 def _api(sim: Simulator, method: str, route: str, body: bytes) -> Response:
-    searches: dict[str, Callable[[Any], bytes]] = {
-        "/v2/meters/search": sim.details_bytes,
-        "/v2/meters/enrollments/search": sim.enrollment_bytes,
+    searches: dict[str, Callable[[int], bytes]] = {
+        "/v2/meters/search": sim.details_json,
+        "/v2/meters/enrollments/search": sim.enrollment_json,
     }
     if route in searches:
         return _search(sim, searches[route], body) if method == "POST" else _not_allowed(route)
@@ -98,8 +98,8 @@ def _api(sim: Simulator, method: str, route: str, body: bytes) -> Response:
     if inferred is not None:
         return inferred
     for pattern, render in (
-        (_METER_ENROLLMENTS, sim.enrollment_bytes),
-        (_METER, sim.details_bytes),
+        (_METER_ENROLLMENTS, sim.enrollment_json),
+        (_METER, sim.details_json),
     ):
         match = pattern.match(route)
         if match:
@@ -113,16 +113,16 @@ def _not_allowed(route: str) -> Response:
     return error(405, "Method Not Allowed", {"path": route})
 
 
-def _get_meter(sim: Simulator, meter_id: str, render: Callable[[Any], bytes]) -> Response:
+def _get_meter(sim: Simulator, meter_id: str, render: Callable[[int], bytes]) -> Response:
     if not UUID_RE.match(meter_id):
         return error(400, "Meter id is not a UUID", {"meter_id": meter_id})
-    meter = sim.find(meter_id)
-    if meter is None:
+    seq = sim.find_seq(meter_id)
+    if seq is None:
         return error(404, "Meter not found", {"meter_id": meter_id})
-    return ok(render(meter))
+    return ok(render(seq))
 
 
-def _search(sim: Simulator, render: Callable[[Any], bytes], body: bytes) -> Response:
+def _search(sim: Simulator, render: Callable[[int], bytes], body: bytes) -> Response:
     try:
         meter_filter = parse_filter(body)
         return ok(sim.search(meter_filter, render))

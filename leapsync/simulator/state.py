@@ -55,10 +55,7 @@ class Participation:
 
 @dataclass(slots=True)
 class MeterState:
-    """Everything about one meter that the enrollment response shows or a mutation may change.
-
-    Rendered JSON is cached on the object (`enr_*`, `det`) and dropped by `invalidate()`.
-    """
+    """Everything about one meter that the enrollment response shows or a mutation may change."""
 
     seq: int
     meter_id: str
@@ -84,17 +81,6 @@ class MeterState:
     far_future: int
     nickname: str | None = None
     details_patch: dict[tuple[str, str], object] | None = None
-    enr: bytes | None = None
-    enr_expires: float = 0.0
-    enr_epoch: int = -1
-    enr_status: str = ""
-    det: bytes | None = None
-    det_epoch: int = -1
-
-    def invalidate(self) -> None:
-        """Drop cached renderings after a change."""
-        self.enr = None
-        self.det = None
 
     def has_partner_action(self) -> bool:
         """True when at least one action sits in the partner array."""

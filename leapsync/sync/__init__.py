@@ -199,7 +199,7 @@ def _run(
                 pages = prefetched(_pages(client, stream, filter_list))
                 _consume(stream, pages, run, stats, planner, progress)
             if mode == SyncMode.FULL:
-                unseen = [row for row in _stored_ids(stream) if row[1] not in stats.seen]
+                unseen = [row for row in _stored_ids(stream) if row[0] not in stats.seen]
                 _recheck_unseen(client, stream, unseen, run, stats, planner, progress)
                 _flag_missing(run, stats, iter(unseen))
             elif requested is not None:
@@ -266,7 +266,7 @@ def _recheck_unseen(
                 "could not re-check meters absent from the full listing "
                 f"({error.status} {error.title}); flagged missing unconfirmed"
             )
-    found = sum(meter_id in stats.seen for meter_id in ids)
+    found = sum(pk in stats.seen for pk, _ in unseen)
     if found:
         stats.warn(
             f"{found} of {len(ids)} meters absent from the full listing were returned when "
@@ -393,7 +393,7 @@ def _stored_ids(stream: str, among: list[UUID] | None = None) -> Iterator[tuple[
 
 def _flag_missing(run: SyncRun, stats: RunStats, stored: Iterator[tuple[int, UUID]]) -> None:
     """Flag stored meters this run did not see; never delete them (their history stays)."""
-    missing = [(pk, meter_id) for pk, meter_id in stored if meter_id not in stats.seen]
+    missing = [(pk, meter_id) for pk, meter_id in stored if pk not in stats.seen]
     if missing and not stats.seen:
         stats.warn(f"Leap returned no meters at all; {len(missing)} stored meters not flagged")
         return

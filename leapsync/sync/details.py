@@ -17,7 +17,6 @@ from leapsync.sync.meters import (
     load_meters,
     mark_returned,
     meter_row,
-    pk_map,
     upsert_meters,
 )
 from meters.models import Meter
@@ -53,9 +52,11 @@ def apply_details_page(raws: list[Any], ctx: PageContext) -> None:
             else:
                 ctx.stats.updated += 1
             rows.append(meter_row(previous, row["meter_id"], row, ctx))
-        upsert_meters(rows, (*Meter.IDENTIFIER_FIELDS, *Meter.DETAILS_FIELDS), ctx, stored)
+        written = upsert_meters(
+            rows, (*Meter.IDENTIFIER_FIELDS, *Meter.DETAILS_FIELDS), ctx, stored
+        )
         clear_missing(returned)
-        ctx.flush(pk_map(uuid for uuid, _ in ctx.events))
+        ctx.flush({meter_id: meter.pk for meter_id, meter in stored.items()} | written)
         map_by_reference(row["meter_id"] for row in rows)  # new or changed meters only
         digests = {item.meter_id: item.digest for item in items if item.meter_id is not None}
         judge_accepted(digests, run_pk=ctx.run.pk)

@@ -37,7 +37,6 @@ from leapsync.sync.meters import (
     load_meters,
     mark_returned,
     meter_row,
-    pk_map,
     upsert_meters,
 )
 from meters.models import EventKind, Meter
@@ -87,10 +86,9 @@ def apply_enrollments_page(raws: list[Any], ctx: PageContext) -> None:
             ):
                 rows.append(meter_row(previous, record.meter_id, row, ctx))
             changed.append(ChangedMeter(record.meter_id, record, digest, previous))
-        upsert_meters(rows, Meter.IDENTIFIER_FIELDS, ctx, stored)
+        written = upsert_meters(rows, Meter.IDENTIFIER_FIELDS, ctx, stored)
         clear_missing(returned)
-        pks = {meter_id: meter.pk for meter_id, meter in stored.items()}
-        pks.update(pk_map(item.meter_id for item in changed if item.previous is None))
+        pks = {meter_id: meter.pk for meter_id, meter in stored.items()} | written
         _write_children(changed, pks, ctx)
         ctx.flush(pks)
         map_by_reference(row["meter_id"] for row in rows)  # new or changed meters only

@@ -169,25 +169,33 @@ def upsert_meters(
     fields: Sequence[str],
     ctx: PageContext,
     stored: dict[UUID, StoredMeter],
-) -> None:
+) -> dict[UUID, int]:
     """Insert new meters and update `fields` (plus the missing flags) of existing ones.
 
-    Records a first-seen event for each meter this page inserted. Rows go in meter_id order,
-    so two streams upserting the same meters at once lock them in the same order (no deadlock).
+    Records a first-seen event for each meter this page inserted, and returns the pk of every
+    meter written. Rows go in meter_id order, so two streams upserting the same meters at once
+    lock them in the same order (no deadlock).
     """
     rows = sorted(rows, key=itemgetter("meter_id"))
-    inserted = bulk.write(
+    written = bulk.write(
         Meter,
         rows,
         conflict=["meter_id"],
         update=[*fields, "missing_from_leap", "missing_since", "updated_at"],
-        report_inserted="meter_id",
+        report="meter_id",
     )
-    if inserted is None:  # SQLite: one writer at a time, so what we read before is still true
+    if written is None:  # SQLite: one writer at a time, so what we read before is still true
         inserted = {row["meter_id"] for row in rows if row["meter_id"] not in stored}
+        pks = pk_map(inserted) | {
+            row["meter_id"]: stored[row["meter_id"]].pk for row in rows if row["meter_id"] in stored
+        }
+    else:
+        pks = {meter_id: row.pk for meter_id, row in written.items()}
+        inserted = {meter_id for meter_id, row in written.items() if row.inserted}
     for row in rows:
         if row["meter_id"] in inserted:
             ctx.event(row["meter_id"], EventKind.FIRST_SEEN, leap_updated_at=row["leap_updated_at"])
+    return pks
 
 
 def clear_missing(meter_ids: list[UUID]) -> None:

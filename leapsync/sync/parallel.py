@@ -1,4 +1,4 @@
-"""Running the streams side by side, one process each.
+"""Running the streams side by side, one process each (this one and forked children).
 
 The details and the enrollments stream share nothing but the Meter rows (upserted by meter_id,
 so either may create one), and each has its own lock, cursor and SyncRun. A full sync is CPU
@@ -55,8 +55,10 @@ def run_streams(
     if _connections_open_elsewhere():
         return [run_one(stream, client) for stream in streams]
     context = multiprocessing.get_context("fork")
+    # The first stream runs here and the others in children: a process idling while its
+    # children work would add its whole footprint to the sync's memory for nothing.
     children = []
-    for stream in streams:
+    for stream in streams[1:]:
         reader, writer = context.Pipe(duplex=False)
         process = context.Process(
             target=_child,
@@ -67,13 +69,14 @@ def run_streams(
         writer.close()
         children.append((stream, process, reader))
     try:
+        own = run_one(streams[0], client)
         reports = [(stream, _report(reader), process) for stream, process, reader in children]
     except BaseException:  # this process is being stopped (SIGTERM, Ctrl-C): so are its children
         _stop(process for _, process, _ in children)
         raise
     for _, process, _ in children:
         process.join()
-    return [
+    return [own] + [
         SyncRun.objects.get(pk=run_pk)
         if run_pk is not None
         else _lost(stream, last_pk, process.exitcode)

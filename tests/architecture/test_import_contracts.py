@@ -54,6 +54,7 @@ def test_the_contracts_hold_on_the_code_as_it_is(tree_copy):
         ("leapsync/sync/runs.py", "import leapsync.dashboard", "The engine knows no page"),
         ("leapsync/sync/common.py", "import leapsync.sync.runs", "No import cycles"),
         ("leapsync/claims.py", "import enrollments.models", "The claim-once helper"),
+        ("leapsync/replica.py", "import meters.models", "The claim-once helper"),
         ("actions/notify/deadlines.py", "import actions.notify.customer", "Each email flow"),
         ("actions/inbox.py", "import actions.tables", "Actions' domain rules"),
         ("meters/models.py", "import leapsync.webhooks.models", "The webhooks app sits above"),

@@ -135,3 +135,24 @@ def test_identifier_digests_match_the_stored_ones():
         "d491b94b-1579-470f-8e27-0217a5a83d85": "4d5d34406ffb3dac92825fe7b8643d04",
         "b29fb549-fe3f-4c8a-93d9-988986c3c812": "dce17726aee987b46f8f6d4c254785a1",
     }
+
+
+def test_the_seen_meters_are_a_bitmap_of_primary_keys():
+    seen = common.SeenMeters()
+    seen.update([3, 8, 8, 1_000_003])
+    page = common.SeenMeters()
+    page.update([5, 8, 2_000_000])
+    seen |= page
+
+    assert [pk for pk in (1, 3, 5, 8, 9, 1_000_003, 2_000_000, 2_000_001) if pk in seen] == [
+        3,
+        5,
+        8,
+        1_000_003,
+        2_000_000,
+    ]
+    assert len(seen) == 5
+    assert 10**9 not in seen  # past the end: not seen, and nothing grows
+    # One bit a key (plus the growth slack): a quarter of a megabyte for two million keys.
+    assert len(seen._bits) < 2_000_000 // 8 * 1.2
+    assert not common.SeenMeters()

@@ -34,7 +34,16 @@ class Command(BaseCommand):
         parser.add_argument("--api-key", default=None, help="bearer key (default from settings)")
         parser.add_argument("--send-nulls", action="store_true", help="send absent fields as null")
         parser.add_argument("--start", default="now", help="clock start: 'now' or ISO date-time")
-        parser.add_argument("--no-warm", action="store_true", help="skip pre-rendering all meters")
+        parser.add_argument(
+            "--warm",
+            action="store_true",
+            help="render every meter before serving (else each is rendered on its first fetch)",
+        )
+        parser.add_argument(
+            "--drift",
+            action="store_true",
+            help="schema drift: add one unknown field to every object of every meter",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["meters"] < 0:
@@ -47,8 +56,9 @@ class Command(BaseCommand):
             api_key=api_key,
             start=_start(options["start"]),
             send_nulls=options["send_nulls"],
+            drift=options["drift"],
         )
-        if not options["no_warm"]:
+        if options["warm"]:
             simulator.warm()
         elapsed = time.perf_counter() - began
         try:
