@@ -6,6 +6,7 @@ from django.http import HttpRequest
 
 from actions.catalogue import TemplateError, check_template
 from actions.models import ActionCatalogueEntry, ActionEmail, ActionNote, RequiredAction
+from leapsync.ui.counts import LargeTablePaginator
 
 
 @admin.register(RequiredAction)
@@ -27,6 +28,7 @@ class RequiredActionAdmin(admin.ModelAdmin):
     raw_id_fields = ["assignee"]
     readonly_fields = RequiredAction.SYNCED_FIELDS
     show_full_result_count = False
+    paginator = LargeTablePaginator
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -11,6 +11,7 @@ from enrollments.models import (
     ProgramEnrollment,
     SentDigest,
 )
+from leapsync.ui.counts import LargeTablePaginator
 from meters.admin import ViewOnlyAdmin
 
 
@@ -27,6 +28,7 @@ class MeterEnrollmentAdmin(ViewOnlyAdmin):
     search_fields = ["=meter__meter_id", "meter__partner_reference"]
     list_select_related = ["meter"]
     show_full_result_count = False
+    paginator = LargeTablePaginator
 
 
 class EnrollmentDeadlineInline(admin.TabularInline):
@@ -57,6 +59,7 @@ class ProgramEnrollmentAdmin(ViewOnlyAdmin):
     list_select_related = ["meter"]
     inlines = [EnrollmentDeadlineInline]
     show_full_result_count = False
+    paginator = LargeTablePaginator
 
 
 @admin.register(EnrollmentDeadline)
@@ -65,6 +68,7 @@ class EnrollmentDeadlineAdmin(ViewOnlyAdmin):
     list_select_related = ["program_enrollment"]
     date_hierarchy = "enrollment_deadline_date_time"
     show_full_result_count = False
+    paginator = LargeTablePaginator
 
 
 @admin.register(ParticipationPeriod)
@@ -81,6 +85,7 @@ class ParticipationPeriodAdmin(ViewOnlyAdmin):
     search_fields = ["=meter__meter_id", "reason"]
     list_select_related = ["meter"]
     show_full_result_count = False
+    paginator = LargeTablePaginator
 
 
 @admin.register(DigestSubscription)

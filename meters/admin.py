@@ -5,6 +5,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 
 from leapsync.lib.search import id_range, text_query
+from leapsync.ui.counts import LargeTablePaginator
 from meters.models import (
     MatchCandidate,
     Meter,
@@ -87,6 +88,7 @@ class MeterAdmin(FoldedSearchAdmin):
     # The sync owns these; partner_reference changes go through the audited service.
     readonly_fields = [*Meter.SYNCED_FIELDS, "first_seen_at", "updated_at"]
     show_full_result_count = False
+    paginator = LargeTablePaginator
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -114,6 +116,7 @@ class MeterEventAdmin(ViewOnlyAdmin):
     list_select_related = ["meter", "sync_run", "user"]
     date_hierarchy = "observed_at"
     show_full_result_count = False
+    paginator = LargeTablePaginator
 
 
 @admin.register(PartnerReferenceChange)
@@ -143,6 +146,7 @@ class MatchCandidateAdmin(ViewOnlyAdmin):
     search_fields = ["=meter__meter_id", "site__external_id"]
     list_select_related = ["meter", "site"]
     show_full_result_count = False
+    paginator = LargeTablePaginator
 
 
 @admin.register(ReferenceImport)

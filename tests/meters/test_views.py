@@ -602,3 +602,26 @@ def test_meter_sync_plain_post_redirects_to_the_meter_with_its_result(
     assert response.url.startswith(detail_url(meter) + "?sync=")
     page = ops_client.get(response.url).content.decode()
     assert "nothing changed" in page
+
+
+@pytest.mark.postgres
+def test_the_admin_meter_list_counts_a_large_table_by_estimate(admin_client, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("the estimate is PostgreSQL's (reltuples)")
+    MeterFactory.create_batch(30)
+    MeterFactory(transmission_region="ERCOT")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE meters_meter")
+    monkeypatch.setattr("leapsync.ui.counts.ESTIMATE_ABOVE", 20)
+    url = reverse("admin:meters_meter_changelist")
+
+    with CaptureQueriesContext(connection) as captured:
+        response = admin_client.get(url)
+
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == 31  # the estimate, after ANALYZE
+    counts = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT COUNT(")]
+    assert counts == []  # the table itself was not counted
+    # Filtered, the admin counts exactly as before.
+    filtered = admin_client.get(url, {"transmission_region": "ERCOT"})
+    assert filtered.context["cl"].result_count == 1
