@@ -86,6 +86,8 @@ class SyncRun(models.Model):
     quarantined = models.PositiveIntegerField(default=0)
     missing = models.PositiveIntegerField(default=0)
     events = models.PositiveIntegerField(default=0)
+    # {message: times seen}: a field Leap added is one entry counting the meters that carried it
+    # (leapsync.sync.common.RunStats); warnings_count is the number of entries.
     warnings_count = models.PositiveIntegerField(default=0)
     warnings = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)

@@ -85,7 +85,12 @@ class SeenMeters:
 
 @dataclass
 class RunStats:
-    """Counters and warnings a run accumulates page by page, saved onto its SyncRun."""
+    """Counters and warnings a run accumulates page by page, saved onto its SyncRun.
+
+    `warnings` holds each distinct message once with the number of times it was seen; a
+    parsed record reports a message once, so a field Leap added is one entry counting the
+    meters that carried it. The run's warnings count is the number of entries.
+    """
 
     pages: int = 0
     meters_seen: int = 0
@@ -99,21 +104,18 @@ class RunStats:
     cursor_reached: datetime | None = None
     seen: SeenMeters = field(default_factory=SeenMeters)
 
-    def warn(self, message: str) -> None:
+    def warn(self, message: str, times: int = 1) -> None:
         if message in self.warnings or len(self.warnings) < MAX_DISTINCT_WARNINGS:
-            self.warnings[message] += 1
+            self.warnings[message] += times
         else:
-            self.warnings["(further distinct warnings not kept)"] += 1
+            self.warnings["(further distinct warnings not kept)"] += times
 
     def merge(self, page: RunStats) -> None:
         """Add one page's counters (kept apart until its transaction committed)."""
         for name in _COUNTERS:
             setattr(self, name, getattr(self, name) + getattr(page, name))
         for message, count in page.warnings.items():
-            if message in self.warnings or len(self.warnings) < MAX_DISTINCT_WARNINGS:
-                self.warnings[message] += count
-            else:
-                self.warnings["(further distinct warnings not kept)"] += count
+            self.warn(message, count)
         self.see_timestamps(page.cursor_reached)
         self.seen |= page.seen
 
@@ -126,7 +128,7 @@ class RunStats:
         for name in SyncRun.COUNTERS:
             if name != "warnings_count":
                 setattr(run, name, getattr(self, name))
-        run.warnings_count = sum(self.warnings.values())
+        run.warnings_count = len(self.warnings)
         run.warnings = dict(self.warnings.most_common())
         run.cursor_reached = self.cursor_reached
 

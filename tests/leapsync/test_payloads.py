@@ -20,12 +20,17 @@ from leapsync.leap.enums import ENROLLMENT_STATUSES, PROGRAM_IDENTIFIERS, UTILIT
 from leapsync.leap.errors import LeapError, LeapUnavailableError
 from leapsync.leap.payloads import (
     PayloadError,
+    common,
+    fields,
     is_open_ended,
     parse_datetime,
     parse_meter_details,
     parse_meter_enrollment,
     payload_hash,
 )
+from leapsync.leap.payloads import details as details_module
+from leapsync.leap.payloads import enrollment as enrollment_module
+from tests.leapsync.drift import drift_paths, with_drift
 
 SPEC_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "leap-api"
 SPEC_FILES = {"details": "meter-details-openapi.yml", "enrollment": "meter-enrollment-openapi.yml"}
@@ -770,8 +775,65 @@ def test_arrays_and_objects_where_strings_belong_are_warnings_not_crashes(bad):
     assert len(record.warnings) == 3
 
 
-def test_clean_and_tolerant_paths_build_equal_records():
-    clean = parse_meter_enrollment(enrollment())
-    tolerant = parse_meter_enrollment(enrollment(unexpected=1))  # the whole payload goes slow
-    assert dataclasses.replace(tolerant, warnings=(), raw=clean.raw) == clean
-    assert hash(clean.program_enrollment[0]) == hash(tolerant.program_enrollment[0])
+# The fast parsers, by module, and the tolerant ones they stand in front of.
+FAST = {
+    common: ["_clean_audit"],
+    details_module: ["_fast_details", "_clean_customer", "_clean_utility"],
+    enrollment_module: ["_fast_enrollment", "_clean_program", "_clean_deadline"]
+    + ["_clean_preference", "_clean_action"],
+    fields: ["_clean_blob"],
+}
+TOLERANT = {
+    common: ["_audit"],
+    details_module: ["_build_details", "_customer", "_utility", "_identifiers"],
+    enrollment_module: ["_build_enrollment", "_program", "_deadline", "_preference"]
+    + ["_action", "_required_actions", "_identifiers"],
+    fields: ["_blob"],
+}
+PARSERS = [
+    pytest.param(parse_meter_details, details, id="details"),
+    pytest.param(parse_meter_enrollment, enrollment, id="enrollment"),
+]
+
+
+def _patch_all(monkeypatch, names: dict, replacement) -> None:
+    for module, attributes in names.items():
+        for name in attributes:
+            monkeypatch.setattr(module, name, replacement)
+
+
+@pytest.mark.parametrize(("parse", "payload"), PARSERS)
+@pytest.mark.parametrize("drifted", [False, True], ids=["as-specified", "field-added"])
+def test_clean_and_tolerant_paths_build_equal_records(monkeypatch, parse, payload, drifted):
+    raw = with_drift(payload()) if drifted else payload()
+    fast = parse(raw)
+    _patch_all(monkeypatch, FAST, lambda *args: None)
+    tolerant = parse(raw)
+    # The same warnings; the fast path may report a sub-object's unknown fields first.
+    assert sorted(tolerant.warnings) == sorted(fast.warnings)
+    assert dataclasses.replace(tolerant, warnings=fast.warnings) == fast
+    programs = [getattr(record, "program_enrollment", ()) for record in (tolerant, fast)]
+    assert [list(map(hash, items)) for items in programs] == [list(map(hash, programs[1]))] * 2
+    assert len(fast.warnings) == (len(drift_paths(raw)) if drifted else 0)
+
+
+@pytest.mark.parametrize(("parse", "payload"), PARSERS)
+def test_a_field_added_to_every_object_keeps_the_fast_path(monkeypatch, parse, payload):
+    # Leap adds fields (its guide says to expect it): every object carrying one must not send
+    # the meter down the tolerant path, which costs several times as much.
+    raw = with_drift(payload())
+    with monkeypatch.context() as patch:
+        _patch_all(patch, FAST, lambda *args: None)
+        expected = parse(raw)
+
+    def tolerant(*args):
+        raise AssertionError("took the tolerant path")
+
+    _patch_all(monkeypatch, TOLERANT, tolerant)
+    record = parse(raw)
+    assert record == dataclasses.replace(expected, warnings=record.warnings)
+    assert set(record.warnings) == {f"unknown field: {path}" for path in drift_paths(raw)}
+    assert len(record.warnings) == len(set(record.warnings)) >= 6
+    assert record.raw is raw
+    with pytest.raises(PayloadError, match="unknown field"):
+        parse(raw, strict=True)

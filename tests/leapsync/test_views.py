@@ -531,10 +531,12 @@ def test_fields_leap_added_read_as_news_grouped_with_their_counts(ops_client):
         "unknown field: meter.site.floor": 2990,
         "wrong type for meter.city: expected string, got int": 2,
     }
-    run = make_run(warnings=warnings, warnings_count=5992)
+    run = make_run(warnings=warnings, warnings_count=len(warnings))
     groups = run.warning_groups()
     assert [g.news for g in groups] == [False, True]  # problems first
     assert groups[1].items == [("meter.colour", 3000), ("meter.site.floor", 2990)]
     page = ops_client.get(reverse("sync_run_detail", args=[run.pk])).content.decode()
+    assert "Warnings (3)" in page  # each once, with its times
+    assert "a field Leap added counts once, with the meters that carried it" in page
     assert "Fields Leap sent that this version does not use yet" in page
     assert "2 kinds, 5990 times" in page

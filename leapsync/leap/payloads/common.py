@@ -26,6 +26,7 @@ from .fields import (
     _strings,
     _sub,
     _text,
+    _unknown_fields,
 )
 from .records import Audit
 from .values import HUGE_STRING, PayloadError, well_formed_datetime
@@ -66,10 +67,12 @@ def _audit(ctx: _Ctx, value: Any, path: str) -> Audit:
     )
 
 
-def _clean_audit(value: Any) -> Audit | None:
-    """The audit block when every value in it is clean; None to take the tolerant path."""
-    if value.__class__ is not dict or not value.keys() <= _AUDIT_KEYS:
+def _clean_audit(ctx: _Ctx, value: Any) -> Audit | None:
+    """The audit block when every known value in it is clean; None to take the tolerant path."""
+    if value.__class__ is not dict:
         return None
+    if not value.keys() <= _AUDIT_KEYS:
+        _unknown_fields(ctx, value, _AUDIT_KEYS, "audit")
     get = value.get
     created_by, created_at, updated_at = get("created_by"), get("created_at"), get("updated_at")
     if created_by is not None and (created_by.__class__ is not str or created_by not in CREATED_BY):
@@ -116,7 +119,9 @@ def _clean_texts(values: Any, known: frozenset[str] | None = None) -> tuple[str,
     return tuple(values)
 
 
-def _clean_identifiers(raw: dict[str, Any], required: frozenset[str]) -> Identifiers | None:
+def _clean_identifiers(
+    ctx: _Ctx, raw: dict[str, Any], required: frozenset[str]
+) -> Identifiers | None:
     """The identifier block when it needs no warning (`required`: the spec's list); else None."""
     get = raw.get
     region, classification = get("transmission_region"), get("customer_classification")
@@ -141,7 +146,7 @@ def _clean_identifiers(raw: dict[str, Any], required: frozenset[str]) -> Identif
     load_types = _optional_texts(get("load_types"), "load_types" in required, LOAD_TYPES)
     references = _optional_texts(get("connection_references"), False)
     tags = _optional_texts(get("tags"), "tags" in required)
-    audit = _clean_audit(get("audit"))
+    audit = _clean_audit(ctx, get("audit"))
     if load_types is None or references is None or tags is None or audit is None:
         return None
     identifiers = (reference, region, classification, load_types, meter_type, references, group)
@@ -166,9 +171,9 @@ def _parse(
     """Check the meter_id, then build the record.
 
     `fast` returns None when the top level of the payload needs the tolerant `build`, having
-    warned at most about unknown top-level fields, which `build` reports first too (warnings are
-    deduplicated, so the record's warnings come out the same). Otherwise it builds the record,
-    taking the tolerant path only for the sub-objects and items that need it.
+    warned at most about unknown fields, which `build` reports too (warnings are deduplicated,
+    so the record holds the same warnings, perhaps in another order). Otherwise it builds the
+    record, taking the tolerant path only for the sub-objects and items that need it.
     """
     meter_id = _meter_id(raw)
     ctx = _Ctx(strict)

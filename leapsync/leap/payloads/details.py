@@ -1,7 +1,8 @@
 """Meter details (MeterDetailsResponse): customer, utility, and the schemaless blobs.
 
 Typed sub-objects have two parsers: `_clean_<part>` builds the record when the part needs no
-warning (and returns None otherwise), `_<part>` is the tolerant path that reports what is wrong.
+warning but for unknown fields, which it reports (and returns None otherwise), `_<part>` is the
+tolerant path that reports what is wrong.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from .fields import (
     _object,
     _sub,
     _text,
+    _unknown_fields,
 )
 from .records import Customer, MeterDetails, Utility
 from .values import HUGE_STRING, well_formed_date
@@ -160,9 +162,12 @@ def _clean_texts(obj: dict[str, Any], keys: tuple[str, ...]) -> tuple[str | None
 
 
 def _clean_customer(ctx: _Ctx, value: Any) -> Customer | None:
-    """Built without warnings, except from billing (parsed last, as the tolerant path does)."""
-    if value.__class__ is not dict or not value.keys() <= _CUSTOMER_KEYS:
+    """Built without warnings but for unknown fields, and billing's (parsed last, as the
+    tolerant path does)."""
+    if value.__class__ is not dict:
         return None
+    if not value.keys() <= _CUSTOMER_KEYS:
+        _unknown_fields(ctx, value, _CUSTOMER_KEYS, "customer")
     get = value.get
     texts: Any = _clean_texts(value, _CUSTOMER_TEXT)
     if texts is None or None in map(get, _ADDRESS_REQUIRED):
@@ -199,9 +204,11 @@ def _customer(ctx: _Ctx, value: Any, path: str) -> Customer:
     )
 
 
-def _clean_utility(value: Any) -> Utility | None:
-    if value.__class__ is not dict or not value.keys() <= _UTILITY_KEYS:
+def _clean_utility(ctx: _Ctx, value: Any) -> Utility | None:
+    if value.__class__ is not dict:
         return None
+    if not value.keys() <= _UTILITY_KEYS:
+        _unknown_fields(ctx, value, _UTILITY_KEYS, "utility")
     name = value.get("utility_name")
     if name is not None and (name.__class__ is not str or name not in UTILITIES):
         return None
@@ -234,7 +241,7 @@ def _details(
         customer = _sub(ctx, raw, "customer", _customer, REQUIRED)
     utility = raw.get("utility")
     if utility is not None:
-        utility = _clean_utility(utility) or _sub(ctx, raw, "utility", _utility)
+        utility = _clean_utility(ctx, utility) or _sub(ctx, raw, "utility", _utility)
     *block, audit = identifiers  # MeterDetails declares audit after the region blocks
     # mypy cannot place the arguments that follow a *spread: the ignore is for that.
     return MeterDetails(  # type: ignore[call-arg]
@@ -262,7 +269,7 @@ def _build_details(ctx: _Ctx, raw: dict[str, Any], meter_id: UUID) -> MeterDetai
 def _fast_details(ctx: _Ctx, raw: dict[str, Any], meter_id: UUID) -> MeterDetails | None:
     """The record when the top level needs no warning (parts may still); else None."""
     _object(ctx, raw, _DETAILS_KEYS, "")  # the tolerant path reports these first too
-    identifiers = _clean_identifiers(raw, _DETAILS_REQUIRED)
+    identifiers = _clean_identifiers(ctx, raw, _DETAILS_REQUIRED)
     return None if identifiers is None else _details(ctx, raw, meter_id, identifiers)
 
 

@@ -1,7 +1,8 @@
 """Meter enrollments (MeterEnrollmentResponse): programs, deadlines, preferences, actions.
 
 Every item has two parsers: `_clean_<item>` builds the record when the item needs no warning
-(and returns None otherwise), `_<item>` is the tolerant path that reports what is wrong.
+but for unknown fields, which it reports (and returns None otherwise), `_<item>` is the tolerant
+path that reports what is wrong.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .fields import (
     _object,
     _sub,
     _text,
+    _unknown_fields,
     _uuid,
 )
 from .records import (
@@ -73,11 +75,18 @@ def _is_optional_text(value: Any) -> bool:
 _DEADLINE_CACHE: dict[tuple[str, str], EnrollmentDeadline] = {}
 
 
-def _clean_deadline(value: Any) -> EnrollmentDeadline | None:
-    if value.__class__ is not dict or len(value) != 2:
-        return None  # two keys, both found below: no unknown ones
-    deadline_at = value.get("enrollment_deadline_date_time")
-    activation_at = value.get("activation_date_time")
+def _clean_deadline(ctx: _Ctx, value: Any, where: str) -> EnrollmentDeadline | None:
+    if value.__class__ is not dict:
+        return None
+    if len(value) != 2 and not value.keys() <= _DEADLINE_KEYS:  # two known keys: none unknown
+        _unknown_fields(ctx, value, _DEADLINE_KEYS, where)
+    return _new_deadline(
+        value.get("enrollment_deadline_date_time"), value.get("activation_date_time")
+    )
+
+
+def _new_deadline(deadline_at: Any, activation_at: Any) -> EnrollmentDeadline | None:
+    """The deadline of two clean date-time strings; None otherwise."""
     if deadline_at.__class__ is not str or activation_at.__class__ is not str:
         return None
     key = (deadline_at, activation_at)
@@ -119,23 +128,27 @@ _PROGRAM_FIELDS = (
 )
 
 
-def _deadline_pairs(deadlines: Any) -> tuple[tuple[Any, Any], ...] | None:
-    """The raw values of an array of two-key objects (what a clean deadline is); else None."""
+def _deadline_pairs(ctx: _Ctx, deadlines: Any, where: str) -> tuple[tuple[Any, Any], ...] | None:
+    """The known values of an array of objects (unknown keys reported); else None."""
     if deadlines.__class__ is not list:
         return None
     pairs = []
     for deadline in deadlines:
-        if deadline.__class__ is not dict or len(deadline) != 2:
+        if deadline.__class__ is not dict:
             return None
+        if len(deadline) != 2 and not deadline.keys() <= _DEADLINE_KEYS:
+            _unknown_fields(ctx, deadline, _DEADLINE_KEYS, f"{where}.enrollment_deadlines[]")
         get = deadline.get
         pairs.append((get("enrollment_deadline_date_time"), get("activation_date_time")))
     return tuple(pairs)
 
 
-def _clean_program(value: Any) -> ProgramEnrollment | None:
-    if value.__class__ is not dict or not value.keys() <= _PROGRAM_KEYS:
+def _clean_program(ctx: _Ctx, value: Any, where: str) -> ProgramEnrollment | None:
+    if value.__class__ is not dict:
         return None
-    pairs = _deadline_pairs(value.get("enrollment_deadlines"))
+    if not value.keys() <= _PROGRAM_KEYS:
+        _unknown_fields(ctx, value, _PROGRAM_KEYS, where)
+    pairs = _deadline_pairs(ctx, value.get("enrollment_deadlines"), where)
     if pairs is None:
         return None
     key = (*map(value.get, _PROGRAM_FIELDS), pairs)
@@ -144,13 +157,15 @@ def _clean_program(value: Any) -> ProgramEnrollment | None:
     except TypeError:  # an array or object where a string belongs
         return None
     if program is None:
-        program = _new_program(value)
+        program = _new_program(value, pairs)
         if program is not None:
             remember(_PROGRAM_CACHE, key, program)
     return program
 
 
-def _new_program(value: dict[str, Any]) -> ProgramEnrollment | None:
+def _new_program(
+    value: dict[str, Any], pairs: tuple[tuple[Any, Any], ...]
+) -> ProgramEnrollment | None:
     get: Callable[[str], Any] = value.get
     start = well_formed_datetime(get("delivery_period_start_date_time"))
     end = well_formed_datetime(get("delivery_period_end_date_time"))
@@ -167,7 +182,7 @@ def _new_program(value: dict[str, Any]) -> ProgramEnrollment | None:
         return None
     if group_id is not None and (group_id := well_formed_uuid(group_id)) is None:
         return None
-    deadlines: list[Any] = [_clean_deadline(deadline) for deadline in get("enrollment_deadlines")]
+    deadlines: list[Any] = [_new_deadline(*pair) for pair in pairs]
     if not all(deadlines):  # records are always true; `None in` would call their __eq__
         return None
     return ProgramEnrollment(
@@ -198,9 +213,11 @@ def _program(ctx: _Ctx, value: Any, path: str) -> ProgramEnrollment:
 # --- participation preferences --------------------------------------------------------------------
 
 
-def _clean_preference(value: Any) -> ParticipationPreference | None:
-    if value.__class__ is not dict or not value.keys() <= _PREFERENCE_KEYS:
+def _clean_preference(ctx: _Ctx, value: Any, where: str) -> ParticipationPreference | None:
+    if value.__class__ is not dict:
         return None
+    if not value.keys() <= _PREFERENCE_KEYS:
+        _unknown_fields(ctx, value, _PREFERENCE_KEYS, where)
     get = value.get
     preference, reason = get("participation_preference"), get("reason")
     start, end = well_formed_datetime(get("start_time")), get("end_time")
@@ -240,9 +257,11 @@ _ACTION_FIELDS = (
 )
 
 
-def _clean_action(value: Any, owner: str) -> RequiredAction | None:
-    if value.__class__ is not dict or not value.keys() <= _ACTION_KEYS:
+def _clean_action(ctx: _Ctx, value: Any, owner: str, where: str) -> RequiredAction | None:
+    if value.__class__ is not dict:
         return None
+    if not value.keys() <= _ACTION_KEYS:
+        _unknown_fields(ctx, value, _ACTION_KEYS, where)
     key = (owner, *map(value.get, _ACTION_FIELDS))
     try:
         action = _ACTION_CACHE.get(key)
@@ -285,15 +304,15 @@ def _action(ctx: _Ctx, value: Any, path: str, owner: str) -> RequiredAction:
     )
 
 
-def _clean_partner_action(value: Any) -> RequiredAction | None:
-    return _clean_action(value, "partner")
+def _clean_partner_action(ctx: _Ctx, value: Any, where: str) -> RequiredAction | None:
+    return _clean_action(ctx, value, "partner", where)
 
 
-def _clean_leap_action(value: Any) -> RequiredAction | None:
-    return _clean_action(value, "leap")
+def _clean_leap_action(ctx: _Ctx, value: Any, where: str) -> RequiredAction | None:
+    return _clean_action(ctx, value, "leap", where)
 
 
-_OWNERS: dict[str, Callable[[Any], RequiredAction | None]] = {
+_OWNERS: dict[str, Callable[[_Ctx, Any, str], RequiredAction | None]] = {
     "partner": _clean_partner_action,
     "leap": _clean_leap_action,
 }
@@ -318,9 +337,13 @@ def _clean_actions(ctx: _Ctx, value: dict[str, Any]) -> tuple[RequiredAction, ..
     """_required_actions for the usual case: both arrays clean (else the tolerant path)."""
     partner: Any = value.get("partner")
     leap: Any = value.get("leap")
-    if value.keys() <= _ACTIONS_KEYS and partner.__class__ is list and leap.__class__ is list:
-        actions: list[Any] = [_clean_action(item, "partner") for item in partner]
-        actions += [_clean_action(item, "leap") for item in leap]
+    if not value.keys() <= _ACTIONS_KEYS:
+        _unknown_fields(ctx, value, _ACTIONS_KEYS, "required_actions")
+    if partner.__class__ is list and leap.__class__ is list:
+        where = "required_actions.partner[]"
+        actions: list[Any] = [_clean_action(ctx, item, "partner", where) for item in partner]
+        where = "required_actions.leap[]"
+        actions += [_clean_action(ctx, item, "leap", where) for item in leap]
         if all(actions):  # records are always true; `None in` would call their __eq__
             return tuple(actions)
     return _required_actions(ctx, value, "required_actions")
@@ -363,7 +386,7 @@ def _fast_enrollment(ctx: _Ctx, raw: dict[str, Any], meter_id: UUID) -> MeterEnr
         preferences = []
     elif preferences.__class__ is not list:
         return None
-    identifiers = _clean_identifiers(raw, _ENROLLMENT_REQUIRED)
+    identifiers = _clean_identifiers(ctx, raw, _ENROLLMENT_REQUIRED)
     if identifiers is None:
         return None
     # mypy cannot place the arguments that follow a *spread: the ignore is for that.

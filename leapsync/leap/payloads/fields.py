@@ -2,7 +2,9 @@
 
 Each parse function in this package first tries a fast check that accepts only clean input and
 builds the record directly; anything else comes here, where the problem is described with its
-path ("program_enrollment[].market_group_id") and the value is coerced, dropped or kept.
+path ("program_enrollment[].market_group_id") and the value is coerced, dropped or kept. Unknown
+fields are the exception: the fast checks report them (`_unknown_fields`) and go on, since when
+Leap adds a field every object of that shape carries it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from .values import (
     parse_datetime,
     parse_datetime_str,
     parse_uuid,
+    remember,
     well_formed_date,
 )
 
@@ -167,13 +170,13 @@ def _each(
     ctx: _Ctx,
     values: list[Any],
     where: str,
-    fast: Callable[[Any], Any],
+    fast: Callable[[_Ctx, Any, str], Any],
     parse: Callable[[_Ctx, Any, str], Any],
 ) -> tuple[Any, ...]:
     """Like _items, but each item first goes through `fast` (None: take the tolerant `parse`)."""
     out = []
     for value in values:
-        record = fast(value)
+        record = fast(ctx, value, where)
         if record is None:
             try:
                 record = parse(ctx, value, where)
@@ -189,9 +192,30 @@ def _object(ctx: _Ctx, value: Any, known: frozenset[str], path: str) -> dict[str
     if not isinstance(value, dict):
         raise _Invalid(f"expected object, got {type(value).__name__}")
     if not value.keys() <= known:
-        for key in sorted(value.keys() - known):
-            ctx.warn(f"unknown field: {_join(path, key)}")
+        _unknown_fields(ctx, value, known, path)
     return value
+
+
+# The "unknown field" messages of an object, by its known keys, path and keys in order. When Leap
+# adds a field, every object of that shape on every meter carries it: the fast parsers report it
+# and go on, and the messages are worked out once per shape.
+_UNKNOWN_FIELDS: dict[tuple[frozenset[str], str, tuple[str, ...]], tuple[str, ...]] = {}
+
+
+def _unknown_fields(ctx: _Ctx, obj: dict[str, Any], known: frozenset[str], path: str) -> None:
+    """Report each key of `obj` outside `known` (the value stays in the record's raw JSON).
+
+    The fast parsers call this too, and build the record from the known keys as usual: schema
+    drift costs a lookup per object, not the tolerant path.
+    """
+    shape = (known, path, tuple(obj))
+    messages = _UNKNOWN_FIELDS.get(shape)
+    if messages is None:
+        unknown = sorted(obj.keys() - known)
+        messages = tuple(f"unknown field: {_join(path, key)}" for key in unknown)
+        remember(_UNKNOWN_FIELDS, shape, messages)
+    for message in messages:
+        ctx.warn(message)
 
 
 def _string_item(ctx: _Ctx, value: Any, where: str) -> str:
@@ -289,25 +313,32 @@ def _blob_item(spec: _Blob) -> Callable[[_Ctx, Any, str], dict[str, Any]]:
     return lambda ctx, value, where: _blob(ctx, value, where, spec)
 
 
-def _clean_blob(value: Any, spec: _Blob) -> dict[str, Any] | None:
-    """A copy of a blob that needs no cleaning, or None: then _blob must report the problems."""
+def _clean_blob(ctx: _Ctx, value: Any, spec: _Blob, where: str) -> dict[str, Any] | None:
+    """A copy of a blob whose known keys need no cleaning (unknown ones are reported and kept),
+    or None: then _blob must report the problems."""
     if value.__class__ is not dict or not spec.required <= value.keys():
         return None
     accepts, enums = spec.accepts, spec.enums
     nested: dict[str, list[Any]] = {}
+    unknown = False
     for key, item in value.items():
         cls = item.__class__
         if cls not in accepts.get(key, ()):
-            return None  # an unknown field, or a value that needs a warning or coercion
-        if cls is str:
+            if key in accepts:
+                return None  # a value that needs a warning or coercion
+            unknown = True
+        elif cls is str:
             if len(item) > HUGE_STRING or (key in enums and item not in enums[key]):
                 return None
             if key in spec.dates and well_formed_date(item) is None:
                 return None
         elif cls is list:
-            nested[key] = cleaned = [_clean_blob(entry, spec.kinds[key]) for entry in item]
+            items_where, kind = f"{where}.{key}[]", spec.kinds[key]
+            nested[key] = cleaned = [_clean_blob(ctx, entry, kind, items_where) for entry in item]
             if None in cleaned:
                 return None
+    if unknown:
+        _unknown_fields(ctx, value, spec.known, where)
     return {**value, **nested} if nested else dict(value)
 
 
@@ -318,7 +349,7 @@ def _blob_field(
     value = obj.get(key)
     if value is None:
         return None
-    clean = _clean_blob(value, spec)
+    clean = _clean_blob(ctx, value, spec, _join(path, key))
     if clean is None:
         clean = _sub(ctx, obj, key, lambda c, v, p: _blob(c, v, p, spec), path=path)
     return clean
