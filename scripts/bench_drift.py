@@ -1,0 +1,269 @@
+"""Schema drift benchmark: the sync when every JSON object carries a field it does not know.
+
+Leap adds fields; the sync must stay within 20% of its time without them. Both variants are
+measured on the same meters in one run, alternately (so a machine slowing down in the middle
+weighs on both), and the ratio is written to docs/benchmarks.md beside the ceiling:
+
+  * default: full syncs into an empty PostgreSQL database from the simulator over HTTP, the
+    simulator's drift switched off and on through its control route (`drift`), and the
+    ceiling (fetch and JSON-parse every page) each way;
+  * --parse: the sync's work on each page before the database (page decode, screening digests,
+    record decode, parsing, the run's warnings), in this process, on pages the in-process
+    simulator built, the field added to every object as `tests/leapsync/drift.py` adds it.
+
+Usage: python scripts/bench_drift.py [--parse] [--meters N] [--rounds 2] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scripts.bench_sync import (
+    _ceiling,
+    _control,
+    _environment,
+    _manage,
+    _memory_gib,
+    _recreate_database,
+    _start_simulator,
+    _timed_sync,
+)
+
+TARGET = 1.20  # drift's time over the time without, at most (issue #20)
+VARIANTS = ("without", "drift")
+
+
+def main() -> None:
+    args = _arguments()
+    results = _parse_layer(args) if args.parse else _full_syncs(args)
+    _report(args, results)
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parse", action="store_true", help="the parse layer alone, in-process")
+    parser.add_argument("--meters", type=int, help="default 100,000; 10,000 with --parse")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each variant")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--page-size", type=int, default=500)
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/leapsync_bench"
+        ),
+    )
+    parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = parser.parse_args()
+    args.meters = args.meters or (10_000 if args.parse else 100_000)
+    if args.port == 0:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            args.port = probe.getsockname()[1]
+    return args
+
+
+def _alternately(rounds: int) -> Iterator[str]:
+    """without, drift, drift, without, ...: each variant as often first as second."""
+    for number in range(rounds):
+        yield from VARIANTS if number % 2 == 0 else reversed(VARIANTS)
+
+
+# --- whole syncs against PostgreSQL ---------------------------------------------------------------
+
+
+def _full_syncs(args: argparse.Namespace) -> dict[str, Any]:
+    env = _environment(args)
+    simulator = _start_simulator(args, env)
+    base = f"http://127.0.0.1:{args.port}"
+    seconds: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+    results: dict[str, Any] = {"ceiling": {}}
+    try:
+        for variant in VARIANTS:
+            _control(base, "drift", {"drift": variant == "drift"})
+            results["ceiling"][variant] = _ceiling(base, args.page_size)["seconds"]
+        for variant in _alternately(args.rounds):
+            _control(base, "drift", {"drift": variant == "drift"})
+            _recreate_database(args.database_url)
+            _manage(env, "migrate", "--noinput", "-v", "0")
+            print(f"full sync, {variant}:", end=" ", flush=True)
+            seconds[variant].append(_timed_sync(env, "--full")["seconds"])
+            if variant == "drift":
+                results["warnings"] = _latest_warnings(env)
+    finally:
+        simulator.terminate()
+        simulator.wait(timeout=30)
+    results["seconds"] = seconds
+    return results
+
+
+_WARNINGS = (
+    "import json\n"
+    "from leapsync.models import SyncRun\n"
+    "runs = SyncRun.objects.filter(mode='full').order_by('-pk')[:2]\n"
+    "print(json.dumps({r.stream: [r.warnings_count, r.warnings] for r in runs}))\n"
+)
+
+
+def _latest_warnings(env: dict[str, str]) -> dict[str, Any]:
+    """Each stream's last full run: its warnings count and warnings."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", _WARNINGS],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+# --- the parse layer alone, in this process -------------------------------------------------------
+
+
+def _parse_layer(args: argparse.Namespace) -> dict[str, Any]:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leapsync.settings")
+    os.environ.setdefault("DEBUG", "1")  # settings without a production SECRET_KEY; no query runs
+    import django
+
+    django.setup()
+    from leapsync.leap.payloads import parse_meter_details, parse_meter_enrollment
+    from leapsync.simulator import LeapSimulator
+
+    simulator = LeapSimulator(meters=args.meters, seed=args.seed, api_key="bench-key")
+    streams = {
+        "details": ("/v2/meters/search", parse_meter_details),
+        "enrollments": ("/v2/meters/enrollments/search", parse_meter_enrollment),
+    }
+    seconds: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+    results: dict[str, Any] = {"warnings": {}}
+    pages = {
+        stream: _pages(simulator, path, args.page_size) for stream, (path, _) in streams.items()
+    }
+    for variant in _alternately(args.rounds):
+        total = 0.0
+        for stream, (_, parse) in streams.items():
+            elapsed, stats = _sync_pages(pages[stream][variant], parse, stream)
+            total += elapsed
+            if variant == "drift":
+                results["warnings"][stream] = [len(stats.warnings), dict(stats.warnings)]
+        print(f"parse layer, {variant}: {total:.2f} s of CPU")
+        seconds[variant].append(total)
+    results["seconds"] = seconds
+    return results
+
+
+def _pages(simulator: Any, path: str, page_size: int) -> dict[str, list[bytes]]:
+    """Every page of one search as the API sends it, without and with the field added."""
+    from tests.leapsync.drift import with_drift
+
+    bodies: dict[str, list[bytes]] = {variant: [] for variant in VARIANTS}
+    request: dict[str, Any] = {"page_size": page_size}
+    headers = {"Authorization": "Bearer bench-key"}
+    with httpx.Client(transport=simulator.transport(), base_url="http://leap.test") as http:
+        while True:
+            body = http.post(path, content=msgspec.json.encode(request), headers=headers).content
+            page = msgspec.json.decode(body)
+            bodies["without"].append(body)
+            drifted = page | {"meters": [with_drift(meter) for meter in page["meters"]]}
+            bodies["drift"].append(msgspec.json.encode(drifted))
+            if not page.get("next_page_token"):
+                return bodies
+            request["page_token"] = page["next_page_token"]
+
+
+def _sync_pages(bodies: list[bytes], parse: Callable[[Any], Any], stream: str) -> tuple[float, Any]:
+    """CPU seconds for what a first full sync does to these pages before writing them."""
+    from leapsync.leap.client import LeapClient
+    from leapsync.models import SyncRun
+    from leapsync.sync.common import PageContext, RunStats, incoming, parse_all, screen
+
+    replies = iter(bodies)
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=next(replies)))
+    client = LeapClient("http://leap.test", "bench-key", transport=transport)
+    stats = RunStats()
+    context = PageContext(run=SyncRun(stream=stream), stats=stats, now=datetime.now(UTC))
+    gc.collect()
+    began = time.process_time()
+    for page in client.search_meter_details(raw=True):  # the path is not read: replies in order
+        _, changed = screen(incoming(page.meters), lambda meter_id: None, context)
+        parse_all(changed, parse, context)
+    elapsed = time.process_time() - began
+    client.close()
+    return elapsed, stats
+
+
+# --- the report -----------------------------------------------------------------------------------
+
+
+def _report(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    seconds = results["seconds"]
+    median = {variant: statistics.median(seconds[variant]) for variant in VARIANTS}
+    ratio = median["drift"] / median["without"]
+    verdict = "within" if ratio <= TARGET else "over"
+    machine = (
+        f"{os.cpu_count()} cores, {_memory_gib():.0f} GiB, {platform.platform()}, "
+        f"Python {platform.python_version()}"
+    )
+    what = "parse layer (CPU time)" if args.parse else "full sync, empty database (wall time)"
+    command = f"python scripts/bench_drift.py{' --parse' if args.parse else ''}"
+    lines = [
+        f"\n## Schema drift, {what}, {args.meters:,} meters ({datetime.now(UTC):%Y-%m-%d})\n",
+        f"Machine: {machine}. Command: `{command} --meters {args.meters} --rounds {args.rounds}`.",
+        (
+            "Drift: one unknown field (`x_drift_note`) in the meter record and every object in "
+            "it, both endpoints; the variants alternate, medians of the rounds.\n"
+        ),
+        "| what | without | with drift | drift / without |",
+        "| --- | --- | --- | --- |",
+    ]
+    if "ceiling" in results:
+        ceiling = results["ceiling"]
+        lines.append(
+            "| ceiling: fetch + JSON-parse every page of both endpoints "
+            f"| {ceiling['without']:.1f} s | {ceiling['drift']:.1f} s "
+            f"| {ceiling['drift'] / ceiling['without']:.2f} |"
+        )
+    rounds = {variant: ", ".join(f"{s:.1f}" for s in seconds[variant]) for variant in VARIANTS}
+    lines += [
+        (
+            f"| {what} | {median['without']:.1f} s ({rounds['without']}) "
+            f"| {median['drift']:.1f} s ({rounds['drift']}) | **{ratio:.2f}** |"
+        ),
+        "",
+        (
+            f"Target: at most {TARGET:.2f}; {verdict} it. Warnings of the drift run, per stream "
+            "(one entry per field, counting the meters that carried it):"
+        ),
+        "",
+    ]
+    for stream, (count, warnings) in sorted(results.get("warnings", {}).items()):
+        top = sorted(warnings.items(), key=lambda item: (-item[1], item[0]))
+        listed = "; ".join(f"`{message}` × {times:,}" for message, times in top)
+        lines.append(f"- {stream}: {count} warnings: {listed}")
+    with open(args.output, "a", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
