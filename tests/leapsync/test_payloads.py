@@ -837,3 +837,10 @@ def test_a_field_added_to_every_object_keeps_the_fast_path(monkeypatch, parse, p
     assert record.raw is raw
     with pytest.raises(PayloadError, match="unknown field"):
         parse(raw, strict=True)
+
+
+def test_objects_with_more_keys_than_leaps_report_them_all_and_are_not_kept_as_shapes():
+    many = {f"field_{n:03}": n for n in range(100)}
+    record = parse_meter_details(details(**many))
+    assert record.warnings == tuple(f"unknown field: {key}" for key in sorted(many))
+    assert not any(len(shape) > 64 for _, _, shape in fields._UNKNOWN_FIELDS)

@@ -198,8 +198,10 @@ def _object(ctx: _Ctx, value: Any, known: frozenset[str], path: str) -> dict[str
 
 # The "unknown field" messages of an object, by its known keys, path and keys in order. When Leap
 # adds a field, every object of that shape on every meter carries it: the fast parsers report it
-# and go on, and the messages are worked out once per shape.
+# and go on, and the messages are worked out once per shape. Shapes of more keys than any of
+# Leap's objects has are not kept, so that odd payloads cannot fill memory with key tuples.
 _UNKNOWN_FIELDS: dict[tuple[frozenset[str], str, tuple[str, ...]], tuple[str, ...]] = {}
+_SHAPE_KEYS = 64
 
 
 def _unknown_fields(ctx: _Ctx, obj: dict[str, Any], known: frozenset[str], path: str) -> None:
@@ -213,7 +215,8 @@ def _unknown_fields(ctx: _Ctx, obj: dict[str, Any], known: frozenset[str], path:
     if messages is None:
         unknown = sorted(obj.keys() - known)
         messages = tuple(f"unknown field: {_join(path, key)}" for key in unknown)
-        remember(_UNKNOWN_FIELDS, shape, messages)
+        if len(obj) <= _SHAPE_KEYS:
+            remember(_UNKNOWN_FIELDS, shape, messages)
     for message in messages:
         ctx.warn(message)
 
