@@ -100,7 +100,7 @@ def _full_syncs(args: argparse.Namespace) -> dict[str, Any]:
     env = _environment(args)
     simulator = _start_simulator(args, env)
     base = f"http://127.0.0.1:{args.port}"
-    wall, cpu, ceiling = ({variant: [] for variant in VARIANTS} for _ in range(3))
+    wall, cpu, served, ceiling = ({variant: [] for variant in VARIANTS} for _ in range(4))
     results: dict[str, Any] = {}
     try:
         # The machine's first sync after a while runs slower (caches, PostgreSQL's included):
@@ -118,9 +118,10 @@ def _full_syncs(args: argparse.Namespace) -> dict[str, Any]:
             _recreate_database(args.database_url)
             _manage(env, "migrate", "--noinput", "-v", "0")
             print(f"full sync, {variant}:", end=" ", flush=True)
-            used = _children_cpu()
+            used, serving = _children_cpu(), _process_cpu(simulator.pid)
             wall[variant].append(_timed_sync(env, "--full")["seconds"])
             cpu[variant].append(_children_cpu() - used)
+            served[variant].append(_process_cpu(simulator.pid) - serving)
             if variant == "drift":
                 results["warnings"] = _latest_warnings(env)
     finally:
@@ -130,9 +131,17 @@ def _full_syncs(args: argparse.Namespace) -> dict[str, Any]:
     results["measures"] = {
         "full sync, both streams, empty database: wall time": wall,
         "the same: CPU time of the sync processes (PostgreSQL's not counted)": cpu,
+        "the same: CPU time of the simulator serving it (Leap's work, on the same cores)": served,
         "ceiling: fetch + JSON-parse every page of both endpoints, no database": ceiling,
     }
     return results
+
+
+def _process_cpu(pid: int) -> float:
+    """User and system seconds a running process has used so far (Linux)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _warm(base: str) -> None:
