@@ -40,7 +40,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scripts.bench_sync import (
-    API_KEY,
     _ceiling,
     _control,
     _environment,
@@ -98,7 +97,7 @@ def _alternately(rounds: int) -> Iterator[str]:
 
 def _full_syncs(args: argparse.Namespace) -> dict[str, Any]:
     env = _environment(args)
-    simulator = _start_simulator(args, env)
+    simulator = _start_simulator(args, env, args.meters)
     base = f"http://127.0.0.1:{args.port}"
     wall, cpu, served, ceiling = ({variant: [] for variant in VARIANTS} for _ in range(4))
     results: dict[str, Any] = {}
@@ -113,7 +112,7 @@ def _full_syncs(args: argparse.Namespace) -> dict[str, Any]:
             _control(base, "drift", {"drift": variant == "drift"})
             # Switching drops the simulator's rendered JSON: render it again before timing, so
             # that both variants are served from its cache (Leap's work is not the sync's).
-            _warm(base)
+            _control(base, "warm", {})
             ceiling[variant].append(_ceiling(base, args.page_size)["seconds"])
             _recreate_database(args.database_url)
             _manage(env, "migrate", "--noinput", "-v", "0")
@@ -142,16 +141,6 @@ def _process_cpu(pid: int) -> float:
     with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _warm(base: str) -> None:
-    response = httpx.post(
-        f"{base}/_simulator/warm",
-        json={},
-        timeout=1800,
-        headers={"Authorization": f"Bearer {API_KEY}"},
-    )
-    response.raise_for_status()
 
 
 def _children_cpu() -> float:
