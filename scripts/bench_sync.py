@@ -7,7 +7,13 @@ Measures, side by side on one machine:
   * a full re-run with nothing changed.
 Results are appended to docs/benchmarks.md with the machine and the date.
 
+With `--split-workers 1 2 4`, instead: the ceiling, the full sync in one piece (first load and
+unchanged re-run), then for each worker count a django-q2 cluster (`qcluster`, Redis broker
+at --redis-url, else the database) with that many workers and the same full sync split into
+`--ranges` created-date ranges (`leap_sync --full --ranges K`), each on a fresh database.
+
 Usage: python scripts/bench_sync.py [--meters 100000] [--database-url postgres://...]
+       python scripts/bench_sync.py --split-workers 1 2 4 [--ranges 4] [--redis-url redis://...]
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import signal
 import socket
 import subprocess
 import sys
@@ -31,6 +38,9 @@ API_KEY = "bench-key"
 
 def main() -> None:
     args = _arguments()
+    if args.split_workers:
+        _split_benchmark(args)
+        return
     env = _environment(args)
     _recreate_database(args.database_url)
     _manage(env, "migrate", "--noinput", "-v", "0")
@@ -61,6 +71,17 @@ def _arguments() -> argparse.Namespace:
         ),
     )
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument(
+        "--split-workers",
+        type=int,
+        nargs="+",
+        metavar="W",
+        help="measure the full sync split into --ranges ranges on a cluster of W workers",
+    )
+    parser.add_argument("--ranges", type=int, default=4)
+    parser.add_argument(
+        "--redis-url", default="", help="django-q2's broker (default: the database, ORM broker)"
+    )
     args = parser.parse_args()
     if args.port == 0:
         with socket.socket() as probe:
@@ -217,6 +238,141 @@ def _report(args: argparse.Namespace, results: dict[str, dict[str, float]]) -> N
         "",
         "Wall times include starting Django for each `leap_sync` (about 1 s).",
     ]
+    with open(args.output, "a", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def _split_benchmark(args: argparse.Namespace) -> None:
+    env = _environment(args)
+    if args.redis_url:
+        env["Q_REDIS_URL"] = args.redis_url
+    _recreate_database(args.database_url)
+    _manage(env, "migrate", "--noinput", "-v", "0")
+    simulator = _start_simulator(args, env)
+    results: dict[str, dict[str, float]] = {}
+    try:
+        results["ceiling"] = _ceiling(f"http://127.0.0.1:{args.port}", args.page_size)
+        results["one piece"] = _timed_sync(env, "--full")
+        results["one piece, re-run"] = _timed_sync(env, "--full")
+        for workers in args.split_workers:
+            _recreate_database(args.database_url)
+            _manage(env, "migrate", "--noinput", "-v", "0")
+            cluster = _start_cluster({**env, "Q_WORKERS": str(workers)})
+            try:
+                split = ("--full", "--ranges", str(args.ranges))
+                results[f"{workers} first"] = _timed_split(env, split, cluster)
+                results[f"{workers} re-run"] = _timed_split(env, split, cluster)
+            finally:
+                _stop_cluster(cluster)
+    finally:
+        simulator.terminate()
+        simulator.wait(timeout=30)
+    _report_split(args, results)
+
+
+def _start_cluster(env: dict[str, str]) -> subprocess.Popen:
+    cluster = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(3)  # its workers fork and connect
+    return cluster
+
+
+def _stop_cluster(cluster: subprocess.Popen) -> None:
+    cluster.send_signal(signal.SIGTERM)
+    try:
+        cluster.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        cluster.kill()
+        cluster.wait()
+
+
+def _timed_split(env: dict[str, str], args: tuple[str, ...], cluster: subprocess.Popen) -> dict:
+    """`leap_sync` splits and follows the run; the cluster's workers sync the ranges. Peak RSS:
+    the sum and the largest of the cluster's processes (their high-water marks so far)."""
+    started = time.monotonic()
+    subprocess.run(
+        [sys.executable, "manage.py", "leap_sync", *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+    seconds = time.monotonic() - started
+    peaks = [_peak_kb(pid) / 1024 for pid in _descendants(cluster.pid)]
+    print(f"leap_sync {' '.join(args)}: {seconds:.1f} s, peak RSS {max(peaks):.0f} MB")
+    return {"seconds": seconds, "peak_mb": max(peaks), "sum_mb": sum(peaks)}
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += children.get(current, [])
+    return found
+
+
+def _peak_kb(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next(
+        (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")), 0
+    )
+
+
+def _report_split(args: argparse.Namespace, results: dict[str, dict[str, float]]) -> None:
+    meters, ceiling = args.meters, results["ceiling"]["seconds"]
+    machine = (
+        f"{os.cpu_count()} cores, {_memory_gib():.0f} GiB, {platform.platform()}, "
+        f"Python {platform.python_version()}"
+    )
+    broker = "Redis" if args.redis_url else "the database (ORM broker)"
+    workers = " ".join(str(w) for w in args.split_workers)
+
+    def row(label: str, result: dict[str, float]) -> str:
+        memory = f"{result['peak_mb']:.0f} MB"
+        if "sum_mb" in result:
+            memory += f" (all cluster processes: {result['sum_mb']:.0f} MB)"
+        ratio = result["seconds"] / ceiling
+        return f"| {label} | {result['seconds']:.1f} s | {ratio:.1f}x | {memory} |"
+
+    lines = [
+        f"\n## Sync split into ranges, {meters:,} meters ({datetime.now(UTC):%Y-%m-%d})\n",
+        f"Machine: {machine}; simulator, sync, cluster and PostgreSQL on the same machine.",
+        (
+            f"Command: `python scripts/bench_sync.py --meters {meters} --split-workers "
+            f"{workers} --ranges {args.ranges}` (page size {args.page_size}; broker: {broker}).\n"
+        ),
+        "| what | wall time | x ceiling | peak RSS (largest process) |",
+        "| --- | --- | --- | --- |",
+        (
+            "| ceiling: fetch + JSON-parse every page of both endpoints, no database "
+            f"| {ceiling:.1f} s | 1.0x | — |"
+        ),
+        row("full sync in one piece (`leap_sync --full`), empty database", results["one piece"]),
+        row("... re-run, nothing changed", results["one piece, re-run"]),
+    ]
+    for w in args.split_workers:
+        label = f"{args.ranges} ranges on {w} worker{'s' if w > 1 else ''}"
+        lines.append(row(f"{label}, empty database", results[f"{w} first"]))
+        lines.append(row(f"{label}, re-run, nothing changed", results[f"{w} re-run"]))
+    lines += ["", "Wall times include starting Django for each `leap_sync` (about 1 s)."]
     with open(args.output, "a", encoding="utf-8") as out:
         out.write("\n".join(lines) + "\n")
     print("\n".join(lines))

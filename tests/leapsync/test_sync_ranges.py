@@ -9,12 +9,17 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
+from io import StringIO
 from typing import Any
 from uuid import UUID
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import models
+from django.urls import reverse
+from django.utils import timezone
 from django_q.conf import Conf
+from django_q.models import Task
 
 from actions.models import RequiredAction
 from enrollments.models import (
@@ -37,13 +42,14 @@ from leapsync.models import (
 from leapsync.simulator import LeapSimulator
 from leapsync.sync import sync_full, sync_incremental
 from leapsync.sync.ranges import STEP, plan, range_filters, split_full
-from leapsync.tasks import SyncFailed, run_full_range
+from leapsync.tasks import SyncFailed, run_full, run_full_range
 from meters.models import EventKind, Meter, MeterEvent
-from tests.helpers import API_KEY, database_differences, simulator_client
+from tests.helpers import API_KEY, count_get_queries, database_differences, simulator_client
 
 pytestmark = pytest.mark.django_db
 
 FullSync = Callable[[], list[SyncRun]]
+HTMX = {"HX-Request": "true"}
 
 # Every synced table, with the columns compared only as set or unset: times of our own clock
 # (when a row was written, first or last seen, flagged missing, resolved, mapped), which differ
@@ -389,3 +395,84 @@ def test_a_range_delivered_twice_runs_once(tasks_inline, simulator, leap, monkey
     run_full_range(queued[1])
     details.refresh_from_db()
     assert details.status == RunStatus.SUCCEEDED
+
+
+def _half_done(leap: LeapClient, monkeypatch, parts: int) -> SyncRun:
+    """A split details run with its first range done and the others queued."""
+    sync_full(client=leap)
+    queued = _queued(monkeypatch)
+    (run,) = split_full(parts, client=leap, streams=[Stream.DETAILS])
+    run_full_range(queued[0])
+    return run
+
+
+def test_the_sync_page_shows_a_split_runs_ranges_and_its_progress(
+    tasks_inline, simulator, leap, monkeypatch, ops_client
+):
+    run = _half_done(leap, monkeypatch, 4)
+    done = SyncRange.objects.get(run=run, number=1)
+    content = ops_client.get(reverse("sync_run_list"), headers=HTMX).content.decode()
+    assert f"Run #{run.pk}</a>: Full" in content
+    assert f"{done.pages} of about {run.pages_expected} pages" in content  # the run's, so far
+    assert f"{done.meters_seen} meters ·" in content
+    assert content.count("of 4</td>") == 4
+    assert content.count("waiting for a worker") == 3
+    assert "meters created from the first before" in content
+    assert "meters created from" in content and "to the latest" in content
+
+    page = ops_client.get(reverse("sync_run_detail", args=[run.pk])).content.decode()
+    assert page.count("of 4</td>") == 4 and 'hx-trigger="every 2s"' in page
+
+
+@pytest.mark.parametrize("headers", [{}, HTMX])
+def test_the_sync_page_query_count_is_flat_in_ranges(
+    tasks_inline, simulator, leap, monkeypatch, ops_client, headers
+):
+    _half_done(leap, monkeypatch, 2)
+    url = reverse("sync_run_list")
+    few = count_get_queries(ops_client, url, headers)
+    split_full(6, client=leap, streams=[Stream.ENROLLMENTS])
+    assert count_get_queries(ops_client, url, headers) == few  # all ranges: one query
+
+
+def test_a_run_started_from_the_page_is_followed_until_its_ranges_end(
+    tasks_inline, simulator, leap, monkeypatch, ops_client
+):
+    """The page's task only splits the run; the page says "running" until the run closes."""
+    token = "0123456789abcdef"
+    sync_full(client=leap)
+    queued = _queued(monkeypatch)
+    split_full(2, client=leap, streams=[Stream.DETAILS], trigger=f"ui:{token}")
+    Task.objects.create(
+        id="f" * 32,
+        name=f"leapsync: full sync from the Sync page ({token})",
+        func="leapsync.tasks.run_full",
+        started=timezone.now(),
+        stopped=timezone.now(),
+        success=True,
+    )
+    url = f"{reverse('sync_run_list')}?queued={token}"
+    assert "is running" in ops_client.get(url, headers=HTMX).content.decode()
+    for range_pk in queued:
+        run_full_range(range_pk)
+    assert "has finished" in ops_client.get(url, headers=HTMX).content.decode()
+
+
+def test_leap_sync_full_ranges_splits_and_follows_the_run(tasks_inline, simulator, leap):
+    out = StringIO()
+    call_command("leap_sync", "--full", "--ranges", "3", stdout=out)
+    text = out.getvalue()
+    assert text.count("range ") >= 6  # three per stream, each as it ended
+    assert "Full details run" in text and "Full enrollments run" in text
+    assert SyncRange.objects.filter(status=RangeStatus.SUCCEEDED).count() == 6
+    assert database_differences(simulator) == []
+    with pytest.raises(CommandError, match="only with --full"):
+        call_command("leap_sync", "--ranges", "3")
+
+
+def test_the_scheduled_full_sync_splits_as_set(tasks_inline, simulator, leap, settings):
+    settings.SYNC_FULL_RANGES = 3
+    summary = run_full()
+    assert "Full details run" in summary and "running" in summary  # its ranges were queued
+    assert SyncRun.objects.filter(mode=SyncMode.FULL, status=RunStatus.SUCCEEDED).count() == 2
+    assert SyncRange.objects.filter(status=RangeStatus.SUCCEEDED).count() == 6
