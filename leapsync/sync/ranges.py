@@ -114,8 +114,24 @@ def split_full(
     for batch in zip_longest(*queued):
         for part in batch:
             if part is not None:
-                async_task(RANGE_TASK, part.pk, task_name=task_name(part))
-    return runs
+                _queue(part)
+    return list(SyncRun.objects.filter(pk__in=[run.pk for run in runs]).order_by("pk"))
+
+
+def _queue(part: SyncRange) -> None:
+    """Queue the range's task; if the broker refuses it, the range fails (and so the run)."""
+    if not SyncRange.objects.filter(pk=part.pk, status=RangeStatus.QUEUED).exists():
+        return  # cancelled: a range queued before it failed
+    try:
+        async_task(RANGE_TASK, part.pk, task_name=task_name(part))
+    except Exception as error:
+        # django-q2's sync mode runs the task here and raises its error: that range has ended.
+        if not SyncRange.objects.filter(pk=part.pk, status=RangeStatus.QUEUED).exists():
+            raise
+        part.status = RangeStatus.FAILED
+        part.error = f"Could not be queued: {type(error).__name__}: {error}"[:5000]
+        logger.warning("%s: %s", part, part.error)
+        _end(part, RunStats())
 
 
 def task_name(part: SyncRange) -> str:

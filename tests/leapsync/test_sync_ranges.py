@@ -160,8 +160,7 @@ def _forget_everything() -> None:
 
 
 def _split(client: LeapClient, parts: int) -> list[SyncRun]:
-    runs = split_full(parts, client=client)
-    return [SyncRun.objects.get(pk=run.pk) for run in runs]
+    return split_full(parts, client=client)  # the runs as they are once their tasks ran
 
 
 def _twin_histories(
@@ -358,6 +357,22 @@ def test_a_failed_range_fails_the_run_and_moves_no_cursor(
     assert database_differences(simulator) == []
 
 
+def test_a_range_the_broker_refuses_fails_the_run_at_once(simulator, leap, monkeypatch):
+    sync_full(client=leap)
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("Redis is not answering")
+
+    monkeypatch.setattr("leapsync.sync.ranges.async_task", broker_down)
+    (details,) = split_full(3, client=leap, streams=[Stream.DETAILS])
+    assert details.status == RunStatus.FAILED
+    assert "Could not be queued: ConnectionError: Redis is not answering" in details.error
+    assert SyncCursor.objects.get(stream=Stream.DETAILS).locked_by is None
+    assert [run.status for run in sync_incremental(client=leap, refresh_stale=False)] == [
+        RunStatus.SUCCEEDED
+    ] * 2
+
+
 def test_a_split_run_holds_its_stream_until_it_closes(tasks_inline, simulator, leap, monkeypatch):
     """While ranges are queued or running, no other run of the stream starts: not a second
     full sync, not an incremental (whose cursor would otherwise move mid-way)."""
@@ -472,7 +487,7 @@ def test_leap_sync_full_ranges_splits_and_follows_the_run(tasks_inline, simulato
 
 def test_the_scheduled_full_sync_splits_as_set(tasks_inline, simulator, leap, settings):
     settings.SYNC_FULL_RANGES = 3
-    summary = run_full()
-    assert "Full details run" in summary and "running" in summary  # its ranges were queued
+    summary = run_full()  # its ranges ran as it queued them (django-q2's sync mode)
+    assert "Full details run" in summary and "Full enrollments run" in summary
     assert SyncRun.objects.filter(mode=SyncMode.FULL, status=RunStatus.SUCCEEDED).count() == 2
     assert SyncRange.objects.filter(status=RangeStatus.SUCCEEDED).count() == 6

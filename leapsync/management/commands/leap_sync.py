@@ -95,15 +95,15 @@ class Command(BaseCommand):
 
     def _follow(self, runs: list[SyncRun]) -> list[SyncRun]:
         """Wait for split runs to close, saying each range's outcome as it comes."""
-        open_runs = [run.pk for run in runs if run.status == RunStatus.RUNNING]
-        if open_runs and not self._quiet:
-            count = SyncRange.objects.filter(run__in=open_runs).count()
+        split = [run.pk for run in runs]
+        if any(run.status == RunStatus.RUNNING for run in runs) and not self._quiet:
+            count = SyncRange.objects.filter(run__in=split, finished_at__isnull=True).count()
             self.stdout.write(f"{count} ranges queued for the cluster's workers (qcluster)")
         told: set[int] = set()
-        while SyncRun.objects.filter(pk__in=open_runs, status=RunStatus.RUNNING).exists():
-            self._tell_ended(open_runs, told)
+        while SyncRun.objects.filter(pk__in=split, status=RunStatus.RUNNING).exists():
+            self._tell_ended(split, told)
             time.sleep(FOLLOW_EVERY_SECONDS)
-        self._tell_ended(open_runs, told)
+        self._tell_ended(split, told)
         return [SyncRun.objects.get(pk=run.pk) for run in runs]
 
     def _tell_ended(self, run_pks: list[int], told: set[int]) -> None:
