@@ -22,11 +22,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -256,8 +258,8 @@ def _split_benchmark(args: argparse.Namespace) -> None:
     try:
         results["one piece"] = {
             "ceiling": _ceiling(base, args.page_size),
-            "first": _timed_sync(env, "--full"),
-            "rerun": _timed_sync(env, "--full"),
+            "first": _with_cpu(lambda: _timed_sync(env, "--full")),
+            "rerun": _with_cpu(lambda: _timed_sync(env, "--full")),
         }
         for workers in args.split_workers:
             _recreate_database(args.database_url)
@@ -302,6 +304,17 @@ def _stop_cluster(cluster: subprocess.Popen) -> None:
 def _timed_split(env: dict[str, str], args: tuple[str, ...], cluster: subprocess.Popen) -> dict:
     """`leap_sync` splits and follows the run; the cluster's workers sync the ranges. Peak RSS:
     the sum and the largest of the cluster's processes (their high-water marks so far)."""
+    cpu_before = _cpu_seconds(_descendants(cluster.pid))
+    command = _with_cpu(lambda: _leap_sync(env, args))
+    pids = _descendants(cluster.pid)
+    cpu = command["cpu"] + _cpu_seconds(pids) - cpu_before
+    seconds = command["seconds"]
+    peaks = [_peak_kb(pid) / 1024 for pid in pids]
+    print(f"leap_sync {' '.join(args)}: {seconds:.1f} s, CPU {cpu:.1f} s, peak {max(peaks):.0f} MB")
+    return {"seconds": seconds, "peak_mb": max(peaks), "sum_mb": sum(peaks), "cpu": cpu}
+
+
+def _leap_sync(env: dict[str, str], args: tuple[str, ...]) -> dict[str, float]:
     started = time.monotonic()
     subprocess.run(
         [sys.executable, "manage.py", "leap_sync", *args],
@@ -311,10 +324,29 @@ def _timed_split(env: dict[str, str], args: tuple[str, ...], cluster: subprocess
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
     )
-    seconds = time.monotonic() - started
-    peaks = [_peak_kb(pid) / 1024 for pid in _descendants(cluster.pid)]
-    print(f"leap_sync {' '.join(args)}: {seconds:.1f} s, peak RSS {max(peaks):.0f} MB")
-    return {"seconds": seconds, "peak_mb": max(peaks), "sum_mb": sum(peaks)}
+    return {"seconds": time.monotonic() - started}
+
+
+def _with_cpu(measure: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """`measure()`'s figures and the CPU time (user + system) of the processes it started and
+    waited for (their own children's included, once reaped)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = measure()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return {**result, "cpu": cpu}
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU the live processes `pids` have used so far (Linux /proc)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime and stime, fields 14 and 15
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _descendants(pid: int) -> list[int]:
@@ -356,13 +388,14 @@ def _report_split(
     def row(label: str, measured: dict[str, dict[str, float]]) -> str:
         ceiling = measured["ceiling"]["seconds"]
         first, rerun = measured["first"], measured["rerun"]
+        cpu = f"{first['cpu']:.0f} s · {rerun['cpu']:.0f} s"
         memory = f"{max(first['peak_mb'], rerun['peak_mb']):.0f} MB"
         if "sum_mb" in first:
             memory += f" ({max(first['sum_mb'], rerun['sum_mb']):.0f} MB)"
         return (
             f"| {label} | {ceiling:.1f} s | {first['seconds']:.1f} s "
             f"({first['seconds'] / ceiling:.1f}x) | {rerun['seconds']:.1f} s "
-            f"({rerun['seconds'] / ceiling:.1f}x) | {memory} |"
+            f"({rerun['seconds'] / ceiling:.1f}x) | {cpu} | {memory} |"
         )
 
     lines = [
@@ -374,10 +407,10 @@ def _report_split(
         ),
         (
             "| how | ceiling (measured just before) | first load, empty database (x ceiling) "
-            "| full re-run, nothing changed (x ceiling) | peak RSS, largest process (sum of the "
-            "cluster's processes) |"
+            "| full re-run, nothing changed (x ceiling) | CPU of the sync's processes (first "
+            "load · re-run) | peak RSS, largest process (sum of the cluster's processes) |"
         ),
-        "| --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- |",
         row("one piece (`leap_sync --full`, streams side by side)", results["one piece"]),
     ]
     for w in args.split_workers:
