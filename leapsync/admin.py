@@ -12,6 +12,7 @@ from leapsync.models import (
     SyncAlertEmail,
     SyncCursor,
     SyncIncident,
+    SyncRange,
     SyncRun,
 )
 from meters.admin import ViewOnlyAdmin
@@ -24,6 +25,29 @@ class QuarantineInline(admin.TabularInline):
     readonly_fields = fields
     can_delete = False
     show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class RangeInline(admin.TabularInline):
+    """A split full run's created-date ranges (leapsync/sync/ranges.py)."""
+
+    model = SyncRange
+    extra = 0
+    fields = [
+        "number",
+        "created_from",
+        "created_before",
+        "status",
+        "started_at",
+        "finished_at",
+        "pages",
+        "meters_seen",
+        "error",
+    ]
+    readonly_fields = fields
+    can_delete = False
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -50,7 +74,7 @@ class SyncRunAdmin(ViewOnlyAdmin):
     ]
     list_filter = ["stream", "mode", "status", "trigger"]
     date_hierarchy = "started_at"
-    inlines = [QuarantineInline]
+    inlines = [RangeInline, QuarantineInline]
 
 
 @admin.register(SyncCursor)

@@ -331,6 +331,9 @@ for _address in SYNC_ALERT_EMAILS:
         ) from None
 # Run the details and enrollments streams in two processes at once (PostgreSQL only).
 SYNC_PARALLEL_STREAMS = env.bool("SYNC_PARALLEL_STREAMS", default=True)
+# The scheduled full sync in this many created-date ranges, each a task any worker of the
+# cluster takes (leapsync/sync/ranges.py); 1 runs it as one task.
+SYNC_FULL_RANGES = _env_int("SYNC_FULL_RANGES", 1, minimum=1)
 
 # The API for the partner's systems (leapsync/api, docs/api.md): tokens only (no session, so
 # no CSRF), JSON only, keyset pages, RFC 9457 errors, and API_RATE_PER_MINUTE requests per token.

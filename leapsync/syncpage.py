@@ -1,4 +1,5 @@
-"""The Sync page's read side: running runs' progress, a run queued from the page, schedules.
+"""The Sync page's read side: running runs' progress (a split run's per range), a run queued
+from the page, schedules.
 
 A run queued from the page carries a token: its django-q2 task is named after it and its runs'
 trigger is `ui:<token>`, so the page follows exactly that run, from "queued" to its outcome,
@@ -16,7 +17,8 @@ from django.conf import settings
 from django_q.models import Schedule, Task
 
 from leapsync.freshness import stream_freshness
-from leapsync.models import RunStatus, SyncRun
+from leapsync.models import RangeStatus, RunStatus, SyncRange, SyncRun
+from leapsync.sync.ranges import describe_dates
 
 UI_TRIGGER = "ui:"
 TOKEN = re.compile(r"[0-9a-f]{16}")
@@ -36,31 +38,63 @@ def task_name(token: str, label: str) -> str:
 
 
 @dataclass(frozen=True)
+class RangeProgress:
+    """One range of a split run: its dates, and how far it is against its estimated pages."""
+
+    part: SyncRange
+    dates: str
+    percent: int | None
+
+
+@dataclass(frozen=True)
 class RunProgress:
-    """Where a running run stands, against its estimated pages (if it has an estimate)."""
+    """Where a running run stands, against its estimated pages (if it has an estimate).
+
+    A split run's pages and meters are its ranges' so far (its own counters are filled when
+    its last range ends).
+    """
 
     run: SyncRun
     elapsed: timedelta
+    pages: int
+    meters_seen: int
     meters_per_second: float
     percent: int | None
     eta: timedelta | None
+    ranges: list[RangeProgress]
 
     @property
     def past_estimate(self) -> bool:
         expected = self.run.pages_expected
-        return expected is not None and self.run.pages > expected
+        return expected is not None and self.pages > expected
+
+
+def run_ranges(run: SyncRun) -> list[RangeProgress]:
+    """A split run's ranges in order (none for a run in one piece)."""
+    return [RangeProgress(part, describe_dates(part), _percent(part)) for part in run.ranges.all()]
+
+
+def _percent(part: SyncRange) -> int | None:
+    if part.status == RangeStatus.SUCCEEDED:
+        return 100
+    if not part.pages_expected:
+        return None
+    return min(100, part.pages * 100 // part.pages_expected)
 
 
 def run_progress(run: SyncRun, now: datetime) -> RunProgress:
+    ranges = run_ranges(run)
+    pages = sum(r.part.pages for r in ranges) if ranges else run.pages
+    seen = sum(r.part.meters_seen for r in ranges) if ranges else run.meters_seen
     elapsed = max(now - run.started_at, timedelta(0))
     seconds = elapsed.total_seconds()
-    rate = run.meters_seen / seconds if seconds > 0 else 0.0
-    expected, pages = run.pages_expected, run.pages
+    rate = seen / seconds if seconds > 0 else 0.0
+    expected = run.pages_expected
     if not expected:
-        return RunProgress(run, elapsed, rate, None, None)
+        return RunProgress(run, elapsed, pages, seen, rate, None, None, ranges)
     percent = min(100, pages * 100 // expected)
     eta = elapsed / pages * max(expected - pages, 0) if pages else None
-    return RunProgress(run, elapsed, rate, percent, eta)
+    return RunProgress(run, elapsed, pages, seen, rate, percent, eta, ranges)
 
 
 @dataclass
@@ -83,7 +117,8 @@ def queued_run(token: str, now: datetime) -> QueuedRun | None:
         return None
     runs = list(SyncRun.objects.filter(trigger=f"{UI_TRIGGER}{token}").order_by("pk"))
     task = Task.objects.filter(name__endswith=f"({token})").only("success", "result").first()
-    if task is not None:
+    # A split full run outlives its task (which only queued the ranges).
+    if task is not None and not any(run.status == RunStatus.RUNNING for run in runs):
         error = "" if task.success or runs else _last_line(task.result)
         return QueuedRun(token, "done", runs, error)
     if not runs:
@@ -105,7 +140,9 @@ def live(token: str, now: datetime) -> dict[str, Any]:
     (and how often) to poll again."""
     running = [
         run_progress(run, now)
-        for run in SyncRun.objects.filter(status=RunStatus.RUNNING).order_by("pk")
+        for run in SyncRun.objects.filter(status=RunStatus.RUNNING)
+        .order_by("pk")
+        .prefetch_related("ranges")
     ]
     queued = queued_run(token, now)
     if running or (queued is not None and queued.state == "running"):

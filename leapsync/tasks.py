@@ -12,7 +12,8 @@ from django_q.models import Schedule
 
 from leapsync import alerts, sync
 from leapsync.leap.client import LeapClient
-from leapsync.models import RunStatus, SyncRun
+from leapsync.models import RangeStatus, RunStatus, SyncRun
+from leapsync.sync import ranges
 from leapsync.webhooks.services import run_refresh
 
 logger = logging.getLogger("leapsync.tasks")
@@ -32,7 +33,26 @@ def run_incremental(trigger: str = "schedule") -> str:
 
 
 def run_full(trigger: str = "schedule") -> str:
+    """The full sync; in SYNC_FULL_RANGES ranges (each its own task) when more than one."""
+    if settings.SYNC_FULL_RANGES > 1:
+        return _outcome(ranges.split_full(settings.SYNC_FULL_RANGES, trigger=trigger))
     return _outcome(sync.sync_full(trigger=trigger))
+
+
+def run_full_range(range_pk: int) -> str:
+    """One range of a split full sync; the one that ends the last range closes the run."""
+    part = ranges.run_range(range_pk)
+    run = SyncRun.objects.get(pk=part.run_id)
+    if run.status != RunStatus.RUNNING:
+        _check_alerts_after_runs()
+    line = f"{part}: {part.pages} pages, {part.meters_seen} meters seen"
+    if part.error:
+        line = f"{line}; {part.error}"
+    if run.status != RunStatus.RUNNING:
+        line = f"{line}; the run closed: {describe(run)}"
+    if part.status == RangeStatus.FAILED:
+        raise SyncFailed(line)
+    return line
 
 
 def run_stale() -> str:

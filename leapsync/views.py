@@ -106,13 +106,15 @@ def sync_run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     progress = (
         syncpage.run_progress(run, timezone.now()) if run.status == RunStatus.RUNNING else None
     )
+    ranges = progress.ranges if progress else syncpage.run_ranges(run)
     if wants_partial(request):
-        context = {"run": run, "progress": progress}
+        context = {"run": run, "progress": progress, "ranges": ranges}
         return render(request, "leapsync/partials/sync_run.html", context)
     quarantine = list(run.quarantine.all()[:QUARANTINE_SHOWN])
     context = {
         "run": run,
         "progress": progress,
+        "ranges": ranges,
         "quarantine": quarantine,
         "quarantine_shown": QUARANTINE_SHOWN,
     }

@@ -8,7 +8,14 @@ Measures, side by side on one machine:
   * a full re-run with nothing changed.
 Results are appended to docs/benchmarks.md with the machine and the date.
 
+With `--split-workers 1 2 4`, instead: the ceiling, the full sync in one piece (first load and
+unchanged re-run), then for each worker count a django-q2 cluster (`qcluster`, Redis broker
+at --redis-url, else the database) with that many workers and the same full sync split into
+`--ranges` created-date ranges (`leap_sync --full --ranges K`), each on a fresh database. The
+ceiling is measured again before each of them: the machine's speed drifts within the hour.
+
 Usage: python scripts/bench_sync.py [--meters 100000] [--database-url postgres://...]
+       python scripts/bench_sync.py --split-workers 1 2 4 [--ranges 4] [--redis-url redis://...]
 """
 
 from __future__ import annotations
@@ -16,12 +23,15 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,6 +44,9 @@ API_KEY = "bench-key"
 
 def main() -> None:
     args = _arguments()
+    if args.split_workers:
+        _split_benchmark(args)
+        return
     env = _environment(args)
     _recreate_database(args.database_url)
     _manage(env, "migrate", "--noinput", "-v", "0")
@@ -166,6 +179,17 @@ def _arguments() -> argparse.Namespace:
         help="also load this many meters with leapsync and with dlt, side by side (0: skip)",
     )
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument(
+        "--split-workers",
+        type=int,
+        nargs="+",
+        metavar="W",
+        help="measure the full sync split into --ranges ranges on a cluster of W workers",
+    )
+    parser.add_argument("--ranges", type=int, default=4)
+    parser.add_argument(
+        "--redis-url", default="", help="django-q2's broker (default: the database, ORM broker)"
+    )
     args = parser.parse_args()
     if args.port == 0:
         with socket.socket() as probe:
@@ -389,6 +413,182 @@ def _report(args: argparse.Namespace, results: dict[str, dict[str, float]]) -> l
         ),
     ]
     return lines
+
+
+def _split_benchmark(args: argparse.Namespace) -> None:
+    env = _environment(args)
+    if args.redis_url:
+        env["Q_REDIS_URL"] = args.redis_url
+    _recreate_database(args.database_url)
+    _manage(env, "migrate", "--noinput", "-v", "0")
+    simulator = _start_simulator(args, env)
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    base = f"http://127.0.0.1:{args.port}"
+    try:
+        results["one piece"] = {
+            "ceiling": _ceiling(base, args.page_size),
+            "first": _with_cpu(lambda: _timed_sync(env, "--full")),
+            "rerun": _with_cpu(lambda: _timed_sync(env, "--full")),
+        }
+        for workers in args.split_workers:
+            _recreate_database(args.database_url)
+            _manage(env, "migrate", "--noinput", "-v", "0")
+            cluster = _start_cluster({**env, "Q_WORKERS": str(workers)})
+            try:
+                split = ("--full", "--ranges", str(args.ranges))
+                results[str(workers)] = {
+                    "ceiling": _ceiling(base, args.page_size),
+                    "first": _timed_split(env, split, cluster),
+                    "rerun": _timed_split(env, split, cluster),
+                }
+            finally:
+                _stop_cluster(cluster)
+    finally:
+        simulator.terminate()
+        simulator.wait(timeout=30)
+    _report_split(args, results)
+
+
+def _start_cluster(env: dict[str, str]) -> subprocess.Popen:
+    cluster = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(3)  # its workers fork and connect
+    return cluster
+
+
+def _stop_cluster(cluster: subprocess.Popen) -> None:
+    cluster.send_signal(signal.SIGTERM)
+    try:
+        cluster.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        cluster.kill()
+        cluster.wait()
+
+
+def _timed_split(env: dict[str, str], args: tuple[str, ...], cluster: subprocess.Popen) -> dict:
+    """`leap_sync` splits and follows the run; the cluster's workers sync the ranges. Peak RSS:
+    the sum and the largest of the cluster's processes (their high-water marks so far)."""
+    cpu_before = _cpu_seconds(_descendants(cluster.pid))
+    command = _with_cpu(lambda: _leap_sync(env, args))
+    pids = _descendants(cluster.pid)
+    cpu = command["cpu"] + _cpu_seconds(pids) - cpu_before
+    seconds = command["seconds"]
+    peaks = [_peak_kb(pid) / 1024 for pid in pids]
+    print(f"leap_sync {' '.join(args)}: {seconds:.1f} s, CPU {cpu:.1f} s, peak {max(peaks):.0f} MB")
+    return {"seconds": seconds, "peak_mb": max(peaks), "sum_mb": sum(peaks), "cpu": cpu}
+
+
+def _leap_sync(env: dict[str, str], args: tuple[str, ...]) -> dict[str, float]:
+    started = time.monotonic()
+    subprocess.run(
+        [sys.executable, "manage.py", "leap_sync", *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+    return {"seconds": time.monotonic() - started}
+
+
+def _with_cpu(measure: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """`measure()`'s figures and the CPU time (user + system) of the processes it started and
+    waited for (their own children's included, once reaped)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = measure()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return {**result, "cpu": cpu}
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU the live processes `pids` have used so far (Linux /proc)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime and stime, fields 14 and 15
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += children.get(current, [])
+    return found
+
+
+def _peak_kb(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next(
+        (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")), 0
+    )
+
+
+def _report_split(
+    args: argparse.Namespace, results: dict[str, dict[str, dict[str, float]]]
+) -> None:
+    machine = (
+        f"{os.cpu_count()} cores, {_memory_gib():.0f} GiB, {platform.platform()}, "
+        f"Python {platform.python_version()}"
+    )
+    broker = "Redis" if args.redis_url else "the database (ORM broker)"
+    workers = " ".join(str(w) for w in args.split_workers)
+
+    def row(label: str, measured: dict[str, dict[str, float]]) -> str:
+        ceiling = measured["ceiling"]["seconds"]
+        first, rerun = measured["first"], measured["rerun"]
+        cpu = f"{first['cpu']:.0f} s · {rerun['cpu']:.0f} s"
+        memory = f"{max(first['peak_mb'], rerun['peak_mb']):.0f} MB"
+        if "sum_mb" in first:
+            memory += f" ({max(first['sum_mb'], rerun['sum_mb']):.0f} MB)"
+        return (
+            f"| {label} | {ceiling:.1f} s | {first['seconds']:.1f} s "
+            f"({first['seconds'] / ceiling:.1f}x) | {rerun['seconds']:.1f} s "
+            f"({rerun['seconds'] / ceiling:.1f}x) | {cpu} | {memory} |"
+        )
+
+    lines = [
+        f"\n## Sync split into ranges, {args.meters:,} meters ({datetime.now(UTC):%Y-%m-%d})\n",
+        f"Machine: {machine}; simulator, sync, cluster and PostgreSQL on the same machine.",
+        (
+            f"Command: `python scripts/bench_sync.py --meters {args.meters} --split-workers "
+            f"{workers} --ranges {args.ranges}` (page size {args.page_size}; broker: {broker}).\n"
+        ),
+        (
+            "| how | ceiling (measured just before) | first load, empty database (x ceiling) "
+            "| full re-run, nothing changed (x ceiling) | CPU of the sync's processes (first "
+            "load · re-run) | peak RSS, largest process (sum of the cluster's processes) |"
+        ),
+        "| --- | --- | --- | --- | --- | --- |",
+        row("one piece (`leap_sync --full`, streams side by side)", results["one piece"]),
+    ]
+    for w in args.split_workers:
+        label = f"{args.ranges} ranges on {w} worker{'s' if w > 1 else ''}"
+        lines.append(row(label, results[str(w)]))
+    lines += ["", "Wall times include starting Django for each `leap_sync` (about 1 s)."]
+    with open(args.output, "a", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 def _memory_gib() -> float:

@@ -48,6 +48,8 @@ REFRESH_BATCH = 1000
 DEADLOCK_RETRIES = 3
 
 Progress = Callable[[SyncRun, RunStats], None]
+# Stores a run's counters after each page (`save_progress`; a range of a split run has its own).
+SaveProgress = Callable[[SyncRun, RunStats], None]
 _APPLY: dict[str, Callable[[list[Any], PageContext], None]] = {
     Stream.DETAILS: apply_details_page,
     Stream.ENROLLMENTS: apply_enrollments_page,
@@ -59,6 +61,9 @@ class SearchFilters(TypedDict, total=False):
 
     meter_ids: list[UUID]
     last_modified_date_time: datetime
+    # A range of a split full run (`ranges`); Leap's bounds are exclusive at both ends.
+    created_after_date_time: datetime
+    created_before_date_time: datetime
 
 
 class _Search(Protocol):
@@ -78,7 +83,7 @@ def sync_full(
 ) -> list[SyncRun]:
     """Every meter of every stream; meters Leap no longer returns are flagged missing.
 
-    A stored meter a listing left out is first asked for by meter_ids (`_recheck_unseen`).
+    A stored meter a listing left out is first asked for by meter_ids (`recheck_unseen`).
     """
 
     def run_one(stream: str, client: LeapClient | None) -> SyncRun:
@@ -196,11 +201,12 @@ def _run(
             run.pages_expected = expected_pages(stream, mode, filter_list, client.page_size)
             run.save(update_fields=["requested_meters", "pages_expected"])
             with deferred_for_first_load(stream, mode):
-                pages = prefetched(_pages(client, stream, filter_list))
-                _consume(stream, pages, run, stats, planner, progress)
+                pages = prefetched(search_pages(client, stream, filter_list))
+                consume(stream, pages, run, stats, planner, progress)
             if mode == SyncMode.FULL:
                 unseen = [row for row in _stored_ids(stream) if row[0] not in stats.seen]
-                _recheck_unseen(client, stream, unseen, run, stats, planner, progress)
+                if stats.seen:  # else Leap returned nothing, and nothing is flagged
+                    recheck_unseen(client, stream, unseen, run, stats, planner, progress)
                 _flag_missing(run, stats, iter(unseen))
             elif requested is not None:
                 _flag_missing(run, stats, _stored_ids(stream, among=requested))
@@ -217,27 +223,35 @@ def _run(
     return run
 
 
-def _consume(
+def save_progress(run: SyncRun, stats: RunStats) -> None:
+    """After each page (one UPDATE), store the counters so far: the Sync page shows them while
+    the run goes."""
+    stats.save_onto(run)
+    run.save(update_fields=[*SyncRun.COUNTERS, "warnings", "cursor_reached"])
+
+
+def consume(
     stream: str,
     pages: Iterable[Page],
     run: SyncRun,
     stats: RunStats,
     planner: PlannerStatistics,
     progress: Progress | None,
+    save: SaveProgress = save_progress,
 ) -> None:
-    """Apply each page in turn, saving the run's counters after each one."""
+    """Apply each page in turn, saving the counters after each one (`save`)."""
     for page in pages:
         heartbeat(run)
         _apply_page(stream, page.meters, run, stats)
         stats.pages += 1
         planner.after_page(stream, stats.created + stats.updated)
-        save_progress(run, stats)
+        save(run, stats)
         reset_queries()  # with DEBUG on, Django would keep every query of the run
         if progress:
             progress(run, stats)
 
 
-def _recheck_unseen(
+def recheck_unseen(
     client: LeapClient,
     stream: str,
     unseen: list[tuple[int, UUID]],
@@ -245,6 +259,7 @@ def _recheck_unseen(
     stats: RunStats,
     planner: PlannerStatistics,
     progress: Progress | None,
+    save: SaveProgress = save_progress,
 ) -> None:
     """Ask Leap by meter_ids for the stored meters a full listing did not return.
 
@@ -254,13 +269,13 @@ def _recheck_unseen(
     limit); the ones returned are applied like any page, only the rest are flagged missing.
     If Leap cannot answer, the meters of that batch are flagged as before, with a warning.
     """
-    if not unseen or not stats.seen:  # nothing stored is absent, or Leap returned nothing
+    if not unseen:
         return
     ids = [meter_id for _, meter_id in unseen]
     for batch in batched(ids, REFRESH_BATCH):
         try:
-            pages = _pages(client, stream, [{"meter_ids": list(batch)}])
-            _consume(stream, pages, run, stats, planner, progress)
+            pages = search_pages(client, stream, [{"meter_ids": list(batch)}])
+            consume(stream, pages, run, stats, planner, progress, save)
         except LeapError as error:
             stats.warn(
                 "could not re-check meters absent from the full listing "
@@ -334,14 +349,9 @@ def expected_pages(
     return None
 
 
-def save_progress(run: SyncRun, stats: RunStats) -> None:
-    """After each page (one UPDATE), store the counters so far: the Sync page shows them while
-    the run goes."""
-    stats.save_onto(run)
-    run.save(update_fields=[*SyncRun.COUNTERS, "warnings", "cursor_reached"])
-
-
-def _pages(client: LeapClient, stream: str, filter_list: list[SearchFilters]) -> Iterator[Page]:
+def search_pages(
+    client: LeapClient, stream: str, filter_list: list[SearchFilters]
+) -> Iterator[Page]:
     search = (
         client.search_meter_details if stream == Stream.DETAILS else client.search_meter_enrollments
     )
@@ -375,14 +385,17 @@ def _search_by_ids(search: _Search, filters: SearchFilters) -> Iterator[Page]:
         yield from pages
 
 
-def _stored_ids(stream: str, among: list[UUID] | None = None) -> Iterator[tuple[int, UUID]]:
-    """(pk, meter_id) of meters this stream has stored and not yet flagged missing."""
+def stored_meters(stream: str) -> QuerySet[Meter]:
+    """The meters this stream has stored and not yet flagged missing."""
     meters = Meter.objects.filter(missing_from_leap=False)
     if stream == Stream.DETAILS:
-        meters = meters.exclude(details_hash="")
-    else:
-        meters = meters.filter(enrollment__isnull=False)
-    rows = meters.values_list("pk", "meter_id").iterator(chunk_size=5000)
+        return meters.exclude(details_hash="")
+    return meters.filter(enrollment__isnull=False)
+
+
+def _stored_ids(stream: str, among: list[UUID] | None = None) -> Iterator[tuple[int, UUID]]:
+    """(pk, meter_id) of meters this stream has stored and not yet flagged missing."""
+    rows = stored_meters(stream).values_list("pk", "meter_id").iterator(chunk_size=5000)
     if among is None:
         return rows
     # Filtered here rather than in SQL: a stale refresh may name more meters than SQLite
@@ -393,16 +406,19 @@ def _stored_ids(stream: str, among: list[UUID] | None = None) -> Iterator[tuple[
 
 def _flag_missing(run: SyncRun, stats: RunStats, stored: Iterator[tuple[int, UUID]]) -> None:
     """Flag stored meters this run did not see; never delete them (their history stays)."""
-    missing = [(pk, meter_id) for pk, meter_id in stored if pk not in stats.seen]
+    missing = [pk for pk, _ in stored if pk not in stats.seen]
     if missing and not stats.seen:
         stats.warn(f"Leap returned no meters at all; {len(missing)} stored meters not flagged")
         return
+    flag_missing(run, stats, missing)
+
+
+def flag_missing(run: SyncRun, stats: RunStats, missing: list[int]) -> None:
+    """Flag these meters (pks) missing from Leap, with an event each, in chunks of 1000."""
     now = timezone.now()
     for chunk in batched(missing, 1000):
         with transaction.atomic():
-            Meter.objects.filter(pk__any=[pk for pk, _ in chunk]).update(
-                missing_from_leap=True, missing_since=now
-            )
+            Meter.objects.filter(pk__any=chunk).update(missing_from_leap=True, missing_since=now)
             MeterEvent.objects.bulk_create(
                 MeterEvent(
                     meter_id=pk,
@@ -413,7 +429,7 @@ def _flag_missing(run: SyncRun, stats: RunStats, stored: Iterator[tuple[int, UUI
                     observed_at=now,
                     sync_run=run,
                 )
-                for pk, _ in chunk
+                for pk in chunk
             )
     stats.missing += len(missing)
     stats.events += len(missing)

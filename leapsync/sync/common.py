@@ -15,7 +15,7 @@ from django.db import models
 
 from leapsync.leap.payloads import PayloadError, parse_datetime, payload_hash
 from leapsync.lib import bulk
-from leapsync.models import QuarantinedPayload, SyncRun
+from leapsync.models import QuarantinedPayload, SyncRange, SyncRun
 from meters.models import EventKind, MeterEvent
 
 # A run keeps at most this many distinct warning messages (with their counts): enough to see
@@ -124,8 +124,9 @@ class RunStats:
             if stamp is not None and (self.cursor_reached is None or stamp > self.cursor_reached):
                 self.cursor_reached = stamp
 
-    def save_onto(self, run: SyncRun) -> None:
-        for name in SyncRun.COUNTERS:
+    def save_onto(self, run: SyncRun | SyncRange) -> None:
+        """Set the counters a run (or one range of a split run) keeps from these."""
+        for name in run.COUNTERS:
             if name != "warnings_count":
                 setattr(run, name, getattr(self, name))
         run.warnings_count = len(self.warnings)

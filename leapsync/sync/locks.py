@@ -16,6 +16,11 @@ to clear:
 
 Either way the SyncCursor row also records which run holds the stream (`locked_by`), for the
 Sync page, admin and `/readyz`.
+
+A full run split into ranges (`ranges.py`) runs on any number of processes and machines, so no
+process holds it: its run takes the lock as above, then turns it into a lease on the row
+(`holder` = `ranges_holder(run)`), kept alive by the ranges' heartbeats and presumed dead only
+after LOCK_STALE_AFTER without one. Both locks count such a lease as held.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ logger = logging.getLogger("leapsync.sync")
 # Last resort only: a holder whose process cannot be checked (another host, SQLite) and that
 # has written no heartbeat for this long is presumed dead. Heartbeats come with every page.
 LOCK_STALE_AFTER = timedelta(minutes=15)
+# The holder written on the stream's row while a split full run's ranges hold the stream.
+RANGES_HOLDER = "ranges of run "
 # The advisory lock's two keys: leapsync's namespace ("LS") and the stream.
 ADVISORY_NAMESPACE = 0x4C53
 ADVISORY_KEYS: dict[str, int] = {Stream.DETAILS: 1, Stream.ENROLLMENTS: 2}
@@ -81,6 +88,16 @@ def identity_alive(identity: str) -> bool | None:
     except PermissionError:  # it exists, under another user
         pass
     return not start or _start_ticks(pid) in ("", start)
+
+
+def ranges_holder(run: SyncRun) -> str:
+    """The lease holder of a split run, whose ranges run in processes nobody can name."""
+    return f"{RANGES_HOLDER}{run.pk}"
+
+
+def _ranges_lease_alive(locked_by: int | None, holder: str, beat: datetime | None) -> bool:
+    """Whether a split run's ranges hold the stream (their lease, alive by its heartbeat)."""
+    return locked_by is not None and holder.startswith(RANGES_HOLDER) and _lease_alive(holder, beat)
 
 
 # --- the lock itself -----------------------------------------------------------------------------
@@ -124,9 +141,17 @@ class AdvisoryLock(StreamLock):
         self._connection: psycopg.Connection[TupleRow] | None = None
 
     def acquire(self, run: SyncRun) -> bool:
+        """The advisory lock, unless a split run's ranges hold the stream (their lease is on
+        the row: checked under the advisory lock, so two runs never both pass)."""
         if not self._try_lock():
             return False
         SyncCursor.objects.get_or_create(stream=self.stream)
+        row = SyncCursor.objects.values_list("locked_by", "holder", "heartbeat_at").get(
+            stream=self.stream
+        )
+        if _ranges_lease_alive(*row):
+            self.release()
+            return False
         SyncCursor.objects.filter(stream=self.stream).update(
             locked_by=run, holder=process_identity(), heartbeat_at=timezone.now()
         )
@@ -225,7 +250,13 @@ def held_streams() -> set[str]:
         with connection.cursor() as cursor:
             cursor.execute(_advisory_lock_sql())
             keys = {objid for (objid,) in cursor.fetchall()}
-        return {stream for stream, key in ADVISORY_KEYS.items() if key in keys}
+        leases = SyncCursor.objects.filter(holder__startswith=RANGES_HOLDER).values_list(
+            "stream", "locked_by", "holder", "heartbeat_at"
+        )
+        leased = {
+            stream for stream, by, holder, beat in leases if _ranges_lease_alive(by, holder, beat)
+        }
+        return {stream for stream, key in ADVISORY_KEYS.items() if key in keys} | leased
     rows = SyncCursor.objects.filter(locked_by__isnull=False).values_list(
         "stream", "holder", "heartbeat_at"
     )

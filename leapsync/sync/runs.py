@@ -11,10 +11,10 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from leapsync.models import RunStatus, SyncCursor, SyncMode, SyncRun
+from leapsync.models import RangeStatus, RunStatus, SyncCursor, SyncMode, SyncRange, SyncRun
 from leapsync.signals import run_finished
 from leapsync.sync.common import RunStats
-from leapsync.sync.locks import StreamLock, stream_lock
+from leapsync.sync.locks import StreamLock, ranges_holder, stream_lock
 
 logger = logging.getLogger("leapsync.sync")
 
@@ -45,6 +45,9 @@ def acquire(stream: str, run: SyncRun) -> bool:
         return False
     _HELD[run.pk] = lock
     abandoned = SyncRun.objects.filter(stream=stream, status=RunStatus.RUNNING, pk__lt=run.pk)
+    SyncRange.objects.filter(
+        run__in=abandoned, status__in=(RangeStatus.QUEUED, RangeStatus.RUNNING)
+    ).update(status=RangeStatus.CANCELLED, finished_at=timezone.now())
     abandoned.update(
         status=RunStatus.FAILED,
         finished_at=timezone.now(),
@@ -122,6 +125,63 @@ def stream_run(stream: str, mode: str, *, trigger: str, stats: RunStats) -> Iter
             _finish(run, stats)
         finally:
             let_go(run)  # even when the outcome could not be written (database gone)
+        _announce(run)
+
+
+@contextmanager
+def split_run(stream: str, *, trigger: str) -> Iterator[SyncRun]:
+    """Start a full run of `stream` whose ranges will run elsewhere (`ranges.py`).
+
+    Takes the stream's lock like `stream_run` (raising StreamBusy after recording a skipped
+    run); once the body has set the ranges up, the lock becomes the ranges' lease on the
+    stream's row and this process lets go. If the body fails, the run is recorded failed.
+    """
+    run = SyncRun.objects.create(stream=stream, mode=SyncMode.FULL, trigger=trigger)
+    if not acquire(stream, run):
+        run.status = RunStatus.SKIPPED
+        run.finished_at = timezone.now()
+        run.error = f"Another {stream} run is in progress; this one did nothing."
+        run.save(update_fields=["status", "finished_at", "error"])
+        raise StreamBusy(run)
+    try:
+        run.cursor_used = current_cursor(stream)
+        run.save(update_fields=["cursor_used"])
+        yield run
+    except BaseException as error:
+        run.status = RunStatus.FAILED
+        run.error = f"{type(error).__name__}: {error}"[:5000]
+        logger.warning("split run %s (%s) failed to start: %s", run.pk, stream, run.error)
+        try:
+            _finish(run, RunStats())
+        finally:
+            let_go(run)
+        _announce(run)
+        raise
+    try:
+        SyncCursor.objects.filter(stream=stream, locked_by=run).update(
+            holder=ranges_holder(run), heartbeat_at=timezone.now()
+        )
+    finally:
+        let_go(run)
+
+
+def claim_closing(run: SyncRun) -> bool:
+    """Whether this process is the one to close a split run (compare-and-set on its lease,
+    which stays a ranges lease, so the stream stays held until the run is closed)."""
+    holder = ranges_holder(run)
+    return bool(
+        SyncCursor.objects.filter(stream=run.stream, locked_by=run, holder=holder).update(
+            holder=f"{holder} (closing)", heartbeat_at=timezone.now()
+        )
+    )
+
+
+def close_split_run(run: SyncRun, stats: RunStats) -> None:
+    """Record a split run's outcome (set on `run`), move the cursor if it succeeded, free the
+    stream, and announce it, as `stream_run` does for a run in one process."""
+    try:
+        _finish(run, stats)
+    finally:
         _announce(run)
 
 

@@ -3,6 +3,10 @@
 Exit codes: 0 every stream ran; 1 a run failed (or bad arguments); 3 a stream was skipped
 because another run held it (nothing failed, but nothing was synced for that stream either,
 so a cron wrapper or monitor must not read it as success).
+
+`--full --ranges K` splits each stream's full run into K created-date ranges queued as tasks
+for the cluster's workers (`manage.py qcluster`, on any node), and follows them to the end;
+stopping the command leaves the ranges to the workers.
 """
 
 from __future__ import annotations
@@ -18,13 +22,16 @@ from tqdm import tqdm
 
 from leapsync import sync
 from leapsync.leap.client import LeapClient
-from leapsync.models import RunStatus, Stream, SyncRun
+from leapsync.models import RunStatus, Stream, SyncRange, SyncRun
+from leapsync.sync import ranges
 from leapsync.sync.common import RunStats
 from leapsync.tasks import describe
 from meters.models import Meter
 
 EXIT_FAILED = 1
 EXIT_BUSY = 3
+# How often a split run's ranges are looked at while the workers run them.
+FOLLOW_EVERY_SECONDS = 2.0
 
 
 class Command(BaseCommand):
@@ -43,8 +50,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--stream", choices=[s.value for s in Stream], help="only this stream (default: both)"
         )
+        parser.add_argument(
+            "--ranges",
+            type=int,
+            default=1,
+            metavar="K",
+            help="with --full: split each stream into K created-date ranges, each a task for "
+            "the cluster's workers (default 1: this process syncs)",
+        )
 
     def handle(self, *args, **options) -> None:
+        if options["ranges"] < 1 or (options["ranges"] > 1 and not options["full"]):
+            raise CommandError("--ranges takes a number from 1 up, and only with --full")
         streams = [options["stream"]] if options["stream"] else list(sync.STREAMS)
         self._quiet = options["verbosity"] == 0
         self._bars: dict[int, tqdm] = {}
@@ -65,11 +82,39 @@ class Command(BaseCommand):
         if options["meter"]:
             ids = [_meter_id(value) for value in options["meter"]]
             return sync.sync_refresh(ids, streams=streams, **kwargs)
+        if options["full"] and options["ranges"] > 1:
+            runs = ranges.split_full(
+                options["ranges"], client=client, streams=streams, trigger="command"
+            )
+            return self._follow(runs)
         if options["full"]:
             return sync.sync_full(streams=streams, **kwargs)
         if options["stale"]:
             return sync.sync_stale(**kwargs)
         return sync.sync_incremental(streams=streams, **kwargs)
+
+    def _follow(self, runs: list[SyncRun]) -> list[SyncRun]:
+        """Wait for split runs to close, saying each range's outcome as it comes."""
+        split = [run.pk for run in runs]
+        if any(run.status == RunStatus.RUNNING for run in runs) and not self._quiet:
+            count = SyncRange.objects.filter(run__in=split, finished_at__isnull=True).count()
+            self.stdout.write(f"{count} ranges queued for the cluster's workers (qcluster)")
+        told: set[int] = set()
+        while SyncRun.objects.filter(pk__in=split, status=RunStatus.RUNNING).exists():
+            self._tell_ended(split, told)
+            time.sleep(FOLLOW_EVERY_SECONDS)
+        self._tell_ended(split, told)
+        return [SyncRun.objects.get(pk=run.pk) for run in runs]
+
+    def _tell_ended(self, run_pks: list[int], told: set[int]) -> None:
+        ended = SyncRange.objects.filter(run__in=run_pks, finished_at__isnull=False)
+        for part in ended.exclude(pk__in=told).select_related("run"):
+            told.add(part.pk)
+            if not self._quiet:
+                self.stdout.write(
+                    f"{part.run.stream} {part} {ranges.describe_dates(part)}: "
+                    f"{part.pages} pages, {part.meters_seen} meters"
+                )
 
     def _progress(self, run: SyncRun, stats: RunStats) -> None:
         if self._quiet:
