@@ -99,8 +99,10 @@ class MeterStore:
             self._refs.setdefault(m.partner_reference, set()).add(m.seq)
 
     def touched(self, m: MeterState) -> None:
-        """Record that kept meter `m` changed (its updated_at included)."""
+        """Record that kept meter `m` changed (its instants included: a test may move even its
+        created_at, which Leap never does)."""
         self._live[m.seq] = m
+        self._created[m.seq] = to_us(m.created_at)
         self._updated[m.seq] = to_us(m.updated_at)
 
     def set_reference(self, m: MeterState, value: str | None) -> None:
