@@ -4,6 +4,13 @@ from django.contrib import admin
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 
+from leapsync.leap.enums import (
+    CustomerClassification,
+    LeapEnum,
+    MeterType,
+    TransmissionRegion,
+    choices,
+)
 from leapsync.lib.search import id_range, text_query
 from leapsync.ui.counts import LargeTablePaginator
 from meters.models import (
@@ -14,6 +21,28 @@ from meters.models import (
     ReferenceImport,
     Site,
 )
+
+
+def leap_enum_filter(field_name: str, enum: type[LeapEnum]) -> type[admin.SimpleListFilter]:
+    """A changelist filter offering a Leap enum's values.
+
+    Django's own filter for a plain column lists the column's distinct values, which is a scan
+    of the whole table (0.3 s at a million meters). A value Leap adds later is still filtered by
+    its URL (`?field__exact=VALUE`, the same parameter Django's filter uses).
+    """
+
+    class LeapEnumFilter(admin.SimpleListFilter):
+        title = Meter._meta.get_field(field_name).verbose_name
+        parameter_name = f"{field_name}__exact"
+
+        def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+            return choices(enum)
+
+        def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+            value = self.value()
+            return queryset.filter(**{field_name: value}) if value else queryset
+
+    return LeapEnumFilter
 
 
 class FoldedSearchAdmin(admin.ModelAdmin):
@@ -74,9 +103,9 @@ class MeterAdmin(FoldedSearchAdmin):
         "leap_updated_at",
     ]
     list_filter = [
-        "transmission_region",
-        "meter_type",
-        "customer_classification",
+        leap_enum_filter("transmission_region", TransmissionRegion),
+        leap_enum_filter("meter_type", MeterType),
+        leap_enum_filter("customer_classification", CustomerClassification),
         "is_archived",
         "missing_from_leap",
         "mapping_source",

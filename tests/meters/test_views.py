@@ -625,3 +625,22 @@ def test_the_admin_meter_list_counts_a_large_table_by_estimate(admin_client, mon
     # Filtered, the admin counts exactly as before.
     filtered = admin_client.get(url, {"transmission_region": "ERCOT"})
     assert filtered.context["cl"].result_count == 1
+
+
+def test_the_admin_meter_filters_offer_leaps_values_without_scanning_the_table(admin_client):
+    MeterFactory(transmission_region="PJM")
+    MeterFactory(transmission_region="ERCOT")
+    url = reverse("admin:meters_meter_changelist")
+
+    with CaptureQueriesContext(connection) as captured:
+        response = admin_client.get(url)
+    assert not [q for q in captured.captured_queries if "DISTINCT" in q["sql"]]
+    region = next(
+        f
+        for f in response.context["cl"].filter_specs
+        if f.parameter_name.startswith("transmission_region")
+    )
+    assert ("PJM", "PJM") in region.lookup_choices
+
+    filtered = admin_client.get(url, {"transmission_region__exact": "ERCOT"})
+    assert [m.transmission_region for m in filtered.context["cl"].result_list] == ["ERCOT"]
