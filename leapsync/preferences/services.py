@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.models import Group
+from django.db.models import prefetch_related_objects
 from django.http import HttpRequest, QueryDict
 
 from leapsync.preferences.models import ListPage, ListPreference, SavedView
@@ -110,6 +112,13 @@ class ListState:
         return [c.name for c in self.columns if not c.shown]
 
 
+def _groups(user: Any) -> list[Group]:
+    """The person's groups, read once per request: the page's user menu shows them too, and
+    reads them from the same prefetch."""
+    prefetch_related_objects([user], "groups")
+    return list(user.groups.all())
+
+
 def list_state(
     request: HttpRequest,
     page: str,
@@ -132,7 +141,7 @@ def list_state(
         shared=[v for v in views if v.owner_id != user.pk],
         default_id=preference.default_view_id if preference else None,
         current_id=current,
-        groups=list(user.groups.all()),
+        groups=_groups(user),
         columns=[
             Column(name, label, name not in hidden, name in set(required))
             for name, label in columns

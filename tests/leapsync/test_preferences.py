@@ -8,7 +8,9 @@ from uuid import UUID
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -220,3 +222,13 @@ def test_profile_shows_where_the_digest_goes(groups, manager_client):
     )
     page = manager_client.get(reverse("preferences:profile")).content.decode()
     assert "Daily, to desk@example.com" in page
+
+
+def test_a_list_page_reads_the_persons_groups_once(inventory, ops_client):
+    with CaptureQueriesContext(connection) as captured:
+        response = ops_client.get(METERS)
+
+    assert response.status_code == 200
+    group_reads = [q for q in captured.captured_queries if '"auth_group"."name"' in q["sql"]]
+    assert len(group_reads) == 1  # the views bar (sharing) and the user menu share it
+    assert "Operations" in response.content.decode()
