@@ -58,7 +58,38 @@ class SyncCursor(models.Model):
         return f"{self.stream} @ {self.cursor or 'never'}"
 
 
-class SyncRun(models.Model):
+class RunCounters(models.Model):
+    """What a run, and each range of a split run, counts page by page (`RunStats.save_onto`)."""
+
+    pages = models.PositiveIntegerField(default=0)
+    meters_seen = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    quarantined = models.PositiveIntegerField(default=0)
+    events = models.PositiveIntegerField(default=0)
+    # {message: times seen}: a field Leap added is one entry counting the meters that carried it
+    # (leapsync.sync.common.RunStats); warnings_count is the number of entries.
+    warnings_count = models.PositiveIntegerField(default=0)
+    warnings = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    COUNTERS: tuple[str, ...] = (
+        "pages",
+        "meters_seen",
+        "created",
+        "updated",
+        "unchanged",
+        "quarantined",
+        "events",
+        "warnings_count",
+    )
+
+    class Meta:
+        abstract = True
+
+
+class SyncRun(RunCounters):
     """One run of one stream (full, incremental, targeted or stale refresh) and what it did.
 
     Written only by the sync; a run that dies is marked failed by its `finally` or, if the
@@ -78,31 +109,9 @@ class SyncRun(models.Model):
     # full run's pages, or the requested meters over the page size); None when there is none
     # (an incremental run: Leap's lists carry no total count).
     pages_expected = models.PositiveIntegerField(null=True, blank=True)
-    pages = models.PositiveIntegerField(default=0)
-    meters_seen = models.PositiveIntegerField(default=0)
-    created = models.PositiveIntegerField(default=0)
-    updated = models.PositiveIntegerField(default=0)
-    unchanged = models.PositiveIntegerField(default=0)
-    quarantined = models.PositiveIntegerField(default=0)
     missing = models.PositiveIntegerField(default=0)
-    events = models.PositiveIntegerField(default=0)
-    # {message: times seen}: a field Leap added is one entry counting the meters that carried it
-    # (leapsync.sync.common.RunStats); warnings_count is the number of entries.
-    warnings_count = models.PositiveIntegerField(default=0)
-    warnings = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
 
-    COUNTERS = (
-        "pages",
-        "meters_seen",
-        "created",
-        "updated",
-        "unchanged",
-        "quarantined",
-        "missing",
-        "events",
-        "warnings_count",
-    )
+    COUNTERS = (*RunCounters.COUNTERS, "missing")
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -139,7 +148,7 @@ class RangeStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled (another range failed, or the run was taken over)"
 
 
-class SyncRange(models.Model):
+class SyncRange(RunCounters):
     """One created-date range of a full run split across workers (leapsync/sync/ranges.py).
 
     Written only by the sync: the run that split itself creates its ranges, and each range's
@@ -162,30 +171,9 @@ class SyncRange(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     cursor_reached = models.DateTimeField(null=True, blank=True)
     pages_expected = models.PositiveIntegerField(null=True, blank=True)
-    pages = models.PositiveIntegerField(default=0)
-    meters_seen = models.PositiveIntegerField(default=0)
-    created = models.PositiveIntegerField(default=0)
-    updated = models.PositiveIntegerField(default=0)
-    unchanged = models.PositiveIntegerField(default=0)
-    quarantined = models.PositiveIntegerField(default=0)
-    events = models.PositiveIntegerField(default=0)
-    warnings_count = models.PositiveIntegerField(default=0)
-    warnings = models.JSONField(default=dict, blank=True)
     # pks of this range's stored meters Leap returned neither in the listing nor when asked
     # for by meter_ids: flagged missing only once every range has ended well.
     unseen = models.JSONField(default=list, blank=True)
-    error = models.TextField(blank=True)
-
-    COUNTERS = (
-        "pages",
-        "meters_seen",
-        "created",
-        "updated",
-        "unchanged",
-        "quarantined",
-        "events",
-        "warnings_count",
-    )
 
     class Meta:
         ordering = ["run", "number"]
