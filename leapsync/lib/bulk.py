@@ -10,7 +10,8 @@ default, are written; conflicting rows update just `update`.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import msgspec
@@ -44,10 +45,10 @@ def write(
     if not rows:
         return {}
     fields = _fields(model, rows[0])
-    defaults = _defaults(fields, rows[0])
+    row_values = _values(fields, _defaults(fields, rows[0]))
     if connection.vendor == "postgresql":
-        return _copy(model, fields, defaults, rows, conflict, update, report)
-    _executemany(model, fields, defaults, rows, conflict, update)
+        return _copy(model, fields, row_values, rows, conflict, update, report)
+    _executemany(model, fields, row_values, rows, conflict, update)
     return None
 
 
@@ -57,23 +58,26 @@ def allocate_ids(model: type[models.Model], count: int) -> list[int]:
     Rows inserted with them can be referenced at once (a deadline by its delivery period)
     without reading the new keys back.
     """
+    # The sequence is looked up once (a subquery), not per row: a catalog lookup per key cost
+    # 1.2 s of the 1.5 s it took to allocate 327,000 keys (100,000 meters' delivery periods).
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            "SELECT nextval((SELECT pg_get_serial_sequence(%s, %s)::regclass))"
+            " FROM generate_series(1, %s)",
             [model._meta.db_table, model._meta.pk.column, count],
         )
         return [row[0] for row in cursor.fetchall()]
 
 
 def _fields(model: type[models.Model], sample: dict[str, Any]) -> list[models.Field]:
-    """Every concrete column to write: the row's own, and the others that have a Python default."""
-    fields = []
+    """Every concrete column to write: the row's own, then the others with a Python default."""
+    own, defaulted = [], []
     for field in model._meta.concrete_fields:
         if field.attname in sample:
-            fields.append(field)
+            own.append(field)
         elif not field.primary_key and field.db_default is NOT_PROVIDED:
-            fields.append(field)  # a database default is left to the database
-    return fields
+            defaulted.append(field)  # a database default is left to the database
+    return own + defaulted
 
 
 def _defaults(fields: list[models.Field], sample: dict[str, Any]) -> dict[str, Any]:
@@ -89,8 +93,21 @@ def _defaults(fields: list[models.Field], sample: dict[str, Any]) -> dict[str, A
     return defaults
 
 
-def _values(fields: list[models.Field], defaults: dict[str, Any], row: dict[str, Any]) -> list:
-    return [row[f.attname] if f.attname in row else defaults[f.attname] for f in fields]
+def _values(
+    fields: list[models.Field], defaults: dict[str, Any]
+) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A row's values in the order of `fields` (its own columns first, as `_fields` orders them).
+
+    Built once per call and applied per row: an itemgetter and one tuple concatenation, where a
+    loop over the fields per row was a tenth of a first load's Python time.
+    """
+    own = [field.attname for field in fields if field.attname not in defaults]
+    constant = tuple(defaults[field.attname] for field in fields if field.attname in defaults)
+    if len(own) == 1:
+        (name,) = own
+        return lambda row: (row[name], *constant)
+    getter = itemgetter(*own)
+    return lambda row: getter(row) + constant
 
 
 def _conflict_sql(quote, fields, conflict: Sequence[str], update: Sequence[str]) -> str:
@@ -106,7 +123,7 @@ def _conflict_sql(quote, fields, conflict: Sequence[str], update: Sequence[str])
     return f" ON CONFLICT ({target}) DO UPDATE SET {assignments}"
 
 
-def _copy(model, fields, defaults, rows, conflict, update, report) -> dict[Any, Written] | None:
+def _copy(model, fields, row_values, rows, conflict, update, report) -> dict[Any, Written] | None:
     """COPY the rows: straight into the table, or (to upsert or report) via a staging table."""
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
@@ -114,7 +131,7 @@ def _copy(model, fields, defaults, rows, conflict, update, report) -> dict[Any, 
     with connection.cursor() as cursor:
         raw = cursor.cursor
         if not conflict and not report:
-            _copy_rows(raw, table, columns, fields, defaults, rows)
+            _copy_rows(raw, table, columns, fields, row_values, rows)
             return None
         # One staging table per connection and column list (named by a checksum, so a
         # long-lived worker never reuses one whose columns a migration changed).
@@ -123,7 +140,7 @@ def _copy(model, fields, defaults, rows, conflict, update, report) -> dict[Any, 
             f"CREATE TEMP TABLE IF NOT EXISTS {staging} AS "
             f"SELECT {columns} FROM {table} WITH NO DATA"
         )
-        _copy_rows(raw, staging, columns, fields, defaults, rows)
+        _copy_rows(raw, staging, columns, fields, row_values, rows)
         insert = f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging}"
         insert += _conflict_sql(quote, fields, conflict, update)
         written = None
@@ -141,7 +158,7 @@ def _copy(model, fields, defaults, rows, conflict, update, report) -> dict[Any, 
     return written
 
 
-def _copy_rows(raw, table: str, columns: str, fields, defaults, rows) -> None:
+def _copy_rows(raw, table: str, columns: str, fields, row_values, rows) -> None:
     """COPY in binary with every column's type declared: psycopg then picks each value's dumper
     once per column instead of once per value (several times faster for timestamps and UUIDs).
     A column of a type not mapped below sends the whole table in text, as before."""
@@ -152,7 +169,7 @@ def _copy_rows(raw, table: str, columns: str, fields, defaults, rows) -> None:
         json_positions = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
         with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
             for row in rows:
-                values = _values(fields, defaults, row)
+                values = list(row_values(row))
                 for i in json_positions:
                     if values[i] is not None:
                         values[i] = Jsonb(values[i], dumps=_dumps)
@@ -162,7 +179,7 @@ def _copy_rows(raw, table: str, columns: str, fields, defaults, rows) -> None:
     with raw.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(types)
         for row in rows:
-            copy.write_row(_values(fields, defaults, row))
+            copy.write_row(row_values(row))
 
 
 # PostgreSQL's names for Django's column types -> the names psycopg's adapters know them by.
@@ -191,7 +208,7 @@ def _binary_type(field: models.Field) -> str | None:
     return f"{name}[]" if array else name
 
 
-def _executemany(model, fields, defaults, rows, conflict, update) -> None:
+def _executemany(model, fields, row_values, rows, conflict, update) -> None:
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
     placeholders = ", ".join(["%s"] * len(fields))
@@ -202,7 +219,7 @@ def _executemany(model, fields, defaults, rows, conflict, update) -> None:
     prepared = [
         [
             field.get_db_prep_save(value, connection)
-            for field, value in zip(fields, _values(fields, defaults, row), strict=True)
+            for field, value in zip(fields, row_values(row), strict=True)
         ]
         for row in rows
     ]

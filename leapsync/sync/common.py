@@ -13,7 +13,7 @@ from uuid import UUID
 import msgspec
 from django.db import models
 
-from leapsync.leap.payloads import PayloadError, parse_datetime, payload_hash
+from leapsync.leap.payloads import PayloadError, latest_datetime, payload_hash
 from leapsync.lib import bulk
 from leapsync.models import QuarantinedPayload, SyncRange, SyncRun
 from meters.models import EventKind, MeterEvent
@@ -232,7 +232,7 @@ class Incoming:
     """One record of a page, read only as far as screening needs: its meter, stamps, digest."""
 
     meter_id: UUID | None
-    stamps: tuple[datetime | None, ...]
+    stamps: tuple[Any, ...]  # its audit's updated_at and created_at as Leap wrote them
     digest: str
     raw: Any  # the record's JSON text, or the decoded record once `payload()` has run
 
@@ -266,13 +266,13 @@ def incoming(raws: list[Any]) -> list[Incoming]:
                 key = None  # not an object, or a field of an unexpected type: decode it all
             if key is not None:
                 audit = key.audit or _Audit()
-                stamps = _stamps(audit.updated_at, audit.created_at)
-                items.append(Incoming(_uuid(key.meter_id), stamps, digest, raw))
+                texts = (audit.updated_at, audit.created_at)
+                items.append(Incoming(_uuid(key.meter_id), texts, digest, raw))
                 continue
             raw = _decoded(raw)
         decoded_audit = raw.get("audit") if isinstance(raw, dict) else None
         stamps = (
-            _stamps(decoded_audit.get("updated_at"), decoded_audit.get("created_at"))
+            (decoded_audit.get("updated_at"), decoded_audit.get("created_at"))
             if isinstance(decoded_audit, dict)
             else ()
         )
@@ -291,13 +291,15 @@ def screen(
     """
     unchanged: list[UUID] = []
     changed: list[tuple[Any, str]] = []
+    stamps: list[Any] = []
     for item in items:
         if item.meter_id is not None:
-            ctx.stats.see_timestamps(*item.stamps)
+            stamps += item.stamps
             if stored_hash(item.meter_id) == item.digest:
                 unchanged.append(item.meter_id)
                 continue
         changed.append((item.payload(), item.digest))
+    ctx.stats.see_timestamps(latest_datetime(stamps))
     ctx.stats.unchanged += len(unchanged)
     ctx.stats.meters_seen += len(unchanged)
     ctx.seen.update(unchanged)
@@ -309,17 +311,6 @@ def _uuid(value: str | None) -> UUID | None:
         return UUID(value) if value is not None else None
     except ValueError:
         return None
-
-
-def _stamps(*values: Any) -> tuple[datetime | None, ...]:
-    """Leap's audit timestamps that parse (the cursor is taken from them)."""
-    stamps = []
-    for value in values:
-        try:
-            stamps.append(parse_datetime(value))
-        except PayloadError:
-            continue
-    return tuple(stamps)
 
 
 def meter_id_of(raw: Any) -> UUID | None:

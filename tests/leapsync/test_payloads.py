@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import random
 import time
 import uuid
 from datetime import UTC, date, datetime
@@ -23,6 +24,7 @@ from leapsync.leap.payloads import (
     common,
     fields,
     is_open_ended,
+    latest_datetime,
     parse_datetime,
     parse_meter_details,
     parse_meter_enrollment,
@@ -432,6 +434,71 @@ def test_parse_datetime_accepts_leap_spellings(text, expected):
 def test_parse_datetime_rejects_garbage(value):
     with pytest.raises(PayloadError):
         parse_datetime(value)
+
+
+def _latest_by_parsing_each(values):
+    """What latest_datetime must equal: every value parsed, the unparsable ones skipped."""
+    parsed = []
+    for value in values:
+        try:
+            parsed.append(parse_datetime(value))
+        except PayloadError:
+            continue
+    return max((p for p in parsed if p is not None), default=None)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [],
+        [None, None],
+        ["2024-10-01T07:00:00.401422Z", "2024-10-02T07:00:00.000001Z", None],
+        # One length sorts as its instants; across lengths the parsed maxima are compared.
+        ["2024-10-03T07:00:00Z", "2024-10-02T07:00:00.999Z", "2024-10-01T07:00:00.999999Z"],
+        ["2024-10-01T07:00:00.999999Z", "2024-10-01T07:00:01Z"],
+        # The greatest string of a length is not a date: the next one of that length counts.
+        ["2024-13-01T00:00:00Z", "2024-10-01T25:00:00Z", "2024-10-05T00:00:00Z"],
+        ["2024-99-99T99:99:99.999999Z", "2024-10-05T00:00:00.000001Z"],
+        # Other spellings are parsed one by one, offsets included.
+        ["2024-10-01T09:00:00+02:00", "2024-10-01T06:59:59Z", "garbage", 1700000000],
+        ["2024-10-01t08:00:00z", "2024-10-01T07:00:00Z", "2024-10-01T07:30:00"],
+        ["9000-12-31T23:59:59.999999999Z", "2024-10-01T07:00:00.956Z"],
+        [datetime(2030, 1, 1, tzinfo=UTC), "2029-12-31T23:59:59Z"],
+    ],
+)
+def test_latest_datetime_is_the_latest_of_the_values_that_parse(values):
+    assert latest_datetime(values) == _latest_by_parsing_each(values)
+
+
+def test_latest_datetime_agrees_with_parsing_each_on_random_stamps():
+    rng = random.Random(7)
+    for _ in range(200):
+        values = []
+        for _ in range(rng.randint(0, 12)):
+            stamp = datetime(
+                2020 + rng.randint(0, 9),
+                rng.randint(1, 12),
+                rng.randint(1, 28),
+                rng.randint(0, 23),
+                rng.randint(0, 59),
+                rng.randint(0, 59),
+                rng.choice([0, rng.randint(0, 999) * 1000, rng.randint(0, 999999)]),
+                tzinfo=UTC,
+            )
+            text = stamp.strftime("%Y-%m-%dT%H:%M:%S")
+            values.append(
+                rng.choice(
+                    [
+                        f"{text}Z",
+                        f"{text}.{stamp.microsecond // 1000:03d}Z",
+                        f"{text}.{stamp.microsecond:06d}Z",
+                        f"{text}+00:00",
+                        None,
+                        f"{text}Zx",
+                    ]
+                )
+            )
+        assert latest_datetime(values) == _latest_by_parsing_each(values)
 
 
 def test_is_open_ended_treats_none_and_far_future_as_no_end():

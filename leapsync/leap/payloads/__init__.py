@@ -28,6 +28,7 @@ from .values import (
     OPEN_ENDED_YEAR,
     PayloadError,
     is_open_ended,
+    latest_datetime,
     parse_datetime,
     payload_hash,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "RequiredAction",
     "Utility",
     "is_open_ended",
+    "latest_datetime",
     "parse_datetime",
     "parse_meter_details",
     "parse_meter_enrollment",
