@@ -29,11 +29,13 @@ class SyncSkipped(RuntimeError):
 
 
 def run_incremental(trigger: str = "schedule") -> str:
+    _close_abandoned_split_runs()
     return _outcome(sync.sync_incremental(trigger=trigger))
 
 
 def run_full(trigger: str = "schedule") -> str:
     """The full sync; in SYNC_FULL_RANGES ranges (each its own task) when more than one."""
+    _close_abandoned_split_runs()
     if settings.SYNC_FULL_RANGES > 1:
         return _outcome(ranges.split_full(settings.SYNC_FULL_RANGES, trigger=trigger))
     return _outcome(sync.sync_full(trigger=trigger))
@@ -56,6 +58,7 @@ def run_full_range(range_pk: int) -> str:
 
 
 def run_stale() -> str:
+    _close_abandoned_split_runs()
     return _outcome(sync.sync_stale(trigger="schedule"))
 
 
@@ -111,8 +114,23 @@ def digest_cron() -> str:
 
 
 def check_sync_alerts() -> str:
-    """One alert when the sync turns unhealthy, one email when it recovers (leapsync.alerts)."""
+    """One alert when the sync turns unhealthy, one email when it recovers (leapsync.alerts).
+
+    A split run whose last worker died is closed first, so its failure is what the check sees.
+    """
+    _close_abandoned_split_runs()
     return alerts.check()
+
+
+def _close_abandoned_split_runs() -> None:
+    """`ranges.close_abandoned`, logged; a failure here never stops the task's own work."""
+    try:
+        for run in ranges.close_abandoned():
+            logger.warning(
+                "closed split run %s left open by a dead worker: %s", run.pk, describe(run)
+            )
+    except Exception:
+        logger.exception("closing split runs left open by a dead worker failed")
 
 
 def _outcome(runs: list[SyncRun]) -> str:

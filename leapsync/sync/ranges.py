@@ -379,6 +379,20 @@ def close_if_done(run: SyncRun) -> bool:
     return True
 
 
+def close_abandoned() -> list[SyncRun]:
+    """Close the split runs left open by a dead worker; the runs closed.
+
+    The task that ends a run's last range closes the run. Should that task's worker die
+    mid-range, nothing else would: the run would hold its stream (no incremental, no full
+    sync) until its lease went stale, and then end as "abandoned" without saying which range
+    stopped. So every sync task and the ten-minute alerts check call this first: a range whose
+    worker is gone from this host is failed at once, one silent for LOCK_STALE_AFTER anywhere,
+    and the run closes as `close_if_done` closes it. One query when no split run is open.
+    """
+    running = SyncRun.objects.filter(status=RunStatus.RUNNING, ranges__isnull=False).distinct()
+    return [run for run in running if close_if_done(run)]
+
+
 def _fail_dead(run: SyncRun) -> None:
     stale = timezone.now() - LOCK_STALE_AFTER
     for part in SyncRange.objects.filter(run=run, status=RangeStatus.RUNNING):

@@ -6,6 +6,7 @@ any worker takes. These tests run on SQLite and, with DATABASE_URL, on PostgreSQ
 
 from __future__ import annotations
 
+import subprocess
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
@@ -41,8 +42,15 @@ from leapsync.models import (
 )
 from leapsync.simulator import LeapSimulator
 from leapsync.sync import sync_full, sync_incremental
-from leapsync.sync.ranges import STEP, plan, range_filters, split_full
-from leapsync.tasks import SyncFailed, run_full, run_full_range
+from leapsync.sync.locks import process_identity
+from leapsync.sync.ranges import STEP, close_abandoned, plan, range_filters, split_full
+from leapsync.tasks import (
+    SyncFailed,
+    check_sync_alerts,
+    run_full,
+    run_full_range,
+    run_incremental,
+)
 from meters.models import EventKind, Meter, MeterEvent
 from tests.helpers import API_KEY, count_get_queries, database_differences, simulator_client
 
@@ -410,6 +418,52 @@ def test_a_range_delivered_twice_runs_once(tasks_inline, simulator, leap, monkey
     run_full_range(queued[1])
     details.refresh_from_db()
     assert details.status == RunStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize("task", [check_sync_alerts, run_incremental])
+def test_a_split_run_whose_last_worker_died_is_closed_by_the_next_task(
+    tasks_inline, simulator, leap, monkeypatch, task
+):
+    """The task ending the last range would close the run; its worker died mid-range, so the
+    next sync task (or the ten-minute alerts check) closes it, naming the range, and the
+    stream is free again."""
+    sync_full(client=leap)
+    queued = _queued(monkeypatch)
+    (run,) = split_full(2, client=leap, streams=[Stream.DETAILS])
+    run_full_range(queued[0])
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process that has ended: the dead worker
+    now = timezone.now()
+    SyncRange.objects.filter(pk=queued[1]).update(
+        status=RangeStatus.RUNNING,
+        holder=process_identity(gone.pid),
+        started_at=now,
+        heartbeat_at=now,
+    )
+    held = sync_incremental(client=leap, refresh_stale=False, streams=[Stream.DETAILS])
+    assert [r.status for r in held] == [RunStatus.SKIPPED]  # the dead range's lease holds it
+
+    task()
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert "stopped without finishing" in run.error and "2 of 2" in run.error
+    assert SyncRange.objects.get(pk=queued[1]).status == RangeStatus.FAILED
+    assert SyncCursor.objects.get(stream=Stream.DETAILS).locked_by_id != run.pk
+    details = sync_incremental(client=leap, refresh_stale=False, streams=[Stream.DETAILS])
+    assert [r.status for r in details] == [RunStatus.SUCCEEDED]
+
+
+def test_a_split_run_with_live_ranges_is_left_alone(tasks_inline, simulator, leap, monkeypatch):
+    run = _half_done(leap, monkeypatch, 3)
+    SyncRange.objects.filter(run=run, number=2).update(
+        status=RangeStatus.RUNNING, holder=process_identity(), heartbeat_at=timezone.now()
+    )
+    assert close_abandoned() == []
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING
+    assert sorted(run.ranges.values_list("status", flat=True)) == sorted(
+        [RangeStatus.SUCCEEDED, RangeStatus.RUNNING, RangeStatus.QUEUED]
+    )
 
 
 def _half_done(leap: LeapClient, monkeypatch, parts: int) -> SyncRun:
