@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.db import models
 
 from leapsync.leap.payloads.warnings import WarningGroup
@@ -88,6 +90,17 @@ class RunCounters(models.Model):
     class Meta:
         abstract = True
 
+    # Each kind declares its own (a run starts when created; a range when a worker claims it).
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def duration(self) -> timedelta | None:
+        """How long it ran; None until it has finished (a queued range never started)."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
 
 class SyncRun(RunCounters):
     """One run of one stream (full, incremental, targeted or stale refresh) and what it did.
@@ -133,12 +146,6 @@ class SyncRun(RunCounters):
         """The run's warnings by kind, news (fields Leap added) apart from problems."""
         return group_warnings(self.warnings or {})
 
-    @property
-    def duration(self):
-        if self.finished_at is None:
-            return None
-        return self.finished_at - self.started_at
-
 
 class RangeStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
@@ -183,12 +190,6 @@ class SyncRange(RunCounters):
 
     def __str__(self) -> str:
         return f"range {self.number} of run #{self.run_id} ({self.status})"
-
-    @property
-    def duration(self):
-        if self.started_at is None or self.finished_at is None:
-            return None
-        return self.finished_at - self.started_at
 
 
 class QuarantinedPayload(models.Model):
