@@ -68,7 +68,7 @@ def status_figures(now: datetime) -> list[Figure]:
             deltas[status] += sign * moved
     deltas.subtract(counted_then(since))
     statuses = [s.value for s in EnrollmentStatus] + sorted(
-        s for s in counts if s and s not in ENROLLMENT_STATUSES
+        s for s, n in counts.items() if n and s and s not in ENROLLMENT_STATUSES
     )
     return [
         Figure(
