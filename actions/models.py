@@ -133,6 +133,15 @@ class RequiredAction(models.Model):
             ),
             # Counts and filters per action type.
             models.Index(fields=["action_type", "action_code"], name="action_type_code_idx"),
+            # The dashboard's meters with open partner actions, per deadline bucket (the meters
+            # list's action_deadline filter): one side's open actions in meter order, from the
+            # index alone, merged with the meters still in Leap (a hash of 200,000 actions
+            # against a million meters took 0.8 s).
+            models.Index(
+                fields=["owner", "meter", "enrollment_deadline_date_time"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="action_open_meter_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -41,8 +41,11 @@ class MeterEnrollment(models.Model):
     class Meta:
         ordering = ["meter_id"]
         indexes = [
-            # Dashboard counts and the list filter by global status.
-            models.Index(fields=["global_enrollment_status"], name="enrollment_status_idx"),
+            # The list filter by global status, and the dashboard's counts per status: with the
+            # meter, they and their joins to meters read this index alone, not the rows.
+            models.Index(
+                fields=["global_enrollment_status", "meter"], name="enrollment_status_meter_idx"
+            ),
             # The stale refresh: meters whose periods or deadlines have rolled over.
             models.Index(fields=["stale_after"], name="enrollment_stale_idx"),
         ]
@@ -84,6 +87,13 @@ class ProgramEnrollment(models.Model):
             ),
             # Market group roster.
             models.Index(fields=["market_group_id"], name="program_market_group_idx"),
+            # The dashboard's next deadline per program joins every upcoming deadline to its
+            # listed period's program: from this index alone, in id order (a merge join).
+            models.Index(
+                fields=["id", "program_identifier"],
+                condition=models.Q(listed=True),
+                name="program_listed_idx",
+            ),
         ]
 
     def __str__(self) -> str:

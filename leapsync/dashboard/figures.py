@@ -7,12 +7,12 @@ number and the list behind it can never disagree.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
-from django.db.models import Count, Max, Min
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet, Subquery, TextField
+from django.db.models.functions import Coalesce
 from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
@@ -20,7 +20,6 @@ from django.utils import timezone
 from enrollments.models import EnrollmentDeadline, MeterEnrollment
 from leapsync.freshness import stream_freshness
 from leapsync.leap.enums import ENROLLMENT_STATUSES, EnrollmentStatus
-from leapsync.lib.iterables import batched
 from leapsync.models import RunStatus, SyncRun
 from meters.counts import IN_LEAP, Figure, meters_url
 from meters.filters import DEADLINE_BUCKETS, MeterFilterSet
@@ -36,8 +35,9 @@ def filtered_count(params: dict[str, str]) -> int:
 
 
 def inventory_figures(now: datetime) -> dict:
-    """The whole-inventory figures of the dashboard: each an aggregate over every meter (~2 s
-    of SQL together at 100,000 meters), hence computed by the figures task."""
+    """The whole-inventory figures of the dashboard: each an aggregate over every meter (about
+    3 s of SQL together at 1,000,000 meters on a busy 2-core machine, most of it reading
+    indexes rather than rows; docs/benchmarks.md), hence computed by the figures task."""
     return {
         "statuses": status_figures(now),
         "readiness": readiness_figures(),
@@ -49,15 +49,26 @@ def inventory_figures(now: datetime) -> dict:
 
 def status_figures(now: datetime) -> list[Figure]:
     """Meters (still in Leap) by global status, with the change against 24 hours ago."""
-    counts = dict(
-        MeterEnrollment.objects.filter(meter__missing_from_leap=False)
-        .values_list("global_enrollment_status")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-    deltas = status_deltas(now - DELTA_WINDOW)
+    since = now - DELTA_WINDOW
+    changed = _events_since(_COUNT_CHANGES, since).values("meter")
+    # Per status, its meters and, among them, those with an event that can move them (the
+    # "counted now" side of the change): every enrollment's, less those of the few meters
+    # gone from Leap, from the status index alone (a join to a million meter rows to read
+    # missing_from_leap took most of the figures' time).
+    counts: Counter[str] = Counter()
+    deltas: Counter[str] = Counter()
+    for sign, rows in ((1, MeterEnrollment.objects.all()), (-1, _enrollments_of_missing())):
+        by_status = (
+            rows.values_list("global_enrollment_status")
+            .annotate(n=Count("pk"), moved=Count("pk", filter=Q(meter__in=changed)))
+            .order_by()
+        )
+        for status, n, moved in by_status:
+            counts[status] += sign * n
+            deltas[status] += sign * moved
+    deltas.subtract(counted_then(since))
     statuses = [s.value for s in EnrollmentStatus] + sorted(
-        s for s in counts if s and s not in ENROLLMENT_STATUSES
+        s for s, n in counts.items() if n and s and s not in ENROLLMENT_STATUSES
     )
     return [
         Figure(
@@ -71,64 +82,57 @@ def status_figures(now: datetime) -> list[Figure]:
     ]
 
 
-# The events that change which status figure a meter counts in.
-_COUNT_CHANGES = (
-    EventKind.FIRST_SEEN,
-    EventKind.GLOBAL_STATUS,
-    EventKind.MISSING,
-    EventKind.RETURNED,
-)
+# The events that change which status figure a meter counts in: its arrival, and the moves
+# of a meter that was there before.
+_PRESENCE = (EventKind.MISSING, EventKind.RETURNED)
+_MOVES = (EventKind.GLOBAL_STATUS, *_PRESENCE)
+_COUNT_CHANGES = (EventKind.FIRST_SEEN, *_MOVES)
 
 
-def status_deltas(since: datetime) -> dict[str, int]:
-    """Per global status: meters counted in it now minus meters counted in it at `since`.
+def _events_since(kinds: tuple[str, ...], since: datetime) -> QuerySet[MeterEvent]:
+    return MeterEvent.objects.filter(kind__in=kinds, observed_at__gte=since)
 
-    A meter is counted in a status when it is in Leap and its enrollment has that status. Only
-    meters with an event since `since` can count differently then; for each, its state then is
-    rebuilt from its earliest events since: not there yet if first seen since; the `old` of
-    its first status change; in Leap unless its first missing/returned event is a return. (A
-    meter first seen before `since` whose enrollment arrived only after it, with no event, is
-    taken to have had its status then too.)
+
+def _enrollments_of_missing() -> QuerySet[MeterEnrollment]:
+    return MeterEnrollment.objects.filter(meter__missing_from_leap=True)
+
+
+def counted_then(since: datetime) -> Counter[str]:
+    """Per global status, the meters with an event since `since` that counted in it then.
+
+    A status figure's change is its meters now minus its meters then. Only meters with an
+    event since can differ, so only they are counted on both sides; status_figures counts
+    them now, this function then, in SQL. A meter counted then was in Leap with that status:
+    - first seen since: not there then (after a first load, every meter: none is read here);
+    - in Leap unless its first missing/returned event since is a return (none: as now);
+    - its status the `old` of its first status change since (none: its status now).
+    (A meter first seen before `since` whose enrollment arrived only after it, with no
+    event, is taken to have had its status then too.)
     """
-    changed = MeterEvent.objects.filter(kind__in=_COUNT_CHANGES, observed_at__gte=since)
-    then: dict[int, dict[str, object]] = {}
-    events = changed.order_by("meter_id", "observed_at", "pk").values_list(
-        "meter_id", "kind", "old"
+    changed = _events_since(_COUNT_CHANGES, since)
+
+    def first(kinds: tuple[str, ...], field: str) -> Subquery:
+        events = changed.filter(meter=OuterRef("pk"), kind__in=kinds)
+        return Subquery(events.order_by("observed_at", "pk").values(field)[:1])
+
+    first_seen = changed.filter(meter=OuterRef("pk"), kind=EventKind.FIRST_SEEN)
+    then = Coalesce(
+        first((EventKind.GLOBAL_STATUS,), "old"),
+        "enrollment__global_enrollment_status",
+        output_field=TextField(),
     )
-    for meter, kind, old in events.iterator(chunk_size=5000):
-        state = then.setdefault(meter, {})
-        if kind == EventKind.FIRST_SEEN:
-            state["absent"] = True
-        elif kind == EventKind.GLOBAL_STATUS:
-            state.setdefault("status", old)
-        else:
-            state.setdefault("absent", kind == EventKind.RETURNED)
-    deltas: Counter[str] = Counter()
-    # Their state now, read by primary key in chunks: as one `IN (events since)` through a
-    # server-side cursor PostgreSQL planned for the first rows, and took 38 s for the 100,000
-    # meters a first sync leaves (1,000,000 in all).
-    for chunk in batched(then, STATE_CHUNK):
-        now = Meter.objects.filter(pk__in=chunk).values_list(
-            "pk", "missing_from_leap", "enrollment__global_enrollment_status"
-        )
-        _count_changes(deltas, then, now)
-    return dict(deltas)
-
-
-STATE_CHUNK = 5000
-
-
-def _count_changes(
-    deltas: Counter[str], then: dict[int, dict[str, object]], now: Iterable[tuple]
-) -> None:
-    for pk, missing, status in now:
-        state = then[pk]
-        if not missing and status is not None:
-            deltas[status] += 1
-        if not state.get("absent", missing):
-            before = state.get("status", status)
-            if before is not None:
-                deltas[str(before)] -= 1
+    rows = (
+        Meter.objects.filter(pk__in=_events_since(_MOVES, since).values("meter"))
+        .filter(~Exists(first_seen))
+        .alias(presence=first(_PRESENCE, "kind"))
+        .filter(Q(presence=EventKind.MISSING) | Q(presence__isnull=True, missing_from_leap=False))
+        .annotate(status_then=then)
+        .filter(status_then__isnull=False)
+        .values_list("status_then")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return Counter(dict(rows))
 
 
 def readiness_figures() -> list[Figure]:

@@ -16,15 +16,21 @@ from django.urls import reverse
 from django.utils import timezone
 
 from enrollments.deadlines import Period
+from enrollments.models import MeterEnrollment
 from leapsync.dashboard import store
 from leapsync.dashboard.models import FigureSet
 from leapsync.dashboard.tasks import refresh_figures
 from leapsync.models import RunStatus, SyncRun
 from leapsync.tasks import ensure_schedules
-from meters.models import EventKind
+from meters.models import EventKind, Meter, MeterEvent
 from meters.services import map_meter
 from tests.helpers import count_get_queries
-from tests.meters.factories import MeterEventFactory, MeterFactory, SiteFactory
+from tests.meters.factories import (
+    MeterEnrollmentFactory,
+    MeterEventFactory,
+    MeterFactory,
+    SiteFactory,
+)
 
 pytestmark = pytest.mark.django_db
 MAX_AGE_SECONDS = store.MAX_AGE.total_seconds()
@@ -186,6 +192,15 @@ def test_figures_an_earlier_release_stored_are_never_read(ops_client):
     assert active_count(ops_client) == 1
 
 
+def test_the_dashboard_alone_is_computed_without_grouping_every_listed_period():
+    """What the dashboard's page queues when it has no figures: the listed periods (rosters'
+    names, the periods set) are not needed, and take seconds at a million meters."""
+    MeterFactory(status="ACTIVE")
+    with mock.patch("leapsync.dashboard.store.listed_periods", side_effect=AssertionError):
+        assert store.refresh([store.DASHBOARD]) == [store.DASHBOARD]
+    assert store.PERIODS in store.refresh([store.PERIODS])
+
+
 def test_rosters_of_periods_no_longer_listed_are_dropped():
     start = timezone.now()
     gone = store.roster_name(Period("PJM", "2020-01", start, None))
@@ -251,3 +266,68 @@ def test_on_the_first_sync_every_meter_counts_as_new():
         MeterEventFactory(meter=MeterFactory(status=status), kind=EventKind.FIRST_SEEN)
     figures = {f.status: f for f in status_figures(timezone.now())}
     assert (figures["ACTIVE"].delta, figures["PENDING"].delta) == (2, 1)
+
+
+def test_a_meter_first_seen_today_counts_once_in_its_status_now_whatever_it_did_since():
+    """It was not there a day ago: moved, gone or back since, it adds one to its status now,
+    or nothing if it is gone now; it never takes one from a status."""
+    from leapsync.dashboard.figures import status_figures
+
+    moved, gone, back = (MeterFactory(status=s) for s in ("PENDING", "ACTIVE", "ELIGIBLE"))
+    for meter in (moved, gone, back):
+        MeterEventFactory(meter=meter, kind=EventKind.FIRST_SEEN)
+    _change_status(moved, "ACTIVE", "PENDING")
+    gone.missing_from_leap = True
+    gone.save()
+    MeterEventFactory(meter=gone, kind=EventKind.MISSING, old="False", new="True")
+    MeterEventFactory(meter=back, kind=EventKind.MISSING, old="False", new="True")
+    MeterEventFactory(meter=back, kind=EventKind.RETURNED, old="True", new="False")
+    figures = {f.status: f for f in status_figures(timezone.now())}
+    assert {s: (f.value, f.delta) for s, f in figures.items() if f.value or f.delta} == {
+        "PENDING": (1, 1),
+        "ELIGIBLE": (1, 1),
+    }
+
+
+def test_a_meter_gone_from_leap_counts_in_no_status_and_its_leaving_is_a_change():
+    from leapsync.dashboard.figures import status_figures
+
+    with time_machine.travel(timezone.now() - timedelta(days=2)):
+        stays, leaves = MeterFactory(status="ACTIVE"), MeterFactory(status="ACTIVE")
+        MeterFactory(status="ACTIVE", missing_from_leap=True)  # gone long ago
+        MeterFactory(status="A_STATUS_LEAP_ADDED", missing_from_leap=True)
+    leaves.missing_from_leap = True
+    leaves.save()
+    MeterEventFactory(meter=leaves, kind=EventKind.MISSING, old="False", new="True")
+    MeterEventFactory(meter=stays, kind=EventKind.PARTNER_REFERENCE)  # moves no count
+    figures = {f.status: f for f in status_figures(timezone.now())}
+    assert (figures["ACTIVE"].value, figures["ACTIVE"].delta) == (1, -1)
+    assert "A_STATUS_LEAP_ADDED" not in figures  # only meters gone from Leap have it
+
+
+def test_status_figures_are_three_queries_however_many_meters_changed(
+    django_assert_num_queries,
+):
+    """No meter is read one by one, nor in chunks: the first load of a large inventory (every
+    meter first seen today) is counted in SQL, in as many queries as a quiet day."""
+    from leapsync.dashboard.figures import status_figures
+
+    meters = Meter.objects.bulk_create(MeterFactory.build_batch(FIRST_LOAD), batch_size=500)
+    MeterEnrollment.objects.bulk_create(
+        (MeterEnrollmentFactory.build(meter=m, global_enrollment_status="ACTIVE") for m in meters),
+        batch_size=500,
+    )
+    MeterEvent.objects.bulk_create(
+        (MeterEventFactory.build(meter=m, kind=EventKind.FIRST_SEEN) for m in meters),
+        batch_size=500,
+    )
+    # counts and changed meters per status, the same for meters gone from Leap, then the
+    # meters that moved since (a status change, gone or back), each as it was then
+    with django_assert_num_queries(3):
+        figures = status_figures(timezone.now())
+    active = next(f for f in figures if f.status == "ACTIVE")
+    assert (active.value, active.delta) == (FIRST_LOAD, FIRST_LOAD)
+
+
+# More meters than the figures once read per query when rebuilding each changed meter.
+FIRST_LOAD = 5001
