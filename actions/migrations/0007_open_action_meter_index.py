@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("actions", "0006_open_action_count_indexes"),
-        ("meters", "0015_in_leap_index"),
+        ("meters", "0016_in_leap_index"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("meters", "0014_api_history"),
+        ("meters", "0015_details_raw_no_statistics"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

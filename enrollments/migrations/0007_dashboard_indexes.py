@@ -5,8 +5,8 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("enrollments", "0005_participation_window_indexes"),
-        ("meters", "0015_in_leap_index"),
+        ("enrollments", "0006_enrollment_raw_no_statistics"),
+        ("meters", "0016_in_leap_index"),
     ]
 
     operations = [
