@@ -13,15 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchlib import setup_django_in_scratch_directory
 
 
 def sites(count: int, renamed_every: int = 0) -> list[dict[str, str]]:
@@ -50,16 +46,10 @@ def main() -> None:
     parser.add_argument("--per-call", type=int, default=5_000)
     parser.add_argument("--meters", type=int, default=20_000)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-api-sites-"))
-    os.environ.setdefault("DATA_DIR", str(work))
-    os.environ.setdefault("DEBUG", "1")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leapsync.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    setup_django_in_scratch_directory("bench-api-sites-")
     from django.conf import settings
     from django.core.management import call_command
+    from django.db import connection
     from django.test import Client
 
     from leapsync.api import tokens
@@ -78,9 +68,9 @@ def main() -> None:
     )
     _, secret = tokens.issue("bench", ["write:sites"])
     client = Client(headers={"Authorization": f"Bearer {secret}"})
-    vendor = django.db.connection.vendor
     print(
-        f"{args.sites} sites in calls of {args.per_call}, {Meter.objects.count()} meters, {vendor}"
+        f"{args.sites} sites in calls of {args.per_call}, {Meter.objects.count()} meters, "
+        f"{connection.vendor}"
     )
     for label, rows in (
         ("all new", sites(args.sites)),

@@ -21,34 +21,33 @@ import argparse
 import gc
 import json
 import os
-import platform
-import resource
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import msgspec
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from scripts.bench_sync import (
-    _ceiling,
-    _control,
-    _environment,
-    _manage,
-    _memory_gib,
-    _recreate_database,
-    _start_simulator,
-    _timed_sync,
+from benchlib import (
+    API_KEY,
+    ROOT,
+    ceiling,
+    children_cpu,
+    control,
+    free_port,
+    machine_line,
+    manage,
+    manage_output,
+    process_cpu,
+    recreate_database,
+    running_simulator,
+    sync_environment,
+    timed_sync,
 )
+
+sys.path.insert(0, str(ROOT))  # the parse layer imports leapsync and tests in this process
 
 TARGET = 1.20  # drift's time over the time without, at most (issue #20)
 VARIANTS = ("without", "drift")
@@ -79,10 +78,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()
     args.meters = args.meters or (10_000 if args.parse else 100_000)
-    if args.port == 0:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            args.port = probe.getsockname()[1]
+    args.port = args.port or free_port()
     return args
 
 
@@ -96,57 +92,43 @@ def _alternately(rounds: int) -> Iterator[str]:
 
 
 def _full_syncs(args: argparse.Namespace) -> dict[str, Any]:
-    env = _environment(args)
-    simulator = _start_simulator(args, env, args.meters)
+    env = {
+        **sync_environment(args.database_url, args.port),
+        "LEAP_PAGE_SIZE": str(args.page_size),
+    }
     base = f"http://127.0.0.1:{args.port}"
-    wall, cpu, served, ceiling = ({variant: [] for variant in VARIANTS} for _ in range(4))
+    wall, cpu, served, fetched = ({variant: [] for variant in VARIANTS} for _ in range(4))
     results: dict[str, Any] = {}
-    try:
+    with running_simulator(env, port=args.port, meters=args.meters, seed=args.seed) as simulator:
         # The machine's first sync after a while runs slower (caches, PostgreSQL's included):
         # one uncounted, so that it weighs on neither variant.
-        _recreate_database(args.database_url)
-        _manage(env, "migrate", "--noinput", "-v", "0")
+        recreate_database(args.database_url)
+        manage(env, "migrate", "--noinput", "-v", "0")
         print("warm-up full sync:", end=" ", flush=True)
-        _timed_sync(env, "--full")
+        timed_sync(env, "--full")
         for variant in _alternately(args.rounds):
-            _control(base, "drift", {"drift": variant == "drift"})
+            control(base, "drift", {"drift": variant == "drift"})
             # Switching drops the simulator's rendered JSON: render it again before timing, so
             # that both variants are served from its cache (Leap's work is not the sync's).
-            _control(base, "warm", {})
-            ceiling[variant].append(_ceiling(base, args.page_size)["seconds"])
-            _recreate_database(args.database_url)
-            _manage(env, "migrate", "--noinput", "-v", "0")
+            control(base, "warm", {})
+            fetched[variant].append(ceiling(base, args.page_size)["seconds"])
+            recreate_database(args.database_url)
+            manage(env, "migrate", "--noinput", "-v", "0")
             print(f"full sync, {variant}:", end=" ", flush=True)
-            used, serving = _children_cpu(), _process_cpu(simulator.pid)
-            wall[variant].append(_timed_sync(env, "--full")["seconds"])
-            cpu[variant].append(_children_cpu() - used)
-            served[variant].append(_process_cpu(simulator.pid) - serving)
+            used, serving = children_cpu(), process_cpu(simulator.pid)
+            wall[variant].append(timed_sync(env, "--full")["seconds"])
+            cpu[variant].append(children_cpu() - used)
+            served[variant].append(process_cpu(simulator.pid) - serving)
             if variant == "drift":
                 results["warnings"] = _latest_warnings(env)
-    finally:
-        simulator.terminate()
-        simulator.wait(timeout=30)
     # CPU time as a second yardstick: wall time on a shared machine varies from run to run.
     results["measures"] = {
         "full sync, both streams, empty database: wall time": wall,
         "the same: CPU time of the sync processes (PostgreSQL's not counted)": cpu,
         "the same: CPU time of the simulator serving it (Leap's work, on the same cores)": served,
-        "ceiling: fetch + JSON-parse every page of both endpoints, no database": ceiling,
+        "ceiling: fetch + JSON-parse every page of both endpoints, no database": fetched,
     }
     return results
-
-
-def _process_cpu(pid: int) -> float:
-    """User and system seconds a running process has used so far (Linux)."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _children_cpu() -> float:
-    """User and system seconds of the ended processes this one started (and theirs)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 _WARNINGS = (
@@ -159,15 +141,8 @@ _WARNINGS = (
 
 def _latest_warnings(env: dict[str, str]) -> dict[str, Any]:
     """Each stream's last full run: its warnings count and warnings."""
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", _WARNINGS],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    output = manage_output(env, "shell", "-c", _WARNINGS)
+    return json.loads(output.strip().splitlines()[-1])
 
 
 # --- the parse layer alone, in this process -------------------------------------------------------
@@ -182,7 +157,7 @@ def _parse_layer(args: argparse.Namespace) -> dict[str, Any]:
     from leapsync.leap.payloads import parse_meter_details, parse_meter_enrollment
     from leapsync.simulator import LeapSimulator
 
-    simulator = LeapSimulator(meters=args.meters, seed=args.seed, api_key="bench-key")
+    simulator = LeapSimulator(meters=args.meters, seed=args.seed, api_key=API_KEY)
     streams = {
         "details": ("/v2/meters/search", parse_meter_details),
         "enrollments": ("/v2/meters/enrollments/search", parse_meter_enrollment),
@@ -211,7 +186,7 @@ def _pages(simulator: Any, path: str, page_size: int) -> dict[str, list[bytes]]:
 
     bodies: dict[str, list[bytes]] = {variant: [] for variant in VARIANTS}
     request: dict[str, Any] = {"page_size": page_size}
-    headers = {"Authorization": "Bearer bench-key"}
+    headers = {"Authorization": f"Bearer {API_KEY}"}
     with httpx.Client(transport=simulator.transport(), base_url="http://leap.test") as http:
         while True:
             body = http.post(path, content=msgspec.json.encode(request), headers=headers).content
@@ -232,7 +207,7 @@ def _sync_pages(bodies: list[bytes], parse: Callable[[Any], Any], stream: str) -
 
     replies = iter(bodies)
     transport = httpx.MockTransport(lambda request: httpx.Response(200, content=next(replies)))
-    client = LeapClient("http://leap.test", "bench-key", transport=transport)
+    client = LeapClient("http://leap.test", API_KEY, transport=transport)
     stats = RunStats()
     context = PageContext(run=SyncRun(stream=stream), stats=stats, now=datetime.now(UTC))
     gc.collect()
@@ -250,17 +225,13 @@ def _sync_pages(bodies: list[bytes], parse: Callable[[Any], Any], stream: str) -
 
 def _report(args: argparse.Namespace, results: dict[str, Any]) -> None:
     """Append the table; the target applies to the first measure."""
-    machine = (
-        f"{os.cpu_count()} cores, {_memory_gib():.0f} GiB, {platform.platform()}, "
-        f"Python {platform.python_version()}"
-    )
     what = "the parse layer" if args.parse else "full sync"
     warm_up = " after one uncounted full sync"
     command = f"python scripts/bench_drift.py{' --parse' if args.parse else ''}"
     began, ended = (", ".join(f"{figure:.1f}" for figure in load) for load in results["load"])
     lines = [
         f"\n## Schema drift, {what}, {args.meters:,} meters ({datetime.now(UTC):%Y-%m-%d})\n",
-        f"Machine: {machine}; load average (1, 5, 15 min) {began} at the start, {ended} at the end.",
+        f"Machine: {machine_line()}; load average (1, 5, 15 min) {began} at the start, {ended} at the end.",
         f"Command: `{command} --meters {args.meters} --rounds {args.rounds}`.",
         (
             "Drift: one unknown field (`x_drift_note`) in the meter record and every object in "

@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import resource
-import sys
-import tempfile
 import time
 import tracemalloc
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchlib import setup_django_in_scratch_directory
 
 
 def write_csv(path: Path, rows: int, changed_every: int = 0) -> None:
@@ -67,15 +64,9 @@ def main() -> None:
         "--trace", action="store_true", help="also trace Python allocations (slows the run 2-4x)"
     )
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-import-"))
-    os.environ.setdefault("DATA_DIR", str(work))
-    os.environ.setdefault("DEBUG", "1")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leapsync.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    work = setup_django_in_scratch_directory("bench-import-")
     from django.core.management import call_command
+    from django.db import connection
 
     from meters.imports import import_sites
 
@@ -84,7 +75,7 @@ def main() -> None:
     write_csv(first, args.rows)
     write_csv(changed, args.rows, changed_every=10)
     size_mb = first.stat().st_size / 1e6
-    print(f"{args.rows} rows, {size_mb:.1f} MB, database {django.db.connection.vendor}")
+    print(f"{args.rows} rows, {size_mb:.1f} MB, database {connection.vendor}")
     for label, path in (
         ("first import", first),
         ("same file again", first),

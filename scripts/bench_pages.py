@@ -34,18 +34,23 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-API_KEY = "bench-key"
+from benchlib import (
+    ROOT,
+    free_port,
+    machine_line,
+    manage,
+    recreate_database,
+    running_simulator,
+    sync_environment,
+)
+
 TARGET_MS = 150.0
 
 
@@ -53,13 +58,13 @@ def main() -> None:
     args = _arguments()
     env = _environment(args)
     if args.scale_from:
-        _copy_database(args.scale_from, args.database_url)
-        _manage(env, "migrate", "--noinput", "-v", "0")
+        recreate_database(args.database_url, template=args.scale_from)
+        manage(env, "migrate", "--noinput", "-v", "0")
     elif not args.reuse:
-        _recreate_database(args.database_url)
-        _manage(env, "migrate", "--noinput", "-v", "0")
+        recreate_database(args.database_url)
+        manage(env, "migrate", "--noinput", "-v", "0")
         _seed(args, env)
-    _manage(env, "collectstatic", "--noinput", "-v", "0")
+    manage(env, "collectstatic", "--noinput", "-v", "0")
     os.environ.update(env)
     _setup_django()
     if args.scale_from:
@@ -104,23 +109,14 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument("--no-report", action="store_true", help="print only")
     args = parser.parse_args()
-    if args.port == 0:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            args.port = probe.getsockname()[1]
+    args.port = args.port or free_port()
     return args
 
 
 def _environment(args: argparse.Namespace) -> dict[str, str]:
-    # DEBUG off, as in production (with DEBUG on Django records every query).
     return {
-        **{k: v for k, v in os.environ.items() if k != "DEBUG"},
-        "SECRET_KEY": "bench-only-secret-key-not-used-for-anything-else-0123456789",
-        "ALLOWED_HOSTS": "localhost,testserver",
-        "DATABASE_URL": args.database_url,
-        "LEAP_BASE_URL": f"http://127.0.0.1:{args.port}",
-        "LEAP_API_KEY": API_KEY,
-        "LOG_LEVEL": "WARNING",
+        **sync_environment(args.database_url, args.port),
+        "ALLOWED_HOSTS": "localhost,testserver",  # testserver: Django's test Client
         # The API's pages are measured one request after another: no per-token limit.
         "API_RATE_PER_MINUTE": "1000000",
         # Production serves hashed static files from a collectstatic run; so does the bench.
@@ -128,53 +124,12 @@ def _environment(args: argparse.Namespace) -> dict[str, str]:
     }
 
 
-def _recreate_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    host = url.split("@", 1)[1].split("/", 1)[0].split(":")[0]
-    subprocess.run(["dropdb", "-h", host, "-U", "postgres", "--if-exists", name], check=True)
-    subprocess.run(["createdb", "-h", host, "-U", "postgres", name], check=True)
-
-
-def _copy_database(source: str, url: str) -> None:
-    """The target database as a copy of `source` (which must have no open connection)."""
-    name = url.rsplit("/", 1)[1]
-    host = url.split("@", 1)[1].split("/", 1)[0].split(":")[0]
-    subprocess.run(["dropdb", "-h", host, "-U", "postgres", "--if-exists", name], check=True)
-    subprocess.run(["createdb", "-h", host, "-U", "postgres", "-T", source, name], check=True)
-
-
-def _manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
-
-
 def _seed(args: argparse.Namespace, env: dict[str, str]) -> None:
     """The simulator as an HTTP server, a full sync of both streams, the simulator stopped."""
-    command = [sys.executable, "manage.py", "leap_simulator", "--meters", str(args.meters)]
-    command += ["--seed", str(args.seed), "--port", str(args.port), "--api-key", API_KEY]
-    simulator = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        _wait_for_port(args.port, simulator)
+    with running_simulator(env, port=args.port, meters=args.meters, seed=args.seed):
         started = time.monotonic()
-        _manage(env, "leap_sync", "--full", "-v", "0")
+        manage(env, "leap_sync", "--full", "-v", "0")
         print(f"leap_sync --full: {time.monotonic() - started:.0f} s")
-    finally:
-        simulator.terminate()
-        simulator.wait(timeout=30)
-
-
-def _wait_for_port(port: int, process: subprocess.Popen) -> None:
-    started = time.monotonic()
-    while time.monotonic() - started < 300:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            print(f"simulator up after {time.monotonic() - started:.0f} s")
-            return
-        except OSError:
-            time.sleep(0.3)
-    process.kill()
-    raise SystemExit("the simulator did not start within 5 minutes")
 
 
 def _pages() -> list[tuple[str, str, str]]:
@@ -671,10 +626,7 @@ def _report(args: argparse.Namespace, results: list[dict]) -> None:
     before, after = (
         ", ".join(f"{v:.1f}" for v in load) for load in (args.load_before, os.getloadavg())
     )
-    machine = (
-        f"{os.cpu_count()} cores, {_memory_gib():.0f} GiB, {platform.platform()}, "
-        f"Python {platform.python_version()}, PostgreSQL {postgres}"
-    )
+    machine = f"{machine_line()}, PostgreSQL {postgres}"
     lines = [
         f"\n## Pages, {args.meters:,} meters ({datetime.now(UTC):%Y-%m-%d})\n",
         (
@@ -733,11 +685,6 @@ def _short(url: str) -> str:
     """Meter UUIDs shortened so the table stays readable."""
     parts = url.split("/")
     return "/".join(p[:8] + "…" if len(p) == 36 and p.count("-") == 4 else p for p in parts)
-
-
-def _memory_gib() -> float:
-    with open("/proc/meminfo", encoding="ascii") as meminfo:
-        return int(meminfo.readline().split()[1]) / 1024 / 1024
 
 
 if __name__ == "__main__":

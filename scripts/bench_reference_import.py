@@ -15,14 +15,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
-import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchlib import setup_django_in_scratch_directory
 
 
 def main() -> None:
@@ -31,14 +27,7 @@ def main() -> None:
     parser.add_argument("--inventory", type=int, default=100_000)
     parser.add_argument("--no-queue", action="store_true", help="do not queue the push tasks")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-refs-"))
-    os.environ.setdefault("DATA_DIR", str(work))
-    os.environ.setdefault("DEBUG", "1")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leapsync.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    work = setup_django_in_scratch_directory("bench-refs-")
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection

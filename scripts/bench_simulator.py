@@ -24,9 +24,8 @@ from pathlib import Path
 
 import httpx
 import msgspec
+from benchlib import API_KEY, ROOT, process_cpu
 
-REPO = Path(__file__).resolve().parents[1]
-KEY = "bench-key"
 PATHS = ("/v2/meters/search", "/v2/meters/enrollments/search")
 
 
@@ -40,11 +39,9 @@ def server_state(pid: int) -> str:
         name, _, value = line.partition(":")
         if name in ("VmRSS", "VmHWM"):
             fields[name] = int(value.split()[0]) / 1024
-    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    cpu = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
     return (
         f"RSS {fields['VmRSS']:,.0f} MiB (peak {fields['VmHWM']:,.0f} MiB), "
-        f"CPU used so far {cpu:.1f} s"
+        f"CPU used so far {process_cpu(pid):.1f} s"
     )
 
 
@@ -69,12 +66,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--page-size", type=int, default=500)
     parser.add_argument("--passes", type=int, default=2, help="full passes over both endpoints")
-    parser.add_argument("--repo", type=Path, default=REPO, help="checkout to run the server from")
+    parser.add_argument("--repo", type=Path, default=ROOT, help="checkout to run the server from")
     parser.add_argument("simulator_args", nargs="*", help="extra leap_simulator arguments")
     args = parser.parse_args()
     command = [
         sys.executable, "manage.py", "leap_simulator", "--meters", str(args.meters),
-        "--seed", str(args.seed), "--port", "0", "--api-key", KEY, *args.simulator_args,
+        "--seed", str(args.seed), "--port", "0", "--api-key", API_KEY, *args.simulator_args,
     ]  # fmt: skip
     began = time.perf_counter()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # the ready line arrives when it is written
@@ -89,7 +86,7 @@ def main() -> None:
         print(f"{args.meters:,} meters, server from {args.repo}, {' '.join(args.simulator_args)}")
         print(f"startup (until it accepts connections): {startup:.1f} s")
         print(f"server after startup: {server_state(child.pid)}")
-        headers = {"Authorization": f"Bearer {KEY}"}
+        headers = {"Authorization": f"Bearer {API_KEY}"}
         with httpx.Client(base_url=match.group(1), headers=headers, timeout=600) as client:
             for number in range(1, args.passes + 1):
                 total, client_cpu = 0.0, time.process_time()

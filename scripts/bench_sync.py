@@ -22,24 +22,31 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import resource
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
-import msgspec
-
-ROOT = Path(__file__).resolve().parent.parent
-API_KEY = "bench-key"
+from benchlib import (
+    API_KEY,
+    ROOT,
+    TreeMemory,
+    ceiling,
+    children_cpu,
+    control,
+    free_port,
+    machine_line,
+    manage,
+    process_cpu,
+    recreate_database,
+    running_simulator,
+    sync_environment,
+    timed_sync,
+)
 
 
 def main() -> None:
@@ -48,20 +55,16 @@ def main() -> None:
         _split_benchmark(args)
         return
     env = _environment(args)
-    _recreate_database(args.database_url)
-    _manage(env, "migrate", "--noinput", "-v", "0")
-    simulator = _start_simulator(args, env, args.meters)
-    try:
+    recreate_database(args.database_url)
+    manage(env, "migrate", "--noinput", "-v", "0")
+    with running_simulator(env, port=args.port, meters=args.meters, seed=args.seed):
         base = f"http://127.0.0.1:{args.port}"
-        _control(base, "warm", {})  # the simulator renders lazily: the ceiling is a cached pass
-        results = {"ceiling": _ceiling(base, args.page_size)}
-        results["full"] = _timed_sync(env, "--full")
-        _control(base, "mutate", {"fraction": 0.01, "seed": 42})
-        results["incremental"] = _timed_sync(env, "--incremental")
-        results["rerun"] = _timed_sync(env, "--full")
-    finally:
-        simulator.terminate()
-        simulator.wait(timeout=30)
+        control(base, "warm", {})  # the simulator renders lazily: the ceiling is a cached pass
+        results = {"ceiling": ceiling(base, args.page_size)}
+        results["full"] = timed_sync(env, "--full")
+        control(base, "mutate", {"fraction": 0.01, "seed": 42})
+        results["incremental"] = timed_sync(env, "--incremental")
+        results["rerun"] = timed_sync(env, "--full")
     lines = _report(args, results)
     if args.dlt_meters:
         lines += _dlt_comparison(args, env)
@@ -75,15 +78,14 @@ def _dlt_comparison(args: argparse.Namespace, env: dict[str, str]) -> list[str]:
     meters = args.dlt_meters
     python = _dlt_python()
     dlt_database = args.database_url.rsplit("/", 1)[0] + "/leapsync_bench_dlt"
-    _recreate_database(args.database_url)
-    _manage(env, "migrate", "--noinput", "-v", "0")
-    _recreate_database(dlt_database)
-    simulator = _start_simulator(args, env, meters)
-    try:
+    recreate_database(args.database_url)
+    manage(env, "migrate", "--noinput", "-v", "0")
+    recreate_database(dlt_database)
+    with running_simulator(env, port=args.port, meters=meters, seed=args.seed):
         base = f"http://127.0.0.1:{args.port}"
-        _control(base, "warm", {})  # as above: the ceiling and both loads read a cached pass
-        ceiling = _ceiling(base, args.page_size)
-        leapsync = _timed_sync(env, "--full")
+        control(base, "warm", {})  # as above: the ceiling and both loads read a cached pass
+        ceiling_seconds = ceiling(base, args.page_size)["seconds"]
+        leapsync = timed_sync(env, "--full")
         started = time.monotonic()
         with tempfile.TemporaryDirectory() as pipelines:
             process = subprocess.Popen(
@@ -106,13 +108,10 @@ def _dlt_comparison(args: argparse.Namespace, env: dict[str, str]) -> list[str]:
         dlt = {"seconds": time.monotonic() - started, **memory.stop()}
         phases = output.rsplit("DLT_SECONDS", 1)[1].split()[1:]
         print(f"dlt: {dlt['seconds']:.1f} s ({' '.join(phases)}), {dlt['pss_sum_mb']:.0f} MB")
-    finally:
-        simulator.terminate()
-        simulator.wait(timeout=30)
 
     def row(label: str, result: dict[str, float]) -> str:
         return (
-            f"| {label} | {result['seconds']:.1f} s | {result['seconds'] / ceiling['seconds']:.1f}x "
+            f"| {label} | {result['seconds']:.1f} s | {result['seconds'] / ceiling_seconds:.1f}x "
             f"| {result['pss_sum_mb']:.0f} MB | {result['rss_sum_mb']:.0f} MB |"
         )
 
@@ -121,7 +120,7 @@ def _dlt_comparison(args: argparse.Namespace, env: dict[str, str]) -> list[str]:
         f"\nBeside dlt {_dlt_version(python)} at {meters:,} meters, same simulator, same run:\n",
         "| what | wall time | x ceiling | peak memory (PSS, all processes) | same, RSS summed |",
         "| --- | --- | --- | --- | --- |",
-        f"| ceiling: fetch + JSON-parse both endpoints | {ceiling['seconds']:.1f} s | 1.0x | — | — |",
+        f"| ceiling: fetch + JSON-parse both endpoints | {ceiling_seconds:.1f} s | 1.0x | — | — |",
         row("leapsync: first full load, both streams", leapsync),
         row(
             f"dlt REST API source (extract {named.get('extract')} s, normalize "
@@ -192,179 +191,15 @@ def _arguments() -> argparse.Namespace:
         "--redis-url", default="", help="django-q2's broker (default: the database, ORM broker)"
     )
     args = parser.parse_args()
-    if args.port == 0:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            args.port = probe.getsockname()[1]
+    args.port = args.port or free_port()
     return args
 
 
 def _environment(args: argparse.Namespace) -> dict[str, str]:
-    # DEBUG off, as in production (with DEBUG on Django records every query).
     return {
-        **{k: v for k, v in os.environ.items() if k != "DEBUG"},
-        "SECRET_KEY": "bench-only-secret-key-not-used-for-anything-else-0123456789",
-        "ALLOWED_HOSTS": "localhost",
-        "DATABASE_URL": args.database_url,
-        "LEAP_BASE_URL": f"http://127.0.0.1:{args.port}",
-        "LEAP_API_KEY": API_KEY,
+        **sync_environment(args.database_url, args.port),
         "LEAP_PAGE_SIZE": str(args.page_size),
-        "LOG_LEVEL": "WARNING",
     }
-
-
-def _recreate_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    host = url.split("@", 1)[1].split("/", 1)[0].split(":")[0]
-    subprocess.run(["dropdb", "-h", host, "-U", "postgres", "--if-exists", name], check=True)
-    subprocess.run(["createdb", "-h", host, "-U", "postgres", name], check=True)
-
-
-def _manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
-
-
-def _start_simulator(
-    args: argparse.Namespace, env: dict[str, str], meters: int
-) -> subprocess.Popen:
-    started = time.monotonic()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "manage.py",
-            "leap_simulator",
-            "--meters",
-            str(meters),
-            "--seed",
-            str(args.seed),
-            "--port",
-            str(args.port),
-            "--api-key",
-            API_KEY,
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    while time.monotonic() - started < 300:
-        try:
-            socket.create_connection(("127.0.0.1", args.port), timeout=1).close()
-            print(f"simulator up after {time.monotonic() - started:.1f} s")
-            return process
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit("the simulator did not start within 5 minutes")
-
-
-def _ceiling(base: str, page_size: int) -> dict[str, float]:
-    """Fetch and JSON-parse every page of both endpoints: what any sync must at least spend."""
-    started, meters, pages = time.monotonic(), 0, 0
-    with httpx.Client(
-        base_url=base, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60
-    ) as http:
-        for path in ("/v2/meters/search", "/v2/meters/enrollments/search"):
-            body: dict = {"page_size": page_size}
-            while True:
-                page = msgspec.json.decode(
-                    http.post(path, content=msgspec.json.encode(body)).content
-                )
-                meters, pages = meters + len(page["meters"]), pages + 1
-                if not page.get("next_page_token"):
-                    break
-                body["page_token"] = page["next_page_token"]
-    seconds = time.monotonic() - started
-    print(f"ceiling: {pages} pages, {meters} records in {seconds:.1f} s")
-    return {"seconds": seconds, "records": meters, "pages": pages}
-
-
-class TreeMemory:
-    """Samples a process and all its descendants every 50 ms; keeps the peaks of their sums.
-
-    RSS counts a page shared by several processes (the forked stream processes share the
-    parent's) once per process; PSS splits it between them, so the sum of PSS is the memory
-    the processes take together, and the sum of RSS an upper bound of it.
-    """
-
-    def __init__(self, pid: int) -> None:
-        self.pid, self.rss, self.pss, self.largest, self.processes = pid, 0, 0, 0, 1
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> dict[str, float]:
-        self._stop.set()
-        self._thread.join()
-        return {
-            "rss_sum_mb": self.rss / 1024,
-            "pss_sum_mb": self.pss / 1024,
-            "largest_mb": self.largest / 1024,
-            "processes": self.processes,
-        }
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.05):
-            sizes = [_sizes_kb(pid) for pid in _tree(self.pid)]
-            sizes = [size for size in sizes if size is not None]
-            if sizes:
-                self.rss = max(self.rss, sum(rss for rss, _ in sizes))
-                self.pss = max(self.pss, sum(pss for _, pss in sizes))
-                self.largest = max(self.largest, *(rss for rss, _ in sizes))
-                self.processes = max(self.processes, len(sizes))
-
-
-def _tree(pid: int) -> list[int]:
-    pids, index = [pid], 0
-    while index < len(pids):
-        try:
-            with open(f"/proc/{pids[index]}/task/{pids[index]}/children", encoding="ascii") as f:
-                pids += [int(child) for child in f.read().split()]
-        except OSError:
-            pass
-        index += 1
-    return pids
-
-
-def _sizes_kb(pid: int) -> tuple[int, int] | None:
-    """(RSS, PSS) of one process in kB, or None once it has gone."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
-            fields = dict(line.split()[:2] for line in rollup if line[:4] in ("Rss:", "Pss:"))
-        return int(fields["Rss:"]), int(fields["Pss:"])
-    except (OSError, KeyError, ValueError):
-        return None
-
-
-def _timed_sync(env: dict[str, str], mode: str) -> dict[str, float]:
-    started = time.monotonic()
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "leap_sync", mode, "-v", "0"],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-    )
-    memory = TreeMemory(process.pid)
-    if process.wait() != 0:
-        raise SystemExit(f"leap_sync {mode} failed (exit code {process.returncode})")
-    seconds = time.monotonic() - started
-    result = {"seconds": seconds, **memory.stop()}
-    print(
-        f"leap_sync {mode}: {seconds:.1f} s, memory of its {result['processes']} processes "
-        f"together: {result['pss_sum_mb']:.0f} MB (PSS), {result['rss_sum_mb']:.0f} MB (RSS); "
-        f"largest {result['largest_mb']:.0f} MB"
-    )
-    return result
-
-
-def _control(base: str, action: str, payload: dict) -> None:
-    response = httpx.post(
-        f"{base}/_simulator/{action}",
-        json=payload,
-        timeout=3600,  # warm renders every meter: minutes at 1,000,000
-        headers={"Authorization": f"Bearer {API_KEY}"},
-    )
-    response.raise_for_status()
 
 
 def _report(args: argparse.Namespace, results: dict[str, dict[str, float]]) -> list[str]:
@@ -379,10 +214,6 @@ def _report(args: argparse.Namespace, results: dict[str, dict[str, float]]) -> l
             f"({result['processes']}) |"
         )
 
-    machine = (
-        f"{os.cpu_count()} cores, {_memory_gib():.0f} GiB, {platform.platform()}, "
-        f"Python {platform.python_version()}"
-    )
     ceiling_row = (
         "| ceiling: fetch + JSON-parse every page of both endpoints, no database "
         f"| {ceiling['seconds']:.1f} s | 1.0x | {2 * meters / ceiling['seconds']:,.0f} records/s "
@@ -390,7 +221,7 @@ def _report(args: argparse.Namespace, results: dict[str, dict[str, float]]) -> l
     )
     lines = [
         f"\n## Sync, {meters:,} meters ({datetime.now(UTC):%Y-%m-%d})\n",
-        f"Machine: {machine}; simulator, sync and PostgreSQL on the same machine.",
+        f"Machine: {machine_line()}; simulator, sync and PostgreSQL on the same machine.",
         f"Command: `python scripts/bench_sync.py --meters {meters}"
         + (f" --dlt-meters {args.dlt_meters}" if args.dlt_meters else "")
         + f"` (page size {args.page_size}).\n",
@@ -420,34 +251,37 @@ def _split_benchmark(args: argparse.Namespace) -> None:
     env = _environment(args)
     if args.redis_url:
         env["Q_REDIS_URL"] = args.redis_url
-    _recreate_database(args.database_url)
-    _manage(env, "migrate", "--noinput", "-v", "0")
-    simulator = _start_simulator(args, env)
+    recreate_database(args.database_url)
+    manage(env, "migrate", "--noinput", "-v", "0")
     results: dict[str, dict[str, dict[str, float]]] = {}
     base = f"http://127.0.0.1:{args.port}"
-    try:
+    with running_simulator(env, port=args.port, meters=args.meters, seed=args.seed):
         results["one piece"] = {
-            "ceiling": _ceiling(base, args.page_size),
-            "first": _with_cpu(lambda: _timed_sync(env, "--full")),
-            "rerun": _with_cpu(lambda: _timed_sync(env, "--full")),
+            "ceiling": ceiling(base, args.page_size),
+            "first": _timed_one_piece(env),
+            "rerun": _timed_one_piece(env),
         }
         for workers in args.split_workers:
-            _recreate_database(args.database_url)
-            _manage(env, "migrate", "--noinput", "-v", "0")
+            recreate_database(args.database_url)
+            manage(env, "migrate", "--noinput", "-v", "0")
             cluster = _start_cluster({**env, "Q_WORKERS": str(workers)})
             try:
                 split = ("--full", "--ranges", str(args.ranges))
                 results[str(workers)] = {
-                    "ceiling": _ceiling(base, args.page_size),
+                    "ceiling": ceiling(base, args.page_size),
                     "first": _timed_split(env, split, cluster),
                     "rerun": _timed_split(env, split, cluster),
                 }
             finally:
                 _stop_cluster(cluster)
-    finally:
-        simulator.terminate()
-        simulator.wait(timeout=30)
     _report_split(args, results)
+
+
+def _timed_one_piece(env: dict[str, str]) -> dict[str, float]:
+    """`leap_sync --full` in one piece, its peak the largest of its processes (the table's
+    peak RSS column)."""
+    result = _with_cpu(lambda: timed_sync(env, "--full"))
+    return {**result, "peak_mb": result["largest_mb"]}
 
 
 def _start_cluster(env: dict[str, str]) -> subprocess.Popen:
@@ -500,23 +334,20 @@ def _leap_sync(env: dict[str, str], args: tuple[str, ...]) -> dict[str, float]:
 def _with_cpu(measure: Callable[[], dict[str, float]]) -> dict[str, float]:
     """`measure()`'s figures and the CPU time (user + system) of the processes it started and
     waited for (their own children's included, once reaped)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = children_cpu()
     result = measure()
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    return {**result, "cpu": cpu}
+    return {**result, "cpu": children_cpu() - before}
 
 
 def _cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU the live processes `pids` have used so far (Linux /proc)."""
-    ticks = 0
+    """User + system CPU the live processes `pids` have used so far."""
+    seconds = 0.0
     for pid in pids:
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            seconds += process_cpu(pid)
         except OSError:
             continue
-        ticks += int(fields[11]) + int(fields[12])  # utime and stime, fields 14 and 15
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return seconds
 
 
 def _descendants(pid: int) -> list[int]:
@@ -548,10 +379,6 @@ def _peak_kb(pid: int) -> int:
 def _report_split(
     args: argparse.Namespace, results: dict[str, dict[str, dict[str, float]]]
 ) -> None:
-    machine = (
-        f"{os.cpu_count()} cores, {_memory_gib():.0f} GiB, {platform.platform()}, "
-        f"Python {platform.python_version()}"
-    )
     broker = "Redis" if args.redis_url else "the database (ORM broker)"
     workers = " ".join(str(w) for w in args.split_workers)
 
@@ -570,7 +397,7 @@ def _report_split(
 
     lines = [
         f"\n## Sync split into ranges, {args.meters:,} meters ({datetime.now(UTC):%Y-%m-%d})\n",
-        f"Machine: {machine}; simulator, sync, cluster and PostgreSQL on the same machine.",
+        f"Machine: {machine_line()}; simulator, sync, cluster and PostgreSQL on the same machine.",
         (
             f"Command: `python scripts/bench_sync.py --meters {args.meters} --split-workers "
             f"{workers} --ranges {args.ranges}` (page size {args.page_size}; broker: {broker}).\n"
@@ -590,11 +417,6 @@ def _report_split(
     with open(args.output, "a", encoding="utf-8") as out:
         out.write("\n".join(lines) + "\n")
     print("\n".join(lines))
-
-
-def _memory_gib() -> float:
-    with open("/proc/meminfo", encoding="ascii") as meminfo:
-        return int(meminfo.readline().split()[1]) / 1024 / 1024
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,12 +22,11 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import msgspec
+from benchlib import ROOT, free_port, manage, manage_output
 
-ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret"
 
 
@@ -36,15 +34,15 @@ def main() -> None:
     args = _arguments()
     with tempfile.TemporaryDirectory() as data_dir:
         env = _environment(args, data_dir)
-        _manage(env, "migrate", "--noinput", "-v", "0")
-        port = _free_port()
+        manage(env, "migrate", "--noinput", "-v", "0")
+        port = free_port()
         web = _start_gunicorn(env, port, args.workers)
         try:
             latencies, statuses, wall = _burst(f"http://127.0.0.1:{port}", args)
         finally:
             web.terminate()
             web.wait(timeout=30)
-        refreshes = _manage(env, "shell", "-c", _COUNT_REFRESHES, capture=True).strip()
+        refreshes = manage_output(env, "shell", "-c", _COUNT_REFRESHES).strip()
     _report(args, latencies, statuses, wall, refreshes)
 
 
@@ -64,24 +62,6 @@ def _environment(args: argparse.Namespace, data_dir: str) -> dict[str, str]:
     if args.database_url:
         env["DATABASE_URL"] = args.database_url
     return env
-
-
-def _manage(env: dict[str, str], *args: str, capture: bool = False) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=capture,
-        text=True,
-    )
-    return result.stdout or ""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _start_gunicorn(env: dict[str, str], port: int, workers: int) -> subprocess.Popen:
