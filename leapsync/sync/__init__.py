@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any, Protocol, TypedDict
 from uuid import UUID
 
@@ -26,7 +27,7 @@ from leapsync.leap.client import LeapClient, Page
 from leapsync.leap.errors import LeapError, LeapNotFoundError
 from leapsync.lib.iterables import batched
 from leapsync.models import RunStatus, Stream, SyncMode, SyncRun
-from leapsync.sync.common import PageContext, RunStats
+from leapsync.sync.common import PageContext, RunStats, SeenMeters
 from leapsync.sync.details import apply_details_page
 from leapsync.sync.enrollments import apply_enrollments_page
 from leapsync.sync.indexes import deferred_for_first_load
@@ -204,7 +205,7 @@ def _run(
                 pages = prefetched(search_pages(client, stream, filter_list))
                 consume(stream, pages, run, stats, planner, progress)
             if mode == SyncMode.FULL:
-                unseen = [row for row in _stored_ids(stream) if row[0] not in stats.seen]
+                unseen = unseen_meters(stored_meters(stream), stats.seen)
                 if stats.seen:  # else Leap returned nothing, and nothing is flagged
                     recheck_unseen(client, stream, unseen, run, stats, planner, progress)
                 _flag_missing(run, stats, iter(unseen))
@@ -391,6 +392,21 @@ def stored_meters(stream: str) -> QuerySet[Meter]:
     if stream == Stream.DETAILS:
         return meters.exclude(details_hash="")
     return meters.filter(enrollment__isnull=False)
+
+
+def unseen_meters(stored: QuerySet[Meter], seen: SeenMeters) -> list[tuple[int, UUID]]:
+    """(pk, meter_id) of the `stored` meters a full run has not seen, in meter_id order.
+
+    Every stored meter is checked, so for all of them only the keys are read, unordered: at
+    a million meters, reading (pk, meter_id) in meter_id order took 9 to 25 s, the keys alone
+    1 to 2.6 s. The meter_ids are read for the unseen ones only (usually none).
+    """
+    keys = stored.order_by().values_list("pk", flat=True).iterator(chunk_size=20_000)
+    pks = [pk for pk in keys if pk not in seen]
+    rows: list[tuple[int, UUID]] = []
+    for chunk in batched(pks, 5000):
+        rows += Meter.objects.filter(pk__any=chunk).order_by().values_list("pk", "meter_id")
+    return sorted(rows, key=itemgetter(1))
 
 
 def _stored_ids(stream: str, among: list[UUID] | None = None) -> Iterator[tuple[int, UUID]]:

@@ -34,10 +34,9 @@ from datetime import datetime, timedelta
 from functools import partial
 from itertools import pairwise, zip_longest
 from typing import Any
-from uuid import UUID
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django_q.tasks import async_task  # type: ignore[import-untyped]
 
@@ -54,6 +53,7 @@ from leapsync.sync import (
     relaxed_commits,
     search_pages,
     stored_meters,
+    unseen_meters,
 )
 from leapsync.sync.common import RunStats
 from leapsync.sync.locks import LOCK_STALE_AFTER, identity_alive, process_identity
@@ -285,14 +285,14 @@ def _read(part: SyncRange, stats: RunStats, client: LeapClient) -> None:
     save = partial(_save_progress, part)
     pages = prefetched(search_pages(client, stream, [range_filters(part)]))
     consume(stream, pages, run, stats, planner, None, save)
-    unseen = [row for row in _stored(part) if row[0] not in stats.seen]
+    unseen = unseen_meters(_stored(part), stats.seen)
     recheck_unseen(client, stream, unseen, run, stats, planner, None, save)
     part.unseen = [pk for pk, _ in unseen if pk not in stats.seen]
 
 
-def _stored(part: SyncRange) -> Iterable[tuple[int, UUID]]:
-    """(pk, meter_id) of the stream's stored meters created in this range's dates (a meter
-    without a created date belongs to the first range)."""
+def _stored(part: SyncRange) -> QuerySet[Meter]:
+    """The stream's stored meters created in this range's dates (a meter without a created
+    date belongs to the first range)."""
     meters = stored_meters(part.run.stream)
     if part.created_from is not None:
         meters = meters.filter(leap_created_at__gte=part.created_from)
@@ -301,7 +301,7 @@ def _stored(part: SyncRange) -> Iterable[tuple[int, UUID]]:
         if part.created_from is None:
             before |= Q(leap_created_at__isnull=True)
         meters = meters.filter(before)
-    return meters.values_list("pk", "meter_id").iterator(chunk_size=5000)
+    return meters
 
 
 def _save_progress(part: SyncRange, run: SyncRun, stats: RunStats) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from types import SimpleNamespace
 
 import httpx
@@ -10,9 +11,9 @@ import pytest
 
 from leapsync.leap.client import LeapClient
 from leapsync.leap.payloads import parse_meter_details
-from leapsync.models import QuarantinedPayload, RunStatus
+from leapsync.models import QuarantinedPayload, RunStatus, Stream
 from leapsync.simulator import LeapSimulator
-from leapsync.sync import common, sync_full
+from leapsync.sync import common, stored_meters, sync_full, unseen_meters
 from leapsync.sync.meters import identifier_values
 from meters.models import Meter, MeterEvent
 from tests.helpers import database_differences, truth_by_meter
@@ -156,3 +157,17 @@ def test_the_seen_meters_are_a_bitmap_of_primary_keys():
     # One bit a key (plus the growth slack): a quarter of a megabyte for two million keys.
     assert len(seen._bits) < 2_000_000 // 8 * 1.2
     assert not common.SeenMeters()
+
+
+def test_unseen_meters_are_the_stored_ones_a_run_did_not_see(django_assert_num_queries):
+    """Keys only are read for every stored meter; meter_ids only for the unseen, sorted."""
+    stored = [Meter.objects.create(meter_id=uuid.uuid4(), details_hash="d") for _ in range(9)]
+    Meter.objects.create(meter_id=uuid.uuid4())  # the enrollments stream's only: not stored here
+    seen = common.SeenMeters()
+    seen.update(meter.pk for meter in stored[::2])
+    expected = sorted(((m.pk, m.meter_id) for m in stored[1::2]), key=lambda row: row[1])
+    with django_assert_num_queries(2):  # every stored key, then the unseen meters' ids
+        assert unseen_meters(stored_meters(Stream.DETAILS), seen) == expected
+    seen.update(meter.pk for meter in stored)
+    with django_assert_num_queries(1):
+        assert unseen_meters(stored_meters(Stream.DETAILS), seen) == []
