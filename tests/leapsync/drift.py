@@ -1,4 +1,9 @@
-"""Leap after a release, for tests and benchmarks: a field added to every object of every meter."""
+"""Leap after a release, for tests: a field added to every object of every meter.
+
+The simulator's own drift switch (`leapsync.simulator.drift`) adds the same field with one
+value everywhere, for benchmarks; here each object's value is its path, so a test can check that
+every value is kept where Leap put it.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,9 @@ from typing import Any
 import httpx
 import msgspec
 
-DRIFT = "x_drift_note"
+from leapsync.simulator.drift import DRIFT_FIELD
+
+DRIFT = DRIFT_FIELD
 
 
 def with_drift(node: Any, path: str = "") -> Any:
