@@ -111,6 +111,10 @@ class EnrollmentDeadline(models.Model):
     )
     enrollment_deadline_date_time = models.DateTimeField()
     activation_date_time = models.DateTimeField(null=True, blank=True)
+    # The period's program, copied: it never changes for a period (it is part of the period's
+    # key), and with it each program's next deadline is the first entry of one index
+    # (leapsync.dashboard.figures.next_deadlines) instead of a join of every upcoming deadline.
+    program_identifier = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["enrollment_deadline_date_time"]
@@ -123,6 +127,11 @@ class EnrollmentDeadline(models.Model):
         indexes = [
             # Upcoming deadlines, soonest first.
             models.Index(fields=["enrollment_deadline_date_time"], name="deadline_time_idx"),
+            # Each program's deadlines, soonest first.
+            models.Index(
+                fields=["program_identifier", "enrollment_deadline_date_time"],
+                name="deadline_program_time_idx",
+            ),
         ]
 
     def __str__(self) -> str:

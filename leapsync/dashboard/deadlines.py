@@ -64,18 +64,18 @@ def count_blocked(deadlines: list[Deadline]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(_BLOCKED_SQL, [ActionOwner.PARTNER.value])
         for program, period, first_due, meters in cursor.fetchall():
-            counts[(program, period)].append((_as_datetime(first_due), meters))
+            counts[(program, period)].append((as_datetime(first_due), meters))
     for d in deadlines:
         rows = counts.get((d.period.program.upper(), d.period.name.upper()), ())
         blocked = sum(meters for first_due, meters in rows if first_due <= d.deadline)
         d.blocked = Figure("blocked", blocked, meters_url({**blocked_params(d), **IN_LEAP}))
 
 
-def _as_datetime(value: datetime | str) -> datetime:
-    """A timestamp from a raw query: SQLite hands back UTC as naive ISO text."""
-    if isinstance(value, datetime):
-        return value
-    parsed = parse_datetime(value)
+def as_datetime(value: datetime | str) -> datetime:
+    """A timestamp from a raw query: SQLite hands back UTC naive, as ISO text or a datetime."""
+    parsed = value if isinstance(value, datetime) else parse_datetime(value)
+    if parsed is None:
+        raise ValueError(f"not a timestamp: {value!r}")
     return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
 
 

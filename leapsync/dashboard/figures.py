@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
-from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet, Subquery, TextField
+from django.db import connection
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Subquery, TextField
 from django.db.models.functions import Coalesce
 from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
 
-from enrollments.models import EnrollmentDeadline, MeterEnrollment
+from enrollments.models import EnrollmentDeadline, MeterEnrollment, ProgramEnrollment
+from leapsync.dashboard.deadlines import as_datetime
 from leapsync.freshness import stream_freshness
 from leapsync.leap.enums import ENROLLMENT_STATUSES, EnrollmentStatus
 from leapsync.models import RunStatus, SyncRun
@@ -157,21 +159,51 @@ def _figure(label: str, params: dict[str, str]) -> Figure:
 
 
 def next_deadlines(now: datetime) -> list[dict]:
-    """Per program, the next enrollment deadline and how many listed periods it applies to."""
-    rows = (
-        EnrollmentDeadline.objects.filter(
-            enrollment_deadline_date_time__gte=now, program_enrollment__listed=True
-        )
-        .values("program_enrollment__program_identifier")
-        .annotate(next=Min("enrollment_deadline_date_time"))
-        .order_by("next")
-    )
+    """Per program, its next enrollment deadline among listed periods, soonest first.
+
+    One query: the programs are read from the deadlines' (program, time) index by skipping
+    from one to the next, and each program's next deadline is the first upcoming entry of its
+    own in that index. (Joining every upcoming deadline to its period and grouping took 1.8 s
+    at 1,000,000 meters: 3.1 million deadlines for 21 programs.)
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_NEXT_DEADLINES_SQL, [connection.ops.adapt_datetimefield_value(now)])
+        rows = [(program, as_datetime(next_at)) for program, next_at in cursor.fetchall()]
     result = []
-    for row in rows:
-        program, deadline = row["program_enrollment__program_identifier"], row["next"]
+    for program, deadline in sorted(rows, key=lambda row: (row[1], row[0])):
         params = {"program": program, "deadline": timezone.localdate(deadline).isoformat()}
         result.append({"program": program, "deadline": deadline, "url": meters_url(params)})
     return result
+
+
+_DEADLINE, _PERIOD = EnrollmentDeadline._meta.db_table, ProgramEnrollment._meta.db_table
+_NEXT_DEADLINES_SQL = f"""
+    WITH RECURSIVE programs(program) AS (
+        SELECT MIN(program_identifier) FROM {_DEADLINE}
+        UNION ALL
+        SELECT (
+            SELECT MIN(program_identifier) FROM {_DEADLINE}
+            WHERE program_identifier > programs.program
+        )
+        FROM programs
+        WHERE programs.program IS NOT NULL
+    )
+    SELECT program, next_at FROM (
+        SELECT programs.program, (
+            SELECT deadline.enrollment_deadline_date_time
+            FROM {_DEADLINE} deadline
+            JOIN {_PERIOD} period ON period.id = deadline.program_enrollment_id
+            WHERE deadline.program_identifier = programs.program
+              AND deadline.enrollment_deadline_date_time >= %s
+              AND period.listed
+            ORDER BY deadline.enrollment_deadline_date_time
+            LIMIT 1
+        ) AS next_at
+        FROM programs
+        WHERE programs.program IS NOT NULL
+    ) upcoming
+    WHERE next_at IS NOT NULL
+"""
 
 
 @dataclass

@@ -289,7 +289,7 @@ def _flush_programs(writes: PageWrites, meter_pks: list[int]) -> None:
     bulk.write(
         EnrollmentDeadline,
         [
-            {"program_enrollment_id": ids[key], **deadline}
+            {"program_enrollment_id": ids[key], "program_identifier": key[1], **deadline}
             for key, deadlines in writes.deadlines.items()
             for deadline in deadlines
         ],

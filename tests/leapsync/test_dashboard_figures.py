@@ -18,6 +18,7 @@ from django.utils import timezone
 from enrollments.deadlines import Period
 from enrollments.models import MeterEnrollment
 from leapsync.dashboard import store
+from leapsync.dashboard.figures import next_deadlines
 from leapsync.dashboard.models import FigureSet
 from leapsync.dashboard.tasks import refresh_figures
 from leapsync.models import RunStatus, SyncRun
@@ -26,9 +27,11 @@ from meters.models import EventKind, Meter, MeterEvent
 from meters.services import map_meter
 from tests.helpers import count_get_queries
 from tests.meters.factories import (
+    EnrollmentDeadlineFactory,
     MeterEnrollmentFactory,
     MeterEventFactory,
     MeterFactory,
+    ProgramEnrollmentFactory,
     SiteFactory,
 )
 
@@ -331,3 +334,31 @@ def test_status_figures_are_three_queries_however_many_meters_changed(
 
 # More meters than the figures once read per query when rebuilding each changed meter.
 FIRST_LOAD = 5001
+
+
+def test_next_deadlines_are_each_programs_soonest_upcoming_deadline_of_a_listed_period(
+    django_assert_num_queries,
+):
+    now = timezone.now()
+
+    def deadline(program: str, days: float, *, listed: bool = True) -> None:
+        period = ProgramEnrollmentFactory(program_identifier=program, listed=listed)
+        EnrollmentDeadlineFactory(
+            program_enrollment=period, enrollment_deadline_date_time=now + timedelta(days=days)
+        )
+
+    deadline("PJM-CAPACITY", 9)
+    deadline("PJM-CAPACITY", 4)
+    deadline("PJM-CAPACITY", 2, listed=False)  # an unlisted period's deadline counts for nothing
+    deadline("PJM-CAPACITY", -1)  # passed
+    deadline("ELRP", 6)
+    deadline("CCA", -3)  # only passed deadlines: no figure
+    deadline("", 5)  # a period without a program, as Leap may send it
+    with django_assert_num_queries(1):
+        rows = next_deadlines(now)
+    assert [(row["program"], row["deadline"]) for row in rows] == [
+        ("PJM-CAPACITY", now + timedelta(days=4)),
+        ("", now + timedelta(days=5)),
+        ("ELRP", now + timedelta(days=6)),
+    ]
+    assert all(row["url"].startswith(reverse("meters:meter_list")) for row in rows)

@@ -101,6 +101,7 @@ class EnrollmentDeadlineFactory(factory.django.DjangoModelFactory):
 
     program_enrollment = factory.SubFactory(ProgramEnrollmentFactory)
     enrollment_deadline_date_time = factory.LazyFunction(lambda: timezone.now() + timedelta(days=3))
+    program_identifier = factory.LazyAttribute(lambda o: o.program_enrollment.program_identifier)
 
 
 class ParticipationPeriodFactory(factory.django.DjangoModelFactory):
