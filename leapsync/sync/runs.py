@@ -97,6 +97,16 @@ def current_cursor(stream: str) -> datetime | None:
     return row.cursor if row else None
 
 
+def _acquire_or_skip(stream: str, run: SyncRun) -> None:
+    """Take the stream's lock for `run`, or record the run skipped and raise StreamBusy."""
+    if not acquire(stream, run):
+        run.status = RunStatus.SKIPPED
+        run.finished_at = timezone.now()
+        run.error = f"Another {stream} run is in progress; this one did nothing."
+        run.save(update_fields=["status", "finished_at", "error"])
+        raise StreamBusy(run)
+
+
 @contextmanager
 def stream_run(stream: str, mode: str, *, trigger: str, stats: RunStats) -> Iterator[SyncRun]:
     """Run one stream under its lock; record the outcome whatever happens (try/finally).
@@ -105,12 +115,7 @@ def stream_run(stream: str, mode: str, *, trigger: str, stats: RunStats) -> Iter
     The cursor is advanced only here, only on success, and never backwards.
     """
     run = SyncRun.objects.create(stream=stream, mode=mode, trigger=trigger)
-    if not acquire(stream, run):
-        run.status = RunStatus.SKIPPED
-        run.finished_at = timezone.now()
-        run.error = f"Another {stream} run is in progress; this one did nothing."
-        run.save(update_fields=["status", "finished_at", "error"])
-        raise StreamBusy(run)
+    _acquire_or_skip(stream, run)
     try:
         run.cursor_used = current_cursor(stream)
         yield run
@@ -137,12 +142,7 @@ def split_run(stream: str, *, trigger: str) -> Iterator[SyncRun]:
     stream's row and this process lets go. If the body fails, the run is recorded failed.
     """
     run = SyncRun.objects.create(stream=stream, mode=SyncMode.FULL, trigger=trigger)
-    if not acquire(stream, run):
-        run.status = RunStatus.SKIPPED
-        run.finished_at = timezone.now()
-        run.error = f"Another {stream} run is in progress; this one did nothing."
-        run.save(update_fields=["status", "finished_at", "error"])
-        raise StreamBusy(run)
+    _acquire_or_skip(stream, run)
     try:
         run.cursor_used = current_cursor(stream)
         run.save(update_fields=["cursor_used"])

@@ -39,23 +39,18 @@ _DATE_CACHE: dict[str, date] = {}
 _UUID_CACHE: dict[str, UUID] = {}
 
 
-def _zulu_shaped(value: str) -> bool:
-    """Whether a string has the separators of 'YYYY-MM-DDTHH:MM:SS[.fff|.ffffff]Z'."""
-    size = len(value)
-    if size != 20 and not ((size == 24 or size == 27) and value[19] == "."):
-        return False
-    if value[-1] != "Z" or value[10] != "T" or (size != 20 and not value[20:-1].isdigit()):
-        return False
-    return value[4] == "-" and value[7] == "-" and value[13] == ":" and value[16] == ":"
-
-
 def _zulu(value: str) -> datetime | None:
     """Leap's usual shape, 'YYYY-MM-DDTHH:MM:SS[.fff|.ffffff]Z', without the regex; else None.
 
     With the separators in place, fromisoformat accepts only ASCII digits at the other positions,
     so whatever it parses here, the general path would accept and parse identically.
     """
-    if not _zulu_shaped(value):
+    size = len(value)
+    if size != 20 and not ((size == 24 or size == 27) and value[19] == "."):
+        return None
+    if value[-1] != "Z" or value[10] != "T" or (size != 20 and not value[20:-1].isdigit()):
+        return None
+    if value[4] != "-" or value[7] != "-" or value[13] != ":" or value[16] != ":":
         return None
     try:
         return datetime.fromisoformat(value)  # "Z" gives tzinfo UTC itself
@@ -128,42 +123,21 @@ _ZULU_RUNS = {
 def latest_datetime(values: Sequence[Any]) -> datetime | None:
     """The latest instant among date-time values; None, and values that do not parse, ignored.
 
-    A full sync reads two audit stamps per meter only to find the latest (its cursor). Leap's
-    usual spelling ('YYYY-MM-DDTHH:MM:SS[.fff|.ffffff]Z') sorts, at each length, as its instants
-    do, so of those only the greatest string of each length is parsed: a page's thousand stamps
-    cost a few parses instead of a thousand (and when all share one spelling, as Leap's do, one
-    regular expression checks them at once). Any other spelling is parsed as `parse_datetime`.
+    A full sync reads two audit stamps per meter only to find the latest (its cursor). When a
+    page's stamps all share one of Leap's usual spellings ('YYYY-MM-DDTHH:MM:SS[.fff|.ffffff]Z',
+    one length), as Leap's do, their strings sort as their instants do: one regular expression
+    checks them all and only the greatest is parsed. Any other page is parsed value by value.
     """
     present = [value for value in values if value is not None]
     try:
         uniform = _ZULU_RUNS.get(len(present[0])) if present else None
         if uniform is not None and uniform.fullmatch("\n".join(present)):
-            latest = _zulu(max(present))  # one spelling, one length: the greatest string
-            if latest is not None:
+            latest = _zulu(max(present))
+            if latest is not None:  # else the greatest is no date (month 13): parse them all
                 return latest
     except TypeError:  # a value that is not a string
         pass
-    greatest: dict[int, str] = {}
-    others = []
-    for value in present:
-        if value.__class__ is str and _zulu_shaped(value):
-            size = len(value)
-            if value > greatest.get(size, ""):
-                greatest[size] = value
-        else:
-            others.append(value)
-    latest = None
-    for text in greatest.values():
-        # The greatest string may still not be a date (month 13): then the rest of its length.
-        parsed = _zulu(text) or _latest_parsed(
-            v for v in present if v.__class__ is str and len(v) == len(text)
-        )
-        if parsed is not None and (latest is None or parsed > latest):
-            latest = parsed
-    parsed = _latest_parsed(others)
-    if parsed is not None and (latest is None or parsed > latest):
-        latest = parsed
-    return latest
+    return _latest_parsed(present)
 
 
 def _latest_parsed(values: Iterable[Any]) -> datetime | None:
