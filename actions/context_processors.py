@@ -5,18 +5,13 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from actions.models import ActionOwner, RequiredAction, WorkflowStatus
+from actions.models import RequiredAction
 
 
 def my_open_actions(user) -> int:
     """Open partner actions assigned to `user` and not done: the inbox's "assigned to me"
     view (`?assignee=me`), counted the same way."""
-    return (
-        RequiredAction.objects.open()
-        .filter(owner=ActionOwner.PARTNER, assignee=user)
-        .exclude(status=WorkflowStatus.DONE)
-        .count()
-    )
+    return RequiredAction.objects.open_for_partner().not_done().filter(assignee=user).count()
 
 
 def my_actions(request: HttpRequest) -> dict[str, object]:

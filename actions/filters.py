@@ -98,10 +98,10 @@ class ActionFilterSet(django_filters.FilterSet):
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         """As filtered; with no status chosen, without the actions people marked done (they
-        wait for Leap to resolve them, and would bury the work still to do)."""
+        would bury the work still to do)."""
         queryset = super().filter_queryset(queryset)
         if not self.form.cleaned_data.get("status"):
-            queryset = queryset.exclude(status=WorkflowStatus.DONE)
+            queryset = queryset.not_done()
         return queryset
 
     def by_assignee(self, queryset: QuerySet, name: str, value: str) -> QuerySet:

@@ -37,6 +37,11 @@ class RequiredActionQuerySet(models.QuerySet):
         """Open actions the partner must work (the meters list counts them per meter)."""
         return self.open().filter(owner=ActionOwner.PARTNER)
 
+    def not_done(self) -> RequiredActionQuerySet:
+        """Without the actions people marked done: they wait for Leap to resolve them, and
+        the inbox (unless a status is chosen) and the "My actions" count leave them out."""
+        return self.exclude(status=WorkflowStatus.DONE)
+
     def for_inbox(self) -> RequiredActionQuerySet:
         """Rows of the actions inbox and its CSV export: meter, site and assignee joined.
 

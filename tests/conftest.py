@@ -20,6 +20,13 @@ def _empty_cache():
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Passwords hashed with MD5: the real hasher costs about half a second of CPU per user
+    made or signed in, which the personas of hundreds of tests added up to minutes."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _figures_in_the_request(monkeypatch):
     """Out-of-date figures are recomputed in the view, not queued: the cluster's task would
     have a connection of its own and could not see the rows a test made in its transaction."""

@@ -21,7 +21,6 @@ import logging
 import multiprocessing
 import os
 import signal
-import weakref
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from multiprocessing.connection import Connection
@@ -122,19 +121,18 @@ def _connections_open_elsewhere() -> bool:
     their connections' sockets, which the child shares with this process: the server closes
     those connections under their threads (seen with a test live server's thread). Ours are
     closed just before; if any other is open, the streams run in turn instead.
+
+    Each object's real type is checked, never `isinstance`: that asks an object for its
+    `__class__`, which a lazy object answers by evaluating itself (the navigation's
+    SimpleLazyObject count ran its query here, reopening this thread's connection just before
+    the fork, so parent and child shared one socket and a reply went to the wrong process), and
+    a weak proxy whose object has died answers by raising ReferenceError.
     """
     import psycopg
 
     return any(
-        isinstance(obj, psycopg.Connection) and not obj.closed
-        for obj in gc.get_objects()
-        # A weak proxy answers isinstance() for the object it stands for, and raises once that
-        # object is gone; a connection is never reached only through one here.
-        if type(obj) not in _PROXIES
+        issubclass(type(obj), psycopg.Connection) and not obj.closed for obj in gc.get_objects()
     )
-
-
-_PROXIES = (weakref.ProxyType, weakref.CallableProxyType)
 
 
 def _child(

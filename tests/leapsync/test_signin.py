@@ -20,12 +20,6 @@ ADMIN_LOGIN = reverse("admin:login")
 RESET = reverse("password_reset")
 
 
-@pytest.fixture(autouse=True)
-def _fast_hashing(settings):
-    """Every failed attempt hashes a password; the real hasher would make these tests slow."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def pat(db):
     return get_user_model().objects.create_user("pat", "pat@example.com", PASSWORD)

@@ -203,3 +203,19 @@ def test_the_open_connection_scan_passes_over_weak_proxies_whose_object_is_gone(
     kept = [weakref.proxy(thing)]
     del thing
     assert kept and parallel._connections_open_elsewhere() in (True, False)
+
+
+def test_the_open_connection_scan_never_evaluates_a_lazy_object():
+    """A lazy object left in memory (the navigation's "My actions" count is one) must not be
+    evaluated by the scan: asked for its class, it ran its query and reopened this thread's
+    connection just before the fork, and parent and child then shared one socket (a sync
+    hung waiting for a reply the other process had read)."""
+    from django.utils.functional import SimpleLazyObject
+
+    from leapsync.sync import parallel
+
+    evaluated = []
+    kept = SimpleLazyObject(lambda: evaluated.append("evaluated") or 1)
+    assert parallel._connections_open_elsewhere() in (True, False)
+    assert evaluated == []
+    assert kept == 1 and evaluated == ["evaluated"]  # it was a live lazy object all along
