@@ -20,7 +20,7 @@ run: install
 
 # The browser tests (tests/e2e) run as part of `make test` when /usr/bin/chromium exists.
 test: install
-	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal $(PYTEST_ARGS)
 
 e2e: install
 	$(BIN)/python -m pytest -q -m e2e $(PYTEST_ARGS)

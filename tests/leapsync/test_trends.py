@@ -251,7 +251,14 @@ def test_a_run_bar_links_to_its_run(scripted, ops_client):
 def test_the_deadlines_timeline_links_periods_and_deadlines(at_noon, ops_client):
     from tests.meters.factories import EnrollmentDeadlineFactory
 
-    period = ProgramEnrollmentFactory(program_identifier="P2", delivery_period="NOV")
+    # Dates of its own: the factory's default start moves 30 days per period made before, in
+    # any test of this process, and would soon leave the timeline's window.
+    period = ProgramEnrollmentFactory(
+        program_identifier="P2",
+        delivery_period="NOV",
+        delivery_period_start_date_time=NOW - timedelta(days=10),
+        delivery_period_end_date_time=NOW + timedelta(days=20),
+    )
     EnrollmentDeadlineFactory(program_enrollment=period)
     content = ops_client.get(reverse("trends")).content.decode()
     assert 'class="span-period"' in content and 'class="mark-deadline"' in content
