@@ -123,10 +123,11 @@ def _connections_open_elsewhere() -> bool:
     closed just before; if any other is open, the streams run in turn instead.
 
     Each object's real type is checked, never `isinstance`: that asks an object for its
-    `__class__`, which a lazy object answers by evaluating itself (the navigation's
-    SimpleLazyObject count ran its query here, reopening this thread's connection just before
-    the fork, so parent and child shared one socket and a reply went to the wrong process), and
-    a weak proxy whose object has died answers by raising ReferenceError.
+    `__class__`, which a lazy object answers by evaluating itself (one that runs a query, such
+    as the navigation's "My actions" count, would reopen this thread's connection just before
+    the fork: parent and child then share one socket and a reply reaches the wrong process, as
+    a hung sync in the test suite showed), and a weak proxy whose object has died answers by
+    raising ReferenceError.
     """
     import psycopg
 
