@@ -128,7 +128,9 @@ def _copy(model, fields, row_values, rows, conflict, update, report) -> dict[Any
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     columns = ", ".join(quote(field.column) for field in fields)
-    with connection.cursor() as cursor:
+    # The raw cursor's errors as Django's (IntegrityError, OperationalError...), as the ORM's
+    # are: callers catch those, and a deadlock is retried by its SQLSTATE on `__cause__`.
+    with connection.cursor() as cursor, connection.wrap_database_errors:
         raw = cursor.cursor
         if not conflict and not report:
             _copy_rows(raw, table, columns, fields, row_values, rows)

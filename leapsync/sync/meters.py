@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
+from django.db import IntegrityError, connection, transaction
 
 from leapsync.leap.payloads import MeterDetails, MeterEnrollment
 from leapsync.lib import bulk
@@ -177,13 +178,15 @@ def upsert_meters(
     lock them in the same order (no deadlock).
     """
     rows = sorted(rows, key=itemgetter("meter_id"))
-    written = bulk.write(
-        Meter,
-        rows,
-        conflict=["meter_id"],
-        update=[*fields, "missing_from_leap", "missing_since", "updated_at"],
-        report="meter_id",
-    )
+    written = _insert_all_new(rows) if rows and not stored.keys() & _ids(rows) else None
+    if written is None:
+        written = bulk.write(
+            Meter,
+            rows,
+            conflict=["meter_id"],
+            update=[*fields, "missing_from_leap", "missing_since", "updated_at"],
+            report="meter_id",
+        )
     if written is None:  # SQLite: one writer at a time, so what we read before is still true
         inserted = {row["meter_id"] for row in rows if row["meter_id"] not in stored}
         pks = pk_map(inserted) | {
@@ -196,6 +199,28 @@ def upsert_meters(
         if row["meter_id"] in inserted:
             ctx.event(row["meter_id"], EventKind.FIRST_SEEN, leap_updated_at=row["leap_updated_at"])
     return pks
+
+
+def _ids(rows: list[dict[str, Any]]) -> set[UUID]:
+    return {row["meter_id"] for row in rows}
+
+
+def _insert_all_new(rows: list[dict[str, Any]]) -> dict[UUID, bulk.Written] | None:
+    """Meters none of which was stored when the page was read (most pages of a first load):
+    inserted with keys taken from the sequence, by one COPY, without the staging table and
+    the upsert's conflict checks (half the meters' write time). None on SQLite, or if the
+    other stream inserted one of them meanwhile (the COPY is then undone: upsert instead)."""
+    if connection.vendor != "postgresql":
+        return None
+    keyed = [
+        {**row, "id": pk} for row, pk in zip(rows, bulk.allocate_ids(Meter, len(rows)), strict=True)
+    ]
+    try:
+        with transaction.atomic():  # a savepoint: a clash undoes this COPY alone
+            bulk.write(Meter, keyed)
+    except IntegrityError:
+        return None
+    return {row["meter_id"]: bulk.Written(row["id"], True) for row in keyed}
 
 
 def clear_missing(meter_ids: list[UUID]) -> None:

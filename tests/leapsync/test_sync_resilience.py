@@ -344,3 +344,34 @@ def test_planner_statistics_are_refreshed_as_a_run_grows_the_tables():
         assert '"enrollments_programenrollment"' in analyses[0]
     else:
         assert analyses == []
+
+
+@pytest.mark.postgres
+def test_a_meter_the_other_stream_inserted_meanwhile_is_updated_not_added_twice(
+    simulator, monkeypatch
+):
+    """A page that read none of its meters stored inserts them all at once. When the other
+    stream inserted one of them in between, that insert is undone and the page upserts
+    instead: one row per meter, the other stream's row kept (its pk) and brought up to date,
+    and a first-seen event only for the meters this page added."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has one writer at a time: no other stream writes in between")
+    from leapsync.sync import details
+    from leapsync.sync.details import apply_details_page
+    from tests.meters.factories import MeterFactory
+
+    records = [payloads["details"] for payloads in truth_by_meter(simulator).values()][:3]
+    ids = [uuid.UUID(record["meter_id"]) for record in records]
+    monkeypatch.setattr(details, "load_meters", lambda meter_ids: {})  # read before the insert
+    theirs = MeterFactory(meter_id=ids[1])
+    run = SyncRun.objects.create(stream="details", mode="full")
+
+    apply_details_page(records, PageContext(run, RunStats(), timezone.now()))
+
+    assert Meter.objects.filter(meter_id__in=ids).count() == 3
+    theirs.refresh_from_db()
+    assert theirs.details_raw == records[1] and theirs.details_hash
+    first_seen = MeterEvent.objects.filter(kind=EventKind.FIRST_SEEN).values_list(
+        "meter__meter_id", flat=True
+    )
+    assert sorted(first_seen) == sorted([ids[0], ids[2]])
