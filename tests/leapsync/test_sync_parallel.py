@@ -219,3 +219,23 @@ def test_the_open_connection_scan_never_evaluates_a_lazy_object():
     assert parallel._connections_open_elsewhere() in (True, False)
     assert evaluated == []
     assert kept == 1 and evaluated == ["evaluated"]  # it was a live lazy object all along
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_scan_leaves_a_fragments_unshown_count_alone_and_the_connection_closed(ops_client):
+    """The case the hung sync came from: an htmx fragment shows no navigation, so its context
+    keeps the "My actions" count unevaluated. The scan before a fork must leave it so, and this
+    thread's connection closed (evaluating the count reopened it)."""
+    from django.db import connections
+    from django.urls import reverse
+
+    from leapsync.sync import parallel
+
+    response = ops_client.get(reverse("actions:action_list"), headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    connections.close_all()
+    if connection.connection is not None:
+        pytest.skip("an in-memory SQLite database keeps its connection open")
+    parallel._connections_open_elsewhere()
+    assert connection.connection is None
+    assert response.context["my_actions_count"] is not None  # it was there to be evaluated
