@@ -178,8 +178,9 @@ def upsert_meters(
     lock them in the same order (no deadlock).
     """
     rows = sorted(rows, key=itemgetter("meter_id"))
-    written = _insert_all_new(rows) if rows and not stored.keys() & _ids(rows) else None
-    if written is None:
+    new_only = stored.keys().isdisjoint(row["meter_id"] for row in rows)
+    written = _insert_all_new(rows) if rows and new_only else None
+    if written is None:  # some were stored, or the other stream inserted one meanwhile
         written = bulk.write(
             Meter,
             rows,
@@ -199,10 +200,6 @@ def upsert_meters(
         if row["meter_id"] in inserted:
             ctx.event(row["meter_id"], EventKind.FIRST_SEEN, leap_updated_at=row["leap_updated_at"])
     return pks
-
-
-def _ids(rows: list[dict[str, Any]]) -> set[UUID]:
-    return {row["meter_id"] for row in rows}
 
 
 def _insert_all_new(rows: list[dict[str, Any]]) -> dict[UUID, bulk.Written] | None:
